@@ -1,0 +1,2 @@
+//! drplan: disaster-recovery failover and failback as declarative, validated, resumable plans.
+pub mod transport;
