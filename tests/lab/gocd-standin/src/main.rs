@@ -1,0 +1,145 @@
+//! `gocd-standin`: the drplan DR lab's one program.
+//!
+//! * `serve`  — a small stand-in for a GoCD server that keeps the contract drplan's GoCD plans rely
+//!   on (mode from `/etc/default/go-server`, health API, heartbeat rows, business-continuity sync
+//!   and dashboard). See `server.rs`.
+//! * `reap`   — a child subreaper that runs a lab host's sshd and reaps every daemon orphaned
+//!   below it. See `reap.rs`.
+//! * `probe`  — `GET` a URL and print the body (the lab needs no curl).
+
+mod config;
+mod db;
+mod http;
+mod json;
+mod md5;
+mod reap;
+mod server;
+mod time;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+const USAGE: &str = "\
+usage:
+  gocd-standin serve [--name NAME] [--port 8153] [--bind 0.0.0.0] [--defaults /etc/default/go-server]
+                     [--config-dir /etc/go] [--pidfile PATH] [--psql psql] [--db-wait SECS]
+  gocd-standin reap [--grace SECS] -- CMD [ARGS...]
+  gocd-standin probe [--timeout SECS] URL
+      prints the body; exit 0 on HTTP 2xx, 1 on another HTTP status, 2 when nothing answered";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args.first().map(String::as_str) {
+        Some("serve") => serve(&args[1..]),
+        Some("reap") => reap::run(&args[1..]),
+        Some("probe") => probe(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            0
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Splits `--flag value` pairs; anything else is positional.
+fn flags(args: &[String]) -> Result<(Vec<(String, String)>, Vec<String>), String> {
+    let mut pairs = Vec::new();
+    let mut positional = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if let Some(name) = a.strip_prefix("--") {
+            let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
+            pairs.push((name.to_string(), value.clone()));
+        } else {
+            positional.push(a.clone());
+        }
+    }
+    Ok((pairs, positional))
+}
+
+fn serve(args: &[String]) -> i32 {
+    let (pairs, positional) = match flags(args) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("serve: {e}\n{USAGE}");
+            return 2;
+        }
+    };
+    let mut opts = server::Options {
+        defaults_file: PathBuf::from("/etc/default/go-server"),
+        config_dir: PathBuf::from("/etc/go"),
+        bind: "0.0.0.0".to_string(),
+        port: 8153,
+        name: "go".to_string(),
+        pidfile: None,
+        psql: PathBuf::from("psql"),
+        db_wait: Duration::from_secs(120),
+    };
+    for (name, value) in pairs {
+        let number = || value.parse::<u64>().map_err(|_| format!("--{name} {value:?}: expected a number"));
+        let result = match name.as_str() {
+            "defaults" => Ok(opts.defaults_file = PathBuf::from(&value)),
+            "config-dir" => Ok(opts.config_dir = PathBuf::from(&value)),
+            "bind" => Ok(opts.bind = value.clone()),
+            "port" => number().and_then(|n| u16::try_from(n).map_err(|_| "--port: too big".to_string())).map(|p| opts.port = p),
+            "name" => Ok(opts.name = value.clone()),
+            "pidfile" => Ok(opts.pidfile = Some(PathBuf::from(&value))),
+            "psql" => Ok(opts.psql = PathBuf::from(&value)),
+            "db-wait" => number().map(|n| opts.db_wait = Duration::from_secs(n)),
+            _ => Err(format!("unknown option --{name}")),
+        };
+        if let Err(e) = result {
+            eprintln!("serve: {e}\n{USAGE}");
+            return 2;
+        }
+    }
+    if !positional.is_empty() {
+        eprintln!("serve: unexpected arguments {positional:?}\n{USAGE}");
+        return 2;
+    }
+    server::run(opts)
+}
+
+fn probe(args: &[String]) -> i32 {
+    let (pairs, positional) = match flags(args) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("probe: {e}");
+            return 2;
+        }
+    };
+    let mut timeout = Duration::from_secs(3);
+    for (name, value) in pairs {
+        match (name.as_str(), value.parse::<f64>()) {
+            ("timeout", Ok(secs)) if secs > 0.0 => timeout = Duration::from_secs_f64(secs),
+            _ => {
+                eprintln!("probe: bad option --{name} {value}");
+                return 2;
+            }
+        }
+    }
+    let [url] = positional.as_slice() else {
+        eprintln!("usage: gocd-standin probe [--timeout SECS] URL");
+        return 2;
+    };
+    match http::get(url, timeout) {
+        Ok(reply) => {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&reply.body);
+            if (200..300).contains(&reply.status) {
+                0
+            } else {
+                eprintln!("probe: {url}: HTTP {}", reply.status);
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("probe: {e}");
+            2
+        }
+    }
+}
