@@ -1,2 +1,16 @@
 //! drplan: disaster-recovery failover and failback as declarative, validated, resumable plans.
+//!
+//! The pipeline, one type per stage: YAML text → `load` → `check` (a `ValidPlan`) → `bind`
+//! a site (a `BoundPlan`) → `graph` (a `PlanGraph`) → `render` (the preview) or the executor.
+pub mod actions;
+pub mod check;
+pub mod cli;
+pub mod diag;
+pub mod graph;
+pub mod load;
+pub mod plan;
+pub mod render;
+pub mod saved;
+pub mod schema;
+pub mod template;
 pub mod transport;

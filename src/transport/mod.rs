@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 /// How to run a command as another user than the login user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BecomeMethod {
     /// `sudo -n -u USER -- argv…` (the default)

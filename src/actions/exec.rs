@@ -1,0 +1,43 @@
+//! `exec`, `sleep` and `manual.approve`: the generic actions.
+
+use crate::plan::Duration;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Run a program. Give exactly one of `argv` and `script`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{ "required": ["argv"] }, { "required": ["script"] }]))]
+pub struct ExecParams {
+    /// Program and arguments, passed as they are (no shell).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argv: Option<Vec<String>>,
+    /// A script run by `/bin/sh -c`; every `{{ … }}` in it must end in `| shell_quote`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    /// Extra environment variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// Skip the command when this path exists (makes it safe to re-run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creates: Option<String>,
+}
+
+/// Wait for a fixed time.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SleepParams {
+    pub duration: Duration,
+}
+
+/// Ask the operator before going on.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManualApproveParams {
+    /// The question shown to the operator.
+    pub prompt: String,
+}

@@ -1,0 +1,155 @@
+//! `pg.*`: PostgreSQL ≥ 12 cluster control with `pg_ctl`, `pg_basebackup`, `pg_rewind`.
+//!
+//! Standbys are `standby.signal` + `primary_conninfo` (PostgreSQL 12 removed
+//! `recovery.conf`; the server refuses to start with one). These actions run as the
+//! cluster's OS user (`become: postgres`): `pg_ctl` refuses to run as root.
+
+use crate::plan::Duration;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Promote a standby and wait until it accepts writes.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PgPromoteParams {
+    /// The cluster's data directory.
+    pub data_dir: String,
+    /// Directory of pg_ctl and friends (default: found on PATH).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin_dir: Option<String>,
+    /// How long to wait for the end of recovery (default 60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<Duration>,
+}
+
+/// Start a cluster.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PgStartParams {
+    pub data_dir: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin_dir: Option<String>,
+    /// Server log file (`pg_ctl -l`); required because a server started over SSH without
+    /// one keeps the session's output open and hangs it.
+    pub log_file: String,
+    /// How long to wait until it accepts connections (default 60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<Duration>,
+}
+
+/// How `pg_ctl stop` shuts down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PgStopMode {
+    Smart,
+    #[default]
+    Fast,
+    Immediate,
+}
+
+/// Stop a cluster.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PgStopParams {
+    pub data_dir: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin_dir: Option<String>,
+    /// smart, fast (default) or immediate. pg_rewind needs a clean (not immediate) stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<PgStopMode>,
+}
+
+/// How pg_basebackup gets the WAL needed for a consistent copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WalMethod {
+    /// Collect WAL at the end (needs enough `wal_keep_size` on the source); GoCD's advice.
+    #[default]
+    Fetch,
+    /// Stream WAL alongside the copy.
+    Stream,
+}
+
+/// Rebuild a data directory from a running server.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PgBasebackupParams {
+    /// The data directory to (re)create; an existing one is moved aside first.
+    pub data_dir: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin_dir: Option<String>,
+    /// The server to copy from.
+    pub source_host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_port: Option<u16>,
+    /// Replication user on the source.
+    pub user: String,
+    /// fetch (default) or stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_method: Option<WalMethod>,
+    /// Write standby.signal + primary_conninfo (`-R`): the copy starts as a standby.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<bool>,
+    /// Password for the replication user (use a secret); sent through the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// Resynchronise a cleanly stopped old primary with the new primary.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PgRewindParams {
+    pub data_dir: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin_dir: Option<String>,
+    pub source_host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_port: Option<u16>,
+    /// A superuser (or a user granted pg_rewind's functions) on the source.
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Write standby.signal + primary_conninfo (`-R`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// Turn a stopped cluster into a standby of `primary_host`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PgMakeStandbyParams {
+    pub data_dir: String,
+    pub primary_host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_port: Option<u16>,
+    /// Replication user.
+    pub user: String,
+    /// Replication password (use a secret); written to `postgresql.auto.conf`, mode 0600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// `application_name` the primary sees in pg_stat_replication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_name: Option<String>,
+}
+
+/// Ask a server about itself with psql.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PgStatusParams {
+    /// Host or socket directory to connect to (default: the step host's address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Directory of psql (default: found on PATH).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}

@@ -1,0 +1,270 @@
+//! Templates in a plan: they must parse, and read only names in scope — declared
+//! params, declared roles, and results of steps this one waits for.
+
+use super::Checker;
+use crate::diag::{Diagnostic, suggest};
+use crate::load::{Span, child};
+use crate::plan::{Check, Step};
+use crate::template::{self, Form, ROOTS, VarPath};
+use serde_json::Value;
+
+/// Where a template sits: which step (for `steps.X` scoping) and whether `result` is bound.
+#[derive(Clone, Copy)]
+struct Scope {
+    step: Option<usize>,
+    result: bool,
+}
+
+pub(super) fn check_step_templates(cx: &mut Checker, i: usize, step: &Step) {
+    let base = format!("/steps/{i}");
+    let scope = Scope {
+        step: Some(i),
+        result: false,
+    };
+    walk(
+        cx,
+        &child(&base, "with"),
+        &Value::Object(step.with.clone()),
+        scope,
+    );
+    if step.action == "exec" {
+        if let Some(Value::String(script)) = step.with.get("script") {
+            check_script(cx, &format!("{base}/with/script"), script);
+        }
+    }
+    if step.action == "wait.until" {
+        if let Some(Value::String(expect)) = step.with.get("expect") {
+            expression(
+                cx,
+                &format!("{base}/with/expect"),
+                expect,
+                Scope {
+                    result: true,
+                    ..scope
+                },
+            );
+        }
+    }
+    if let Some(when) = &step.when {
+        expression(cx, &child(&base, "when"), when, scope);
+    }
+    if let Some(rb) = &step.rollback {
+        walk(
+            cx,
+            &format!("{base}/rollback/with"),
+            &Value::Object(rb.with.clone()),
+            scope,
+        );
+    }
+    for (j, c) in step.preconditions.iter().enumerate() {
+        check_check_templates(cx, &format!("{base}/preconditions/{j}"), c, Some(i));
+    }
+}
+
+pub(super) fn check_check_templates(cx: &mut Checker, base: &str, c: &Check, step: Option<usize>) {
+    let scope = Scope {
+        step,
+        result: false,
+    };
+    walk(
+        cx,
+        &child(base, "with"),
+        &Value::Object(c.with.clone()),
+        scope,
+    );
+    if let Some(expect) = &c.expect {
+        expression(
+            cx,
+            &child(base, "expect"),
+            expect,
+            Scope {
+                result: true,
+                ..scope
+            },
+        );
+    }
+}
+
+fn walk(cx: &mut Checker, pointer: &str, v: &Value, scope: Scope) {
+    match v {
+        Value::String(s) if template::is_template(s) => {
+            // wait.until's `expect` is an expression, checked on its own.
+            if !pointer.ends_with("/with/expect") {
+                text(cx, pointer, s, Form::Template, scope);
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| walk(cx, &child(pointer, &i.to_string()), x, scope)),
+        Value::Object(o) => o
+            .iter()
+            .for_each(|(k, x)| walk(cx, &child(pointer, k), x, scope)),
+        _ => {}
+    }
+}
+
+fn expression(cx: &mut Checker, pointer: &str, expr: &str, scope: Scope) {
+    text(cx, pointer, expr, Form::Expression, scope);
+}
+
+fn text(cx: &mut Checker, pointer: &str, source: &str, form: Form, scope: Scope) {
+    let env = template::environment();
+    match template::variables(&env, source, form) {
+        Err(e) => {
+            let span = e
+                .range()
+                .map(|r| within(cx, pointer, source, r.start, r.end - r.start));
+            let what = if form == Form::Template {
+                "template"
+            } else {
+                "expression"
+            };
+            let detail = e
+                .detail()
+                .map(str::to_string)
+                .unwrap_or_else(|| e.kind().to_string());
+            let mut d = Diagnostic::new(
+                "drplan::template::syntax",
+                format!("{what} syntax error: {detail}"),
+            )
+            .label("here")
+            .help("templates are minijinja (Jinja2): `{{ vars.pg.data_dir }}`, filters with `|`");
+            d = d.at(
+                &cx.doc.file,
+                span.unwrap_or_else(|| cx.doc.map.value(pointer)),
+            );
+            cx.push(d);
+        }
+        Ok(vars) => {
+            for path in vars {
+                if let Some((message, help)) = out_of_scope(cx, &path, scope) {
+                    let needle = path.join(".");
+                    let span = match source.find(&needle) {
+                        Some(at) => within(cx, pointer, source, at, needle.len()),
+                        None => cx.doc.map.value(pointer),
+                    };
+                    let d = Diagnostic::new("drplan::template::undefined", message)
+                        .at(&cx.doc.file, span)
+                        .label("not defined here")
+                        .help_opt(help);
+                    cx.push(d);
+                }
+            }
+        }
+    }
+}
+
+/// Why `path` cannot be read here (message, help), or None when it can.
+fn out_of_scope(cx: &Checker, path: &VarPath, scope: Scope) -> Option<(String, Option<String>)> {
+    let root = path[0].as_str();
+    let second = path.get(1).map(String::as_str);
+    match root {
+        "result" if scope.result => None,
+        "result" => Some((
+            "`result` is only defined in a check's `expect`".into(),
+            None,
+        )),
+        "params" => {
+            let name = second?;
+            (!cx.params.iter().any(|p| p == name)).then(|| {
+                let help =
+                    suggest(name, cx.params.iter().map(String::as_str)).unwrap_or_else(|| {
+                        "declare it under `params:` with a type and a default".into()
+                    });
+                (
+                    format!(
+                        "undefined variable `params.{name}`: the plan declares no such parameter"
+                    ),
+                    Some(help),
+                )
+            })
+        }
+        "hosts" => {
+            let role = second?;
+            (!cx.roles.iter().any(|r| r == role)).then(|| {
+                (
+                    format!(
+                        "undefined variable `hosts.{role}`: `{role}` is not a role of this plan"
+                    ),
+                    suggest(role, cx.roles.iter().map(String::as_str)),
+                )
+            })
+        }
+        "steps" => {
+            let id = second?;
+            let Some(&target) = cx.index.get(id) else {
+                let ids = cx.index.keys().map(String::as_str);
+                return Some((
+                    format!("undefined variable `steps.{id}`: no step has the id `{id}`"),
+                    suggest(id, ids),
+                ));
+            };
+            if path.get(2).is_some_and(|p| p != "result") {
+                return Some((
+                    format!(
+                        "`steps.{id}.{}` is not defined: a step exposes only `steps.{id}.result`",
+                        path[2]
+                    ),
+                    None,
+                ));
+            }
+            let ancestor = match (scope.step, &cx.dag) {
+                (Some(me), Some(dag)) => target != me && dag.is_ancestor(target, me),
+                _ => false,
+            };
+            (!ancestor).then(|| {
+                let here = scope.step.map(|s| cx.id(s));
+                let message = match &here {
+                    Some(me) => format!("`steps.{id}.result` is not known when step `{me}` runs: `{me}` does not wait for `{id}`"),
+                    None => format!("`steps.{id}.result` is not known before the first step runs"),
+                };
+                let help = here.map(|me| format!("add `{id}` to the `needs` of `{me}` (directly or through a step it needs)"));
+                (message, help)
+            })
+        }
+        "vars" | "secrets" => None, // checked against the site when one is bound
+        other => Some((
+            format!("undefined variable `{other}`"),
+            suggest(other, ROOTS.iter().copied())
+                .or_else(|| Some(format!("templates can read {}", ROOTS.join(", ")))),
+        )),
+    }
+}
+
+fn check_script(cx: &mut Checker, pointer: &str, script: &str) {
+    for (at, interpolation) in template::unquoted_interpolations(script) {
+        let span = within(cx, pointer, script, at, interpolation.len());
+        let d = Diagnostic::new(
+            "drplan::template::unquoted",
+            format!("`{interpolation}` is pasted into a shell script without `| shell_quote`"),
+        )
+        .at(&cx.doc.file, span)
+        .label("unquoted interpolation")
+        .help("write `{{ … | shell_quote }}`, or pass values as `argv:` instead of a script");
+        cx.push(d);
+    }
+}
+
+/// The span of `len` bytes at `at` inside the string at `pointer`, when the file holds the
+/// string verbatim (plain or quoted without escapes); else the whole value.
+pub(super) fn within(cx: &Checker, pointer: &str, value: &str, at: usize, len: usize) -> Span {
+    let whole = cx.doc.map.value(pointer);
+    let raw = cx
+        .doc
+        .file
+        .text
+        .get(whole.offset..whole.offset + whole.len)
+        .unwrap_or("");
+    let skip = if raw == value {
+        0
+    } else if raw.len() == value.len() + 2 && raw.get(1..raw.len() - 1) == Some(value) {
+        1
+    } else {
+        return whole;
+    };
+    Span {
+        offset: whole.offset + skip + at,
+        len,
+    }
+}

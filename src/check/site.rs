@@ -1,0 +1,366 @@
+//! Binding a valid plan to a site: every role gets a host, parameters get their values,
+//! and templates that read `vars`/`secrets` are checked against what the site defines.
+
+use super::ValidPlan;
+use crate::diag::{Diagnostic, Diagnostics, suggest};
+use crate::load::{Document, Span, child};
+use crate::plan::{HostSpec, LOCAL_ROLE, Map, ParamType, Site, TransportKind};
+use crate::schema::{self, shape_diagnostics};
+use crate::template::{self, Form, SENSITIVE};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A role's host as the plan will use it.
+#[derive(Debug, Clone)]
+pub struct HostBinding {
+    pub role: String,
+    pub spec: HostSpec,
+    /// The site's `vars` with the host's own deep-merged over them.
+    pub vars: Map,
+}
+
+impl HostBinding {
+    pub fn is_local(&self) -> bool {
+        self.role == LOCAL_ROLE || self.spec.transport == Some(TransportKind::Local)
+    }
+
+    /// `address` or `user@address:port`, for previews and messages.
+    pub fn describe(&self) -> String {
+        if self.is_local() {
+            return "local".into();
+        }
+        let user = self
+            .spec
+            .user
+            .as_ref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
+        let port = self
+            .spec
+            .port
+            .filter(|p| *p != 22)
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
+        format!("{user}{}{port}", self.spec.address)
+    }
+}
+
+/// A plan bound to a site: what will run where, with which values.
+#[derive(Debug, Clone)]
+pub struct BoundPlan {
+    pub valid: ValidPlan,
+    pub site: Site,
+    pub site_doc: Document,
+    /// The directory of the site file: `ssh:` paths are relative to it.
+    pub site_dir: PathBuf,
+    /// Every parameter's value: the site's, else the plan's default.
+    pub params: Map,
+    /// Role → host, plus `local`.
+    pub hosts: BTreeMap<String, HostBinding>,
+}
+
+impl BoundPlan {
+    /// The template context; secrets are `(sensitive)` unless their values are given.
+    pub fn context(&self, secrets: Option<&Map>) -> Value {
+        let hosts: Map = self
+            .hosts
+            .iter()
+            .map(|(role, h)| {
+                let v = json!({
+                    "address": h.spec.address,
+                    "port": h.spec.port.unwrap_or(22),
+                    "user": h.spec.user,
+                    "vars": h.vars,
+                });
+                (role.clone(), v)
+            })
+            .collect();
+        let secrets = match secrets {
+            Some(s) => s.clone(),
+            None => self
+                .site
+                .secrets
+                .keys()
+                .map(|k| (k.clone(), json!(SENSITIVE)))
+                .collect(),
+        };
+        json!({ "params": self.params, "vars": self.site.vars, "hosts": hosts, "secrets": secrets, "steps": {} })
+    }
+}
+
+/// Check a parsed site document on its own.
+pub fn site(doc: &Document) -> Result<Site, Diagnostics> {
+    let v = schema::validators();
+    let diags = shape_diagnostics(doc, "", &doc.value, &v.site, &v.site_doc, "site");
+    if !diags.is_empty() {
+        return Err(diags.sorted());
+    }
+    serde_json::from_value(doc.value.clone()).map_err(|e| {
+        Diagnostics::from(doc.error_at("drplan::schema::invalid", "", format!("invalid site: {e}")))
+    })
+}
+
+/// Bind `valid` to the site in `site_doc`.
+pub fn bind(valid: ValidPlan, site_doc: Document) -> Result<BoundPlan, Diagnostics> {
+    let site = site(&site_doc)?;
+    let mut diags = Diagnostics::default();
+    let plan = &valid.plan;
+    for role in &plan.roles {
+        if !site.hosts.contains_key(role) {
+            let known: Vec<&str> = site.hosts.keys().map(String::as_str).collect();
+            let d = site_doc
+                .error_at_key(
+                    "drplan::site::unbound_role",
+                    "/hosts",
+                    format!(
+                        "site `{}` does not bind role `{role}`, which plan `{}` uses",
+                        site.site, plan.name
+                    ),
+                )
+                .label(format!("no host for `{role}`"))
+                .help_opt(suggest(role, known.iter().copied()).map(|s| {
+                    format!("{s} (rename that host's role, or add `{role}: {{ address: … }}`)")
+                }))
+                .help_opt(
+                    Some(format!("add `{role}: {{ address: … }}` under `hosts:`"))
+                        .filter(|_| suggest(role, known.iter().copied()).is_none()),
+                );
+            diags.push(d);
+        }
+    }
+    let params = resolve_params(&valid, &site, &site_doc, &mut diags);
+    let mut hosts: BTreeMap<String, HostBinding> = site
+        .hosts
+        .iter()
+        .filter(|(role, _)| plan.roles.contains(role))
+        .map(|(role, spec)| {
+            let mut vars = site.vars.clone();
+            deep_merge(&mut vars, &spec.vars);
+            (
+                role.clone(),
+                HostBinding {
+                    role: role.clone(),
+                    spec: spec.clone(),
+                    vars,
+                },
+            )
+        })
+        .collect();
+    let local = HostSpec {
+        address: "localhost".into(),
+        port: None,
+        user: None,
+        become_user: None,
+        become_method: None,
+        transport: Some(TransportKind::Local),
+        vars: Map::new(),
+        services: BTreeMap::new(),
+    };
+    hosts.insert(
+        LOCAL_ROLE.into(),
+        HostBinding {
+            role: LOCAL_ROLE.into(),
+            spec: local,
+            vars: site.vars.clone(),
+        },
+    );
+    let site_dir = Path::new(&site_doc.file.name)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let bound = BoundPlan {
+        valid,
+        site,
+        site_doc,
+        site_dir,
+        params,
+        hosts,
+    };
+    check_site_references(&bound, &mut diags);
+    diags.sorted().into_result(bound)
+}
+
+fn resolve_params(
+    valid: &ValidPlan,
+    site: &Site,
+    site_doc: &Document,
+    diags: &mut Diagnostics,
+) -> Map {
+    let mut out = Map::new();
+    for (name, spec) in &valid.plan.params {
+        // A site serves several plans; parameters this plan does not declare are not its business.
+        let (value, from_site) = match site.params.get(name) {
+            Some(v) => (v.clone(), true),
+            None => match &spec.default {
+                Some(v) => (v.clone(), false),
+                None => {
+                    let d = site_doc
+                        .error_at_key("drplan::site::missing_param", "/params", format!("plan `{}` needs a value for parameter `{name}`, and it has no default", valid.plan.name))
+                        .help(format!("set `{name}` under the site's `params:`"));
+                    diags.push(d);
+                    continue;
+                }
+            },
+        };
+        if !fits(spec.ty, &value) {
+            let pointer = if from_site {
+                child("/params", name)
+            } else {
+                format!(
+                    "/params/{}/default",
+                    name.replace('~', "~0").replace('/', "~1")
+                )
+            };
+            let doc = if from_site { site_doc } else { &valid.doc };
+            let d = doc
+                .error_at(
+                    "drplan::site::param_type",
+                    &pointer,
+                    format!(
+                        "parameter `{name}` must be of type {:?}, found {value}",
+                        spec.ty
+                    )
+                    .to_lowercase(),
+                )
+                .label("wrong type");
+            diags.push(d);
+        }
+        out.insert(name.clone(), value);
+    }
+    out
+}
+
+fn fits(ty: ParamType, v: &Value) -> bool {
+    match ty {
+        ParamType::String => v.is_string(),
+        ParamType::Integer => v.is_i64() || v.is_u64(),
+        ParamType::Number => v.is_number(),
+        ParamType::Boolean => v.is_boolean(),
+        ParamType::Duration => v
+            .as_str()
+            .is_some_and(|s| crate::plan::Duration::parse(s).is_ok()),
+        ParamType::List => v.is_array(),
+        ParamType::Map => v.is_object(),
+    }
+}
+
+/// `over`'s keys replace `base`'s, recursing into mappings present in both.
+pub fn deep_merge(base: &mut Map, over: &Map) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(Value::Object(b)), Value::Object(o)) => deep_merge(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// Every `vars.…`, `hosts.<role>.vars.…` and `secrets.…` the plan reads must exist in the site.
+fn check_site_references(bound: &BoundPlan, diags: &mut Diagnostics) {
+    let ctx = bound.context(None);
+    let env = template::environment();
+    let mut visit = |pointer: &str, text: &str, form: Form| {
+        let Ok(vars) = template::variables(&env, text, form) else {
+            return;
+        };
+        for path in vars {
+            let (root, lookup): (&str, &[String]) = match path[0].as_str() {
+                "vars" | "secrets" => (path[0].as_str(), &path[..]),
+                "hosts" if path.get(2).is_some_and(|p| p == "vars") => ("hosts", &path[..]),
+                _ => continue,
+            };
+            if let Some(missing) = first_missing(&ctx, lookup) {
+                let shown = lookup[..=missing].join(".");
+                let known = parent_keys(&ctx, &lookup[..missing]);
+                let span = locate(bound, pointer, text, &shown);
+                let what = if root == "secrets" {
+                    "secret"
+                } else {
+                    "variable"
+                };
+                let d = Diagnostic::new(
+                    "drplan::template::undefined",
+                    format!(
+                        "undefined {what} `{shown}`: site `{}` does not define it",
+                        bound.site.site
+                    ),
+                )
+                .at(&bound.valid.doc.file, span)
+                .label("not defined by the site")
+                .help_opt(suggest(&lookup[missing], known.iter().map(String::as_str)))
+                .help_opt(Some(format!("define it in {}", bound.site_doc.file.name)));
+                diags.push(d);
+            }
+        }
+    };
+    walk_templates(&bound.valid.doc.value, "", &mut visit);
+}
+
+/// Call `f` for every template or expression string in a plan document.
+pub fn walk_templates(v: &Value, pointer: &str, f: &mut impl FnMut(&str, &str, Form)) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                let p = child(pointer, k);
+                match (k.as_str(), x) {
+                    ("when" | "expect", Value::String(s)) => f(&p, s, Form::Expression),
+                    _ => walk_templates(x, &p, f),
+                }
+            }
+        }
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| walk_templates(x, &child(pointer, &i.to_string()), f)),
+        Value::String(s) if template::is_template(s) => f(pointer, s, Form::Template),
+        _ => {}
+    }
+}
+
+fn first_missing(ctx: &Value, path: &[String]) -> Option<usize> {
+    let mut cur = ctx;
+    for (i, p) in path.iter().enumerate() {
+        match cur {
+            Value::Object(o) => match o.get(p) {
+                Some(next) => cur = next,
+                None => return Some(i),
+            },
+            // Looking into a scalar or list is for the runtime to judge.
+            _ => return None,
+        }
+    }
+    None
+}
+
+fn parent_keys(ctx: &Value, path: &[String]) -> Vec<String> {
+    let mut cur = ctx;
+    for p in path {
+        match cur.get(p) {
+            Some(n) => cur = n,
+            None => return Vec::new(),
+        }
+    }
+    cur.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn locate(bound: &BoundPlan, pointer: &str, text: &str, needle: &str) -> Span {
+    let whole = bound.valid.doc.map.value(pointer);
+    let raw = bound
+        .valid
+        .doc
+        .file
+        .text
+        .get(whole.offset..whole.offset + whole.len)
+        .unwrap_or("");
+    match (raw.find(needle), text.contains(needle)) {
+        (Some(at), true) => Span {
+            offset: whole.offset + at,
+            len: needle.len(),
+        },
+        _ => whole,
+    }
+}

@@ -1,0 +1,134 @@
+//! The command line: clap structs, resolved once into what each subcommand needs.
+//!
+//! Each subcommand lives in its own file and returns `Result<(), Failure>`; one function
+//! maps a `Failure` to the exit codes fixed in PLAN-FORMAT.md.
+
+mod pipeline;
+mod plan_cmd;
+mod schema_cmd;
+mod validate;
+
+pub use pipeline::{load_graph, load_plan};
+
+use crate::diag::{self, Diagnostics};
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Disaster-recovery failover and failback as declarative, validated, resumable plans.
+#[derive(Debug, Parser)]
+#[command(
+    name = "drplan",
+    version,
+    about,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// Flags accepted before or after the subcommand.
+#[derive(Debug, clap::Args, Clone)]
+pub struct Global {
+    /// Where runs, journals and locks are kept.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = ".drplan",
+        env = "DRPLAN_STATE_DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// No colours (also when NO_COLOR is set or output is not a terminal).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// More detail.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+impl Global {
+    /// Colour on a terminal unless told otherwise.
+    pub fn color(&self, terminal: bool) -> bool {
+        !self.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && terminal
+    }
+    pub fn stdout_color(&self) -> bool {
+        self.color(std::io::stdout().is_terminal())
+    }
+    pub fn stderr_color(&self) -> bool {
+        self.color(std::io::stderr().is_terminal())
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a plan (and optionally its binding to a site); report every error with its location.
+    Validate(validate::Args),
+    /// Preview what `apply` would do: waves, hosts, rendered parameters, rollback path.
+    Plan(plan_cmd::Args),
+    /// Print the JSON Schema of plans or sites (the text of schemas/*.schema.json).
+    Schema(schema_cmd::Args),
+}
+
+/// Why a command did not succeed; each maps to one exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// Invalid plan, site, saved plan or arguments (exit 2).
+    Invalid(Diagnostics),
+    /// Something else the user must fix, already described (exit 2).
+    Usage(String),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Invalid(_) | Failure::Usage(_) => 2,
+        }
+    }
+}
+
+impl From<Diagnostics> for Failure {
+    fn from(d: Diagnostics) -> Self {
+        Failure::Invalid(d)
+    }
+}
+
+/// Parse the command line, run, and report.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap: 0 for --help/--version, 2 for usage errors — the same meaning as ours.
+            return ExitCode::from(e.exit_code() as u8);
+        }
+    };
+    let global = cli.global.clone();
+    let outcome = match cli.command {
+        Command::Validate(a) => validate::run(a, &global),
+        Command::Plan(a) => plan_cmd::run(a, &global),
+        Command::Schema(a) => schema_cmd::run(a),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            report(&f, &global);
+            ExitCode::from(f.exit_code())
+        }
+    }
+}
+
+fn report(f: &Failure, global: &Global) {
+    match f {
+        Failure::Invalid(d) => eprint!("{}", diag::render(d, global.stderr_color())),
+        Failure::Usage(m) => eprintln!("error: {m}"),
+    }
+}

@@ -1,0 +1,57 @@
+//! `drplan plan PLAN --site SITE [--format …] [--out FILE]`: the preview.
+
+use super::{Failure, Global, load_graph};
+use crate::render;
+use crate::saved::SavedPlan;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The plan file.
+    pub plan: PathBuf,
+    /// The site to bind it to.
+    #[arg(long)]
+    pub site: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Save the exact plan (with the sha-256 of both files) to apply later.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Dot,
+    Mermaid,
+}
+
+pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
+    let graph = load_graph(&args.plan, &args.site)?;
+    let preview = render::preview_json(&graph)?;
+    let shown = match args.format {
+        Format::Text => render::text(&preview, global.stdout_color()),
+        Format::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&preview).unwrap_or_default()
+        ),
+        Format::Dot => render::dot(&preview),
+        Format::Mermaid => render::mermaid(&preview),
+    };
+    print!("{shown}");
+    if let Some(out) = &args.out {
+        let saved = SavedPlan::capture(&graph, &preview);
+        saved
+            .write(out)
+            .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", out.display())))?;
+        if !global.quiet {
+            eprintln!(
+                "Saved this plan to {}. Apply exactly it with: drplan apply {}",
+                out.display(),
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! `PlanGraph`: a bound plan with its DAG resolved into waves — what preview renders and
+//! what the executor runs. Nothing else reaches the executor.
+
+use super::Dag;
+use crate::actions;
+use crate::check::{BoundPlan, HostBinding};
+use crate::plan::{LOCAL_ROLE, Step};
+
+#[derive(Debug, Clone)]
+pub struct PlanGraph {
+    pub bound: BoundPlan,
+    /// Step indices grouped into waves that may run together.
+    pub waves: Vec<Vec<usize>>,
+    /// `wave_of[i]`: the wave of step `i`.
+    pub wave_of: Vec<usize>,
+}
+
+impl PlanGraph {
+    pub fn build(bound: BoundPlan) -> PlanGraph {
+        let waves = bound.valid.dag.waves();
+        let mut wave_of = vec![0; bound.valid.plan.steps.len()];
+        for (w, steps) in waves.iter().enumerate() {
+            for &i in steps {
+                wave_of[i] = w;
+            }
+        }
+        PlanGraph {
+            bound,
+            waves,
+            wave_of,
+        }
+    }
+
+    pub fn steps(&self) -> &[Step] {
+        &self.bound.valid.plan.steps
+    }
+
+    pub fn dag(&self) -> &Dag {
+        &self.bound.valid.dag
+    }
+
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.bound.valid.index.get(id).copied()
+    }
+
+    /// The host a role names (`local` included).
+    pub fn host(&self, role: &str) -> Option<&HostBinding> {
+        self.bound.hosts.get(role).or_else(|| {
+            self.bound
+                .hosts
+                .get(LOCAL_ROLE)
+                .filter(|_| role == LOCAL_ROLE)
+        })
+    }
+
+    /// Is the step safe to re-run after a crash left it in doubt?
+    pub fn idempotent(&self, i: usize) -> bool {
+        let step = &self.steps()[i];
+        step.idempotent
+            .unwrap_or_else(|| actions::lookup(&step.action).is_some_and(|a| a.idempotent))
+    }
+
+    /// Steps marked `point_of_no_return`, in plan order.
+    pub fn points_of_no_return(&self) -> Vec<usize> {
+        (0..self.steps().len())
+            .filter(|&i| self.steps()[i].point_of_no_return)
+            .collect()
+    }
+
+    /// The order compensations would run if every step completed in wave order and the run
+    /// were then rolled back: newest first, stopping at the last point of no return.
+    pub fn rollback_order(&self) -> Vec<usize> {
+        let mut order = Vec::new();
+        for wave in self.waves.iter().rev() {
+            for &i in wave.iter().rev() {
+                if self.steps()[i].point_of_no_return {
+                    return order;
+                }
+                if self.steps()[i].rollback.is_some() {
+                    order.push(i);
+                }
+            }
+        }
+        order
+    }
+}

@@ -1,0 +1,141 @@
+//! A positioned YAML tree → a JSON value and a source map from JSON pointers to spans.
+
+use super::node::{Kind, Node, Span};
+use crate::diag::{Diagnostic, SourceFile};
+use serde_json::{Map, Number, Value};
+use std::collections::HashMap;
+
+/// Where each node of a document is: JSON pointer → (key span, value span).
+#[derive(Debug, Clone, Default)]
+pub struct SourceMap {
+    nodes: HashMap<String, (Option<Span>, Span)>,
+}
+
+impl SourceMap {
+    /// The span of the value at `pointer`, or of its nearest ancestor that has one.
+    pub fn value(&self, pointer: &str) -> Span {
+        self.lookup(pointer).1
+    }
+
+    /// The span of the key naming `pointer` (the value's span when it has no key).
+    pub fn key(&self, pointer: &str) -> Span {
+        let (k, v) = self.lookup(pointer);
+        k.unwrap_or(v)
+    }
+
+    fn lookup(&self, pointer: &str) -> (Option<Span>, Span) {
+        let mut p = pointer;
+        loop {
+            if let Some(hit) = self.nodes.get(p) {
+                return *hit;
+            }
+            match p.rfind('/') {
+                Some(i) => p = &p[..i],
+                None => return (None, Span::default()),
+            }
+        }
+    }
+}
+
+/// Append one escaped reference token to a JSON pointer.
+pub fn child(pointer: &str, token: &str) -> String {
+    let escaped = token.replace('~', "~0").replace('/', "~1");
+    format!("{pointer}/{escaped}")
+}
+
+/// A parsed file: its value, where each node sits, and the text for diagnostics.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub value: Value,
+    pub map: SourceMap,
+    pub file: SourceFile,
+}
+
+impl Document {
+    /// Read YAML text. A syntax error is one located diagnostic.
+    pub fn parse(file: SourceFile) -> Result<Document, Diagnostic> {
+        // YAML 1.2 core booleans only: `on:` is a step key here, not `true`. Duplicate keys
+        // are errors (the default), so a repeated `with:` cannot silently win.
+        let mut options = serde_saphyr::Options::default();
+        options.strict_booleans = true;
+        let node: Node = match serde_saphyr::from_str_with_options(&file.text, options) {
+            Ok(n) => n,
+            Err(e) => return Err(syntax_error(&file, &e)),
+        };
+        let mut map = SourceMap::default();
+        let value = convert(&node, String::new(), None, &mut map);
+        Ok(Document { value, map, file })
+    }
+
+    /// A diagnostic pointing at the value at `pointer`.
+    pub fn error_at(
+        &self,
+        code: &'static str,
+        pointer: &str,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic::new(code, message).at(&self.file, self.map.value(pointer))
+    }
+
+    /// A diagnostic pointing at the key naming `pointer`.
+    pub fn error_at_key(
+        &self,
+        code: &'static str,
+        pointer: &str,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic::new(code, message).at(&self.file, self.map.key(pointer))
+    }
+}
+
+fn convert(node: &Node, pointer: String, key: Option<Span>, map: &mut SourceMap) -> Value {
+    let value = match &node.kind {
+        Kind::Null => Value::Null,
+        Kind::Bool(b) => Value::Bool(*b),
+        Kind::Int(i) => Value::Number((*i).into()),
+        Kind::Float(f) => Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        Kind::Str(s) => Value::String(s.clone()),
+        Kind::Seq(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, n)| convert(n, child(&pointer, &i.to_string()), None, map))
+                .collect(),
+        ),
+        Kind::Map(entries) => {
+            let mut out = Map::new();
+            for (k, v) in entries {
+                let p = child(&pointer, &k.text);
+                out.insert(k.text.clone(), convert(v, p, Some(k.span), map));
+            }
+            Value::Object(out)
+        }
+    };
+    map.nodes.insert(pointer, (key, node.span));
+    value
+}
+
+fn syntax_error(file: &SourceFile, e: &serde_saphyr::Error) -> Diagnostic {
+    // serde-saphyr's Display appends its own location and snippet; keep the first line.
+    let text = e.to_string();
+    let message = text
+        .lines()
+        .next()
+        .unwrap_or("invalid YAML")
+        .trim()
+        .to_string();
+    let span = e.location().map(|l| {
+        let s = l.span();
+        Span {
+            offset: s.byte_offset().unwrap_or(s.offset()) as usize,
+            len: s.byte_len().unwrap_or(0) as usize,
+        }
+    });
+    let d = Diagnostic::new("drplan::yaml::syntax", format!("invalid YAML: {message}"))
+        .label("here")
+        .help("fix the YAML syntax; everything else is checked once the file parses");
+    match span {
+        Some(s) => d.at(file, s),
+        None => d,
+    }
+}

@@ -1,0 +1,74 @@
+//! A saved plan (`drplan plan --out FILE`): the exact plan and site texts with their
+//! sha-256, so `apply FILE` runs what was reviewed — and refuses when the files changed.
+
+use crate::graph::PlanGraph;
+use crate::render::Preview;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Marks the file's format; bumped when it changes incompatibly.
+pub const SAVED_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedFile {
+    /// Absolute path when saved.
+    pub path: PathBuf,
+    pub sha256: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedPlan {
+    pub drplan_saved_plan: u32,
+    pub plan: SavedFile,
+    pub site: SavedFile,
+    /// The preview as it was reviewed.
+    pub preview: serde_json::Value,
+}
+
+/// Hex sha-256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn saved_file(name: &str, text: &str) -> SavedFile {
+    let path = std::fs::canonicalize(name).unwrap_or_else(|_| PathBuf::from(name));
+    SavedFile {
+        path,
+        sha256: sha256_hex(text.as_bytes()),
+        text: text.to_string(),
+    }
+}
+
+impl SavedPlan {
+    pub fn capture(graph: &PlanGraph, preview: &Preview) -> SavedPlan {
+        let b = &graph.bound;
+        SavedPlan {
+            drplan_saved_plan: SAVED_FORMAT,
+            plan: saved_file(&b.valid.doc.file.name, &b.valid.doc.file.text),
+            site: saved_file(&b.site_doc.file.name, &b.site_doc.file.text),
+            preview: serde_json::to_value(preview).unwrap_or_default(),
+        }
+    }
+
+    /// Write it privately (0600): a plan describes the site's hosts.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        let tmp = path.with_extension("tmp");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    }
+}

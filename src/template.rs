@@ -1,0 +1,233 @@
+//! minijinja, strict: the environment, the `shell_quote` filter, and rendering values.
+//!
+//! Templates see `params`, `vars`, `hosts.<role>`, `secrets.<name>`, `steps.<id>.result`,
+//! and `result` inside `expect`. An undefined name is an error, never an empty string: a
+//! failover that silently runs `pg_ctl promote -D ""` is worse than one that stops. This
+//! module does no I/O.
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// Shown in previews for values only known while the plan runs.
+pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
+/// Shown wherever a secret could otherwise be printed or journaled.
+pub const SENSITIVE: &str = "(sensitive)";
+
+/// The top-level names a template may use.
+pub const ROOTS: &[&str] = &["params", "vars", "hosts", "secrets", "steps", "result"];
+
+/// Does this string hold template syntax (and so need rendering)?
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%")
+}
+
+/// The strict environment every template and expression is compiled in.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    env.add_filter("shell_quote", shell_quote);
+    env
+}
+
+/// Quote a value for POSIX sh: `'…'`, with each `'` written as `'\''`.
+pub fn shell_quote(value: minijinja::Value) -> String {
+    let s = match value.as_str() {
+        Some(s) => s.to_string(),
+        None => value.to_string(),
+    };
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Is this a template or a bare expression (`when`, `expect`)?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Template,
+    Expression,
+}
+
+/// A variable a template reads, split into dotted parts (`steps.promote.result`).
+pub type VarPath = Vec<String>;
+
+/// Parse `text` and list the variables it reads (nested: `vars.pg.port`).
+pub fn variables(
+    env: &Environment<'_>,
+    text: &str,
+    form: Form,
+) -> Result<BTreeSet<VarPath>, minijinja::Error> {
+    let names = match form {
+        Form::Template => env.template_from_str(text)?.undeclared_variables(true),
+        Form::Expression => env.compile_expression(text)?.undeclared_variables(true),
+    };
+    Ok(names
+        .into_iter()
+        .map(|n| n.split('.').map(str::to_string).collect())
+        .collect())
+}
+
+/// The single expression of a string that is exactly `{{ expr }}`, if it is one.
+fn sole_expression(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%"))
+        .then_some(inner.trim())
+}
+
+/// Render every string in `value`. A string that is one whole `{{ expr }}` keeps the
+/// expression's type (`port: "{{ vars.pg.port }}"` becomes the number 5432).
+pub fn render_value(
+    env: &Environment<'_>,
+    value: &Value,
+    ctx: &Value,
+) -> Result<Value, minijinja::Error> {
+    Ok(match value {
+        Value::String(s) if is_template(s) => match sole_expression(s) {
+            Some(expr) => to_json(eval(env, expr, ctx)?)?,
+            None => Value::String(env.render_str(s, ctx)?),
+        },
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_value(env, v, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| Ok((k.clone(), render_value(env, v, ctx)?)))
+                .collect::<Result<_, minijinja::Error>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+fn to_json(v: minijinja::Value) -> Result<Value, minijinja::Error> {
+    serde_json::to_value(&v)
+        .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string()))
+}
+
+/// Evaluate an expression; an undefined result is an error (strict mode only catches
+/// undefined values when they are printed or looked into).
+pub fn eval(
+    env: &Environment<'_>,
+    expr: &str,
+    ctx: &Value,
+) -> Result<minijinja::Value, minijinja::Error> {
+    let v = env.compile_expression(expr)?.eval(ctx)?;
+    if v.is_undefined() {
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::UndefinedError,
+            format!("`{expr}` is undefined"),
+        ));
+    }
+    Ok(v)
+}
+
+/// Evaluate a `when`/`expect` expression to a boolean (minijinja truthiness).
+pub fn eval_bool(env: &Environment<'_>, expr: &str, ctx: &Value) -> Result<bool, minijinja::Error> {
+    Ok(eval(env, expr, ctx)?.is_true())
+}
+
+/// `{{ … }}` interpolations in an `exec` script that are not piped into `shell_quote` last:
+/// each is (byte offset in the script, the interpolation's text).
+pub fn unquoted_interpolations(script: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut rest = script;
+    let mut base = 0;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}") else {
+            break;
+        };
+        let inner =
+            rest[start + 2..start + len].trim_matches(|c: char| c == '-' || c.is_whitespace());
+        let quoted = inner
+            .rsplit_once('|')
+            .is_some_and(|(_, last)| last.trim() == "shell_quote");
+        if !quoted {
+            out.push((base + start, rest[start..start + len + 2].to_string()));
+        }
+        base += start + len + 2;
+        rest = &rest[start + len + 2..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn shell_quote_survives_hostile_values() {
+        let env = environment();
+        let ctx = json!({ "v": "a'b $(rm -rf /) `x` \"q\"\nline" });
+        let out = env
+            .render_str("printf %s {{ v | shell_quote }}", &ctx)
+            .unwrap();
+        let sh = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&sh.stdout),
+            ctx["v"].as_str().unwrap()
+        );
+    }
+
+    #[test]
+    fn a_whole_expression_keeps_its_type() {
+        let env = environment();
+        let ctx = json!({ "vars": { "port": 5432, "dir": "/d" } });
+        let v = render_value(
+            &env,
+            &json!({ "p": "{{ vars.port }}", "s": "-D {{ vars.dir }}", "n": 3 }),
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(v, json!({ "p": 5432, "s": "-D /d", "n": 3 }));
+    }
+
+    #[test]
+    fn undefined_names_are_errors() {
+        let env = environment();
+        assert!(render_value(&env, &json!("{{ vars.nope }}"), &json!({ "vars": {} })).is_err());
+        assert!(
+            env.render_str("x {{ vars.a.b }}", json!({ "vars": { "a": {} } }))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn finds_interpolations_without_shell_quote() {
+        let s = "cp {{ a | shell_quote }} {{ b }} {{- c|shell_quote -}} {{ d | upper }}";
+        let bad: Vec<String> = unquoted_interpolations(s)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(bad, vec!["{{ b }}", "{{ d | upper }}"]);
+    }
+
+    #[test]
+    fn lists_nested_variables() {
+        let env = environment();
+        let vars = variables(
+            &env,
+            "{{ steps.a.result.x }} {{ vars.pg.port }}",
+            Form::Template,
+        )
+        .unwrap();
+        assert!(vars.contains(&vec![
+            "steps".to_string(),
+            "a".into(),
+            "result".into(),
+            "x".into()
+        ]));
+        let vars = variables(
+            &env,
+            "result.in_recovery and params.max <= 3",
+            Form::Expression,
+        )
+        .unwrap();
+        assert!(vars.iter().any(|v| v[0] == "result"));
+    }
+}
