@@ -116,26 +116,45 @@ fn convert(node: &Node, pointer: String, key: Option<Span>, map: &mut SourceMap)
 }
 
 fn syntax_error(file: &SourceFile, e: &serde_saphyr::Error) -> Diagnostic {
-    // serde-saphyr's Display appends its own location and snippet; keep the first line.
+    // serde-saphyr's Display starts with its own "error: line L column C:" and may append a
+    // snippet; keep just the sentence, miette shows the place.
     let text = e.to_string();
-    let message = text
-        .lines()
-        .next()
-        .unwrap_or("invalid YAML")
-        .trim()
-        .to_string();
-    let span = e.location().map(|l| {
-        let s = l.span();
-        Span {
-            offset: s.byte_offset().unwrap_or(s.offset()) as usize,
-            len: s.byte_len().unwrap_or(0) as usize,
-        }
-    });
+    let first = text.lines().next().unwrap_or("invalid YAML").trim();
+    let message = match first
+        .split_once(": line ")
+        .and_then(|(_, rest)| rest.split_once(": "))
+    {
+        Some((_, sentence)) => sentence,
+        None => first,
+    };
     let d = Diagnostic::new("drplan::yaml::syntax", format!("invalid YAML: {message}"))
         .label("here")
         .help("fix the YAML syntax; everything else is checked once the file parses");
-    match span {
-        Some(s) => d.at(file, s),
+    match e.location() {
+        Some(l) => d.at(
+            file,
+            Span {
+                offset: byte_offset(&file.text, l.line(), l.column()),
+                len: 0,
+            },
+        ),
         None => d,
     }
+}
+
+/// Byte offset of a 1-based line and column (in characters): error locations may come
+/// without byte offsets, and character offsets are wrong after any non-ASCII text.
+fn byte_offset(text: &str, line: u64, column: u64) -> usize {
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1) as usize)
+        .map(str::len)
+        .sum();
+    let rest = &text[line_start.min(text.len())..];
+    let col: usize = rest
+        .chars()
+        .take(column.saturating_sub(1) as usize)
+        .map(char::len_utf8)
+        .sum();
+    line_start + col
 }
