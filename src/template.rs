@@ -31,6 +31,13 @@ pub fn environment() -> Environment<'static> {
     env
 }
 
+/// The environment, built once per process: templates are parsed tens of thousands of
+/// times in a large plan, and building an environment registers every builtin.
+pub fn shared() -> &'static Environment<'static> {
+    static ENV: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
+    ENV.get_or_init(environment)
+}
+
 /// Quote a value for POSIX sh: `'…'`, with each `'` written as `'\''`.
 pub fn shell_quote(value: minijinja::Value) -> String {
     let s = match value.as_str() {

@@ -109,7 +109,7 @@ fn expression(cx: &mut Checker, pointer: &str, expr: &str, scope: Scope) {
 }
 
 fn text(cx: &mut Checker, pointer: &str, source: &str, form: Form, scope: Scope) {
-    let env = template::environment();
+    let env = template::shared();
     match template::variables(&env, source, form) {
         Err(e) => {
             let span = e

@@ -260,7 +260,7 @@ pub fn deep_merge(base: &mut Map, over: &Map) {
 /// Every `vars.…`, `hosts.<role>.vars.…` and `secrets.…` the plan reads must exist in the site.
 fn check_site_references(bound: &BoundPlan, diags: &mut Diagnostics) {
     let ctx = bound.context(None);
-    let env = template::environment();
+    let env = template::shared();
     let mut visit = |pointer: &str, text: &str, form: Form| {
         let Ok(vars) = template::variables(&env, text, form) else {
             return;

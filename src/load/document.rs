@@ -39,8 +39,15 @@ impl SourceMap {
 
 /// Append one escaped reference token to a JSON pointer.
 pub fn child(pointer: &str, token: &str) -> String {
-    let escaped = token.replace('~', "~0").replace('/', "~1");
-    format!("{pointer}/{escaped}")
+    let mut out = String::with_capacity(pointer.len() + token.len() + 1);
+    out.push_str(pointer);
+    out.push('/');
+    if token.contains(['~', '/']) {
+        out.push_str(&token.replace('~', "~0").replace('/', "~1"));
+    } else {
+        out.push_str(token);
+    }
+    out
 }
 
 /// A parsed file: its value, where each node sits, and the text for diagnostics.
@@ -58,12 +65,18 @@ impl Document {
         // are errors (the default), so a repeated `with:` cannot silently win.
         let mut options = serde_saphyr::Options::default();
         options.strict_booleans = true;
+        // The default budget stops at 250,000 nodes; a 10,000-step plan has ~400,000. Keep a
+        // budget (alias bombs stay refused), sized for plans far beyond any real runbook.
+        let mut budget = serde_saphyr::Budget::default();
+        budget.max_nodes = budget.max_nodes.max(20_000_000);
+        budget.max_events = budget.max_events.max(40_000_000);
+        options.budget = Some(budget);
         let node: Node = match serde_saphyr::from_str_with_options(&file.text, options) {
             Ok(n) => n,
             Err(e) => return Err(syntax_error(&file, &e)),
         };
         let mut map = SourceMap::default();
-        let value = convert(&node, String::new(), None, &mut map);
+        let value = convert(node, String::new(), None, &mut map);
         Ok(Document { value, map, file })
     }
 
@@ -88,25 +101,26 @@ impl Document {
     }
 }
 
-fn convert(node: &Node, pointer: String, key: Option<Span>, map: &mut SourceMap) -> Value {
-    let value = match &node.kind {
+fn convert(node: Node, pointer: String, key: Option<Span>, map: &mut SourceMap) -> Value {
+    let value = match node.kind {
         Kind::Null => Value::Null,
-        Kind::Bool(b) => Value::Bool(*b),
-        Kind::Int(i) => Value::Number((*i).into()),
-        Kind::Float(f) => Number::from_f64(*f).map_or(Value::Null, Value::Number),
-        Kind::Str(s) => Value::String(s.clone()),
+        Kind::Bool(b) => Value::Bool(b),
+        Kind::Int(i) => Value::Number(i.into()),
+        Kind::Float(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
+        Kind::Str(s) => Value::String(s),
         Kind::Seq(items) => Value::Array(
             items
-                .iter()
+                .into_iter()
                 .enumerate()
                 .map(|(i, n)| convert(n, child(&pointer, &i.to_string()), None, map))
                 .collect(),
         ),
         Kind::Map(entries) => {
-            let mut out = Map::new();
+            let mut out = Map::with_capacity(entries.len());
             for (k, v) in entries {
                 let p = child(&pointer, &k.text);
-                out.insert(k.text.clone(), convert(v, p, Some(k.span), map));
+                let converted = convert(v, p, Some(k.span), map);
+                out.insert(k.text, converted);
             }
             Value::Object(out)
         }

@@ -25,7 +25,7 @@ pub fn preview_params(
     ctx: &Value,
     diags: &mut Diagnostics,
 ) -> Value {
-    let env = template::environment();
+    let env = template::shared();
     match with {
         Value::String(s) if template::is_template(s) => {
             let vars = template::variables(&env, s, Form::Template).unwrap_or_default();
