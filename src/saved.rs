@@ -60,11 +60,16 @@ impl SavedPlan {
     /// Write it privately (0600): a plan describes the site's hosts.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("tmp");
+        // A fresh, unique temporary file: an old or planted one must never be reused.
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tag = sha256_hex(text.as_bytes());
+        let tmp = path.with_file_name(format!(".{name}.{}.{}.tmp", std::process::id(), &tag[..8]));
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
         f.write_all(text.as_bytes())?;

@@ -61,12 +61,25 @@ fn check(name: &str, expected: &[Expected], says: &[&str]) {
     let out = validate(name, &[]);
     let stderr = String::from_utf8(out.stderr).expect("utf-8 stderr");
     let stdout = String::from_utf8(out.stdout).expect("utf-8 stdout");
-    assert_eq!(out.status.code(), Some(2), "{name}: invalid input exits 2\n{stderr}");
-    assert!(stdout.is_empty(), "{name}: nothing on stdout, got:\n{stdout}");
-    assert!(!stderr.contains('\x1b'), "{name}: no colour codes with NO_COLOR\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{name}: invalid input exits 2\n{stderr}"
+    );
+    assert!(
+        stdout.is_empty(),
+        "{name}: nothing on stdout, got:\n{stdout}"
+    );
+    assert!(
+        !stderr.contains('\x1b'),
+        "{name}: no colour codes with NO_COLOR\n{stderr}"
+    );
     let n = expected.len();
     let total = format!("{n} error{}\n", if n == 1 { "" } else { "s" });
-    assert!(stderr.ends_with(&total), "{name}: ends with `{total}`:\n{stderr}");
+    assert!(
+        stderr.ends_with(&total),
+        "{name}: ends with `{total}`:\n{stderr}"
+    );
     for (code, file, line, col) in expected {
         let file = match file {
             In::Plan => &plan,
@@ -83,7 +96,11 @@ fn check(name: &str, expected: &[Expected], says: &[&str]) {
 
     // The same diagnostics for machines: code, file, line, column, in file order.
     let out = validate(name, &["--format", "json"]);
-    assert_eq!(out.status.code(), Some(2), "{name}: --format json still exits 2");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{name}: --format json still exits 2"
+    );
     let json: Value = serde_json::from_slice(&out.stdout).expect("--format json prints JSON");
     assert_eq!(json["valid"], Value::Bool(false), "{name}");
     let got: Vec<(String, String, u64, u64)> = json["diagnostics"]
@@ -226,7 +243,10 @@ fn every_fixture_is_in_the_table() {
     for e in std::fs::read_dir(root().join(DIR)).unwrap() {
         let file = e.unwrap().file_name().into_string().unwrap();
         if let Some(plan) = file.strip_suffix(".site.yaml") {
-            assert!(on_disk.iter().any(|n| n == plan), "{file} has no plan fixture");
+            assert!(
+                on_disk.iter().any(|n| n == plan),
+                "{file} has no plan fixture"
+            );
         }
     }
 }
@@ -255,7 +275,10 @@ fn several_errors_are_reported_together_in_file_order_as_json() {
             assert!(d[key].is_string(), "`{key}` is a string in {d}");
         }
         for key in ["line", "column"] {
-            assert!(d[key].as_u64().is_some_and(|n| n >= 1), "`{key}` is 1-based in {d}");
+            assert!(
+                d[key].as_u64().is_some_and(|n| n >= 1),
+                "`{key}` is 1-based in {d}"
+            );
         }
         assert_eq!(d["file"], "tests/fixtures/invalid/several_errors.yaml");
     }
@@ -270,7 +293,10 @@ fn several_errors_are_reported_together_in_file_order_as_json() {
         ]
     );
     let lines: Vec<u64> = diags.iter().map(|d| d["line"].as_u64().unwrap()).collect();
-    assert!(lines.windows(2).all(|w| w[0] < w[1]), "file order: {lines:?}");
+    assert!(
+        lines.windows(2).all(|w| w[0] < w[1]),
+        "file order: {lines:?}"
+    );
 
     // The text report lists them in the same order.
     let text = String::from_utf8(validate("several_errors", &[]).stderr).unwrap();
@@ -278,7 +304,10 @@ fn several_errors_are_reported_together_in_file_order_as_json() {
         .iter()
         .map(|l| text.find(l).unwrap_or_else(|| panic!("{l} in\n{text}")))
         .collect();
-    assert!(at.windows(2).all(|w| w[0] < w[1]), "text in file order:\n{text}");
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "text in file order:\n{text}"
+    );
 }
 
 #[test]
@@ -287,7 +316,12 @@ fn a_valid_plan_prints_ok_and_exits_0() {
     let out = cmd
         .current_dir(root())
         .env("NO_COLOR", "1")
-        .args(["validate", "plans/gocd/failover.yaml", "--site", "plans/sites/example.yaml"])
+        .args([
+            "validate",
+            "plans/gocd/failover.yaml",
+            "--site",
+            "plans/sites/example.yaml",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));

@@ -22,9 +22,10 @@ fn root() -> &'static Path {
 
 fn drplan() -> Command {
     let mut cmd = Command::cargo_bin("drplan").expect("the drplan binary is built");
-    cmd.current_dir(root())
-        .env("NO_COLOR", "1")
-        .env("DRPLAN_STATE_DIR", std::env::temp_dir().join("drplan-preview-test-state"));
+    cmd.current_dir(root()).env("NO_COLOR", "1").env(
+        "DRPLAN_STATE_DIR",
+        std::env::temp_dir().join("drplan-preview-test-state"),
+    );
     cmd
 }
 
@@ -133,12 +134,22 @@ fn json_preview_has_the_documented_shape() {
                 .map(move |n| (n.as_str().unwrap().to_string(), id.clone()))
         })
         .collect();
-    assert_eq!(needs, needs_in_file(PLAN), "the preview's needs are the plan's");
+    assert_eq!(
+        needs,
+        needs_in_file(PLAN),
+        "the preview's needs are the plan's"
+    );
     for (n, s) in &needs {
-        assert!(wave[n.as_str()] < wave[s.as_str()], "`{s}` runs in a later wave than `{n}`");
+        assert!(
+            wave[n.as_str()] < wave[s.as_str()],
+            "`{s}` runs in a later wave than `{n}`"
+        );
     }
     // Rendered parameters: templates filled from the site and the host's vars.
-    let promote = steps.iter().find(|s| s["id"] == "promote-pg-standby").unwrap();
+    let promote = steps
+        .iter()
+        .find(|s| s["id"] == "promote-pg-standby")
+        .unwrap();
     assert_eq!(promote["with"]["data_dir"], "/var/lib/postgresql/15/main");
     assert_eq!(promote["on"]["host"], "ops@10.0.2.13");
     assert_eq!(promote["become"], "postgres");
@@ -147,9 +158,15 @@ fn json_preview_has_the_documented_shape() {
 #[test]
 fn promotion_is_the_point_of_no_return_and_rollback_stops_there() {
     let p = preview_json();
-    assert_eq!(p["points_of_no_return"], serde_json::json!(["promote-pg-standby"]));
+    assert_eq!(
+        p["points_of_no_return"],
+        serde_json::json!(["promote-pg-standby"])
+    );
     let steps = p["steps"].as_array().unwrap();
-    let promote = steps.iter().find(|s| s["id"] == "promote-pg-standby").unwrap();
+    let promote = steps
+        .iter()
+        .find(|s| s["id"] == "promote-pg-standby")
+        .unwrap();
     assert_eq!(promote["point_of_no_return"], true);
 
     let rollback: Vec<&str> = p["rollback_order"]
@@ -158,17 +175,29 @@ fn promotion_is_the_point_of_no_return_and_rollback_stops_there() {
         .iter()
         .map(|s| s.as_str().unwrap())
         .collect();
-    assert!(!rollback.is_empty(), "something after the promotion is undone");
+    assert!(
+        !rollback.is_empty(),
+        "something after the promotion is undone"
+    );
     assert!(!rollback.contains(&"promote-pg-standby"));
     // Nothing the promotion waited for, and nothing listed before it, is undone.
     let order: Vec<&str> = steps.iter().map(|s| s["id"].as_str().unwrap()).collect();
-    let at = order.iter().position(|s| *s == "promote-pg-standby").unwrap();
+    let at = order
+        .iter()
+        .position(|s| *s == "promote-pg-standby")
+        .unwrap();
     for id in &rollback {
         let i = order.iter().position(|s| s == id).unwrap();
-        assert!(i > at, "rollback of `{id}` crosses the point of no return: {rollback:?}");
+        assert!(
+            i > at,
+            "rollback of `{id}` crosses the point of no return: {rollback:?}"
+        );
     }
     for before in ["stop-go-primary", "stop-pg-primary"] {
-        assert!(!rollback.contains(&before), "{before} is before the promotion: {rollback:?}");
+        assert!(
+            !rollback.contains(&before),
+            "{before} is before the promotion: {rollback:?}"
+        );
     }
     // Only steps with a rollback hook, newest first.
     for id in &rollback {
@@ -179,7 +208,10 @@ fn promotion_is_the_point_of_no_return_and_rollback_stops_there() {
         .iter()
         .map(|id| order.iter().position(|s| s == id).unwrap())
         .collect();
-    assert!(positions.windows(2).all(|w| w[0] > w[1]), "newest first: {rollback:?}");
+    assert!(
+        positions.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {rollback:?}"
+    );
 }
 
 #[test]
@@ -192,7 +224,11 @@ fn dot_has_an_edge_per_need() {
         let edge = format!("\"{n}\" -> \"{s}\";");
         assert!(dot.contains(&edge), "{edge} in\n{dot}");
     }
-    assert_eq!(dot.matches(" -> ").count(), needs.len(), "no other edges:\n{dot}");
+    assert_eq!(
+        dot.matches(" -> ").count(),
+        needs.len(),
+        "no other edges:\n{dot}"
+    );
     assert!(dot.contains("\"promote-pg-standby\" [label=") && dot.contains("doubleoctagon"));
 }
 
@@ -201,11 +237,17 @@ fn mermaid_is_a_flowchart_with_an_edge_per_need() {
     let m = plan(&["--format", "mermaid"]).stdout;
     assert!(m.starts_with("flowchart"), "{m}");
     assert_eq!(m.matches(" --> ").count(), needs_in_file(PLAN).len(), "{m}");
-    assert!(m.contains("{{\"Promote the standby PostgreSQL"), "the point of no return is a hexagon:\n{m}");
+    assert!(
+        m.contains("{{\"Promote the standby PostgreSQL"),
+        "the point of no return is a hexagon:\n{m}"
+    );
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[test]
@@ -213,7 +255,10 @@ fn out_saves_the_exact_plan_privately() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("failover.plan.json");
     let r = plan(&["--out", out.to_str().unwrap()]);
-    assert!(r.stdout.starts_with("Plan gocd-failover"), "the preview is still shown");
+    assert!(
+        r.stdout.starts_with("Plan gocd-failover"),
+        "the preview is still shown"
+    );
     assert!(r.stderr.contains("Saved this plan to"), "{}", r.stderr);
 
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
@@ -223,7 +268,11 @@ fn out_saves_the_exact_plan_privately() {
     let site_sha = sha256_hex(&std::fs::read(root().join(SITE)).unwrap());
     assert_eq!(saved["plan"]["sha256"], plan_sha.as_str());
     assert_eq!(saved["site"]["sha256"], site_sha.as_str());
-    assert_eq!(saved["preview"], preview_json(), "it saves the preview that was shown");
+    assert_eq!(
+        saved["preview"],
+        preview_json(),
+        "it saves the preview that was shown"
+    );
     // No temporary file is left behind.
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(left.len(), 1, "{left:?}");
@@ -236,20 +285,32 @@ fn secrets_are_never_printed_and_results_are_known_after_apply() {
     let mut printed = Vec::new();
     for format in ["text", "json", "dot", "mermaid"] {
         let mut cmd = drplan();
-        cmd.env(SECRET_ENV, SECRET_VALUE)
-            .args(["plan", SECRET_PLAN, "--site", SECRET_SITE, "--format", format]);
+        cmd.env(SECRET_ENV, SECRET_VALUE).args([
+            "plan",
+            SECRET_PLAN,
+            "--site",
+            SECRET_SITE,
+            "--format",
+            format,
+        ]);
         if format == "json" {
             cmd.args(["--out", saved.to_str().unwrap()]);
         }
         let r = run(&mut cmd);
         assert_eq!(r.code, Some(0), "{format}:\n{}", r.stderr);
         for (stream, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
-            assert!(!text.contains(SECRET_VALUE), "{format} {stream} shows the secret:\n{text}");
+            assert!(
+                !text.contains(SECRET_VALUE),
+                "{format} {stream} shows the secret:\n{text}"
+            );
         }
         printed.push((format, r.stdout));
     }
     let saved_text = std::fs::read_to_string(&saved).unwrap();
-    assert!(!saved_text.contains(SECRET_VALUE), "the saved plan holds the secret");
+    assert!(
+        !saved_text.contains(SECRET_VALUE),
+        "the saved plan holds the secret"
+    );
 
     let text = &printed[0].1;
     assert!(text.contains("password: (sensitive)"), "{text}");
@@ -274,17 +335,28 @@ fn secrets_are_never_printed_and_results_are_known_after_apply() {
     );
     // The rest of the same `with` is rendered.
     assert_eq!(step("rebuild_old")["with"]["source_host"], "10.231.0.13");
-    assert_eq!(step("write_pgpass")["with"]["path"], "/var/lib/postgresql/.pgpass");
+    assert_eq!(
+        step("write_pgpass")["with"]["path"],
+        "/var/lib/postgresql/.pgpass"
+    );
     // A step's result is only known while the plan runs.
-    assert_eq!(step("note_timeline")["with"]["content"], "(known after apply)");
+    assert_eq!(
+        step("note_timeline")["with"]["content"],
+        "(known after apply)"
+    );
 }
 
 #[test]
 fn secrets_stay_hidden_when_the_environment_lacks_them() {
     // The preview does not need the secret's value at all.
-    let r = run(drplan()
-        .env_remove(SECRET_ENV)
-        .args(["plan", SECRET_PLAN, "--site", SECRET_SITE, "--format", "json"]));
+    let r = run(drplan().env_remove(SECRET_ENV).args([
+        "plan",
+        SECRET_PLAN,
+        "--site",
+        SECRET_SITE,
+        "--format",
+        "json",
+    ]));
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(r.stdout.contains("(sensitive)"));
 }
@@ -318,7 +390,11 @@ fn global_flags_work_before_and_after_the_subcommand() {
         }
         let r = run(drplan().args(&args));
         assert_eq!(r.code, Some(0), "drplan {args:?}:\n{}", r.stderr);
-        assert!(r.stderr.is_empty(), "drplan {args:?} is quiet: {}", r.stderr);
+        assert!(
+            r.stderr.is_empty(),
+            "drplan {args:?} is quiet: {}",
+            r.stderr
+        );
         assert!(Path::new(out).is_file());
     }
 }
@@ -328,7 +404,11 @@ fn help_exits_0() {
     for args in [&["--help"][..], &["plan", "--help"], &["help", "plan"]] {
         let r = run(drplan().args(args));
         assert_eq!(r.code, Some(0), "drplan {args:?}:\n{}", r.stderr);
-        assert!(r.stdout.contains("Usage:"), "drplan {args:?}:\n{}", r.stdout);
+        assert!(
+            r.stdout.contains("Usage:"),
+            "drplan {args:?}:\n{}",
+            r.stdout
+        );
     }
     let top = run(drplan().arg("--help")).stdout;
     for cmd in ["validate", "plan", "schema"] {
@@ -336,7 +416,10 @@ fn help_exits_0() {
     }
     let plan_help = run(drplan().args(["plan", "--help"])).stdout;
     for flag in ["--site", "--format", "--out", "--no-color", "--state-dir"] {
-        assert!(plan_help.contains(flag), "plan --help lists {flag}:\n{plan_help}");
+        assert!(
+            plan_help.contains(flag),
+            "plan --help lists {flag}:\n{plan_help}"
+        );
     }
 }
 
@@ -360,5 +443,9 @@ fn an_invalid_plan_previews_nothing() {
     ]));
     assert_eq!(r.code, Some(2));
     assert!(r.stdout.is_empty(), "{}", r.stdout);
-    assert!(r.stderr.contains("did you mean `pg.promote`?"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("did you mean `pg.promote`?"),
+        "{}",
+        r.stderr
+    );
 }

@@ -104,17 +104,30 @@ fn shipped_plans_and_sites_satisfy_the_committed_schemas() {
         .filter(|p| !p.starts_with(root().join("plans/sites")))
         .collect();
     let sites = files(&root().join("plans/sites"), "yaml");
-    assert!(!plans.is_empty() && !sites.is_empty(), "plans/ holds plans and sites");
+    assert!(
+        !plans.is_empty() && !sites.is_empty(),
+        "plans/ holds plans and sites"
+    );
     assert!(plans.iter().any(|p| p.ends_with("gocd/failover.yaml")));
 
     let (plan_schema, site_schema) = (validator("plan"), validator("site"));
     for p in &plans {
         let found = errors(&plan_schema, &yaml(p));
-        assert!(found.is_empty(), "{} against plan.schema.json:\n{}", relative(p), found.join("\n"));
+        assert!(
+            found.is_empty(),
+            "{} against plan.schema.json:\n{}",
+            relative(p),
+            found.join("\n")
+        );
     }
     for s in &sites {
         let found = errors(&site_schema, &yaml(s));
-        assert!(found.is_empty(), "{} against site.schema.json:\n{}", relative(s), found.join("\n"));
+        assert!(
+            found.is_empty(),
+            "{} against site.schema.json:\n{}",
+            relative(s),
+            found.join("\n")
+        );
     }
     // drplan agrees: each plan is valid alone and bound to the example site.
     for p in &plans {
@@ -248,7 +261,12 @@ fn every_invalid_fixture_is_classified() {
         })
         .collect();
     // YAML syntax errors cannot be read at all: they are neither.
-    all.retain(|n| !matches!(n.as_str(), "yaml_syntax" | "yaml_bad_indent" | "duplicate_yaml_key"));
+    all.retain(|n| {
+        !matches!(
+            n.as_str(),
+            "yaml_syntax" | "yaml_bad_indent" | "duplicate_yaml_key"
+        )
+    });
     all.sort();
     let mut listed: Vec<String> = SHAPE_ERRORS
         .iter()

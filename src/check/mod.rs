@@ -334,25 +334,26 @@ impl<'a> Checker<'a> {
         );
         self.diags.extend(found);
         // Names of roles inside parameters (file.copy's `from`) must be roles too.
-        if let Some(Value::String(from)) = with.get("from") {
-            if !crate::template::is_template(from) && matches!(name, "file.copy" | "file.sync") {
-                self.check_role(&child(&with_ptr, "from"), from);
-            }
+        if let Some(Value::String(from)) = with.get("from")
+            && !crate::template::is_template(from)
+            && matches!(name, "file.copy" | "file.sync")
+        {
+            self.check_role(&child(&with_ptr, "from"), from);
         }
-        if name == "wait.until" {
-            if let (Some(Value::String(inner)), inner_with) = (
+        if name == "wait.until"
+            && let (Some(Value::String(inner)), inner_with) = (
                 with.get("check"),
                 with.get("with").and_then(Value::as_object),
-            ) {
-                let empty = serde_json::Map::new();
-                self.check_action(
-                    &with_ptr,
-                    "check",
-                    inner,
-                    inner_with.unwrap_or(&empty),
-                    true,
-                );
-            }
+            )
+        {
+            let empty = serde_json::Map::new();
+            self.check_action(
+                &with_ptr,
+                "check",
+                inner,
+                inner_with.unwrap_or(&empty),
+                true,
+            );
         }
     }
 }

@@ -27,23 +27,23 @@ pub(super) fn check_step_templates(cx: &mut Checker, i: usize, step: &Step) {
         &Value::Object(step.with.clone()),
         scope,
     );
-    if step.action == "exec" {
-        if let Some(Value::String(script)) = step.with.get("script") {
-            check_script(cx, &format!("{base}/with/script"), script);
-        }
+    if step.action == "exec"
+        && let Some(Value::String(script)) = step.with.get("script")
+    {
+        check_script(cx, &format!("{base}/with/script"), script);
     }
-    if step.action == "wait.until" {
-        if let Some(Value::String(expect)) = step.with.get("expect") {
-            expression(
-                cx,
-                &format!("{base}/with/expect"),
-                expect,
-                Scope {
-                    result: true,
-                    ..scope
-                },
-            );
-        }
+    if step.action == "wait.until"
+        && let Some(Value::String(expect)) = step.with.get("expect")
+    {
+        expression(
+            cx,
+            &format!("{base}/with/expect"),
+            expect,
+            Scope {
+                result: true,
+                ..scope
+            },
+        );
     }
     if let Some(when) = &step.when {
         expression(cx, &child(&base, "when"), when, scope);
@@ -87,11 +87,12 @@ pub(super) fn check_check_templates(cx: &mut Checker, base: &str, c: &Check, ste
 
 fn walk(cx: &mut Checker, pointer: &str, v: &Value, scope: Scope) {
     match v {
-        Value::String(s) if template::is_template(s) => {
+        Value::String(s)
+            if template::is_template(s)
             // wait.until's `expect` is an expression, checked on its own.
-            if !pointer.ends_with("/with/expect") {
-                text(cx, pointer, s, Form::Template, scope);
-            }
+            && !pointer.ends_with("/with/expect") =>
+        {
+            text(cx, pointer, s, Form::Template, scope);
         }
         Value::Array(items) => items
             .iter()
@@ -110,7 +111,7 @@ fn expression(cx: &mut Checker, pointer: &str, expr: &str, scope: Scope) {
 
 fn text(cx: &mut Checker, pointer: &str, source: &str, form: Form, scope: Scope) {
     let env = template::shared();
-    match template::variables(&env, source, form) {
+    match template::variables(env, source, form) {
         Err(e) => {
             let span = e
                 .range()
@@ -136,8 +137,28 @@ fn text(cx: &mut Checker, pointer: &str, source: &str, form: Form, scope: Scope)
             );
             cx.push(d);
         }
-        Ok(vars) => {
+        Ok(mut vars) => {
+            // `steps['some-id']` is how ids holding `-` are read; minijinja reports only
+            // `steps` for it, so find the ids in the text to check their scope too.
+            vars.extend(
+                subscripted_steps(source)
+                    .into_iter()
+                    .map(|id| vec!["steps".into(), id, "result".into()]),
+            );
+            let hyphenated = vars
+                .iter()
+                .any(|p| p[0] == "steps" && p.len() > 1 && !cx.index.contains_key(&p[1]));
             for path in vars {
+                // `steps.a-b` parses as `steps.a - b`: one message for it, not one per word.
+                if hyphenated
+                    && !ROOTS.contains(&path[0].as_str())
+                    && source.contains(&format!("-{}", path[0]))
+                {
+                    continue;
+                }
+                if path.len() == 1 && path[0] == "steps" && !subscripted_steps(source).is_empty() {
+                    continue;
+                }
                 if let Some((message, help)) = out_of_scope(cx, &path, scope) {
                     let needle = path.join(".");
                     let span = match source.find(&needle) {
@@ -192,8 +213,21 @@ fn out_of_scope(cx: &Checker, path: &VarPath, scope: Scope) -> Option<(String, O
             })
         }
         "steps" => {
-            let id = second?;
+            let Some(id) = second else {
+                return Some((
+                    "`steps` is read as `steps.<id>.result`".into(),
+                    Some("name the step: `steps.check_lag.result`, or `steps['check-lag'].result` for ids with `-`".into()),
+                ));
+            };
             let Some(&target) = cx.index.get(id) else {
+                if let Some(full) = cx.index.keys().find(|k| k.starts_with(&format!("{id}-"))) {
+                    return Some((
+                        format!("`steps.{full}` reads as a subtraction (`steps.{id}` minus …)"),
+                        Some(format!(
+                            "write `steps['{full}'].result`, or rename the step with `_`"
+                        )),
+                    ));
+                }
                 let ids = cx.index.keys().map(String::as_str);
                 return Some((
                     format!("undefined variable `steps.{id}`: no step has the id `{id}`"),
@@ -230,6 +264,22 @@ fn out_of_scope(cx: &Checker, path: &VarPath, scope: Scope) -> Option<(String, O
                 .or_else(|| Some(format!("templates can read {}", ROOTS.join(", ")))),
         )),
     }
+}
+
+/// Step ids read with a subscript: `steps['id']` or `steps["id"]`.
+fn subscripted_steps(source: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find("steps[") {
+        rest = &rest[at + 6..];
+        let Some(quote) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+            continue;
+        };
+        if let Some(end) = rest[1..].find(quote) {
+            out.push(rest[1..1 + end].to_string());
+        }
+    }
+    out
 }
 
 fn check_script(cx: &mut Checker, pointer: &str, script: &str) {

@@ -108,7 +108,17 @@ pub fn bind(valid: ValidPlan, site_doc: Document) -> Result<BoundPlan, Diagnosti
     let plan = &valid.plan;
     for role in &plan.roles {
         if !site.hosts.contains_key(role) {
-            let known: Vec<&str> = site.hosts.keys().map(String::as_str).collect();
+            // Only hosts the plan leaves unused can be the misspelled one.
+            let unused: Vec<&str> = site
+                .hosts
+                .keys()
+                .map(String::as_str)
+                .filter(|h| !plan.roles.iter().any(|r| r == h))
+                .collect();
+            let help = match suggest(role, unused) {
+                Some(s) => format!("{s} (rename that host's role to `{role}`)"),
+                None => format!("add `{role}: {{ address: … }}` under `hosts:`"),
+            };
             let d = site_doc
                 .error_at_key(
                     "drplan::site::unbound_role",
@@ -119,13 +129,7 @@ pub fn bind(valid: ValidPlan, site_doc: Document) -> Result<BoundPlan, Diagnosti
                     ),
                 )
                 .label(format!("no host for `{role}`"))
-                .help_opt(suggest(role, known.iter().copied()).map(|s| {
-                    format!("{s} (rename that host's role, or add `{role}: {{ address: … }}`)")
-                }))
-                .help_opt(
-                    Some(format!("add `{role}: {{ address: … }}` under `hosts:`"))
-                        .filter(|_| suggest(role, known.iter().copied()).is_none()),
-                );
+                .help(help);
             diags.push(d);
         }
     }
@@ -218,10 +222,9 @@ fn resolve_params(
                     "drplan::site::param_type",
                     &pointer,
                     format!(
-                        "parameter `{name}` must be of type {:?}, found {value}",
-                        spec.ty
-                    )
-                    .to_lowercase(),
+                        "parameter `{name}` must be of type {}, found {value}",
+                        format!("{:?}", spec.ty).to_lowercase()
+                    ),
                 )
                 .label("wrong type");
             diags.push(d);
@@ -262,7 +265,7 @@ fn check_site_references(bound: &BoundPlan, diags: &mut Diagnostics) {
     let ctx = bound.context(None);
     let env = template::shared();
     let mut visit = |pointer: &str, text: &str, form: Form| {
-        let Ok(vars) = template::variables(&env, text, form) else {
+        let Ok(vars) = template::variables(env, text, form) else {
             return;
         };
         for path in vars {
@@ -289,8 +292,12 @@ fn check_site_references(bound: &BoundPlan, diags: &mut Diagnostics) {
                 )
                 .at(&bound.valid.doc.file, span)
                 .label("not defined by the site")
-                .help_opt(suggest(&lookup[missing], known.iter().map(String::as_str)))
-                .help_opt(Some(format!("define it in {}", bound.site_doc.file.name)));
+                .help(
+                    match suggest(&lookup[missing], known.iter().map(String::as_str)) {
+                        Some(s) => format!("{s} (or define it in {})", bound.site_doc.file.name),
+                        None => format!("define it in {}", bound.site_doc.file.name),
+                    },
+                );
                 diags.push(d);
             }
         }

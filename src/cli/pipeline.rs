@@ -16,7 +16,7 @@ pub fn load_plan(path: &Path) -> Result<ValidPlan, Diagnostics> {
 /// reported together when both can be read.
 pub fn load_graph(plan: &Path, site: &Path) -> Result<PlanGraph, Diagnostics> {
     let plan = load_plan(plan);
-    let site_doc = load::read(site).map_err(Diagnostics::from);
+    let site_doc = load::read(site);
     match (plan, site_doc) {
         (Ok(valid), Ok(doc)) => Ok(PlanGraph::build(check::bind(valid, doc)?)),
         (Err(mut a), Ok(doc)) => {

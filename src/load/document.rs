@@ -1,7 +1,7 @@
 //! A positioned YAML tree → a JSON value and a source map from JSON pointers to spans.
 
 use super::node::{Kind, Node, Span};
-use crate::diag::{Diagnostic, SourceFile};
+use crate::diag::{Diagnostic, Diagnostics, SourceFile};
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
 
@@ -60,7 +60,7 @@ pub struct Document {
 
 impl Document {
     /// Read YAML text. A syntax error is one located diagnostic.
-    pub fn parse(file: SourceFile) -> Result<Document, Diagnostic> {
+    pub fn parse(file: SourceFile) -> Result<Document, Diagnostics> {
         // YAML 1.2 core booleans only: `on:` is a step key here, not `true`. Duplicate keys
         // are errors (the default), so a repeated `with:` cannot silently win.
         let mut options = serde_saphyr::Options::default();
@@ -73,7 +73,7 @@ impl Document {
         options.budget = Some(budget);
         let node: Node = match serde_saphyr::from_str_with_options(&file.text, options) {
             Ok(n) => n,
-            Err(e) => return Err(syntax_error(&file, &e)),
+            Err(e) => return Err(syntax_error(&file, &e).into()),
         };
         let mut map = SourceMap::default();
         let value = convert(node, String::new(), None, &mut map);

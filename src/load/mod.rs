@@ -8,11 +8,11 @@ mod node;
 pub use document::{Document, SourceMap, child};
 pub use node::{Key, Kind, Node, Span};
 
-use crate::diag::{Diagnostic, SourceFile};
+use crate::diag::{Diagnostic, Diagnostics, SourceFile};
 use std::path::Path;
 
 /// Read and parse a YAML file.
-pub fn read(path: &Path) -> Result<Document, Diagnostic> {
+pub fn read(path: &Path) -> Result<Document, Diagnostics> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Diagnostic::new(
             "drplan::io::read",

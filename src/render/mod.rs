@@ -28,14 +28,14 @@ pub fn preview_params(
     let env = template::shared();
     match with {
         Value::String(s) if template::is_template(s) => {
-            let vars = template::variables(&env, s, Form::Template).unwrap_or_default();
+            let vars = template::variables(env, s, Form::Template).unwrap_or_default();
             if vars.iter().any(|p| p[0] == "steps" || p[0] == "result") {
                 return Value::String(KNOWN_AFTER_APPLY.into());
             }
             if vars.iter().any(|p| p[0] == "secrets") {
                 return Value::String(SENSITIVE.into());
             }
-            match template::render_value(&env, with, ctx) {
+            match template::render_value(env, with, ctx) {
                 Ok(v) => v,
                 Err(e) => {
                     let doc = &graph.bound.valid.doc;

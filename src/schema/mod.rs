@@ -118,10 +118,9 @@ fn plan_schema(with_actions: bool) -> Value {
             .get("$ref")
             .and_then(Value::as_str)
             .and_then(|s| s.strip_prefix("#/$defs/"))
+            && let Some(def) = defs.get_mut(name)
         {
-            if let Some(def) = defs.get_mut(name) {
-                allow_templates(def);
-            }
+            allow_templates(def);
         }
     }
     defs.insert(
