@@ -27,7 +27,7 @@ die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
 # Milliseconds since the script started.
 lab_t0_ns=${lab_t0_ns:-$(date +%s%N)}
 elapsed() { local now; now=$(date +%s%N); echo $(( (now - ${lab_t0_ns:-$now}) / 1000000 )); }
-say() { local ms; ms=$(elapsed); printf '[lab %3d.%01ds] %s\n' $((ms / 1000)) $((ms % 1000 / 100)) "$*" >&2; }
+say() { local ms; ms=$(elapsed); printf '[lab %3d.%01ds] %s\n' $((ms / 1000)) $((ms % 1000 / 100)) "$*" >&2 || true; }
 
 need_root() { [[ $(id -u) == 0 ]] || die "the lab needs root (network namespaces, bind mounts, runuser)"; }
 
