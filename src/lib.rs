@@ -1,2 +1,3 @@
 //! drplan: disaster-recovery failover and failback as declarative, validated, resumable plans.
 pub mod transport;
+pub mod whoami;
