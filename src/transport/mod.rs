@@ -10,6 +10,7 @@ mod capture;
 mod error;
 pub mod local;
 pub mod ssh;
+mod ssh_failure;
 mod wrap;
 
 use std::time::Duration;

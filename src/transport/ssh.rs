@@ -20,7 +20,7 @@
 //!
 //! This file must not know about plans, nor build shell strings itself.
 
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,7 @@ use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::sync::Semaphore;
 
 use super::capture::{self, Captured};
+use super::ssh_failure::connect_error;
 use super::wrap::{self, KILL_AFTER};
 use super::{BecomeMethod, Command, Output, TransportError};
 use crate::whoami;
@@ -35,6 +36,12 @@ use crate::whoami;
 /// Extra local patience beyond the remote `timeout` (and its kill grace) before we stop
 /// waiting for a host that no longer answers.
 const LOCAL_SLACK: Duration = Duration::from_secs(10);
+
+/// Retrying a session that sshd refused (see `spawn`): first pause, longest pause, and
+/// how long to keep trying.
+const SESSION_RETRY_FIRST: Duration = Duration::from_millis(20);
+const SESSION_RETRY_MAX: Duration = Duration::from_millis(500);
+const SESSION_RETRY_FOR: Duration = Duration::from_secs(10);
 
 /// The only ssh configuration drplan's ssh processes read.
 const SSH_CONFIG: &str = "\
@@ -75,8 +82,8 @@ pub struct SshSpec {
     /// where the private control directory is created; None: the system temp dir.
     /// Keep it short: a unix socket path is limited to ~100 bytes.
     pub control_dir: Option<PathBuf>,
-    /// commands in flight at once over the master; sshd's `MaxSessions` defaults to 10 and
-    /// refuses more
+    /// commands in flight at once over the master (default 8). sshd refuses sessions beyond
+    /// its `MaxSessions` (default 10); keep this at or below the server's value.
     pub max_sessions: usize,
 }
 
@@ -92,7 +99,7 @@ impl SshSpec {
             become_user: None,
             become_method: BecomeMethod::Sudo,
             control_dir: None,
-            max_sessions: 10,
+            max_sessions: 8,
         }
     }
 
@@ -213,26 +220,8 @@ impl SshTransport {
             return Err(self.ssh_error("the session limiter was closed"));
         };
 
-        // `command` and `args` quote each element for the remote shell; see the module docs.
-        let mut remote = self.session.command(argv[0].as_str());
-        remote
-            .args(&argv[1..])
-            .stdin(if cmd.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
         let started = Instant::now();
-        let mut child = remote.spawn().await.map_err(|e| match e {
-            // The command never started: the master (and so the host) is gone.
-            openssh::Error::Disconnected => TransportError::Unreachable {
-                host: self.host.clone(),
-                detail: "the SSH master connection is gone".to_owned(),
-            },
-            e => self.ssh_error(chain(&e)),
-        })?;
+        let mut child = self.spawn(&argv, cmd.stdin.is_some()).await?;
         let (stdin, stdout, stderr) = (
             child.stdin().take(),
             child.stdout().take(),
@@ -299,6 +288,51 @@ impl SshTransport {
         Ok(output(status, out, err))
     }
 
+    /// Open a session on the master and start the command in it.
+    async fn spawn(
+        &self,
+        argv: &[String],
+        with_stdin: bool,
+    ) -> Result<openssh::Child<&Session>, TransportError> {
+        let mut backoff = SESSION_RETRY_FIRST;
+        let give_up = Instant::now() + SESSION_RETRY_FOR;
+        loop {
+            // `command` and `args` quote each element for the remote shell (module docs).
+            let mut remote = self.session.command(argv[0].as_str());
+            remote
+                .args(&argv[1..])
+                .stdin(if with_stdin {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            match remote.spawn().await {
+                Ok(child) => return Ok(child),
+                // The command never started: the master (and so the host) is gone.
+                Err(openssh::Error::Disconnected) => {
+                    return Err(TransportError::Unreachable {
+                        host: self.host.clone(),
+                        detail: "the SSH master connection is gone".to_owned(),
+                    });
+                }
+                Err(e) => {
+                    let detail = chain(&e);
+                    // sshd refuses a session beyond its MaxSessions, and a finished session's
+                    // channel may linger a moment after its exit status arrived. A refused
+                    // session never ran anything, so trying again is safe. openssh does not
+                    // re-export the mux error type, hence the match on OpenSSH's own words.
+                    if !detail.contains("open refused") || Instant::now() >= give_up {
+                        return Err(self.ssh_error(detail));
+                    }
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(SESSION_RETRY_MAX);
+        }
+    }
+
     /// Stop the master connection and remove the control directory.
     pub async fn close(self) {
         // Nothing useful to do if the master is already gone; the directory goes either way.
@@ -351,7 +385,7 @@ fn check_destination(spec: &SshSpec) -> Result<(), TransportError> {
     Ok(())
 }
 
-/// A fresh 0700 directory (tempfile creates it so) under `parent`, itself made 0700 if new.
+/// A fresh 0700 directory under `parent` (itself made 0700 if new).
 fn private_dir(parent: Option<&Path>) -> std::io::Result<tempfile::TempDir> {
     let parent = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
     if !parent.exists() {
@@ -360,9 +394,12 @@ fn private_dir(parent: Option<&Path>) -> std::io::Result<tempfile::TempDir> {
             .mode(0o700)
             .create(&parent)?;
     }
-    tempfile::Builder::new()
+    let dir = tempfile::Builder::new()
         .prefix("drplan-ssh-")
-        .tempdir_in(parent)
+        .tempdir_in(parent)?;
+    // tempfile leaves the mode to the umask; the control socket must be ours alone.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+    Ok(dir)
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -376,7 +413,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// An error and its sources on one line.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(super) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -385,69 +422,4 @@ fn chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-/// Sort a failed master start into the distinctions the executor acts on. ssh only reports
-/// in prose (its log, which openssh hands back), so this reads the words ssh uses.
-fn connect_error(spec: &SshSpec, host: &str, user: &str, e: openssh::Error) -> TransportError {
-    let openssh::Error::Connect(io) = &e else {
-        return TransportError::Ssh {
-            host: host.to_owned(),
-            detail: chain(&e),
-        };
-    };
-    let log = io.to_string();
-    let detail = summary(&log);
-    let lower = log.to_ascii_lowercase();
-    let has = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
-    if has(&[
-        "host key verification failed",
-        "remote host identification has changed",
-        "host key is known",
-    ]) {
-        TransportError::HostKey {
-            host: host.to_owned(),
-            known_hosts: spec.known_hosts.clone(),
-            detail,
-        }
-    } else if has(&["permission denied", "too many authentication failures"]) {
-        TransportError::Auth {
-            host: host.to_owned(),
-            user: user.to_owned(),
-            detail,
-        }
-    } else if matches!(
-        io.kind(),
-        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::TimedOut
-    ) || has(&[
-        "connection refused",
-        "timed out",
-        "no route to host",
-        "network is unreachable",
-        "could not resolve",
-        "name or service not known",
-        "connection closed",
-        "connection reset",
-        "kex_exchange_identification",
-    ]) {
-        TransportError::Unreachable {
-            host: host.to_owned(),
-            detail,
-        }
-    } else {
-        TransportError::Ssh {
-            host: host.to_owned(),
-            detail,
-        }
-    }
-}
-
-/// The informative lines of an ssh log: not the `@@@` banner, at most the last three.
-fn summary(log: &str) -> String {
-    let lines: Vec<&str> = log
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('@'))
-        .collect();
-    lines[lines.len().saturating_sub(3)..].join(" / ")
 }
