@@ -386,3 +386,72 @@ async fn a_dropped_run_is_still_bounded_by_its_remote_timeout() {
     assert_eq!(sshd.logins(), 1);
     t.close().await;
 }
+
+/// Children of `pid` (by /proc, so only processes our own sshd started).
+fn children_of(pid: u32) -> Vec<i32> {
+    let mut kids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // fields after the parenthesised name: state, ppid, …
+        let ppid = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            kids.push(child);
+        }
+    }
+    kids
+}
+
+/// The disaster itself: the host's side of the connection dies while a command runs. The
+/// command in flight is reported as Disconnected (in doubt), later ones as Unreachable.
+#[tokio::test]
+async fn a_host_that_dies_mid_command_is_disconnected_then_unreachable() {
+    let sshd = TestSshd::start();
+    let t = SshTransport::connect(&sshd.spec()).await.unwrap();
+    assert_eq!(t.run(&cmd(&["true"])).await.unwrap().status, Some(0));
+
+    let sleep = cmd(&["sleep", "3.3"]);
+    let in_flight = t.run(&sleep);
+    let kill = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let sessions = children_of(sshd.pid());
+        assert!(!sessions.is_empty(), "no per-connection sshd found");
+        for pid in sessions {
+            // SAFETY: kill(2) on a process our test sshd forked for this connection.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    };
+    let (result, ()) = tokio::join!(in_flight, kill);
+    let err = result.unwrap_err();
+    assert!(
+        matches!(err, TransportError::Disconnected { .. }),
+        "{err:?}"
+    );
+
+    // Give the master a moment to notice and exit.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let err = t.run(&cmd(&["true"])).await.unwrap_err();
+    assert!(matches!(err, TransportError::Unreachable { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn stdin_the_program_never_reads_does_not_hang() {
+    let sshd = TestSshd::start();
+    let t = SshTransport::connect(&sshd.spec()).await.unwrap();
+    let mut c = cmd(&["true"]);
+    c.stdin = Some(vec![b'x'; 4 * 1024 * 1024]);
+    c.timeout = Some(Duration::from_secs(10));
+    let out = tokio::time::timeout(Duration::from_secs(5), t.run(&c))
+        .await
+        .expect("no hang")
+        .unwrap();
+    assert_eq!(out.status, Some(0));
+    t.close().await;
+}
