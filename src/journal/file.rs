@@ -14,8 +14,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::line;
-use super::private_fs;
 use super::{Journal, JournalError, Replay};
+use crate::private_fs;
 
 /// A journal stored in one local file.
 #[derive(Debug)]

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clock;
 use super::error::LockError;
-use super::private_fs;
+use crate::private_fs;
 use crate::whoami;
 
 /// Who holds (or held) a site's lock.

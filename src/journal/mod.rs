@@ -17,7 +17,6 @@ mod error;
 mod file;
 mod line;
 mod lock;
-mod private_fs;
 mod run_id;
 mod store;
 

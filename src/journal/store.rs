@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use super::file::FileJournal;
-use super::private_fs;
 use super::{JournalError, NewRun, OpenedRun, RunId, RunInfo, RunStore};
+use crate::private_fs;
 
 const PLAN: &str = "plan.json";
 const JOURNAL: &str = "journal.jsonl";

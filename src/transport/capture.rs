@@ -10,6 +10,8 @@ use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::Output;
+
 /// Bytes kept of each of stdout and stderr (the tail; the head is dropped and marked).
 pub const OUTPUT_CAP: usize = 1 << 20;
 
@@ -18,6 +20,17 @@ pub const OUTPUT_CAP: usize = 1 << 20;
 pub(crate) struct Captured {
     pub bytes: Vec<u8>,
     pub truncated: bool,
+}
+
+/// The `Output` of a command that ended with `status` after writing `out` and `err`.
+pub(crate) fn output(status: Option<i32>, out: Captured, err: Captured) -> Output {
+    Output {
+        status,
+        stdout: out.bytes,
+        stderr: err.bytes,
+        stdout_truncated: out.truncated,
+        stderr_truncated: err.truncated,
+    }
 }
 
 /// Read `reader` to its end, keeping the last `cap` bytes.

@@ -13,7 +13,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use super::capture::{self, Captured};
+use super::capture::{self, Captured, output};
 use super::wrap::{self, KILL_AFTER};
 use super::{BecomeMethod, Command, Output, TransportError};
 use crate::whoami;
@@ -142,16 +142,6 @@ impl LocalTransport {
 fn exit_code(status: ExitStatus) -> Option<i32> {
     // A signal death has no code; the Output contract says None for it.
     status.code().filter(|_| status.signal().is_none())
-}
-
-fn output(status: Option<i32>, out: Captured, err: Captured) -> Output {
-    Output {
-        status,
-        stdout: out.bytes,
-        stderr: err.bytes,
-        stdout_truncated: out.truncated,
-        stderr_truncated: err.truncated,
-    }
 }
 
 /// A program that cannot be started is a failed command, as a shell would report it.

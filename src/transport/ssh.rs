@@ -20,18 +20,19 @@
 //!
 //! This file must not know about plans, nor build shell strings itself.
 
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs::Permissions;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::sync::Semaphore;
 
-use super::capture::{self, Captured};
+use super::capture::{self, Captured, output};
 use super::ssh_failure::connect_error;
 use super::wrap::{self, KILL_AFTER};
 use super::{BecomeMethod, Command, Output, TransportError};
-use crate::whoami;
+use crate::{private_fs, whoami};
 
 /// Extra local patience beyond the remote `timeout` (and its kill grace) before we stop
 /// waiting for a host that no longer answers.
@@ -147,7 +148,7 @@ impl SshTransport {
         let dir = private_dir(spec.control_dir.as_deref())
             .map_err(|e| TransportError::io(&host, "create the ssh control directory", e))?;
         let config = dir.path().join("ssh_config");
-        write_private(&config, SSH_CONFIG.as_bytes())
+        private_fs::write_new(&config, SSH_CONFIG.as_bytes())
             .map_err(|e| TransportError::io(&host, "write the ssh configuration", e))?;
 
         let connect_secs = spec
@@ -354,29 +355,18 @@ impl SshTransport {
     }
 }
 
-fn output(status: Option<i32>, out: Captured, err: Captured) -> Output {
-    Output {
-        status,
-        stdout: out.bytes,
-        stderr: err.bytes,
-        stdout_truncated: out.truncated,
-        stderr_truncated: err.truncated,
-    }
-}
-
 /// ssh takes its destination and `-l` user from argv: refuse what it would read as an
 /// option or as `user@host`.
 fn check_destination(spec: &SshSpec) -> Result<(), TransportError> {
-    let unsafe_word =
-        |v: &str| v.is_empty() || v.starts_with('-') || v.contains([' ', '\t', '\n', '\0']);
-    if unsafe_word(&spec.address) || spec.address.contains('@') {
+    let bad = |v: &str| v.is_empty() || v.starts_with('-') || v.contains([' ', '\t', '\n', '\0']);
+    if bad(&spec.address) || spec.address.contains('@') {
         return Err(TransportError::invalid(format!(
             "{:?} is not a host address",
             spec.address
         )));
     }
     if let Some(user) = &spec.user
-        && unsafe_word(user)
+        && bad(user)
     {
         return Err(TransportError::invalid(format!(
             "{user:?} is not a user name"
@@ -388,28 +378,13 @@ fn check_destination(spec: &SshSpec) -> Result<(), TransportError> {
 /// A fresh 0700 directory under `parent` (itself made 0700 if new).
 fn private_dir(parent: Option<&Path>) -> std::io::Result<tempfile::TempDir> {
     let parent = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
-    if !parent.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&parent)?;
-    }
+    private_fs::ensure_dir(&parent)?;
     let dir = tempfile::Builder::new()
         .prefix("drplan-ssh-")
         .tempdir_in(parent)?;
     // tempfile leaves the mode to the umask; the control socket must be ours alone.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+    std::fs::set_permissions(dir.path(), Permissions::from_mode(private_fs::DIR_MODE))?;
     Ok(dir)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)
 }
 
 /// An error and its sources on one line.

@@ -6,7 +6,7 @@
 //! `PermitUserEnvironment yes`), so the remote shell finds no `.bashrc` and timings are
 //! honest. The daemon is stopped by PID (its own, never by name) when dropped.
 
-#![allow(dead_code)] // each test binary uses a different part of this
+#![allow(dead_code)] // each test binary (and the benchmark) uses a different part
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

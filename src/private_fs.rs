@@ -1,6 +1,7 @@
-//! Creating run state on disk privately (directories 0700, files 0600, whatever the umask)
+//! Creating drplan's own files privately (directories 0700, files 0600, whatever the umask)
 //! and durably (the data fsync'd, and the directory holding a new name fsync'd too, since a
-//! file whose directory entry is lost in a crash is lost with it).
+//! file whose directory entry is lost in a crash is lost with it). Used for run state, site
+//! locks and the SSH control directory; it must not decide where those live.
 //!
 //! Modes are set explicitly after creation: `mode()` at creation time is filtered by the
 //! umask, which could leave a file we cannot reopen (umask 0277) or one others can read
@@ -61,6 +62,17 @@ pub(crate) fn open_append(path: &Path) -> io::Result<File> {
         }
         other => other,
     }
+}
+
+/// Create `path` (which must not exist) holding `bytes`.
+pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)?;
+    file.set_permissions(Permissions::from_mode(FILE_MODE))?;
+    file.write_all(bytes)
 }
 
 /// Replace `path` with `bytes` all at once: readers see the old file or the new, never a
