@@ -48,17 +48,25 @@ pub(crate) fn create_dir(path: &Path) -> io::Result<()> {
 
 /// Open for appending, creating it 0600 if missing (the directory is fsync'd then).
 pub(crate) fn open_append(path: &Path) -> io::Result<File> {
-    match OpenOptions::new().append(true).read(true).open(path) {
+    let existing = || OpenOptions::new().append(true).read(true).open(path);
+    match existing() {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let file = OpenOptions::new()
+            let created = OpenOptions::new()
                 .append(true)
                 .read(true)
                 .create_new(true)
                 .mode(FILE_MODE)
-                .open(path)?;
-            file.set_permissions(Permissions::from_mode(FILE_MODE))?;
-            sync_parent(path)?;
-            Ok(file)
+                .open(path);
+            match created {
+                Ok(file) => {
+                    file.set_permissions(Permissions::from_mode(FILE_MODE))?;
+                    sync_parent(path)?;
+                    Ok(file)
+                }
+                // Another process created it in between (two runs starting at once).
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => existing(),
+                Err(e) => Err(e),
+            }
         }
         other => other,
     }
