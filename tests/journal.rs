@@ -16,6 +16,13 @@ fn records() -> Vec<Value> {
     ]
 }
 
+fn write_journal(path: &Path, records: &[Value]) {
+    let (mut journal, _) = FileJournal::open(path).unwrap();
+    for r in records {
+        journal.append(r).unwrap();
+    }
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
@@ -87,11 +94,7 @@ fn unknown_runs_are_reported_as_such() {
 fn a_torn_last_line_is_reported_and_cut_at_every_byte() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.jsonl");
-    let (mut journal, _) = FileJournal::open(&path).unwrap();
-    for r in &records() {
-        journal.append(r).unwrap();
-    }
-    drop(journal);
+    write_journal(&path, &records());
     let full = std::fs::read(&path).unwrap();
     let last_start = full[..full.len() - 1]
         .iter()
@@ -137,11 +140,7 @@ fn a_torn_last_line_is_reported_and_cut_at_every_byte() {
 fn damage_before_the_last_line_is_an_error_naming_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.jsonl");
-    let (mut journal, _) = FileJournal::open(&path).unwrap();
-    for r in &records() {
-        journal.append(r).unwrap();
-    }
-    drop(journal);
+    write_journal(&path, &records());
     let full = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<&str> = full.split_inclusive('\n').collect();
 

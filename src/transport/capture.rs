@@ -91,26 +91,30 @@ pub(crate) async fn feed<W: AsyncWrite + Unpin>(
     }
 }
 
-/// Feed stdin and drain stdout and stderr together, until both outputs reach end-of-file.
-pub(crate) async fn exchange<W, O, E>(
+/// Feed stdin and drain stdout and stderr together until both outputs end, then await
+/// `exit` (the child's wait): in that order, because a mux session's wait cuts its output
+/// streams short, and a local child's output may still sit in the pipes after it exited.
+pub(crate) async fn exchange_then_wait<W, O, E, F>(
     stdin: Option<W>,
     stdin_bytes: Option<&[u8]>,
     stdout: Option<O>,
     stderr: Option<E>,
     out: &mut Captured,
     err: &mut Captured,
-) -> io::Result<()>
+    exit: F,
+) -> (io::Result<()>, F::Output)
 where
     W: AsyncWrite + Unpin,
     O: AsyncRead + Unpin,
     E: AsyncRead + Unpin,
+    F: std::future::Future,
 {
     let (fed, o, e) = tokio::join!(
         feed(stdin, stdin_bytes),
         drain_tail(stdout, OUTPUT_CAP, out),
         drain_tail(stderr, OUTPUT_CAP, err),
     );
-    fed.and(o).and(e)
+    (fed.and(o).and(e), exit.await)
 }
 
 #[cfg(test)]

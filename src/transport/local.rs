@@ -94,18 +94,15 @@ impl LocalTransport {
         let mut out = Captured::default();
         let mut err = Captured::default();
         let finished = {
-            let work = async {
-                let io = capture::exchange(
-                    stdin,
-                    cmd.stdin.as_deref(),
-                    stdout,
-                    stderr,
-                    &mut out,
-                    &mut err,
-                )
-                .await;
-                (io, child.wait().await)
-            };
+            let work = capture::exchange_then_wait(
+                stdin,
+                cmd.stdin.as_deref(),
+                stdout,
+                stderr,
+                &mut out,
+                &mut err,
+                child.wait(),
+            );
             tokio::pin!(work);
             match cmd.timeout {
                 None => Some(work.await),
