@@ -6,15 +6,36 @@
 //! It must never build a shell string out of caller values: argv stays argv (for SSH, each
 //! argument is quoted exactly once for the remote shell).
 
+mod capture;
+mod error;
+pub mod local;
+pub mod ssh;
+mod ssh_failure;
+mod wrap;
+
 use std::time::Duration;
+
+pub use capture::OUTPUT_CAP;
+pub use error::TransportError;
+pub use local::{LocalSpec, LocalTransport};
+pub use ssh::{SshSpec, SshTransport};
 
 /// How to run a command as another user than the login user.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum BecomeMethod {
     /// `sudo -n -u USER -- argv…` (the default)
+    #[default]
     Sudo,
     /// `runuser -u USER -- argv…` (root login only; no sudo needed)
     Runuser,
@@ -33,10 +54,24 @@ pub struct Command {
     pub cwd: Option<String>,
     /// bytes fed to the command's stdin (then stdin is closed)
     pub stdin: Option<Vec<u8>>,
-    /// run as this OS user (None: the login user)
+    /// run as this OS user (None: the host's default `become`, else the login user)
     pub become_user: Option<String>,
     /// give up (and kill the command) after this long
     pub timeout: Option<Duration>,
+}
+
+impl Command {
+    /// A command with this argv and nothing else set.
+    pub fn new<I, S>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            argv: argv.into_iter().map(Into::into).collect(),
+            ..Self::default()
+        }
+    }
 }
 
 /// What a finished command left behind.
@@ -44,6 +79,80 @@ pub struct Command {
 pub struct Output {
     /// exit code; None when killed by a signal
     pub status: Option<i32>,
+    /// the last `OUTPUT_CAP` bytes the command wrote to stdout
     pub stdout: Vec<u8>,
+    /// the last `OUTPUT_CAP` bytes the command wrote to stderr
     pub stderr: Vec<u8>,
+    /// true when stdout was longer than `OUTPUT_CAP` and its head was dropped
+    pub stdout_truncated: bool,
+    /// true when stderr was longer than `OUTPUT_CAP` and its head was dropped
+    pub stderr_truncated: bool,
+}
+
+impl Output {
+    /// Exit code 0.
+    pub fn success(&self) -> bool {
+        self.status == Some(0)
+    }
+
+    /// The last `n` lines of stderr, lossily decoded: what an error message should show.
+    pub fn stderr_tail(&self, n: usize) -> String {
+        let text = String::from_utf8_lossy(&self.stderr);
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+/// How to reach one host, as the site describes it.
+#[derive(Debug, Clone)]
+pub enum HostSpec {
+    /// the controller itself
+    Local(LocalSpec),
+    /// a host reached over SSH
+    Ssh(SshSpec),
+}
+
+/// A live way to run commands on one host.
+#[derive(Debug)]
+pub enum Transport {
+    Local(LocalTransport),
+    Ssh(SshTransport),
+}
+
+impl Transport {
+    /// Get ready to run commands on the host; for SSH this opens (and verifies) the master
+    /// connection that every later command reuses.
+    pub async fn connect(spec: &HostSpec) -> Result<Self, TransportError> {
+        match spec {
+            HostSpec::Local(spec) => Ok(Self::Local(LocalTransport::new(spec)?)),
+            HostSpec::Ssh(spec) => Ok(Self::Ssh(SshTransport::connect(spec).await?)),
+        }
+    }
+
+    /// Run one command to completion (or until its timeout).
+    ///
+    /// Do not drop this future once it is polled: the command may have started on the host
+    /// and its outcome would be lost (see the module docs of `local` and `ssh`).
+    pub async fn run(&self, cmd: &Command) -> Result<Output, TransportError> {
+        match self {
+            Self::Local(t) => t.run(cmd).await,
+            Self::Ssh(t) => t.run(cmd).await,
+        }
+    }
+
+    /// The host as error messages name it.
+    pub fn host(&self) -> &str {
+        match self {
+            Self::Local(t) => t.host(),
+            Self::Ssh(t) => t.host(),
+        }
+    }
+
+    /// Release the host: for SSH, stop the master connection and remove its control socket.
+    pub async fn close(self) {
+        match self {
+            Self::Local(_) => {}
+            Self::Ssh(t) => t.close().await,
+        }
+    }
 }

@@ -1,0 +1,109 @@
+//! What can go wrong with run state on disk, and with the site lock.
+
+use std::path::PathBuf;
+
+use super::lock::LockInfo;
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum JournalError {
+    #[error("could not {action} ({})", path.display())]
+    #[diagnostic(code(drplan::journal::io))]
+    Io {
+        path: PathBuf,
+        action: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("the journal {} is damaged at line {line}: {reason}", path.display())]
+    #[diagnostic(
+        code(drplan::journal::corrupt),
+        help(
+            "a line other than the last cannot be half-written by a crash, so the file was changed after drplan wrote it; restore it from a backup, drplan will not guess which steps ran"
+        )
+    )]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+
+    #[error("an earlier write to the journal {} failed, so its content on disk is unknown and nothing more is written", path.display())]
+    #[diagnostic(
+        code(drplan::journal::poisoned),
+        help("stop this run; `drplan resume` reads back what reached the disk")
+    )]
+    Poisoned { path: PathBuf },
+
+    #[error("{id:?} is not a run id")]
+    #[diagnostic(
+        code(drplan::journal::invalid_run_id),
+        help("run ids look like 20261125T203456.789Z-3f9a; `drplan status` lists them")
+    )]
+    InvalidRunId { id: String },
+
+    #[error("there is no run {id} in {}", state_dir.display())]
+    #[diagnostic(
+        code(drplan::journal::no_such_run),
+        help("`drplan status` lists the runs; is --state-dir the one the run used?")
+    )]
+    RunNotFound { id: String, state_dir: PathBuf },
+
+    #[error("run {id} already exists")]
+    #[diagnostic(code(drplan::journal::run_exists))]
+    RunExists { id: String },
+}
+
+impl JournalError {
+    pub(crate) fn io(
+        path: impl Into<PathBuf>,
+        action: impl Into<String>,
+        source: std::io::Error,
+    ) -> Self {
+        Self::Io {
+            path: path.into(),
+            action: action.into(),
+            source,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum LockError {
+    #[error("{}", held_message(site, holder.as_deref()))]
+    #[diagnostic(
+        code(drplan::journal::locked),
+        help("wait for that run to end; if it is stuck, stop its process (the lock is freed when the holder exits, even by a crash); lock file: {}", path.display())
+    )]
+    Held {
+        site: String,
+        holder: Option<Box<LockInfo>>,
+        path: PathBuf,
+    },
+
+    #[error("{site:?} cannot name a lock file")]
+    #[diagnostic(
+        code(drplan::journal::invalid_site),
+        help("a site name is a plain name like `lab`: no `/`, not starting with `.`")
+    )]
+    InvalidSite { site: String },
+
+    #[error("could not {action} ({})", path.display())]
+    #[diagnostic(code(drplan::journal::lock_io))]
+    Io {
+        path: PathBuf,
+        action: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn held_message(site: &str, holder: Option<&LockInfo>) -> String {
+    match holder {
+        Some(h) => format!("site '{site}' is locked by {h}"),
+        // The holder locks before it writes its details; we looked in between.
+        None => format!(
+            "site '{site}' is locked by another drplan process (its details are not written yet)"
+        ),
+    }
+}

@@ -1,0 +1,116 @@
+//! The journal as a local file: `journal.jsonl`, appended and fsync'd one record at a time.
+//!
+//! `append` writes the whole line with one `write` on an `O_APPEND` descriptor and returns
+//! only after `sync_data`, so a record the executor has seen succeed is on disk. A torn last
+//! line (a crash mid-write) is dropped by replay and cut off by the next append, before
+//! anything new is written, so it can never be mistaken for a record later. After a failed
+//! write or fsync the journal refuses further appends: the kernel may have dropped the
+//! dirty pages (the "fsyncgate" lesson), so what is on disk is unknown.
+//!
+//! This file must not interpret records, and is used only through the `Journal` trait.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::line;
+use super::{Journal, JournalError, Replay};
+use crate::private_fs;
+
+/// A journal stored in one local file.
+#[derive(Debug)]
+pub struct FileJournal {
+    path: PathBuf,
+    file: File,
+    next_seq: u64,
+    /// bytes of intact lines; anything after them is a torn tail
+    valid_len: u64,
+    torn_tail: bool,
+    poisoned: bool,
+}
+
+impl FileJournal {
+    /// Open (creating it 0600 if missing) and read back what it holds.
+    pub fn open(path: impl Into<PathBuf>) -> Result<(Self, Replay), JournalError> {
+        let path = path.into();
+        let file = private_fs::open_append(&path)
+            .map_err(|e| JournalError::io(&path, "open the journal", e))?;
+        let mut journal = Self {
+            path,
+            file,
+            next_seq: 1,
+            valid_len: 0,
+            torn_tail: false,
+            poisoned: false,
+        };
+        let replay = journal.replay()?;
+        Ok((journal, replay))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn cut_torn_tail(&mut self) -> std::io::Result<()> {
+        self.file.set_len(self.valid_len)?;
+        self.file.sync_data()?;
+        self.torn_tail = false;
+        Ok(())
+    }
+}
+
+impl Journal for FileJournal {
+    fn append(&mut self, record: &serde_json::Value) -> Result<(), JournalError> {
+        if self.poisoned {
+            return Err(JournalError::Poisoned {
+                path: self.path.clone(),
+            });
+        }
+        let line = line::encode(self.next_seq, record).map_err(|e| {
+            JournalError::io(
+                &self.path,
+                "encode a journal record",
+                std::io::Error::other(e),
+            )
+        })?;
+        if self.torn_tail
+            && let Err(e) = self.cut_torn_tail()
+        {
+            self.poisoned = true;
+            return Err(JournalError::io(&self.path, "cut the torn last line", e));
+        }
+        // One write of the whole line (O_APPEND); write_all only loops on a short write,
+        // which a regular file gives only when something is already wrong.
+        if let Err(e) = self.file.write_all(&line) {
+            self.poisoned = true;
+            return Err(JournalError::io(&self.path, "append to the journal", e));
+        }
+        if let Err(e) = self.file.sync_data() {
+            self.poisoned = true;
+            return Err(JournalError::io(&self.path, "fsync the journal", e));
+        }
+        self.valid_len += line.len() as u64;
+        self.next_seq += 1;
+        Ok(())
+    }
+
+    fn replay(&mut self) -> Result<Replay, JournalError> {
+        let mut bytes = Vec::new();
+        self.file
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| self.file.read_to_end(&mut bytes))
+            .map_err(|e| JournalError::io(&self.path, "read the journal", e))?;
+        let scan = line::scan(&bytes).map_err(|d| JournalError::Corrupt {
+            path: self.path.clone(),
+            line: d.line,
+            reason: d.reason,
+        })?;
+        self.next_seq = scan.records.len() as u64 + 1;
+        self.valid_len = scan.valid_len;
+        self.torn_tail = scan.torn_tail;
+        Ok(Replay {
+            records: scan.records,
+            torn_tail: scan.torn_tail,
+        })
+    }
+}

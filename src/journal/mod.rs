@@ -1,0 +1,88 @@
+//! Durable run state: the append-only, fsync'd run journal, the resolved plan beside it,
+//! and the per-site lock.
+//!
+//! The executor defines what a record says; here records are opaque `serde_json::Value`s
+//! that come back exactly as they went in, in order, or not at all. Storage sits behind two
+//! traits, `Journal` (one run's records) and `RunStore` (creating, opening and listing runs),
+//! so that a shared store (resuming a run from another controller when the first was lost
+//! with the site) can be added without touching the executor. `FileRunStore` is the local
+//! default. Only the executor writes journals; nothing here prints or interprets records.
+//!
+//! All of it is blocking file I/O (an fsync per append, a few milliseconds). The executor
+//! journals between steps, when waiting for the disk is exactly what it must do; from async
+//! code call it directly or via `tokio::task::spawn_blocking`.
+
+mod clock;
+mod error;
+mod file;
+mod line;
+mod lock;
+mod run_id;
+mod store;
+
+use std::time::SystemTime;
+
+pub use error::{JournalError, LockError};
+pub use file::FileJournal;
+pub use lock::{Acquired, LockInfo, SiteLock};
+pub use run_id::RunId;
+pub use store::FileRunStore;
+
+/// One run's records, in order.
+pub trait Journal: Send {
+    /// Add a record at the end. When this returns `Ok`, the record is on disk (fsync'd).
+    fn append(&mut self, record: &serde_json::Value) -> Result<(), JournalError>;
+
+    /// Read back every intact record, oldest first.
+    fn replay(&mut self) -> Result<Replay, JournalError>;
+}
+
+/// What a journal held when it was read back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Replay {
+    pub records: Vec<serde_json::Value>,
+    /// The last record was being written when the writer stopped (a crash): it is not in
+    /// `records`. Whatever it announced is in doubt, never a success. The next append
+    /// removes it.
+    pub torn_tail: bool,
+}
+
+/// Where runs are kept.
+pub trait RunStore {
+    /// Start a run: store its resolved plan (atomically) and an empty journal.
+    fn create_run(&self, id: &RunId, plan: &[u8]) -> Result<NewRun, JournalError>;
+
+    /// Open a run to resume, roll back or show it.
+    fn open_run(&self, id: &RunId) -> Result<OpenedRun, JournalError>;
+
+    /// Every run, oldest first.
+    fn list_runs(&self) -> Result<Vec<RunInfo>, JournalError>;
+
+    /// The most recently created run, if any.
+    fn latest_run(&self) -> Result<Option<RunInfo>, JournalError> {
+        Ok(self.list_runs()?.pop())
+    }
+}
+
+/// A run just created.
+pub struct NewRun {
+    pub id: RunId,
+    pub journal: Box<dyn Journal>,
+}
+
+/// A run opened again.
+pub struct OpenedRun {
+    pub id: RunId,
+    /// the resolved plan, byte for byte as `create_run` stored it
+    pub plan: Vec<u8>,
+    pub replay: Replay,
+    /// appends continue after the last intact record
+    pub journal: Box<dyn Journal>,
+}
+
+/// A run as a list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub id: RunId,
+    pub created: SystemTime,
+}

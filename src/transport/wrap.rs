@@ -1,0 +1,216 @@
+//! Turning a `Command` into the argv that the host really executes: the become wrapper
+//! (`sudo`/`runuser`), the `timeout` wrapper and the `env` wrapper (variables, directory).
+//!
+//! Pure functions, no I/O. This file must not quote anything for a shell: the result is still
+//! an argv vector, and the SSH transport quotes each element exactly once.
+//!
+//! The order is `become → timeout → env → program`:
+//! - `env` sits inside the become wrapper because `sudo` resets the environment and
+//!   `runuser` may; only variables set after the switch reach the program.
+//! - `timeout` sits inside the become wrapper so that it runs as the same user as the
+//!   program and can always kill it (and everything in its process group) when time is up;
+//!   from outside, `sudo` could not forward the final SIGKILL.
+
+use std::time::Duration;
+
+use super::{BecomeMethod, Command, TransportError};
+
+/// Grace between the remote `timeout`'s SIGTERM and its SIGKILL (`timeout --kill-after`).
+pub(crate) const KILL_AFTER: Duration = Duration::from_secs(5);
+
+/// Refuse what cannot be passed to `execve` faithfully.
+pub(crate) fn check(cmd: &Command) -> Result<(), TransportError> {
+    let Some(program) = cmd.argv.first() else {
+        return Err(TransportError::invalid("argv is empty"));
+    };
+    if program.is_empty() {
+        return Err(TransportError::invalid("the program name is empty"));
+    }
+    // C strings end at NUL: such an argument would silently arrive shortened.
+    if let Some(i) = cmd.argv.iter().position(|a| a.contains('\0')) {
+        return Err(TransportError::invalid(format!(
+            "argument {i} contains a NUL byte"
+        )));
+    }
+    for (key, value) in &cmd.env {
+        if key.is_empty() || key.contains('=') || key.contains('\0') {
+            return Err(TransportError::invalid(format!(
+                "{key:?} is not a valid environment variable name"
+            )));
+        }
+        if value.contains('\0') {
+            return Err(TransportError::invalid(format!(
+                "the value of {key} contains a NUL byte"
+            )));
+        }
+    }
+    if cmd.cwd.as_deref().is_some_and(|d| d.contains('\0')) {
+        return Err(TransportError::invalid(
+            "the working directory contains a NUL byte",
+        ));
+    }
+    Ok(())
+}
+
+/// The user to switch to, if a switch is needed at all.
+pub(crate) fn become_target<'a>(
+    cmd: &'a Command,
+    host_default: Option<&'a str>,
+    method: BecomeMethod,
+    login_user: &str,
+) -> Option<&'a str> {
+    let user = cmd.become_user.as_deref().or(host_default)?;
+    (method != BecomeMethod::None && user != login_user).then_some(user)
+}
+
+/// The full argv: `[become…] [timeout…] [env…] argv…`.
+///
+/// `env_in_argv` is false only for a local command without become, which gets its
+/// variables and directory straight from `tokio::process`.
+pub(crate) fn build(
+    cmd: &Command,
+    become_as: Option<(&str, BecomeMethod)>,
+    timeout: Option<Duration>,
+    env_in_argv: bool,
+) -> Result<Vec<String>, TransportError> {
+    check(cmd)?;
+    let mut argv = Vec::with_capacity(cmd.argv.len() + 8);
+    match become_as {
+        Some((user, BecomeMethod::Sudo)) => {
+            // -n: never prompt for a password; a prompt would hang a remote command forever.
+            argv.extend(["sudo", "-n", "-u", user, "--"].map(String::from));
+        }
+        Some((user, BecomeMethod::Runuser)) => {
+            argv.extend(["runuser", "-u", user, "--"].map(String::from));
+        }
+        Some((_, BecomeMethod::None)) | None => {}
+    }
+    if let Some(limit) = timeout {
+        argv.extend([
+            "timeout".to_owned(),
+            format!("--kill-after={}s", KILL_AFTER.as_secs()),
+            timeout_arg(limit),
+        ]);
+    }
+    if env_in_argv && (!cmd.env.is_empty() || cmd.cwd.is_some()) {
+        // env(1) takes every leading NAME=VALUE word as an assignment, even after `--`.
+        if cmd.argv[0].contains('=') {
+            return Err(TransportError::invalid(
+                "a program whose name contains '=' cannot be given variables or a directory (env(1) would take it for a variable)",
+            ));
+        }
+        argv.push("env".to_owned());
+        if let Some(dir) = &cmd.cwd {
+            argv.extend(["-C".to_owned(), dir.clone()]);
+        }
+        // `--` ends env's options, so a variable named like `-i` cannot be taken for one.
+        argv.push("--".to_owned());
+        argv.extend(cmd.env.iter().map(|(k, v)| format!("{k}={v}")));
+    }
+    argv.extend(cmd.argv.iter().cloned());
+    Ok(argv)
+}
+
+/// `timeout(1)`'s duration: milliseconds, rounded up, never 0 (0 would disable the limit).
+fn timeout_arg(limit: Duration) -> String {
+    let ms = limit.as_nanos().div_ceil(1_000_000).max(1);
+    format!("{}.{:03}s", ms / 1000, ms % 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(argv: &[&str]) -> Command {
+        Command::new(argv.iter().copied())
+    }
+
+    #[test]
+    fn become_env_and_timeout_nest_in_that_order() {
+        let mut c = cmd(&["psql", "-c", "select 1"]);
+        c.env = vec![("PGPORT".into(), "5433".into())];
+        c.cwd = Some("/tmp".into());
+        let argv = build(
+            &c,
+            Some(("postgres", BecomeMethod::Sudo)),
+            Some(Duration::from_millis(1500)),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            argv,
+            [
+                "sudo",
+                "-n",
+                "-u",
+                "postgres",
+                "--",
+                "timeout",
+                "--kill-after=5s",
+                "1.500s",
+                "env",
+                "-C",
+                "/tmp",
+                "--",
+                "PGPORT=5433",
+                "psql",
+                "-c",
+                "select 1"
+            ]
+        );
+    }
+
+    #[test]
+    fn runuser_and_no_wrappers() {
+        let c = cmd(&["id", "-un"]);
+        let argv = build(&c, Some(("postgres", BecomeMethod::Runuser)), None, true).unwrap();
+        assert_eq!(argv, ["runuser", "-u", "postgres", "--", "id", "-un"]);
+        assert_eq!(build(&c, None, None, true).unwrap(), ["id", "-un"]);
+    }
+
+    #[test]
+    fn become_only_when_the_user_differs_and_the_method_allows() {
+        let mut c = cmd(&["id"]);
+        assert_eq!(
+            become_target(&c, Some("postgres"), BecomeMethod::Sudo, "root"),
+            Some("postgres")
+        );
+        assert_eq!(
+            become_target(&c, Some("root"), BecomeMethod::Sudo, "root"),
+            None
+        );
+        assert_eq!(
+            become_target(&c, Some("postgres"), BecomeMethod::None, "root"),
+            None
+        );
+        c.become_user = Some("ops".into());
+        assert_eq!(
+            become_target(&c, Some("postgres"), BecomeMethod::Runuser, "root"),
+            Some("ops")
+        );
+        assert_eq!(
+            become_target(&cmd(&["id"]), None, BecomeMethod::Sudo, "root"),
+            None
+        );
+    }
+
+    #[test]
+    fn zero_and_sub_millisecond_timeouts_round_up() {
+        assert_eq!(timeout_arg(Duration::ZERO), "0.001s");
+        assert_eq!(timeout_arg(Duration::from_micros(1)), "0.001s");
+        assert_eq!(timeout_arg(Duration::from_secs(90)), "90.000s");
+    }
+
+    #[test]
+    fn unrepresentable_commands_are_refused() {
+        assert!(build(&cmd(&[]), None, None, true).is_err());
+        assert!(build(&cmd(&[""]), None, None, true).is_err());
+        assert!(build(&cmd(&["echo", "a\0b"]), None, None, true).is_err());
+        let mut c = cmd(&["A=1"]);
+        c.cwd = Some("/".into());
+        assert!(build(&c, None, None, true).is_err());
+        let mut c = cmd(&["true"]);
+        c.env = vec![("A=B".into(), "x".into())];
+        assert!(build(&c, None, None, true).is_err());
+    }
+}

@@ -1,0 +1,53 @@
+//! Test support shared by the integration tests (the benchmark includes only `sshd.rs`).
+
+#![allow(dead_code)] // each test binary uses a different part of this
+
+pub mod sshd;
+
+use drplan::transport::Command;
+
+pub fn cmd(argv: &[&str]) -> Command {
+    Command::new(argv.iter().copied())
+}
+
+/// Processes whose argv is exactly `argv` and that still run (zombies excluded: PID 1 on
+/// these machines does not reap, and a zombie has an empty cmdline anyway).
+pub fn processes_running(argv: &[&str]) -> Vec<u32> {
+    let mut want: Vec<u8> = Vec::new();
+    for a in argv {
+        want.extend_from_slice(a.as_bytes());
+        want.push(0);
+    }
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| c == want) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Children of `pid` (by /proc, so only processes our own sshd started).
+pub fn children_of(pid: u32) -> Vec<i32> {
+    let mut kids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // fields after the parenthesised name: state, ppid, …
+        let ppid = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            kids.push(child);
+        }
+    }
+    kids
+}
