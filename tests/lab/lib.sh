@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# Constants here are used by the scripts that source this file.
+# shellcheck disable=SC2034
 # Shared helpers of tests/lab/{up,down,smoke}. Sourced, not run.
 #
 # The lab's bookkeeping lives in DIR/lab.state, an append-only journal written *before* each
@@ -33,7 +35,7 @@ need_root() { [[ $(id -u) == 0 ]] || die "the lab needs root (network namespaces
 
 # parse_dir_arg "$@": sets DIR (absolute) from --dir DIR; leaves other args in REST.
 parse_dir_arg() {
-    DIR= REST=()
+    DIR='' REST=()
     while (($#)); do
         case $1 in
             --dir) [[ $# -ge 2 ]] || die "--dir needs a value"; DIR=$2; shift 2 ;;

@@ -54,7 +54,7 @@ impl Db {
         } else {
             cmd.env("PGPASSWORD", &self.settings.password);
         }
-        let mut child = cmd.spawn().map_err(|e| format!("cannot run {}: {e}", self.psql.display()))?;
+        let mut child = crate::signals::clean_mask(&mut cmd).spawn().map_err(|e| format!("cannot run {}: {e}", self.psql.display()))?;
         let deadline = Instant::now() + Duration::from_secs(10);
         let status = loop {
             match child.try_wait() {

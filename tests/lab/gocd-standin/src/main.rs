@@ -14,6 +14,7 @@ mod json;
 mod md5;
 mod reap;
 mod server;
+mod signals;
 mod time;
 
 use std::path::PathBuf;
@@ -45,8 +46,11 @@ fn main() {
     std::process::exit(code);
 }
 
+/// `--flag value` pairs and positional arguments.
+type Flags = (Vec<(String, String)>, Vec<String>);
+
 /// Splits `--flag value` pairs; anything else is positional.
-fn flags(args: &[String]) -> Result<(Vec<(String, String)>, Vec<String>), String> {
+fn flags(args: &[String]) -> Result<Flags, String> {
     let mut pairs = Vec::new();
     let mut positional = Vec::new();
     let mut it = args.iter();
@@ -80,19 +84,7 @@ fn serve(args: &[String]) -> i32 {
         db_wait: Duration::from_secs(120),
     };
     for (name, value) in pairs {
-        let number = || value.parse::<u64>().map_err(|_| format!("--{name} {value:?}: expected a number"));
-        let result = match name.as_str() {
-            "defaults" => Ok(opts.defaults_file = PathBuf::from(&value)),
-            "config-dir" => Ok(opts.config_dir = PathBuf::from(&value)),
-            "bind" => Ok(opts.bind = value.clone()),
-            "port" => number().and_then(|n| u16::try_from(n).map_err(|_| "--port: too big".to_string())).map(|p| opts.port = p),
-            "name" => Ok(opts.name = value.clone()),
-            "pidfile" => Ok(opts.pidfile = Some(PathBuf::from(&value))),
-            "psql" => Ok(opts.psql = PathBuf::from(&value)),
-            "db-wait" => number().map(|n| opts.db_wait = Duration::from_secs(n)),
-            _ => Err(format!("unknown option --{name}")),
-        };
-        if let Err(e) = result {
+        if let Err(e) = set_serve_option(&mut opts, &name, &value) {
             eprintln!("serve: {e}\n{USAGE}");
             return 2;
         }
@@ -102,6 +94,22 @@ fn serve(args: &[String]) -> i32 {
         return 2;
     }
     server::run(opts)
+}
+
+fn set_serve_option(opts: &mut server::Options, name: &str, value: &str) -> Result<(), String> {
+    let number = || value.parse::<u64>().map_err(|_| format!("--{name} {value:?}: expected a number"));
+    match name {
+        "defaults" => opts.defaults_file = PathBuf::from(value),
+        "config-dir" => opts.config_dir = PathBuf::from(value),
+        "bind" => opts.bind = value.to_string(),
+        "port" => opts.port = u16::try_from(number()?).map_err(|_| "--port: too big".to_string())?,
+        "name" => opts.name = value.to_string(),
+        "pidfile" => opts.pidfile = Some(PathBuf::from(value)),
+        "psql" => opts.psql = PathBuf::from(value),
+        "db-wait" => opts.db_wait = Duration::from_secs(number()?),
+        _ => return Err(format!("unknown option --{name}")),
+    }
+    Ok(())
 }
 
 fn probe(args: &[String]) -> i32 {

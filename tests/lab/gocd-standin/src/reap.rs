@@ -81,20 +81,12 @@ pub fn run(args: &[String]) -> i32 {
             return 1;
         }
     }
-    // Handle our signals synchronously with sigtimedwait. Children get a clean mask:
-    // std's Command resets the signal mask in the child before exec.
-    // SAFETY: sigset_t is plain data, initialised by sigemptyset before use.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-            libc::sigaddset(&mut set, sig);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    };
+    // Handle our signals synchronously with sigtimedwait; the command starts with a clean mask.
+    let set = crate::signals::block(&[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP]);
 
-    let main_pid = match Command::new(program).args(program_args).spawn() {
+    let mut command = Command::new(program);
+    command.args(program_args);
+    let main_pid = match crate::signals::clean_mask(&mut command).spawn() {
         Ok(child) => child.id() as i32, // reaped below with waitpid(-1), not through `child`
         Err(e) => {
             log(&format!("cannot start {program}: {e}"));

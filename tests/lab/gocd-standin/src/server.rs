@@ -133,17 +133,9 @@ pub fn run(opts: Options) -> i32 {
 
 /// SIGTERM/SIGINT/SIGHUP end the process at once (after removing the pid file).
 fn stop_on_signals(pidfile: Option<PathBuf>) {
-    // SAFETY: sigset_t is plain data, initialised by sigemptyset; the mask is set before any
-    // other thread exists, so every later thread inherits it and only the waiter takes them.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-            libc::sigaddset(&mut set, sig);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    };
+    // Blocked before any other thread exists, so every later thread inherits the mask and only
+    // the waiter below takes these signals. (psql children get a clean mask: see db.rs.)
+    let set = crate::signals::block(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP]);
     std::thread::spawn(move || {
         let mut sig: libc::c_int = 0;
         // SAFETY: valid set and out-pointer.
@@ -221,6 +213,7 @@ fn run_primary(state: &Arc<State>, opts: &Options) -> i32 {
     let insert = format!("insert into heartbeat (server) values ('{}')", opts.name);
     let mut next = Instant::now();
     let mut failing_since: Option<Instant> = None;
+    let mut last_failure_log = Instant::now();
     let mut written: u64 = 0;
     loop {
         match db.query(&insert) {
@@ -234,12 +227,12 @@ fn run_primary(state: &Arc<State>, opts: &Options) -> i32 {
                 }
             }
             Err(e) => {
-                // Log the first failure of an outage, then every 30 s.
-                let first = failing_since.is_none();
-                let since = *failing_since.get_or_insert_with(Instant::now);
-                if first || since.elapsed().as_secs() % 30 == 0 {
+                // Log the first failure of an outage, then at most every 30 s.
+                if failing_since.is_none() || last_failure_log.elapsed() >= Duration::from_secs(30) {
                     log(&format!("heartbeat failed (will retry): {e}"));
+                    last_failure_log = Instant::now();
                 }
+                failing_since.get_or_insert_with(Instant::now);
             }
         }
         next += Duration::from_secs(1);
