@@ -57,7 +57,7 @@ impl UtcTime {
     }
 }
 
-pub(crate) fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     UtcTime::from_system(SystemTime::now()).rfc3339()
 }
 

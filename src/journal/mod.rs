@@ -22,6 +22,7 @@ mod store;
 
 use std::time::SystemTime;
 
+pub use clock::now_rfc3339;
 pub use error::{JournalError, LockError};
 pub use file::FileJournal;
 pub use lock::{Acquired, LockInfo, SiteLock};

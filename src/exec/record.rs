@@ -1,0 +1,147 @@
+//! What the executor writes to a run's journal, and how the journal is read back into the
+//! state of the run.
+//!
+//! Write-ahead: `StepStarted` is on disk before the action begins, `StepFinished` before any
+//! dependant starts. A `StepStarted` without its `StepFinished` is *in doubt*: the action may
+//! or may not have run. Results and errors are journaled after secret values are redacted.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Why a step or check did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The action ran and reported failure.
+    Failed,
+    /// The host could not be reached (or its key not verified).
+    Unreachable,
+    /// The action ran out of time.
+    Timeout,
+    /// A precondition (or an operator) refused: nothing was changed.
+    Refused,
+}
+
+/// A failed step or check, with what an operator needs to act on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepFailure {
+    pub kind: FailureKind,
+    pub message: String,
+    /// `role (address)`
+    pub host: String,
+    /// What ran, for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr_tail: Option<String>,
+}
+
+/// Why a step did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Its `when` was false.
+    When,
+    /// Its host was unreachable and it says `on_unreachable: skip`.
+    Unreachable,
+    /// The operator said it is done (`resume --skip`).
+    Operator,
+}
+
+/// How a step attempt ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded { result: Value },
+    Skipped { reason: SkipReason },
+    Failed { error: StepFailure },
+}
+
+/// How a whole run (or its rollback) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunEnd {
+    Succeeded,
+    /// A plan-level precondition refused: nothing was changed.
+    Refused,
+    RolledBack,
+}
+
+/// One journal record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    RunStarted {
+        run_id: String,
+        plan: String,
+        site: String,
+        at: String,
+    },
+    PreconditionRefused {
+        check: String,
+        error: StepFailure,
+        at: String,
+    },
+    StepStarted {
+        step: String,
+        attempt: u32,
+        at: String,
+    },
+    StepFinished {
+        step: String,
+        attempt: u32,
+        #[serde(flatten)]
+        outcome: Outcome,
+        duration_ms: u64,
+        at: String,
+    },
+    /// The operator marked a step done or asked for it to run again.
+    OperatorDecision {
+        step: String,
+        decision: Decision,
+        at: String,
+    },
+    Paused {
+        reason: String,
+        at: String,
+    },
+    Interrupted {
+        at: String,
+    },
+    RollbackStarted {
+        at: String,
+    },
+    CompensationStarted {
+        step: String,
+        at: String,
+    },
+    CompensationFinished {
+        step: String,
+        error: Option<StepFailure>,
+        duration_ms: u64,
+        at: String,
+    },
+    /// Rollback reached a step it must not cross.
+    RollbackStopped {
+        at_step: String,
+        at: String,
+    },
+    RunFinished {
+        end: RunEnd,
+        at: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Skip,
+    Retry,
+}
+
+/// Now, as RFC 3339 UTC.
+pub fn now() -> String {
+    crate::journal::now_rfc3339()
+}

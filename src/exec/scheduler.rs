@@ -1,0 +1,274 @@
+//! The forward run: a ready queue over the DAG with at most `parallel` steps in flight.
+
+use super::record::{self, Decision, FailureKind, Outcome, Record, RunEnd, SkipReason};
+use super::{Executor, StepRunner, StepState, step};
+use crate::events::Event;
+use crate::journal::JournalError;
+use crate::template;
+use std::sync::Arc;
+use tokio::task::JoinSet;
+
+/// What to do when a step fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OnFailure {
+    /// Stop, keep the checkpoint, and tell how to resume or roll back.
+    #[default]
+    Pause,
+    /// Run the compensations of completed steps, newest first.
+    Rollback,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub parallel: usize,
+    pub on_failure: OnFailure,
+    /// Steps the operator asks to run again although they were left in doubt.
+    pub retry: Vec<String>,
+    /// Steps the operator marks done by hand.
+    pub skip: Vec<String>,
+}
+
+/// How a forward run (or a rollback) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    Succeeded,
+    /// A step failed; the run is paused. `refused`: a precondition stopped it.
+    Paused {
+        failed: Vec<String>,
+        refused: bool,
+    },
+    /// Steps were left in doubt by a crash and are not safe to re-run blindly.
+    NeedsDecision {
+        in_doubt: Vec<String>,
+    },
+    Interrupted,
+    RolledBack,
+    /// A compensation failed; rollback is paused.
+    RollbackPaused {
+        step: String,
+    },
+}
+
+impl<R: StepRunner> Executor<R> {
+    /// Run (or continue) the plan forward until it ends, fails, or is cancelled.
+    pub async fn forward(&mut self, opts: &Options) -> Result<Ending, JournalError> {
+        if let Some(ending) = self.settle_doubts(opts)? {
+            return Ok(ending);
+        }
+        let shared = Arc::clone(&self.shared);
+        let steps = shared.graph.steps();
+        let dag = shared.graph.dag();
+        let parallel = opts.parallel.max(1);
+        let mut running: JoinSet<(usize, u32, Outcome, u64)> = JoinSet::new();
+        let mut launched = vec![false; steps.len()];
+        let mut failed = Vec::new();
+        let mut refused = false;
+        loop {
+            // Launch what is ready, unless something failed or we were told to stop.
+            if failed.is_empty() && !self.cancel.is_cancelled() {
+                let mut ready: Vec<usize> = (0..steps.len())
+                    .filter(|&i| !launched[i] && !self.state.step(&steps[i].id).is_done())
+                    .filter(|&i| {
+                        dag.needs(i)
+                            .iter()
+                            .all(|&n| self.state.step(&steps[n].id).is_done())
+                    })
+                    .collect();
+                // Plan order among the ready ones: predictable logs and tests.
+                ready.sort_unstable();
+                for i in ready {
+                    if running.len() >= parallel {
+                        break;
+                    }
+                    launched[i] = true;
+                    let ctx = self.context();
+                    let step = &steps[i];
+                    if let Some(when) = &step.when {
+                        match template::eval_bool(template::shared(), when, &ctx) {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                let outcome = Outcome::Skipped {
+                                    reason: SkipReason::When,
+                                };
+                                self.finish(i, 0, outcome, 0)?;
+                                continue;
+                            }
+                            Err(e) => {
+                                let error = super::StepFailure {
+                                    kind: FailureKind::Failed,
+                                    message: format!("cannot evaluate `when: {when}`: {e}"),
+                                    host: shared.host_label(&step.on),
+                                    command: None,
+                                    status: None,
+                                    stderr_tail: None,
+                                };
+                                self.finish(i, 0, Outcome::Failed { error }, 0)?;
+                                failed.push(i);
+                                break;
+                            }
+                        }
+                    }
+                    let attempt = self.state.attempts.get(&step.id).copied().unwrap_or(0) + 1;
+                    self.record(Record::StepStarted {
+                        step: step.id.clone(),
+                        attempt,
+                        at: record::now(),
+                    })?;
+                    shared.emit(Event::StepStarted {
+                        step: step.id.clone(),
+                        name: step.title().to_string(),
+                        action: step.action.clone(),
+                        host: shared.host_label(&step.on),
+                        attempt,
+                    });
+                    let task_shared = Arc::clone(&shared);
+                    running.spawn(async move {
+                        let (outcome, ms) = step::run(task_shared, i, ctx).await;
+                        (i, attempt, outcome, ms)
+                    });
+                }
+            }
+            if running.is_empty() {
+                // Skipped steps may have made more steps ready: go round once more.
+                let more = failed.is_empty()
+                    && !self.cancel.is_cancelled()
+                    && (0..steps.len()).any(|i| {
+                        !launched[i]
+                            && !self.state.step(&steps[i].id).is_done()
+                            && dag
+                                .needs(i)
+                                .iter()
+                                .all(|&n| self.state.step(&steps[n].id).is_done())
+                    });
+                if more {
+                    continue;
+                }
+                break;
+            }
+            let cancel = self.cancel.clone();
+            let joined = tokio::select! {
+                j = running.join_next() => j,
+                _ = cancel.cancelled(), if !cancel.is_cancelled() => {
+                    shared.emit(Event::Note { message: "interrupted: no new steps start; waiting for the running ones to end".into() });
+                    continue;
+                }
+            };
+            let Some(joined) = joined else { continue };
+            let (i, attempt, outcome, ms) = match joined {
+                Ok(done) => done,
+                // A panicking step task is a bug; its step stays in doubt for resume to judge.
+                Err(e) => {
+                    shared.emit(Event::Note {
+                        message: format!("internal error in a step task: {e}"),
+                    });
+                    continue;
+                }
+            };
+            if let Outcome::Failed { error } = &outcome {
+                refused |= error.kind == FailureKind::Refused;
+                failed.push(i);
+            }
+            self.finish(i, attempt, outcome, ms)?;
+        }
+        if self.cancel.is_cancelled() && failed.is_empty() {
+            self.record(Record::Interrupted { at: record::now() })?;
+            return Ok(Ending::Interrupted);
+        }
+        if !failed.is_empty() {
+            let names: Vec<String> = failed.iter().map(|&i| steps[i].id.clone()).collect();
+            if opts.on_failure == OnFailure::Rollback && !refused_only_before_changes(self, &names)
+            {
+                return self.rollback().await;
+            }
+            self.record(Record::Paused {
+                reason: format!("{} failed", names.join(", ")),
+                at: record::now(),
+            })?;
+            return Ok(Ending::Paused {
+                failed: names,
+                refused,
+            });
+        }
+        let all_done = steps.iter().all(|s| self.state.step(&s.id).is_done());
+        if all_done {
+            self.record(Record::RunFinished {
+                end: RunEnd::Succeeded,
+                at: record::now(),
+            })?;
+            return Ok(Ending::Succeeded);
+        }
+        self.record(Record::Interrupted { at: record::now() })?;
+        Ok(Ending::Interrupted)
+    }
+
+    /// Journal a step's end and tell the world.
+    fn finish(
+        &mut self,
+        i: usize,
+        attempt: u32,
+        outcome: Outcome,
+        ms: u64,
+    ) -> Result<(), JournalError> {
+        let step = &self.shared.graph.steps()[i];
+        let (id, name) = (step.id.clone(), step.title().to_string());
+        self.record(Record::StepFinished {
+            step: id.clone(),
+            attempt,
+            outcome: outcome.clone(),
+            duration_ms: ms,
+            at: record::now(),
+        })?;
+        self.shared.emit(Event::StepFinished {
+            step: id,
+            name,
+            outcome,
+            duration_ms: ms,
+        });
+        Ok(())
+    }
+
+    /// Steps a crash left in doubt: re-run the idempotent ones and those the operator asks
+    /// to retry, mark the skipped ones done; the rest need a decision.
+    fn settle_doubts(&mut self, opts: &Options) -> Result<Option<Ending>, JournalError> {
+        let shared = Arc::clone(&self.shared);
+        let mut undecided = Vec::new();
+        for (i, step) in shared.graph.steps().iter().enumerate() {
+            let id = &step.id;
+            let state = self.state.step(id).clone();
+            if opts.skip.contains(id) && !state.is_done() {
+                self.record(Record::OperatorDecision {
+                    step: id.clone(),
+                    decision: Decision::Skip,
+                    at: record::now(),
+                })?;
+                shared.emit(Event::Note {
+                    message: format!("{id}: marked done by the operator"),
+                });
+                continue;
+            }
+            if let StepState::InDoubt { .. } = state {
+                if opts.retry.contains(id) || shared.graph.idempotent(i) {
+                    self.record(Record::OperatorDecision {
+                        step: id.clone(),
+                        decision: Decision::Retry,
+                        at: record::now(),
+                    })?;
+                    shared.emit(Event::Note {
+                        message: format!("{id}: was in doubt; running it again"),
+                    });
+                } else {
+                    undecided.push(id.clone());
+                }
+            }
+        }
+        Ok((!undecided.is_empty()).then_some(Ending::NeedsDecision {
+            in_doubt: undecided,
+        }))
+    }
+}
+
+/// A refused precondition changed nothing; rolling back for it would undo work that the
+/// operator may want to keep. Only real failures trigger `--on-failure rollback`.
+fn refused_only_before_changes<R: StepRunner>(ex: &Executor<R>, failed: &[String]) -> bool {
+    failed.iter().all(|id| matches!(ex.state.step(id), StepState::Failed { error } if error.kind == FailureKind::Refused))
+}

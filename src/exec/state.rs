@@ -1,0 +1,230 @@
+//! The state of a run, rebuilt by replaying its journal: the only truth the executor,
+//! `resume`, `rollback` and `status` share.
+
+use super::record::{Decision, Outcome, Record, RunEnd, SkipReason, StepFailure};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+
+/// Where one step stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepState {
+    Pending,
+    /// Started, never finished: the action may or may not have run.
+    InDoubt {
+        attempt: u32,
+    },
+    Succeeded {
+        result: Value,
+    },
+    Skipped {
+        reason: SkipReason,
+    },
+    Failed {
+        error: StepFailure,
+    },
+}
+
+impl StepState {
+    /// Satisfies the `needs` of its dependants.
+    pub fn is_done(&self) -> bool {
+        matches!(
+            self,
+            StepState::Succeeded { .. } | StepState::Skipped { .. }
+        )
+    }
+}
+
+/// A run's state as its journal tells it.
+#[derive(Debug, Clone, Default)]
+pub struct RunState {
+    pub run_id: String,
+    pub plan: String,
+    pub site: String,
+    pub started_at: String,
+    steps: HashMap<String, StepState>,
+    pub attempts: HashMap<String, u32>,
+    pub durations_ms: HashMap<String, u64>,
+    /// Steps that succeeded, in the order they finished (rollback goes backwards through it).
+    pub completed: Vec<String>,
+    pub compensated: HashSet<String>,
+    /// A compensation that started and never finished, or failed.
+    pub compensation_open: Option<String>,
+    pub compensation_failed: Option<(String, StepFailure)>,
+    pub rollback_started: bool,
+    pub rollback_stopped_at: Option<String>,
+    pub refused: Option<(String, StepFailure)>,
+    pub paused: Option<String>,
+    pub interrupted: bool,
+    pub end: Option<RunEnd>,
+    pub last_at: String,
+    /// The journal's last record was torn by a crash.
+    pub torn_tail: bool,
+}
+
+/// A run's state in one word, for listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Running now, or stopped by a crash (a resume tells which by taking the lock).
+    Incomplete,
+    Paused,
+    Interrupted,
+    Succeeded,
+    Refused,
+    RollingBack,
+    RolledBack,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Incomplete => "incomplete",
+            RunStatus::Paused => "paused",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Refused => "refused",
+            RunStatus::RollingBack => "rolling back",
+            RunStatus::RolledBack => "rolled back",
+        }
+    }
+}
+
+impl RunState {
+    /// Replay journal records (as stored: JSON values).
+    pub fn replay(records: &[Value], torn_tail: bool) -> Result<RunState, String> {
+        let mut state = RunState {
+            torn_tail,
+            ..RunState::default()
+        };
+        for (i, v) in records.iter().enumerate() {
+            let rec: Record = serde_json::from_value(v.clone()).map_err(|e| {
+                format!(
+                    "journal record {} is not one this drplan understands: {e}",
+                    i + 1
+                )
+            })?;
+            state.apply(&rec);
+        }
+        Ok(state)
+    }
+
+    /// Fold one record into the state.
+    pub fn apply(&mut self, rec: &Record) {
+        match rec {
+            Record::RunStarted {
+                run_id,
+                plan,
+                site,
+                at,
+            } => {
+                self.run_id = run_id.clone();
+                self.plan = plan.clone();
+                self.site = site.clone();
+                self.started_at = at.clone();
+            }
+            Record::PreconditionRefused { check, error, .. } => {
+                self.refused = Some((check.clone(), error.clone()))
+            }
+            Record::StepStarted { step, attempt, .. } => {
+                self.paused = None;
+                self.interrupted = false;
+                self.attempts.insert(step.clone(), *attempt);
+                self.steps
+                    .insert(step.clone(), StepState::InDoubt { attempt: *attempt });
+            }
+            Record::StepFinished {
+                step,
+                outcome,
+                duration_ms,
+                ..
+            } => {
+                self.durations_ms.insert(step.clone(), *duration_ms);
+                let state = match outcome {
+                    Outcome::Succeeded { result } => {
+                        self.completed.retain(|s| s != step);
+                        self.completed.push(step.clone());
+                        StepState::Succeeded {
+                            result: result.clone(),
+                        }
+                    }
+                    Outcome::Skipped { reason } => StepState::Skipped { reason: *reason },
+                    Outcome::Failed { error } => StepState::Failed {
+                        error: error.clone(),
+                    },
+                };
+                self.steps.insert(step.clone(), state);
+            }
+            Record::OperatorDecision { step, decision, .. } => match decision {
+                Decision::Skip => {
+                    self.steps.insert(
+                        step.clone(),
+                        StepState::Skipped {
+                            reason: SkipReason::Operator,
+                        },
+                    );
+                }
+                Decision::Retry => {
+                    self.steps.insert(step.clone(), StepState::Pending);
+                }
+            },
+            Record::Paused { reason, .. } => self.paused = Some(reason.clone()),
+            Record::Interrupted { .. } => self.interrupted = true,
+            Record::RollbackStarted { .. } => {
+                self.rollback_started = true;
+                self.paused = None;
+                self.interrupted = false;
+                self.compensation_failed = None;
+            }
+            Record::CompensationStarted { step, .. } => self.compensation_open = Some(step.clone()),
+            Record::CompensationFinished { step, error, .. } => {
+                self.compensation_open = None;
+                match error {
+                    None => {
+                        self.compensated.insert(step.clone());
+                    }
+                    Some(e) => self.compensation_failed = Some((step.clone(), e.clone())),
+                }
+            }
+            Record::RollbackStopped { at_step, .. } => {
+                self.rollback_stopped_at = Some(at_step.clone())
+            }
+            Record::RunFinished { end, .. } => self.end = Some(*end),
+        }
+        if let Some(at) = at_of(rec) {
+            self.last_at = at.to_string();
+        }
+    }
+
+    pub fn step(&self, id: &str) -> &StepState {
+        self.steps.get(id).unwrap_or(&StepState::Pending)
+    }
+
+    pub fn status(&self) -> RunStatus {
+        match self.end {
+            Some(RunEnd::Succeeded) => RunStatus::Succeeded,
+            Some(RunEnd::Refused) => RunStatus::Refused,
+            Some(RunEnd::RolledBack) => RunStatus::RolledBack,
+            None if self.rollback_started => RunStatus::RollingBack,
+            None if self.paused.is_some() => RunStatus::Paused,
+            None if self.interrupted => RunStatus::Interrupted,
+            None => RunStatus::Incomplete,
+        }
+    }
+}
+
+fn at_of(rec: &Record) -> Option<&str> {
+    Some(match rec {
+        Record::RunStarted { at, .. }
+        | Record::PreconditionRefused { at, .. }
+        | Record::StepStarted { at, .. }
+        | Record::StepFinished { at, .. }
+        | Record::OperatorDecision { at, .. }
+        | Record::Paused { at, .. }
+        | Record::Interrupted { at }
+        | Record::RollbackStarted { at }
+        | Record::CompensationStarted { at, .. }
+        | Record::CompensationFinished { at, .. }
+        | Record::RollbackStopped { at, .. }
+        | Record::RunFinished { at, .. } => at,
+    })
+}

@@ -1,0 +1,187 @@
+//! Running one step: its preconditions, then its action with retries, in a spawned task.
+//! Nothing here journals: the scheduler records what this returns.
+
+use super::Shared;
+use super::record::{FailureKind, Outcome, SkipReason, StepFailure};
+use super::runner::{Call, StepRunner};
+use crate::events::Event;
+use crate::plan::{Check, OnUnreachable};
+use crate::template;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Run step `i` (attempt `attempt`) with template context `ctx`; returns the outcome and
+/// how long it took.
+pub async fn run<R: StepRunner>(shared: Arc<Shared<R>>, i: usize, ctx: Value) -> (Outcome, u64) {
+    let started = Instant::now();
+    let outcome = attempt_all(&shared, i, &ctx).await;
+    (outcome, started.elapsed().as_millis() as u64)
+}
+
+async fn attempt_all<R: StepRunner>(shared: &Shared<R>, i: usize, ctx: &Value) -> Outcome {
+    let step = &shared.graph.steps()[i];
+    for check in &step.preconditions {
+        if let Err(error) = run_check(shared, &step.id, check, ctx).await {
+            return Outcome::Failed { error };
+        }
+    }
+    let params = match render(shared, &Value::Object(step.with.clone()), ctx, &step.on) {
+        Ok(p) => p,
+        Err(error) => return Outcome::Failed { error },
+    };
+    let call = Call {
+        step_id: step.id.clone(),
+        action: step.action.clone(),
+        params,
+        role: step.on.clone(),
+        become_user: shared.become_user(step.become_user.as_deref(), &step.on),
+        timeout: step.timeout.map(|d| d.std()),
+        context: ctx.clone(),
+    };
+    let mut attempt = 0;
+    loop {
+        match shared.runner.call(call.clone()).await {
+            Ok(result) => {
+                return Outcome::Succeeded {
+                    result: shared.secrets.redact(&result),
+                };
+            }
+            Err(e)
+                if e.kind == FailureKind::Unreachable
+                    && step.on_unreachable == OnUnreachable::Skip =>
+            {
+                shared.emit(Event::Note {
+                    message: format!(
+                        "{}: host unreachable, skipped as the plan allows ({})",
+                        step.id,
+                        redact(shared, &e).message
+                    ),
+                });
+                return Outcome::Skipped {
+                    reason: SkipReason::Unreachable,
+                };
+            }
+            Err(e) if attempt < step.retries && e.kind != FailureKind::Refused => {
+                attempt += 1;
+                shared.emit(Event::StepRetrying {
+                    step: step.id.clone(),
+                    attempt,
+                    error: redact(shared, &e),
+                });
+                tokio::time::sleep(
+                    step.retry_delay
+                        .map_or(std::time::Duration::from_secs(1), |d| d.std()),
+                )
+                .await;
+            }
+            Err(e) => {
+                return Outcome::Failed {
+                    error: redact(shared, &e),
+                };
+            }
+        }
+    }
+}
+
+/// Run a check and evaluate its expectation; the failure names the check, the host and
+/// the values that did not meet it.
+pub async fn run_check<R: StepRunner>(
+    shared: &Shared<R>,
+    step_id: &str,
+    check: &Check,
+    ctx: &Value,
+) -> Result<Value, StepFailure> {
+    let host = shared.host_label(&check.on);
+    let params = render(shared, &Value::Object(check.with.clone()), ctx, &check.on)?;
+    let call = Call {
+        step_id: step_id.to_string(),
+        action: check.check.clone(),
+        params,
+        role: check.on.clone(),
+        become_user: shared.become_user(None, &check.on),
+        timeout: None,
+        context: ctx.clone(),
+    };
+    let refused = |message: String, e: Option<&StepFailure>| StepFailure {
+        kind: FailureKind::Refused,
+        message,
+        host: host.clone(),
+        command: e.and_then(|e| e.command.clone()),
+        status: e.and_then(|e| e.status),
+        stderr_tail: e.and_then(|e| e.stderr_tail.clone()),
+    };
+    let result = match shared.runner.call(call).await {
+        Ok(r) => shared.secrets.redact(&r),
+        Err(e) => {
+            let e = redact(shared, &e);
+            let err = refused(
+                format!("check `{}` could not run: {}", check.name, e.message),
+                Some(&e),
+            );
+            shared.emit(Event::CheckFailed {
+                check: check.name.clone(),
+                host,
+                error: err.clone(),
+            });
+            return Err(err);
+        }
+    };
+    if let Some(expect) = &check.expect {
+        let mut scope = ctx.clone();
+        scope["result"] = result.clone();
+        let verdict = template::eval_bool(template::shared(), expect, &scope);
+        let failed = match verdict {
+            Ok(true) => None,
+            Ok(false) => Some(format!(
+                "check `{}` refused: `{expect}` is false with result {}",
+                check.name, result
+            )),
+            Err(e) => Some(format!(
+                "check `{}`: cannot evaluate `{expect}`: {e} (result {})",
+                check.name, result
+            )),
+        };
+        if let Some(message) = failed {
+            let err = refused(shared.secrets.redact_str(&message), None);
+            shared.emit(Event::CheckFailed {
+                check: check.name.clone(),
+                host,
+                error: err.clone(),
+            });
+            return Err(err);
+        }
+    }
+    shared.emit(Event::CheckPassed {
+        check: check.name.clone(),
+        host,
+    });
+    Ok(result)
+}
+
+fn render<R: StepRunner>(
+    shared: &Shared<R>,
+    with: &Value,
+    ctx: &Value,
+    role: &str,
+) -> Result<Value, StepFailure> {
+    template::render_value(template::shared(), with, ctx).map_err(|e| StepFailure {
+        kind: FailureKind::Failed,
+        message: shared
+            .secrets
+            .redact_str(&format!("cannot render parameters: {e}")),
+        host: shared.host_label(role),
+        command: None,
+        status: None,
+        stderr_tail: None,
+    })
+}
+
+fn redact<R: StepRunner>(shared: &Shared<R>, e: &StepFailure) -> StepFailure {
+    StepFailure {
+        message: shared.secrets.redact_str(&e.message),
+        command: e.command.as_ref().map(|c| shared.secrets.redact_str(c)),
+        stderr_tail: e.stderr_tail.as_ref().map(|c| shared.secrets.redact_str(c)),
+        ..e.clone()
+    }
+}

@@ -1,0 +1,176 @@
+//! Subscribers that show executor events: plain timestamped lines for people (coloured on
+//! a terminal), or one JSON object per line for automation.
+
+use crate::events::{Event, EventSink};
+use crate::exec::record::{Outcome, SkipReason};
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// One line per event, prefixed with the time since the run (re)started.
+pub struct Lines {
+    started: Instant,
+    color: bool,
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl Lines {
+    pub fn stdout(color: bool) -> Self {
+        Lines {
+            started: Instant::now(),
+            color,
+            out: Mutex::new(Box::new(std::io::stdout())),
+        }
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    fn line(&self, text: String) {
+        let t = self.started.elapsed().as_secs_f64();
+        if let Ok(mut out) = self.out.lock() {
+            // A closed stdout must not stop a failover half-way: progress is best effort.
+            let _ = writeln!(out, "[{t:>7.2}s] {text}");
+            let _ = out.flush();
+        }
+    }
+}
+
+fn secs(ms: u64) -> String {
+    format!("{:.2}s", ms as f64 / 1000.0)
+}
+
+impl EventSink for Lines {
+    fn emit(&self, e: &Event) {
+        let text = match e {
+            Event::RunStarted {
+                run_id,
+                plan,
+                site,
+                steps,
+                resumed,
+            } => {
+                let verb = if *resumed { "resuming" } else { "run" };
+                format!("{verb} {run_id}: plan {plan} on site {site} ({steps} steps)")
+            }
+            Event::CheckPassed { check, host } => {
+                format!("{} check: {check} — on {host}", self.paint("32", "✓"))
+            }
+            Event::CheckFailed { check, host, error } => {
+                format!(
+                    "{} check: {check} — on {host}: {}",
+                    self.paint("1;31", "✗"),
+                    error.message
+                )
+            }
+            Event::StepStarted {
+                step,
+                action,
+                host,
+                attempt,
+                ..
+            } => {
+                let again = if *attempt > 1 {
+                    format!(" (attempt {attempt})")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{} {} {action} on {host}{again}",
+                    self.paint("1", "▶"),
+                    self.paint("1", step)
+                )
+            }
+            Event::StepRetrying {
+                step,
+                attempt,
+                error,
+            } => format!("↻ {step}: retry {attempt} after: {}", error.message),
+            Event::StepFinished {
+                step,
+                outcome,
+                duration_ms,
+                ..
+            } => match outcome {
+                Outcome::Succeeded { .. } => format!(
+                    "{} {step} done in {}",
+                    self.paint("32", "✓"),
+                    secs(*duration_ms)
+                ),
+                Outcome::Skipped { reason } => {
+                    let why = match reason {
+                        SkipReason::When => "its `when` is false",
+                        SkipReason::Unreachable => "its host is unreachable",
+                        SkipReason::Operator => "the operator marked it done",
+                    };
+                    format!("{} {step} skipped: {why}", self.paint("33", "–"))
+                }
+                Outcome::Failed { error } => {
+                    let mut s = format!(
+                        "{} {step} failed on {}: {}",
+                        self.paint("1;31", "✗"),
+                        error.host,
+                        error.message
+                    );
+                    if let Some(c) = &error.command {
+                        s.push_str(&format!("\n            ran: {c}"));
+                    }
+                    if let Some(st) = error.status {
+                        s.push_str(&format!("\n            exit status: {st}"));
+                    }
+                    if let Some(t) = error.stderr_tail.as_ref().filter(|t| !t.trim().is_empty()) {
+                        for l in t.lines() {
+                            s.push_str(&format!("\n            | {l}"));
+                        }
+                    }
+                    s
+                }
+            },
+            Event::CompensationStarted { step, action, host } => {
+                format!("↶ undo {step}: {action} on {host}")
+            }
+            Event::CompensationFinished {
+                step,
+                error: None,
+                duration_ms,
+            } => format!(
+                "{} undid {step} in {}",
+                self.paint("32", "✓"),
+                secs(*duration_ms)
+            ),
+            Event::CompensationFinished {
+                step,
+                error: Some(e),
+                ..
+            } => format!(
+                "{} undoing {step} failed: {}",
+                self.paint("1;31", "✗"),
+                e.message
+            ),
+            Event::RollbackStopped { at_step } => {
+                format!("■ rollback stops at {at_step}: it is a point of no return")
+            }
+            Event::Note { message } => format!("· {message}"),
+        };
+        self.line(text);
+    }
+}
+
+/// One JSON object per line on stdout.
+pub struct JsonLines;
+
+impl EventSink for JsonLines {
+    fn emit(&self, e: &Event) {
+        if let Ok(mut line) = serde_json::to_string(e) {
+            line.push('\n');
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(line.as_bytes());
+            let _ = out.flush();
+        }
+    }
+}
