@@ -58,6 +58,20 @@ impl<R> Shared<R> {
     }
 }
 
+/// Failpoint for crash tests: with `DRPLAN_CRASH_AFTER_RECORD=N`, the process kills itself
+/// with SIGKILL right after its N-th journal record is on disk — exactly the crash the
+/// journal must survive. Unset (always, outside tests) it does nothing.
+fn crash_point(appended: u64) {
+    static AT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| std::env::var("DRPLAN_CRASH_AFTER_RECORD").ok().and_then(|v| v.parse().ok()));
+    if *at == Some(appended) {
+        // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
 /// Set from a signal handler: stop scheduling, let running steps end.
 #[derive(Clone, Default)]
 pub struct Cancel(Arc<AtomicBool>, Arc<tokio::sync::Notify>);
@@ -87,6 +101,8 @@ pub struct Executor<R> {
     journal: Box<dyn Journal>,
     pub state: RunState,
     pub cancel: Cancel,
+    /// Records this process appended (for the crash failpoint).
+    appended: u64,
 }
 
 impl<R: StepRunner> Executor<R> {
@@ -96,6 +112,7 @@ impl<R: StepRunner> Executor<R> {
             journal,
             state,
             cancel: Cancel::default(),
+            appended: 0,
         }
     }
 
@@ -108,6 +125,8 @@ impl<R: StepRunner> Executor<R> {
         })?;
         self.journal.append(&value)?;
         self.state.apply(&rec);
+        self.appended += 1;
+        crash_point(self.appended);
         Ok(())
     }
 
