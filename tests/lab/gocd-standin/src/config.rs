@@ -45,25 +45,43 @@ impl ServerSettings {
 
     pub fn from_jvm_options(options: &str) -> Result<ServerSettings, String> {
         let props = system_properties(options);
-        let prop = |name: &str| props.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let prop = |name: &str| {
+            props
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
         let interval = |name: &str, default: u64| -> Result<u64, String> {
             match prop(name) {
                 None => Ok(default),
                 Some(v) => match v.parse::<u64>() {
                     Ok(n) if n > 0 => Ok(n),
-                    _ => Err(format!("-D{name}={v}: expected a positive number of milliseconds")),
+                    _ => Err(format!(
+                        "-D{name}={v}: expected a positive number of milliseconds"
+                    )),
                 },
             }
         };
         let mode_value = prop("go.server.mode").unwrap_or_else(|| "production".to_string());
         // GoCD: standby iff the property equals "standby" (ignoring case); anything else runs as primary.
-        let mode = if mode_value.eq_ignore_ascii_case("standby") { Mode::Standby } else { Mode::Primary };
+        let mode = if mode_value.eq_ignore_ascii_case("standby") {
+            Mode::Standby
+        } else {
+            Mode::Primary
+        };
         Ok(ServerSettings {
             mode,
             mode_value,
             primary_url: prop("bc.primary.url").filter(|u| !u.is_empty()),
-            primary_check_interval_ms: interval("bc.primary.status.check.interval", DEFAULT_PRIMARY_CHECK_INTERVAL_MS)?,
-            file_check_interval_ms: interval("bc.file.status.check.interval", DEFAULT_FILE_CHECK_INTERVAL_MS)?,
+            primary_check_interval_ms: interval(
+                "bc.primary.status.check.interval",
+                DEFAULT_PRIMARY_CHECK_INTERVAL_MS,
+            )?,
+            file_check_interval_ms: interval(
+                "bc.file.status.check.interval",
+                DEFAULT_FILE_CHECK_INTERVAL_MS,
+            )?,
         })
     }
 }
@@ -74,7 +92,10 @@ pub fn shell_assignment(text: &str, name: &str) -> Option<String> {
     let mut found = None;
     for line in text.lines() {
         let line = line.trim();
-        let line = line.strip_prefix("export ").map(str::trim_start).unwrap_or(line);
+        let line = line
+            .strip_prefix("export ")
+            .map(str::trim_start)
+            .unwrap_or(line);
         let Some(rest) = line.strip_prefix(name).and_then(|r| r.strip_prefix('=')) else {
             continue;
         };
@@ -130,7 +151,8 @@ pub struct DbSettings {
 
 impl DbSettings {
     pub fn load(path: &Path) -> Result<DbSettings, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         DbSettings::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
@@ -144,7 +166,9 @@ impl DbSettings {
             if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
                 continue;
             }
-            let Some(split) = line.find(['=', ':']) else { continue };
+            let Some(split) = line.find(['=', ':']) else {
+                continue;
+            };
             let (key, value) = (line[..split].trim(), line[split + 1..].trim());
             match key {
                 "db.url" => url = Some(value.to_string()),
@@ -157,16 +181,28 @@ impl DbSettings {
         let rest = url
             .strip_prefix("jdbc:postgresql://")
             .ok_or_else(|| format!("db.url {url:?} is not jdbc:postgresql://HOST:PORT/DB"))?;
-        let (authority, path) = rest.split_once('/').ok_or_else(|| format!("db.url {url:?} names no database"))?;
+        let (authority, path) = rest
+            .split_once('/')
+            .ok_or_else(|| format!("db.url {url:?} names no database"))?;
         let database = path.split('?').next().unwrap_or("").to_string();
         let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse::<u16>().map_err(|_| format!("bad port in db.url {url:?}"))?),
+            Some((h, p)) => (
+                h.to_string(),
+                p.parse::<u16>()
+                    .map_err(|_| format!("bad port in db.url {url:?}"))?,
+            ),
             None => (authority.to_string(), 5432),
         };
         if host.is_empty() || database.is_empty() {
             return Err(format!("db.url {url:?} lacks a host or a database"));
         }
-        Ok(DbSettings { host, port, database, user: user.unwrap_or_else(|| "postgres".to_string()), password })
+        Ok(DbSettings {
+            host,
+            port,
+            database,
+            user: user.unwrap_or_else(|| "postgres".to_string()),
+            password,
+        })
     }
 }
 
@@ -188,14 +224,32 @@ mod tests {
 
     #[test]
     fn primary_is_the_default_and_anything_but_standby() {
-        for opts in ["", "-Dgo.server.mode=primary", "-Dgo.server.mode=production", "-Dgo.server.mode"] {
-            assert_eq!(ServerSettings::from_jvm_options(opts).unwrap().mode, Mode::Primary, "{opts}");
+        for opts in [
+            "",
+            "-Dgo.server.mode=primary",
+            "-Dgo.server.mode=production",
+            "-Dgo.server.mode",
+        ] {
+            assert_eq!(
+                ServerSettings::from_jvm_options(opts).unwrap().mode,
+                Mode::Primary,
+                "{opts}"
+            );
         }
-        assert_eq!(ServerSettings::from_jvm_options("-Dgo.server.mode=STANDBY").unwrap().mode, Mode::Standby);
+        assert_eq!(
+            ServerSettings::from_jvm_options("-Dgo.server.mode=STANDBY")
+                .unwrap()
+                .mode,
+            Mode::Standby
+        );
         // The last occurrence wins, as in the JVM.
-        let s = ServerSettings::from_jvm_options("-Dgo.server.mode=standby -Dgo.server.mode=primary").unwrap();
+        let s =
+            ServerSettings::from_jvm_options("-Dgo.server.mode=standby -Dgo.server.mode=primary")
+                .unwrap();
         assert_eq!(s.mode, Mode::Primary);
-        assert!(ServerSettings::from_jvm_options("-Dbc.primary.status.check.interval=soon").is_err());
+        assert!(
+            ServerSettings::from_jvm_options("-Dbc.primary.status.check.interval=soon").is_err()
+        );
     }
 
     #[test]
@@ -206,7 +260,10 @@ mod tests {
             shell_assignment(text, "GOCD_SERVER_JVM_OPTIONS").as_deref(),
             Some("-Dgo.server.mode=standby -Dbc.primary.url=http://h:1")
         );
-        assert_eq!(shell_assignment("X=plain word", "X").as_deref(), Some("plain"));
+        assert_eq!(
+            shell_assignment("X=plain word", "X").as_deref(),
+            Some("plain")
+        );
         assert_eq!(shell_assignment("#X=1\n", "X"), None);
         assert_eq!(shell_assignment("XY=1\n", "X"), None);
     }
@@ -221,7 +278,12 @@ mod tests {
         assert_eq!(db.port, 5432);
         assert_eq!(db.database, "gocd");
         assert_eq!(db.user, "postgres");
-        assert_eq!(DbSettings::parse("db.url = jdbc:postgresql://pg/x").unwrap().port, 5432);
+        assert_eq!(
+            DbSettings::parse("db.url = jdbc:postgresql://pg/x")
+                .unwrap()
+                .port,
+            5432
+        );
         assert!(DbSettings::parse("db.url=jdbc:h2:mem").is_err());
         assert!(DbSettings::parse("db.user=x").is_err());
     }

@@ -15,12 +15,19 @@ pub struct Db {
 
 impl Db {
     pub fn new(settings: DbSettings, psql: PathBuf, application_name: &str) -> Db {
-        Db { settings, psql, application_name: application_name.to_string() }
+        Db {
+            settings,
+            psql,
+            application_name: application_name.to_string(),
+        }
     }
 
     /// `host:port/db`, for messages.
     pub fn describe(&self) -> String {
-        format!("{}:{}/{}", self.settings.host, self.settings.port, self.settings.database)
+        format!(
+            "{}:{}/{}",
+            self.settings.host, self.settings.port, self.settings.database
+        )
     }
 
     fn conninfo(&self) -> String {
@@ -54,12 +61,16 @@ impl Db {
         } else {
             cmd.env("PGPASSWORD", &self.settings.password);
         }
-        let mut child = crate::signals::clean_mask(&mut cmd).spawn().map_err(|e| format!("cannot run {}: {e}", self.psql.display()))?;
+        let mut child = crate::signals::clean_mask(&mut cmd)
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", self.psql.display()))?;
         let deadline = Instant::now() + Duration::from_secs(10);
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
                 Ok(None) => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -87,7 +98,10 @@ impl Db {
 
 /// Quotes a libpq connection-string value.
 fn conninfo_quote(v: &str) -> String {
-    if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c)) {
+    if !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c))
+    {
         v.to_string()
     } else {
         format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))

@@ -25,7 +25,11 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
-        Response { status, content_type, body: body.into() }
+        Response {
+            status,
+            content_type,
+            body: body.into(),
+        }
     }
 
     pub fn json(status: u16, body: String) -> Response {
@@ -76,7 +80,10 @@ fn handle<H: Fn(&Request) -> Response>(mut stream: TcpStream, handler: &H) -> st
         }
         buf.extend_from_slice(&chunk[..n]);
         if buf.len() > 32 * 1024 {
-            return write_response(&mut stream, &Response::text(400, "request head too large\n"));
+            return write_response(
+                &mut stream,
+                &Response::text(400, "request head too large\n"),
+            );
         }
     }
     let head = String::from_utf8_lossy(&buf);
@@ -98,7 +105,11 @@ fn parse_request(head: &str) -> Option<Request> {
         .filter_map(|l| l.split_once(':'))
         .find(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"))
         .map(|(_, v)| v.trim().to_string());
-    Some(Request { method, path: path.to_string(), authorization })
+    Some(Request {
+        method,
+        path: path.to_string(),
+        authorization,
+    })
 }
 
 fn write_response(stream: &mut TcpStream, r: &Response) -> std::io::Result<()> {
@@ -134,19 +145,25 @@ impl std::fmt::Display for FetchError {
 /// `GET url` (plain `http://host[:port]/path` only), with `timeout` for connecting and for each read.
 pub fn get(url: &str, timeout: Duration) -> Result<Reply, FetchError> {
     let err = |m: String| FetchError(m);
-    let rest = url.strip_prefix("http://").ok_or_else(|| err(format!("{url}: only http:// URLs are supported")))?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| err(format!("{url}: only http:// URLs are supported")))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let addr_text = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
+    let addr_text = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
     let addr = addr_text
         .to_socket_addrs()
         .map_err(|e| err(format!("{url}: cannot resolve {addr_text}: {e}")))?
         .next()
         .ok_or_else(|| err(format!("{url}: no address for {addr_text}")))?;
-    let mut stream =
-        TcpStream::connect_timeout(&addr, timeout).map_err(|e| err(format!("{url}: cannot connect to {addr}: {e}")))?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| err(format!("{url}: cannot connect to {addr}: {e}")))?;
     let io = |e: std::io::Error| err(format!("{url}: {e}"));
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
@@ -156,7 +173,12 @@ pub fn get(url: &str, timeout: Duration) -> Result<Reply, FetchError> {
     stream.write_all(request.as_bytes()).map_err(io)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(io)?;
-    parse_reply(&raw).ok_or_else(|| err(format!("{url}: malformed HTTP response ({} bytes)", raw.len())))
+    parse_reply(&raw).ok_or_else(|| {
+        err(format!(
+            "{url}: malformed HTTP response ({} bytes)",
+            raw.len()
+        ))
+    })
 }
 
 fn parse_reply(raw: &[u8]) -> Option<Reply> {
@@ -193,7 +215,8 @@ mod tests {
 
     #[test]
     fn reply_parsing() {
-        let r = parse_reply(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 3\r\n\r\nabcdef").unwrap();
+        let r = parse_reply(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 3\r\n\r\nabcdef")
+            .unwrap();
         assert_eq!((r.status, r.body.as_slice()), (503, &b"abc"[..]));
         assert!(parse_reply(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc").is_none());
         assert!(parse_reply(b"garbage").is_none());
@@ -203,8 +226,16 @@ mod tests {
     fn serve_and_get_round_trip() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        std::thread::spawn(move || serve(listener, |req| Response::text(200, format!("you asked {}", req.path))));
-        let reply = get(&format!("http://127.0.0.1:{port}/a/b"), Duration::from_secs(2)).unwrap();
+        std::thread::spawn(move || {
+            serve(listener, |req| {
+                Response::text(200, format!("you asked {}", req.path))
+            })
+        });
+        let reply = get(
+            &format!("http://127.0.0.1:{port}/a/b"),
+            Duration::from_secs(2),
+        )
+        .unwrap();
         assert_eq!(reply.status, 200);
         assert_eq!(reply.body, b"you asked /a/b");
     }

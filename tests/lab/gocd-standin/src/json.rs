@@ -117,7 +117,10 @@ fn write_string(s: &str, out: &mut String) {
 
 /// Parse a complete JSON text.
 pub fn parse(text: &str) -> Result<Value, String> {
-    let mut p = Parser { s: text.as_bytes(), i: 0 };
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+    };
     let v = p.value()?;
     p.ws();
     if p.i != p.s.len() {
@@ -215,7 +218,12 @@ impl Parser<'_> {
 
     fn number(&mut self) -> Result<Value, String> {
         let start = self.i;
-        while self.i < self.s.len() && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+        while self.i < self.s.len()
+            && matches!(
+                self.s[self.i],
+                b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+            )
+        {
             self.i += 1;
         }
         let text = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
@@ -257,7 +265,10 @@ impl Parser<'_> {
                 b'r' => out.push('\r'),
                 b't' => out.push('\t'),
                 b'u' => {
-                    let hex = self.s.get(self.i..self.i + 4).and_then(|h| std::str::from_utf8(h).ok());
+                    let hex = self
+                        .s
+                        .get(self.i..self.i + 4)
+                        .and_then(|h| std::str::from_utf8(h).ok());
                     let code = hex.and_then(|h| u32::from_str_radix(h, 16).ok());
                     let Some(code) = code else {
                         return self.err("bad \\u escape");
@@ -281,9 +292,17 @@ mod tests {
         let text = r#"{"configFilesUpdateInterval":60000,"lastConfigFilesUpdateTime":1732563456789,
             "fileDetailsMap":{"CRUISE_CONFIG_XML":{"md5":"abc"},"AES_CIPHER":{"md5":"def"}}}"#;
         let v = parse(text).unwrap();
-        assert_eq!(v.get("configFilesUpdateInterval").and_then(Value::as_f64), Some(60000.0));
+        assert_eq!(
+            v.get("configFilesUpdateInterval").and_then(Value::as_f64),
+            Some(60000.0)
+        );
         let map = v.get("fileDetailsMap").unwrap();
-        assert_eq!(map.get("AES_CIPHER").and_then(|f| f.get("md5")).and_then(Value::as_str), Some("def"));
+        assert_eq!(
+            map.get("AES_CIPHER")
+                .and_then(|f| f.get("md5"))
+                .and_then(Value::as_str),
+            Some("def")
+        );
         assert_eq!(
             v.to_json(),
             r#"{"configFilesUpdateInterval":60000,"lastConfigFilesUpdateTime":1732563456789,"fileDetailsMap":{"CRUISE_CONFIG_XML":{"md5":"abc"},"AES_CIPHER":{"md5":"def"}}}"#
@@ -305,6 +324,9 @@ mod tests {
         assert!(parse("[1,]").is_err());
         assert!(parse("nul").is_err());
         assert!(parse("{} x").is_err());
-        assert_eq!(parse(" [true, false, null, -1.5e2] ").unwrap().to_json(), "[true,false,null,-150]");
+        assert_eq!(
+            parse(" [true, false, null, -1.5e2] ").unwrap().to_json(),
+            "[true,false,null,-150]"
+        );
     }
 }

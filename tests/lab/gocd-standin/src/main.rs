@@ -97,12 +97,18 @@ fn serve(args: &[String]) -> i32 {
 }
 
 fn set_serve_option(opts: &mut server::Options, name: &str, value: &str) -> Result<(), String> {
-    let number = || value.parse::<u64>().map_err(|_| format!("--{name} {value:?}: expected a number"));
+    let number = || {
+        value
+            .parse::<u64>()
+            .map_err(|_| format!("--{name} {value:?}: expected a number"))
+    };
     match name {
         "defaults" => opts.defaults_file = PathBuf::from(value),
         "config-dir" => opts.config_dir = PathBuf::from(value),
         "bind" => opts.bind = value.to_string(),
-        "port" => opts.port = u16::try_from(number()?).map_err(|_| "--port: too big".to_string())?,
+        "port" => {
+            opts.port = u16::try_from(number()?).map_err(|_| "--port: too big".to_string())?
+        }
         "name" => opts.name = value.to_string(),
         "pidfile" => opts.pidfile = Some(PathBuf::from(value)),
         "psql" => opts.psql = PathBuf::from(value),

@@ -80,13 +80,18 @@ mod tests {
         assert_eq!(hex(b"a"), "0cc175b9c0f1b6a831c399e269772661");
         assert_eq!(hex(b"abc"), "900150983cd24fb0d6963f7d28e17f72");
         assert_eq!(hex(b"message digest"), "f96b697d7cb7938d525a2f31aaf161d0");
-        assert_eq!(hex(b"abcdefghijklmnopqrstuvwxyz"), "c3fcd3d76192e4007dfb496cca67e13b");
+        assert_eq!(
+            hex(b"abcdefghijklmnopqrstuvwxyz"),
+            "c3fcd3d76192e4007dfb496cca67e13b"
+        );
         assert_eq!(
             hex(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"),
             "d174ab98d277d9f5a5611c2c9f419d9f"
         );
         assert_eq!(
-            hex(b"12345678901234567890123456789012345678901234567890123456789012345678901234567890"),
+            hex(
+                b"12345678901234567890123456789012345678901234567890123456789012345678901234567890"
+            ),
             "57edf4a22be3c955ac49da2e2107b67a"
         );
     }

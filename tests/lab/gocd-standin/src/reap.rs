@@ -16,7 +16,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn log(msg: &str) {
-    eprintln!("{} reaper[{}]: {msg}", crate::time::iso(crate::time::now_ms()), std::process::id());
+    eprintln!(
+        "{} reaper[{}]: {msg}",
+        crate::time::iso(crate::time::now_ms()),
+        std::process::id()
+    );
 }
 
 fn describe_status(status: libc::c_int) -> (String, i32) {
@@ -34,13 +38,19 @@ fn describe_status(status: libc::c_int) -> (String, i32) {
 /// The PIDs whose parent is this process (zombies excluded), from `/proc/*/stat`.
 fn children() -> Vec<i32> {
     let me = std::process::id() as i32;
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
             // Fields after the command name, which is in parentheses and may contain anything.
-            let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return false };
+            let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                return false;
+            };
             let mut fields = after.split_whitespace();
             let state = fields.next().unwrap_or("");
             let ppid = fields.next().and_then(|p| p.parse::<i32>().ok());
@@ -77,7 +87,10 @@ pub fn run(args: &[String]) -> i32 {
     // SAFETY: plain syscalls on valid, local arguments.
     unsafe {
         if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) != 0 {
-            log(&format!("prctl(PR_SET_CHILD_SUBREAPER) failed: {}", std::io::Error::last_os_error()));
+            log(&format!(
+                "prctl(PR_SET_CHILD_SUBREAPER) failed: {}",
+                std::io::Error::last_os_error()
+            ));
             return 1;
         }
     }
@@ -147,14 +160,25 @@ pub fn run(args: &[String]) -> i32 {
         }
 
         let timeout = if shutdown_deadline.is_some() {
-            libc::timespec { tv_sec: 0, tv_nsec: 100_000_000 }
+            libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 100_000_000,
+            }
         } else {
-            libc::timespec { tv_sec: 5, tv_nsec: 0 }
+            libc::timespec {
+                tv_sec: 5,
+                tv_nsec: 0,
+            }
         };
         // SAFETY: set and timeout are valid; siginfo may be null.
         let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &timeout) };
-        if (sig == libc::SIGTERM || sig == libc::SIGINT || sig == libc::SIGHUP) && shutdown_deadline.is_none() {
-            log(&format!("signal {sig}: stopping all children (SIGTERM, SIGKILL after {} s)", grace.as_secs()));
+        if (sig == libc::SIGTERM || sig == libc::SIGINT || sig == libc::SIGHUP)
+            && shutdown_deadline.is_none()
+        {
+            log(&format!(
+                "signal {sig}: stopping all children (SIGTERM, SIGKILL after {} s)",
+                grace.as_secs()
+            ));
             shutdown_deadline = Some(Instant::now() + grace);
         }
     }

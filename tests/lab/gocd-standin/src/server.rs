@@ -30,7 +30,11 @@ pub const CONFIG_FILES: [(&str, &str, &str); 4] = [
     ("CRUISE_CONFIG_XML", "cruise-config.xml", "cruise_config"),
     ("AES_CIPHER", "cipher.aes", "cipher.aes"),
     ("JETTY_XML", "jetty.xml", "jetty_config"),
-    ("USER_FEATURE_TOGGLE", "go.feature.toggles", "user_feature_toggle"),
+    (
+        "USER_FEATURE_TOGGLE",
+        "go.feature.toggles",
+        "user_feature_toggle",
+    ),
 ];
 
 const BC_API: &str = "/go/add-on/business-continuity/api/";
@@ -49,7 +53,11 @@ pub struct Options {
 }
 
 pub fn log(msg: &str) {
-    eprintln!("{} gocd-standin[{}]: {msg}", crate::time::iso(now_ms()), std::process::id());
+    eprintln!(
+        "{} gocd-standin[{}]: {msg}",
+        crate::time::iso(now_ms()),
+        std::process::id()
+    );
 }
 
 struct State {
@@ -64,11 +72,16 @@ struct State {
 
 impl State {
     fn file_md5(&self, file: &str) -> String {
-        std::fs::read(self.config_dir.join(file)).map(|b| md5::hex(&b)).unwrap_or_default()
+        std::fs::read(self.config_dir.join(file))
+            .map(|b| md5::hex(&b))
+            .unwrap_or_default()
     }
 
     fn scan_files(&self) {
-        let status: Vec<_> = CONFIG_FILES.iter().map(|(key, file, _)| (*key, self.file_md5(file))).collect();
+        let status: Vec<_> = CONFIG_FILES
+            .iter()
+            .map(|(key, file, _)| (*key, self.file_md5(file)))
+            .collect();
         if let Ok(mut guard) = self.file_status.lock() {
             *guard = (status, now_ms());
         }
@@ -76,8 +89,16 @@ impl State {
 }
 
 pub fn run(opts: Options) -> i32 {
-    if opts.name.is_empty() || !opts.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        log(&format!("--name {:?}: use letters, digits, - and _ only", opts.name));
+    if opts.name.is_empty()
+        || !opts
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        log(&format!(
+            "--name {:?}: use letters, digits, - and _ only",
+            opts.name
+        ));
         return 2;
     }
     let settings = match ServerSettings::load(&opts.defaults_file) {
@@ -92,7 +113,10 @@ pub fn run(opts: Options) -> i32 {
     let listener = match TcpListener::bind((opts.bind.as_str(), opts.port)) {
         Ok(l) => l,
         Err(e) => {
-            log(&format!("FATAL: cannot listen on {}:{}: {e}", opts.bind, opts.port));
+            log(&format!(
+                "FATAL: cannot listen on {}:{}: {e}",
+                opts.bind, opts.port
+            ));
             return 1;
         }
     };
@@ -106,7 +130,11 @@ pub fn run(opts: Options) -> i32 {
         opts.name,
         opts.bind,
         opts.port,
-        if settings.mode == Mode::Standby { "standby" } else { "primary" },
+        if settings.mode == Mode::Standby {
+            "standby"
+        } else {
+            "primary"
+        },
         settings.mode_value,
         opts.defaults_file.display(),
         opts.config_dir.display()
@@ -156,7 +184,11 @@ fn run_primary(state: &Arc<State>, opts: &Options) -> i32 {
             return 1;
         }
     };
-    let db = Db::new(db_settings, opts.psql.clone(), &format!("gocd-{}", opts.name));
+    let db = Db::new(
+        db_settings,
+        opts.psql.clone(),
+        &format!("gocd-{}", opts.name),
+    );
     log(&format!("primary: checking database {}", db.describe()));
 
     // Start-up, as GoCD's migrations would: the database must be reachable and writable.
@@ -175,7 +207,9 @@ fn run_primary(state: &Arc<State>, opts: &Options) -> i32 {
                 return 1;
             }
             Ok(r) => {
-                log(&format!("FATAL: unexpected answer to pg_is_in_recovery(): {r:?}"));
+                log(&format!(
+                    "FATAL: unexpected answer to pg_is_in_recovery(): {r:?}"
+                ));
                 return 1;
             }
             Err(e) => {
@@ -184,14 +218,19 @@ fn run_primary(state: &Arc<State>, opts: &Options) -> i32 {
                     last_error = e;
                 }
                 if started.elapsed() > opts.db_wait {
-                    log(&format!("FATAL: database {} unreachable for {} s", db.describe(), opts.db_wait.as_secs()));
+                    log(&format!(
+                        "FATAL: database {} unreachable for {} s",
+                        db.describe(),
+                        opts.db_wait.as_secs()
+                    ));
                     return 1;
                 }
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
     }
-    let create = "create table if not exists heartbeat (id bigserial primary key, server text not null, \
+    let create =
+        "create table if not exists heartbeat (id bigserial primary key, server text not null, \
                   at timestamptz not null default now())";
     if let Err(e) = db.query(create) {
         log(&format!("FATAL: cannot prepare the heartbeat table: {e}"));
@@ -220,7 +259,10 @@ fn run_primary(state: &Arc<State>, opts: &Options) -> i32 {
             Ok(_) => {
                 written += 1;
                 if let Some(since) = failing_since.take() {
-                    log(&format!("heartbeat: database back after {:.1} s", since.elapsed().as_secs_f64()));
+                    log(&format!(
+                        "heartbeat: database back after {:.1} s",
+                        since.elapsed().as_secs_f64()
+                    ));
                 }
                 if written % 300 == 1 {
                     log(&format!("heartbeat: {written} rows written"));
@@ -228,7 +270,8 @@ fn run_primary(state: &Arc<State>, opts: &Options) -> i32 {
             }
             Err(e) => {
                 // Log the first failure of an outage, then at most every 30 s.
-                if failing_since.is_none() || last_failure_log.elapsed() >= Duration::from_secs(30) {
+                if failing_since.is_none() || last_failure_log.elapsed() >= Duration::from_secs(30)
+                {
                     log(&format!("heartbeat failed (will retry): {e}"));
                     last_failure_log = Instant::now();
                 }
@@ -261,7 +304,10 @@ fn run_standby(state: &Arc<State>) -> i32 {
     loop {
         let able = able_to_connect(&primary);
         if reachable != Some(able) {
-            log(&format!("standby: primary {primary} {}", if able { "reachable" } else { "NOT reachable" }));
+            log(&format!(
+                "standby: primary {primary} {}",
+                if able { "reachable" } else { "NOT reachable" }
+            ));
             reachable = Some(able);
         }
         if able {
@@ -278,7 +324,10 @@ fn run_standby(state: &Arc<State>) -> i32 {
                         if s.0.len() == 5 {
                             s.0.pop_front();
                         }
-                        s.0.push_back(format!("[{}] Error while syncing files. Reason, {e}", gocd_date(now_ms())));
+                        s.0.push_back(format!(
+                            "[{}] Error while syncing files. Reason, {e}",
+                            gocd_date(now_ms())
+                        ));
                     }
                 }
             }
@@ -304,7 +353,8 @@ fn fetch(primary: &str, what: &str) -> Result<Vec<u8>, String> {
 /// The primary's `config_files_status`, parsed.
 fn primary_status(primary: &str) -> Result<Value, String> {
     let body = fetch(primary, "config_files_status")?;
-    crate::json::parse(&String::from_utf8_lossy(&body)).map_err(|e| format!("config_files_status: {e}"))
+    crate::json::parse(&String::from_utf8_lossy(&body))
+        .map_err(|e| format!("config_files_status: {e}"))
 }
 
 fn sync_files(state: &State, primary: &str) -> Result<(), String> {
@@ -313,7 +363,11 @@ fn sync_files(state: &State, primary: &str) -> Result<(), String> {
         return Err("config_files_status has no fileDetailsMap".to_string());
     };
     for (key, file, api) in CONFIG_FILES {
-        let Some(remote) = map.get(key).and_then(|d| d.get("md5")).and_then(Value::as_str) else {
+        let Some(remote) = map
+            .get(key)
+            .and_then(|d| d.get("md5"))
+            .and_then(Value::as_str)
+        else {
             continue; // the primary does not have this file
         };
         let local = state.file_md5(file);
@@ -323,10 +377,16 @@ fn sync_files(state: &State, primary: &str) -> Result<(), String> {
         let body = fetch(primary, api)?;
         let got = md5::hex(&body);
         if got != remote {
-            return Err(format!("{file} changed on the primary while downloading (md5 {got}, expected {remote})"));
+            return Err(format!(
+                "{file} changed on the primary while downloading (md5 {got}, expected {remote})"
+            ));
         }
-        replace_file(&state.config_dir.join(file), &body).map_err(|e| format!("writing {file}: {e}"))?;
-        log(&format!("standby: synced {file} (md5 {} -> {remote})", if local.is_empty() { "none" } else { &local }));
+        replace_file(&state.config_dir.join(file), &body)
+            .map_err(|e| format!("writing {file}: {e}"))?;
+        log(&format!(
+            "standby: synced {file} (md5 {} -> {remote})",
+            if local.is_empty() { "none" } else { &local }
+        ));
     }
     Ok(())
 }
@@ -338,7 +398,9 @@ fn replace_file(path: &Path, body: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.standin-{}", std::process::id()));
-    let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644);
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o644);
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(body)?;
@@ -367,7 +429,14 @@ fn route(state: &State, name: &str, req: &Request) -> Response {
             200,
             Value::object([
                 ("name", Value::str(name)),
-                ("mode", Value::str(if mode == Mode::Standby { "standby" } else { "primary" })),
+                (
+                    "mode",
+                    Value::str(if mode == Mode::Standby {
+                        "standby"
+                    } else {
+                        "primary"
+                    }),
+                ),
                 ("ready", Value::Bool(ready)),
                 ("pid", Value::from(u64::from(std::process::id()))),
             ])
@@ -393,7 +462,11 @@ fn primary_api(state: &State, api: &str) -> Response {
         "health-check" => Response::text(200, "OK!"),
         "latest_database_wal_location" => Response::text(200, "Not Available"),
         "config_files_status" => {
-            let (status, updated) = state.file_status.lock().map(|g| g.clone()).unwrap_or_default();
+            let (status, updated) = state
+                .file_status
+                .lock()
+                .map(|g| g.clone())
+                .unwrap_or_default();
             let details = status
                 .into_iter()
                 .filter(|(_, md5)| !md5.is_empty())
@@ -401,7 +474,10 @@ fn primary_api(state: &State, api: &str) -> Response {
             Response::json(
                 200,
                 Value::object([
-                    ("configFilesUpdateInterval", Value::from(state.settings.file_check_interval_ms)),
+                    (
+                        "configFilesUpdateInterval",
+                        Value::from(state.settings.file_check_interval_ms),
+                    ),
                     ("lastConfigFilesUpdateTime", Value::from(updated)),
                     ("fileDetailsMap", Value::object(details)),
                 ])
@@ -412,7 +488,11 @@ fn primary_api(state: &State, api: &str) -> Response {
         api => match CONFIG_FILES.iter().find(|(_, _, path)| *path == api) {
             Some((_, file, _)) => match std::fs::read(state.config_dir.join(file)) {
                 Ok(body) => {
-                    let content_type = if file.ends_with(".xml") { "text/xml" } else { "text/plain" };
+                    let content_type = if file.ends_with(".xml") {
+                        "text/xml"
+                    } else {
+                        "text/plain"
+                    };
                     Response::new(200, content_type, body)
                 }
                 Err(e) => Response::text(500, format!("cannot read {file}: {e}\n")),
@@ -424,7 +504,11 @@ fn primary_api(state: &State, api: &str) -> Response {
 
 /// GoCD's standby dashboard data (DashBoardController.showStatusJSON).
 fn dashboard(state: &State, req: &Request) -> Value {
-    let user = req.authorization.as_deref().and_then(basic_user).unwrap_or_default();
+    let user = req
+        .authorization
+        .as_deref()
+        .and_then(basic_user)
+        .unwrap_or_default();
     let primary = state.settings.primary_url.clone().unwrap_or_default();
     let primary = primary.trim_end_matches('/');
     if !able_to_connect(primary) {
@@ -442,14 +526,22 @@ fn dashboard(state: &State, req: &Request) -> Value {
     }
     let mut primary_details = vec![
         ("url".to_string(), Value::str(primary)),
-        ("latestDatabaseWalLocation".to_string(), Value::str("Not Available")),
+        (
+            "latestDatabaseWalLocation".to_string(),
+            Value::str("Not Available"),
+        ),
     ];
     match primary_status(primary) {
         Ok(status) => {
             let number = |k: &str| status.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-            primary_details.push(("configFilesUpdateInterval".into(), Value::Number(number("configFilesUpdateInterval"))));
-            primary_details
-                .push(("lastConfigUpdateTime".into(), Value::str(gocd_date(number("lastConfigFilesUpdateTime") as u64))));
+            primary_details.push((
+                "configFilesUpdateInterval".into(),
+                Value::Number(number("configFilesUpdateInterval")),
+            ));
+            primary_details.push((
+                "lastConfigUpdateTime".into(),
+                Value::str(gocd_date(number("lastConfigFilesUpdateTime") as u64)),
+            ));
             if let Some(Value::Object(files)) = status.get("fileDetailsMap") {
                 primary_details.extend(files.iter().cloned());
             }
@@ -457,14 +549,25 @@ fn dashboard(state: &State, req: &Request) -> Value {
         }
         Err(e) => primary_details.push((
             "error".into(),
-            Value::str(format!("Could not fetch latest file status from master, Reason, {e}")),
+            Value::str(format!(
+                "Could not fetch latest file status from master, Reason, {e}"
+            )),
         )),
     }
     let (errors, last_update) = state.sync.lock().map(|g| g.clone()).unwrap_or_default();
     let mut standby_details = vec![
-        ("primaryStatusCheckInterval".to_string(), Value::from(state.settings.primary_check_interval_ms)),
-        ("lastUpdateTime".to_string(), Value::str(gocd_date(last_update))),
-        ("latestReceivedDatabaseWalLocation".to_string(), Value::str("Not Available")),
+        (
+            "primaryStatusCheckInterval".to_string(),
+            Value::from(state.settings.primary_check_interval_ms),
+        ),
+        (
+            "lastUpdateTime".to_string(),
+            Value::str(gocd_date(last_update)),
+        ),
+        (
+            "latestReceivedDatabaseWalLocation".to_string(),
+            Value::str("Not Available"),
+        ),
     ];
     for (key, file, _) in CONFIG_FILES {
         standby_details.push((key.to_string(), Value::str(state.file_md5(file))));
@@ -473,7 +576,10 @@ fn dashboard(state: &State, req: &Request) -> Value {
     Value::object([
         ("userName", Value::str(user)),
         ("setupStatus", Value::str("success")),
-        ("syncErrors", Value::Array(errors.into_iter().map(Value::String).collect())),
+        (
+            "syncErrors",
+            Value::Array(errors.into_iter().map(Value::String).collect()),
+        ),
         ("primaryServerDetails", Value::Object(primary_details)),
         ("standbyServerDetails", Value::Object(standby_details)),
     ])
@@ -538,8 +644,15 @@ mod tests {
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         replace_file(&file, b"new").unwrap();
         assert_eq!(std::fs::read(&file).unwrap(), b"new");
-        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -69,7 +69,10 @@ pub fn gocd_date(ms: u64) -> String {
     ];
     let c = civil(ms);
     let month = MONTHS[(c.month as usize).saturating_sub(1).min(11)];
-    format!("{} {}, {} {:02}:{:02}:{:02}", month, c.day, c.year, c.hour, c.minute, c.second)
+    format!(
+        "{} {}, {} {:02}:{:02}:{:02}",
+        month, c.day, c.year, c.hour, c.minute, c.second
+    )
 }
 
 #[cfg(test)]

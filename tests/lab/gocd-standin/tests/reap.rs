@@ -16,10 +16,19 @@ fn waits_for_and_reaps_orphans_then_exits_with_the_commands_status() {
     // The shell exits at once with 7, orphaning a `sleep` that the reaper adopts.
     let out = reap(&["sh", "-c", "sleep 0.5 & exit 7"]).output().unwrap();
     assert_eq!(out.status.code(), Some(7));
-    assert!(started.elapsed() >= Duration::from_millis(450), "it did not wait for the orphan");
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "it did not wait for the orphan"
+    );
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("sh (pid") && log.contains("ended: exit 7"), "{log}");
-    assert!(log.contains("reaped pid"), "the orphan was not reaped by the reaper: {log}");
+    assert!(
+        log.contains("sh (pid") && log.contains("ended: exit 7"),
+        "{log}"
+    );
+    assert!(
+        log.contains("reaped pid"),
+        "the orphan was not reaped by the reaper: {log}"
+    );
 }
 
 #[test]
@@ -30,8 +39,16 @@ fn sigterm_stops_the_command_and_its_orphans() {
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
-    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "the shell died of SIGTERM: {status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        status.code(),
+        Some(128 + libc::SIGTERM),
+        "the shell died of SIGTERM: {status:?}"
+    );
 }
 
 #[test]
@@ -43,7 +60,13 @@ fn a_command_that_cannot_start_is_exit_127() {
 #[test]
 fn the_command_starts_with_no_blocked_signals() {
     // The reaper blocks the signals it waits for; its child must not inherit that mask.
-    let out = reap(&["grep", "^SigBlk:", "/proc/self/status"]).output().unwrap();
+    let out = reap(&["grep", "^SigBlk:", "/proc/self/status"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.split_whitespace().nth(1), Some("0000000000000000"), "{text}");
+    assert_eq!(
+        text.split_whitespace().nth(1),
+        Some("0000000000000000"),
+        "{text}"
+    );
 }
