@@ -28,6 +28,11 @@ pub struct ValidPlan {
 
 /// Check a parsed plan document.
 pub fn plan(doc: Document) -> Result<ValidPlan, Diagnostics> {
+    if doc.value.is_null() {
+        return Err(Diagnostics::from(
+            doc.error_at("drplan::plan::empty", "", "the plan file is empty").help("a plan starts with `version: 1`, `name:`, `roles:` and `steps:`"),
+        ));
+    }
     let v = schema::validators();
     let mut diags = shape_diagnostics(&doc, "", &doc.value, &v.plan, &v.plan_doc, "plan");
     let mut cx = Checker::new(&doc);
@@ -202,8 +207,9 @@ impl<'a> Checker<'a> {
         self.dag = Some(dag);
         for (i, s) in raw.iter().enumerate() {
             // Steps with a shape error were reported already; check the rest in depth.
-            if let Ok(step) = serde_json::from_value::<Step>(s.clone()) {
-                self.check_step(i, &step);
+            match serde_json::from_value::<Step>(s.clone()) {
+                Ok(step) => self.check_step(i, &step),
+                Err(_) => self.check_raw_step(i, s),
             }
         }
     }
@@ -231,6 +237,20 @@ impl<'a> Checker<'a> {
             self.check_check(&format!("{base}/preconditions/{j}"), c);
         }
         refs::check_step_templates(self, i, step);
+    }
+
+    /// A step with a shape error still gets its role and action checked, so one run of
+    /// `validate` reports every mistake.
+    fn check_raw_step(&mut self, i: usize, s: &Value) {
+        let base = format!("/steps/{i}");
+        if let Some(on) = s.get("on").and_then(Value::as_str) {
+            self.check_role(&child(&base, "on"), on);
+        }
+        if let Some(action) = s.get("action").and_then(Value::as_str) {
+            let empty = serde_json::Map::new();
+            let with = s.get("with").and_then(Value::as_object).unwrap_or(&empty);
+            self.check_action(&base, "action", action, with, false);
+        }
     }
 
     fn check_plan_preconditions(&mut self) {

@@ -3,11 +3,18 @@
 //! Each subcommand lives in its own file and returns `Result<(), Failure>`; one function
 //! maps a `Failure` to the exit codes fixed in PLAN-FORMAT.md.
 
+pub mod action_runner;
+mod apply;
 mod pipeline;
 mod plan_cmd;
+mod resume;
+mod rollback_cmd;
 mod schema_cmd;
+mod session;
+mod status;
 mod validate;
 
+pub use action_runner::ActionRunner;
 pub use pipeline::{load_graph, load_plan};
 
 use crate::diag::{self, Diagnostics};
@@ -74,6 +81,14 @@ pub enum Command {
     Validate(validate::Args),
     /// Preview what `apply` would do: waves, hosts, rendered parameters, rollback path.
     Plan(plan_cmd::Args),
+    /// Run a plan on a site: preview, confirm, then execute with a checkpoint journal.
+    Apply(apply::Args),
+    /// Continue an interrupted or paused run from its checkpoint.
+    Resume(resume::Args),
+    /// Undo the completed steps of a run, newest first, stopping at a point of no return.
+    Rollback(rollback_cmd::Args),
+    /// List runs, or show one step by step.
+    Status(status::Args),
     /// Print the JSON Schema of plans or sites (the text of schemas/*.schema.json).
     Schema(schema_cmd::Args),
 }
@@ -85,12 +100,24 @@ pub enum Failure {
     Invalid(Diagnostics),
     /// Something else the user must fix, already described (exit 2).
     Usage(String),
+    /// The run failed and is paused or rolled back (exit 1).
+    RunFailed(String),
+    /// A precondition refused to let the run start or continue (exit 3).
+    Refused(String),
+    /// Another run holds the site's lock (exit 4).
+    Locked(String),
+    /// Interrupted; the checkpoint is safe (exit 130).
+    Interrupted(String),
 }
 
 impl Failure {
     pub fn exit_code(&self) -> u8 {
         match self {
             Failure::Invalid(_) | Failure::Usage(_) => 2,
+            Failure::RunFailed(_) => 1,
+            Failure::Refused(_) => 3,
+            Failure::Locked(_) => 4,
+            Failure::Interrupted(_) => 130,
         }
     }
 }
@@ -116,6 +143,10 @@ pub fn main() -> ExitCode {
         Command::Validate(a) => validate::run(a, &global),
         Command::Plan(a) => plan_cmd::run(a, &global),
         Command::Schema(a) => schema_cmd::run(a),
+        Command::Status(a) => status::run(a, &global),
+        Command::Apply(a) => block_on(apply::run(a, &global)),
+        Command::Resume(a) => block_on(resume::run(a, &global)),
+        Command::Rollback(a) => block_on(rollback_cmd::run(a, &global)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -126,9 +157,19 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Run a command that talks to hosts on a tokio runtime.
+fn block_on(fut: impl std::future::Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(fut),
+        Err(e) => Err(Failure::RunFailed(format!("cannot start the async runtime: {e}"))),
+    }
+}
+
 fn report(f: &Failure, global: &Global) {
     match f {
         Failure::Invalid(d) => eprint!("{}", diag::render(d, global.stderr_color())),
-        Failure::Usage(m) => eprintln!("error: {m}"),
+        Failure::Usage(m) | Failure::RunFailed(m) | Failure::Refused(m) | Failure::Locked(m) | Failure::Interrupted(m) => {
+            eprintln!("error: {m}")
+        }
     }
 }

@@ -62,9 +62,22 @@ pub fn shape_diagnostics(
                 .error_at("drplan::schema::bad_duration", &pointer, format!("{} is not a duration: {found}", name_of(&pointer, what)))
                 .label("not a duration")
                 .help("write a whole number and a unit: 500ms, 30s, 5m, 1h"),
+            ValidationErrorKind::Pattern { pattern } if pattern == ID_PATTERN => {
+                let given = e.instance().as_str().unwrap_or_default();
+                doc.error_at("drplan::schema::bad_id", &pointer, format!("{} {found} is not a valid id", name_of(&pointer, what)))
+                    .label("not a valid id")
+                    .help(format!("ids are lowercase letters, digits, `-` and `_`, starting with a letter or digit, e.g. `{}`", slug(given)))
+            }
             ValidationErrorKind::Pattern { pattern } => doc
                 .error_at("drplan::schema::bad_format", &pointer, format!("{} {found} does not match the pattern {pattern}", name_of(&pointer, what)))
                 .label("wrong format"),
+            ValidationErrorKind::AnyOf { .. } if !template_enum(schema, e.schema_path().as_str()).is_empty() => {
+                let opts = template_enum(schema, e.schema_path().as_str());
+                let word = e.instance().as_str().unwrap_or_default().to_string();
+                doc.error_at("drplan::schema::not_allowed", &pointer, format!("{} must be one of {}, found {found}", name_of(&pointer, what), opts.join(", ")))
+                    .label("not an allowed value")
+                    .help_opt(suggest(&word, opts.iter().map(String::as_str)))
+            }
             ValidationErrorKind::AnyOf { .. } if is_templatable(schema, e.schema_path().as_str()) => doc
                 .error_at("drplan::schema::wrong_type", &pointer, format!("{} has the wrong type or form: {found}", name_of(&pointer, what)))
                 .label("wrong type")
@@ -115,6 +128,43 @@ fn is_templatable(schema: &Value, keyword_path: &str) -> bool {
             alts.iter()
                 .any(|a| a.get("$ref").and_then(Value::as_str) == Some("#/$defs/Template"))
         })
+}
+
+/// The pattern step ids must match (see `plan::Step::id`).
+const ID_PATTERN: &str = "^[a-z0-9][a-z0-9_-]*$";
+
+/// A likely valid id made from what the user wrote: `Stop GoCD primary` → `stop-gocd-primary`.
+fn slug(given: &str) -> String {
+    let mut out = String::new();
+    for c in given.chars() {
+        match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '_') => out.push(c),
+            _ if !out.ends_with('-') && !out.is_empty() => out.push('-'),
+            _ => {}
+        }
+    }
+    let out = out.trim_end_matches('-').to_string();
+    if out.is_empty() { "stop-go-primary".into() } else { out }
+}
+
+/// The allowed values of an enum parameter that may also be a template (`anyOf[enum, Template]`).
+fn template_enum(schema: &Value, keyword_path: &str) -> Vec<String> {
+    let Some(alts) = resolve(schema, keyword_path).and_then(Value::as_array) else { return Vec::new() };
+    if !is_templatable(schema, keyword_path) {
+        return Vec::new();
+    }
+    let first = alts.first().map(|a| match a.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')) {
+        Some(target) => schema.pointer(target).unwrap_or(a),
+        None => a,
+    });
+    let values = first.and_then(|f| f.get("enum").or_else(|| f.get("oneOf"))).and_then(Value::as_array);
+    values
+        .map(|vs| {
+            vs.iter()
+                .filter_map(|v| v.as_str().map(str::to_string).or_else(|| v.get("const").and_then(Value::as_str).map(str::to_string)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Follow a keyword path through a schema document, stepping through `$ref`s.

@@ -1,0 +1,50 @@
+//! The real `StepRunner`: actions from the catalogue over local and SSH transports.
+
+use crate::actions::runtime::{self, ActionEnv, ActionError, ActionErrorKind, Approvals, Hosts, Invocation};
+use crate::check::BoundPlan;
+use crate::exec::{Call, FailureKind, StepFailure, StepRunner};
+use serde_json::Value;
+use std::io::IsTerminal;
+use std::path::Path;
+
+pub struct ActionRunner {
+    hosts: Hosts,
+    bound: BoundPlan,
+    approvals: Approvals,
+}
+
+impl ActionRunner {
+    pub fn new(bound: &BoundPlan, control_dir: &Path, approve: Vec<String>) -> Self {
+        ActionRunner {
+            hosts: Hosts::new(bound, control_dir),
+            bound: bound.clone(),
+            approvals: Approvals::new(approve, std::io::stdin().is_terminal()),
+        }
+    }
+}
+
+fn failure(e: ActionError) -> StepFailure {
+    let kind = match e.kind {
+        ActionErrorKind::Unreachable | ActionErrorKind::HostKey => FailureKind::Unreachable,
+        ActionErrorKind::Timeout => FailureKind::Timeout,
+        ActionErrorKind::Refused => FailureKind::Refused,
+        ActionErrorKind::Failed | ActionErrorKind::InvalidParams => FailureKind::Failed,
+    };
+    StepFailure { kind, message: e.message, host: e.host, command: e.command, status: e.status, stderr_tail: e.stderr_tail }
+}
+
+impl StepRunner for ActionRunner {
+    async fn call(&self, call: Call) -> Result<Value, StepFailure> {
+        let env = ActionEnv { hosts: &self.hosts, bound: &self.bound, approvals: &self.approvals };
+        let inv = Invocation {
+            step_id: &call.step_id,
+            action: &call.action,
+            params: &call.params,
+            role: &call.role,
+            become_user: call.become_user.as_deref(),
+            timeout: call.timeout,
+            context: &call.context,
+        };
+        runtime::run(&env, &inv).await.map_err(failure)
+    }
+}

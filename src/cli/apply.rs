@@ -1,0 +1,108 @@
+//! `drplan apply (PLAN --site SITE | SAVED) [--yes] [--parallel N] [--on-failure …]`
+
+use super::session::{self, Drive, RunPlan};
+use super::{Failure, Global, load_graph};
+use crate::exec::OnFailure;
+use crate::journal::{RunId, RunStore};
+use crate::render;
+use crate::saved::SavedPlan;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A plan file (with --site), or a plan saved by `drplan plan --out`.
+    pub plan: PathBuf,
+    /// The site to run it on.
+    #[arg(long)]
+    pub site: Option<PathBuf>,
+    /// Do not show the preview and ask; required when stdin is not a terminal.
+    #[arg(long)]
+    pub yes: bool,
+    /// How many steps may run at once.
+    #[arg(long, default_value_t = session::default_parallel(), value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: u16,
+    /// What to do when a step fails.
+    #[arg(long, value_enum, default_value = "pause")]
+    pub on_failure: OnFailure,
+    /// Approve a `manual.approve` step ahead of time (repeatable).
+    #[arg(long, value_name = "STEP")]
+    pub approve: Vec<String>,
+    /// text, or json: one event per line.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: super::validate::Format,
+}
+
+pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
+    let run_plan = match &args.site {
+        Some(site) => {
+            let graph = load_graph(&args.plan, site)?;
+            let saved = SavedPlan::capture(&graph, &render::preview_json(&graph)?);
+            RunPlan { drplan_run: 1, plan: saved.plan, site: saved.site }
+        }
+        None => {
+            let text = std::fs::read_to_string(&args.plan)
+                .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", args.plan.display())))?;
+            let saved: SavedPlan = serde_json::from_str(&text).map_err(|_| {
+                Failure::Usage(format!("{} is not a saved plan; to run a plan file give its site: `drplan apply {} --site SITE`", args.plan.display(), args.plan.display()))
+            })?;
+            let rp = RunPlan { drplan_run: 1, plan: saved.plan, site: saved.site };
+            rp.check_unchanged("the plan was saved (it is stale)")?;
+            rp
+        }
+    };
+    let graph = run_plan.graph()?;
+    if !args.yes {
+        confirm(&graph, global)?;
+    }
+    let run_id = RunId::generate().map_err(|e| Failure::RunFailed(e.to_string()))?;
+    let _lock = session::lock(global, &graph.bound.site.site, &run_id, "apply")?;
+    let stored = serde_json::to_vec_pretty(&run_plan).map_err(|e| Failure::RunFailed(e.to_string()))?;
+    let created = session::store(global).create_run(&run_id, &stored).map_err(|e| Failure::RunFailed(e.to_string()))?;
+    let json = matches!(args.format, super::validate::Format::Json);
+    let events = session::events(global, json);
+    let steps = graph.steps().len();
+    let (plan_name, site_name) = (graph.bound.valid.plan.name.clone(), graph.bound.site.site.clone());
+    let mut ex = session::executor(Drive {
+        graph,
+        journal: created.journal,
+        state: Default::default(),
+        events: events.clone(),
+        approve: args.approve.clone(),
+        state_dir: global.state_dir.clone(),
+    })?;
+    ex.record(crate::exec::record::Record::RunStarted {
+        run_id: run_id.to_string(),
+        plan: plan_name.clone(),
+        site: site_name.clone(),
+        at: crate::exec::record::now(),
+    })
+    .map_err(|e| Failure::RunFailed(e.to_string()))?;
+    events.emit(&crate::events::Event::RunStarted { run_id: run_id.to_string(), plan: plan_name, site: site_name, steps, resumed: false });
+    match ex.preconditions().await.map_err(|e| Failure::RunFailed(e.to_string()))? {
+        Ok(()) => {}
+        Err(e) => {
+            return Err(Failure::Refused(format!("run {run_id} refused before step one, nothing was changed: {}", e.message)));
+        }
+    }
+    let opts = session::options(args.parallel.into(), args.on_failure, Vec::new(), Vec::new());
+    let ending = ex.forward(&opts).await.map_err(|e| Failure::RunFailed(format!("run {run_id}: {e}")))?;
+    session::conclude(&run_id, ending)
+}
+
+/// Show the preview and ask; refuse without a terminal.
+fn confirm(graph: &crate::graph::PlanGraph, global: &Global) -> Result<(), Failure> {
+    let preview = render::preview_json(graph)?;
+    print!("{}", render::text(&preview, global.stdout_color()));
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::Usage("not on a terminal: review the preview above, then run again with --yes".into()));
+    }
+    print!("\nApply this plan to site {}? Only `yes` is accepted: ", graph.bound.site.site);
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if answer.trim() != "yes" {
+        return Err(Failure::Usage("not applied: the answer was not `yes`".into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! `drplan resume RUN [--retry STEP]... [--skip STEP]...`
+
+use super::session::{self, Drive};
+use super::{Failure, Global};
+use crate::exec::{OnFailure, RunStatus};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The run to continue (see `drplan status`).
+    pub run: String,
+    /// Run this step again although a crash left it in doubt (repeatable).
+    #[arg(long, value_name = "STEP")]
+    pub retry: Vec<String>,
+    /// Mark this step done by hand; it satisfies its dependants (repeatable).
+    #[arg(long, value_name = "STEP")]
+    pub skip: Vec<String>,
+    #[arg(long, default_value_t = session::default_parallel(), value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: u16,
+    #[arg(long, value_enum, default_value = "pause")]
+    pub on_failure: OnFailure,
+    #[arg(long, value_name = "STEP")]
+    pub approve: Vec<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: super::validate::Format,
+}
+
+pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
+    let (id, plan, state, journal) = session::open(global, &args.run)?;
+    plan.check_unchanged("the run started")?;
+    match state.status() {
+        RunStatus::Succeeded | RunStatus::Refused | RunStatus::RolledBack => {
+            return Err(Failure::Usage(format!("run {id} is {}; there is nothing to resume", state.status().as_str())));
+        }
+        RunStatus::RollingBack => {
+            return Err(Failure::Usage(format!("run {id} is being rolled back; continue with `drplan rollback {id}`")));
+        }
+        _ => {}
+    }
+    let graph = plan.graph()?;
+    for s in args.retry.iter().chain(&args.skip) {
+        if graph.index_of(s).is_none() {
+            return Err(Failure::Usage(format!("run {id} has no step `{s}`")));
+        }
+    }
+    let _lock = session::lock(global, &graph.bound.site.site, &id, "resume")?;
+    let events = session::events(global, matches!(args.format, super::validate::Format::Json));
+    events.emit(&crate::events::Event::RunStarted {
+        run_id: id.to_string(),
+        plan: state.plan.clone(),
+        site: state.site.clone(),
+        steps: graph.steps().len(),
+        resumed: true,
+    });
+    let mut ex = session::executor(Drive { graph, journal, state, events, approve: args.approve, state_dir: global.state_dir.clone() })?;
+    let opts = session::options(args.parallel.into(), args.on_failure, args.retry, args.skip);
+    let ending = ex.forward(&opts).await.map_err(|e| Failure::RunFailed(format!("run {id}: {e}")))?;
+    session::conclude(&id, ending)
+}

@@ -1,0 +1,177 @@
+//! What `apply`, `resume` and `rollback` share: the run's stored plan, opening runs,
+//! taking the site lock, wiring the executor to real hosts, and turning how a run ended
+//! into a message and an exit code.
+
+use super::{Failure, Global, action_runner::ActionRunner};
+use crate::check;
+use crate::diag::{Diagnostics, SourceFile};
+use crate::events::EventSink;
+use crate::exec::{Ending, Executor, Options, RunState, Secrets, Shared};
+use crate::graph::PlanGraph;
+use crate::journal::{FileRunStore, Journal, LockInfo, RunId, RunStore, SiteLock};
+use crate::load::Document;
+use crate::saved::{SavedFile, sha256_hex};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// `runs/RUN/plan.json`: the exact texts a run executes, with their hashes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunPlan {
+    pub drplan_run: u32,
+    pub plan: SavedFile,
+    pub site: SavedFile,
+}
+
+impl RunPlan {
+    pub fn graph(&self) -> Result<PlanGraph, Diagnostics> {
+        graph_from(&self.plan, &self.site)
+    }
+
+    /// Refuse when the files on disk are no longer the ones this run (or saved plan) holds.
+    pub fn check_unchanged(&self, what: &str) -> Result<(), Failure> {
+        for f in [&self.plan, &self.site] {
+            let now = std::fs::read(&f.path).map(|b| sha256_hex(&b));
+            match now {
+                Ok(h) if h == f.sha256 => {}
+                Ok(h) => {
+                    return Err(Failure::Usage(format!(
+                        "{} changed since {what} (sha-256 {} then, {} now); refusing to run a plan other than the one that was reviewed. Start a new run with `drplan apply`.",
+                        f.path.display(),
+                        &f.sha256[..12],
+                        &h[..12]
+                    )));
+                }
+                Err(e) => return Err(Failure::Usage(format!("cannot read {} to check it is unchanged: {e}", f.path.display()))),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Load a graph from texts held in a run or saved plan.
+pub fn graph_from(plan: &SavedFile, site: &SavedFile) -> Result<PlanGraph, Diagnostics> {
+    let p = Document::parse(SourceFile::new(plan.path.display().to_string(), plan.text.as_str()))?;
+    let s = Document::parse(SourceFile::new(site.path.display().to_string(), site.text.as_str()))?;
+    Ok(PlanGraph::build(check::bind(check::plan(p)?, s)?))
+}
+
+pub fn store(global: &Global) -> FileRunStore {
+    FileRunStore::new(&global.state_dir)
+}
+
+/// Take the site's lock for this run, or fail with exit 4 naming the holder.
+pub fn lock(global: &Global, site: &str, run_id: &RunId, command: &str) -> Result<SiteLock, Failure> {
+    let info = LockInfo::for_this_process(run_id.as_str(), command);
+    let acquired = SiteLock::acquire(&global.state_dir, site, &info).map_err(|e| match e {
+        crate::journal::LockError::Held { .. } => Failure::Locked(e.to_string()),
+        other => Failure::RunFailed(other.to_string()),
+    })?;
+    if let Some(note) = acquired.note() {
+        eprintln!("note: {note}");
+    }
+    Ok(acquired.lock)
+}
+
+/// An existing run's stored plan, replayed state and journal.
+pub fn open(global: &Global, run: &str) -> Result<(RunId, RunPlan, RunState, Box<dyn Journal>), Failure> {
+    let id: RunId = run.parse().map_err(|e| Failure::Usage(format!("`{run}` is not a run id: {e}")))?;
+    let opened = store(global).open_run(&id).map_err(|e| Failure::Usage(format!("run {run}: {e}")))?;
+    let plan: RunPlan = serde_json::from_slice(&opened.plan)
+        .map_err(|e| Failure::RunFailed(format!("run {run}: its stored plan is unreadable: {e}")))?;
+    let state = RunState::replay(&opened.replay.records, opened.replay.torn_tail).map_err(Failure::RunFailed)?;
+    Ok((id, plan, state, opened.journal))
+}
+
+/// The events subscriber the flags ask for.
+pub fn events(global: &Global, json: bool) -> Arc<dyn EventSink> {
+    if json {
+        Arc::new(crate::ui::JsonLines)
+    } else if global.quiet {
+        Arc::new(crate::events::Silent)
+    } else {
+        Arc::new(crate::ui::Lines::stdout(global.stdout_color()))
+    }
+}
+
+/// Everything needed to drive a run against its hosts.
+pub struct Drive {
+    pub graph: PlanGraph,
+    pub journal: Box<dyn Journal>,
+    pub state: RunState,
+    pub events: Arc<dyn EventSink>,
+    pub approve: Vec<String>,
+    pub state_dir: PathBuf,
+}
+
+/// Build the executor over real transports; stop scheduling on SIGINT/SIGTERM.
+pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
+    let secrets = Secrets::resolve(&d.graph.bound).map_err(Failure::Usage)?;
+    let runner = ActionRunner::new(&d.graph.bound, &control_dir(&d.state_dir)?, d.approve);
+    let shared = Shared { graph: d.graph, runner, secrets, events: d.events };
+    let ex = Executor::new(shared, d.journal, d.state);
+    let cancel = ex.cancel.clone();
+    tokio::spawn(async move {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        match term {
+            Ok(mut term) => {
+                tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        cancel.cancel();
+    });
+    Ok(ex)
+}
+
+fn control_dir(state_dir: &Path) -> Result<PathBuf, Failure> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = state_dir.join("ssh");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| Failure::RunFailed(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+pub fn default_parallel() -> u16 {
+    8
+}
+
+/// Options for a forward run.
+pub fn options(parallel: usize, on_failure: crate::exec::OnFailure, retry: Vec<String>, skip: Vec<String>) -> Options {
+    Options { parallel, on_failure, retry, skip }
+}
+
+/// How a run ended → what the operator reads and the exit code.
+pub fn conclude(run: &RunId, ending: Ending) -> Result<(), Failure> {
+    let resume = format!("drplan resume {run}");
+    let rollback = format!("drplan rollback {run}");
+    match ending {
+        Ending::Succeeded => {
+            println!("run {run} succeeded");
+            Ok(())
+        }
+        Ending::RolledBack => Err(Failure::RunFailed(format!("run {run} failed and was rolled back (see `drplan status {run}`)"))),
+        Ending::Paused { failed, refused: true } => Err(Failure::Refused(format!(
+            "run {run} paused: a precondition of {} refused, nothing was changed by it. Fix the cause, then `{resume}`, or undo with `{rollback}`",
+            failed.join(", ")
+        ))),
+        Ending::Paused { failed, refused: false } => Err(Failure::RunFailed(format!(
+            "run {run} paused: {} failed. Fix the cause, then `{resume}` (or `{resume} --skip STEP` if you did it by hand), or undo with `{rollback}`",
+            failed.join(", ")
+        ))),
+        Ending::NeedsDecision { in_doubt } => Err(Failure::RunFailed(format!(
+            "run {run}: {} may or may not have run (the run stopped mid-step) and {} not safe to repeat blindly. Check the host, then `{resume} --retry STEP` to run it again or `{resume} --skip STEP` if it is done",
+            in_doubt.join(", "),
+            if in_doubt.len() == 1 { "is" } else { "are" }
+        ))),
+        Ending::Interrupted => Err(Failure::Interrupted(format!("run {run} interrupted; the checkpoint is safe. Continue with `{resume}`"))),
+        Ending::RollbackPaused { step } => Err(Failure::RunFailed(format!(
+            "run {run}: rolling back {step} failed; rollback paused. Fix the cause, then `{rollback}` again"
+        ))),
+    }
+}

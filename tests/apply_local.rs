@@ -1,0 +1,245 @@
+//! `apply`, `resume`, `rollback` and `status` through the real binary on local-transport
+//! hosts: real processes and files on this machine, no SSH. What an operator sees: exit
+//! codes, messages, and the files the steps leave behind.
+
+use assert_cmd::Command;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+struct Site {
+    dir: tempfile::TempDir,
+}
+
+impl Site {
+    fn new() -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let site = format!(
+            "version: 1\nsite: local-{}\nhosts:\n  a: {{ address: 127.0.0.1, transport: local }}\n  b: {{ address: 127.0.0.1, transport: local }}\nvars:\n  dir: {}\nsecrets:\n  token: {{ env: DRPLAN_TEST_TOKEN }}\n",
+            std::process::id(),
+            dir.path().display()
+        );
+        fs::write(dir.path().join("site.yaml"), site).unwrap();
+        Site { dir }
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    fn plan(&self, steps: &str) -> PathBuf {
+        let text = format!("version: 1\nname: local-test\nroles: [a, b]\nsteps:\n{steps}");
+        let p = self.path("plan.yaml");
+        fs::write(&p, text).unwrap();
+        p
+    }
+    fn drplan(&self) -> Command {
+        let mut c = Command::cargo_bin("drplan").unwrap();
+        c.env("NO_COLOR", "1").env("DRPLAN_TEST_TOKEN", "s3cr3t-t0ken").arg("--state-dir").arg(self.path("state"));
+        c
+    }
+    fn apply(&self, plan: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+        self.drplan().arg("apply").arg(plan).arg("--site").arg(self.path("site.yaml")).arg("--yes").args(extra).assert()
+    }
+    fn read(&self, name: &str) -> String {
+        fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+    fn run_id(&self) -> String {
+        let runs = fs::read_dir(self.path("state/runs")).unwrap();
+        let mut ids: Vec<String> = runs.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        ids.sort();
+        ids.pop().unwrap()
+    }
+}
+
+/// A step that appends its id to `log` (a shell with values passed as arguments).
+fn logging_step(id: &str, needs: &[&str], extra: &str) -> String {
+    let needs = if needs.is_empty() { String::new() } else { format!("    needs: [{}]\n", needs.join(", ")) };
+    format!(
+        "  - id: {id}\n    on: a\n    action: exec\n    with: {{ argv: [sh, -c, 'echo \"$1\" >> \"$2\"', _, {id}, \"{{{{ vars.dir }}}}/log\"] }}\n{needs}{extra}"
+    )
+}
+
+fn out(a: &assert_cmd::assert::Assert) -> String {
+    let o = a.get_output();
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn parallel_branches_really_overlap() {
+    let s = Site::new();
+    let span = |id: &str| {
+        format!(
+            "  - id: {id}\n    on: a\n    action: exec\n    with: {{ argv: [sh, -c, 'date +%s%N > \"$1\"; sleep 0.6; date +%s%N > \"$2\"', _, \"{{{{ vars.dir }}}}/{id}.start\", \"{{{{ vars.dir }}}}/{id}.end\"] }}\n"
+        )
+    };
+    let plan = s.plan(&(span("left") + &span("right")));
+    s.apply(&plan, &[]).success();
+    let t = |f: &str| s.read(f).trim().parse::<u128>().unwrap();
+    assert!(t("left.start") < t("right.end") && t("right.start") < t("left.end"), "the two branches ran at the same time");
+}
+
+#[test]
+fn a_failed_step_pauses_the_run_and_says_how_to_go_on() {
+    let s = Site::new();
+    let steps = logging_step("first", &[], "")
+        + "  - id: check-ready\n    on: b\n    action: exec\n    with: { argv: [sh, -c, 'test -f \"$1\" || { echo \"not ready: $1\" >&2; exit 7; }', _, \"{{ vars.dir }}/ready\"] }\n    needs: [first]\n"
+        + &logging_step("after", &["check-ready"], "");
+    let plan = s.plan(&steps);
+    let a = s.apply(&plan, &[]).code(1);
+    let text = out(&a);
+    let run = s.run_id();
+    assert!(text.contains("check-ready failed on b (local)"), "{text}");
+    assert!(text.contains("exit status: 7") && text.contains("not ready:"), "{text}");
+    assert!(text.contains(&format!("drplan resume {run}")) && text.contains(&format!("drplan rollback {run}")), "{text}");
+    assert_eq!(s.read("log"), "first\n", "the dependant did not run");
+    let status = out(&s.drplan().args(["status", &run]).assert().success());
+    assert!(status.contains("paused") && status.contains("check-ready") && status.contains("failed"), "{status}");
+
+    // The operator fixes the cause and resumes: finished steps are not run again.
+    fs::write(s.path("ready"), "").unwrap();
+    s.drplan().args(["resume", &run]).assert().success();
+    assert_eq!(s.read("log"), "first\nafter\n");
+}
+
+#[test]
+fn rollback_undoes_newest_first_and_stops_at_the_point_of_no_return() {
+    let s = Site::new();
+    let undo = |id: &str| format!("    rollback: {{ action: exec, with: {{ argv: [sh, -c, 'echo \"undo $1\" >> \"$2\"', _, {id}, \"{{{{ vars.dir }}}}/log\"] }} }}\n");
+    let steps = logging_step("one", &[], &undo("one"))
+        + &logging_step("ponr", &["one"], &format!("{}    point_of_no_return: true\n", undo("ponr")))
+        + &logging_step("two", &["ponr"], &undo("two"))
+        + &logging_step("three", &["two"], &undo("three"))
+        + "  - id: boom\n    on: a\n    action: exec\n    with: { argv: [\"false\"] }\n    needs: [three]\n";
+    let plan = s.plan(&steps);
+    let a = s.apply(&plan, &["--on-failure", "rollback"]).code(1);
+    assert!(out(&a).contains("rolled back"), "{}", out(&a));
+    assert_eq!(s.read("log"), "one\nponr\ntwo\nthree\nundo three\nundo two\n");
+}
+
+#[test]
+fn explicit_rollback_of_a_paused_run() {
+    let s = Site::new();
+    let undo = |id: &str| format!("    rollback: {{ action: exec, with: {{ argv: [sh, -c, 'echo \"undo $1\" >> \"$2\"', _, {id}, \"{{{{ vars.dir }}}}/log\"] }} }}\n");
+    let steps = logging_step("one", &[], &undo("one")) + "  - id: boom\n    on: a\n    action: exec\n    with: { argv: [\"false\"] }\n    needs: [one]\n";
+    let plan = s.plan(&steps);
+    s.apply(&plan, &[]).code(1);
+    let run = s.run_id();
+    s.drplan().args(["rollback", &run]).assert().success();
+    assert_eq!(s.read("log"), "one\nundo one\n");
+    let status = out(&s.drplan().args(["status", &run]).assert().success());
+    assert!(status.contains("rolled back"), "{status}");
+}
+
+#[test]
+fn a_plan_precondition_refuses_before_anything_changes() {
+    let s = Site::new();
+    let text = format!(
+        "version: 1\nname: guarded\nroles: [a]\npreconditions:\n  - name: the flag file exists\n    on: a\n    check: file.stat\n    with: {{ path: \"{{{{ vars.dir }}}}/flag\" }}\n    expect: result.exists\nsteps:\n{}",
+        logging_step("change", &[], "")
+    );
+    let plan = s.path("guarded.yaml");
+    fs::write(&plan, text).unwrap();
+    let a = s.apply(&plan, &[]).code(3);
+    assert!(out(&a).contains("the flag file exists"), "{}", out(&a));
+    assert_eq!(s.read("log"), "", "nothing ran");
+}
+
+#[test]
+fn a_step_precondition_stops_the_step_with_the_values_that_failed() {
+    let s = Site::new();
+    let steps = logging_step(
+        "guarded",
+        &[],
+        "    preconditions:\n      - { name: the flag file exists, on: b, check: file.stat, with: { path: \"{{ vars.dir }}/flag\" }, expect: result.exists }\n",
+    );
+    let plan = s.plan(&steps);
+    let a = s.apply(&plan, &[]).code(3);
+    let text = out(&a);
+    assert!(text.contains("the flag file exists") && text.contains("\"exists\":false"), "{text}");
+    assert_eq!(s.read("log"), "");
+}
+
+#[test]
+fn a_second_apply_on_the_same_site_exits_4_naming_the_holder() {
+    let s = Site::new();
+    let plan = s.plan("  - id: slow\n    on: a\n    action: sleep\n    with: { duration: 3s }\n");
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("drplan"))
+        .env("DRPLAN_TEST_TOKEN", "x")
+        .arg("--state-dir")
+        .arg(s.path("state"))
+        .args(["apply", plan.to_str().unwrap(), "--site", s.path("site.yaml").to_str().unwrap(), "--yes", "-q"])
+        .spawn()
+        .unwrap();
+    // Wait until the first run holds the lock (its run directory exists).
+    let t0 = std::time::Instant::now();
+    while !s.path("state/runs").exists() && t0.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let a = s.apply(&plan, &[]).code(4);
+    let text = out(&a);
+    assert!(text.contains("is locked by run") && text.contains(&format!("pid {}", first.id())), "{text}");
+    assert!(first.wait().unwrap().success());
+}
+
+#[test]
+fn resume_refuses_a_changed_plan() {
+    let s = Site::new();
+    let plan = s.plan(&(logging_step("one", &[], "") + "  - id: boom\n    on: a\n    action: exec\n    with: { argv: [\"false\"] }\n    needs: [one]\n"));
+    s.apply(&plan, &[]).code(1);
+    let run = s.run_id();
+    let edited = fs::read_to_string(&plan).unwrap().replace("[\"false\"]", "[\"true\"]");
+    fs::write(&plan, edited).unwrap();
+    let a = s.drplan().args(["resume", &run]).assert().code(2);
+    assert!(out(&a).contains("changed since the run started"), "{}", out(&a));
+}
+
+#[test]
+fn a_stale_saved_plan_is_refused() {
+    let s = Site::new();
+    let plan = s.plan(&logging_step("one", &[], ""));
+    let saved = s.path("saved.json");
+    s.drplan().args(["plan", plan.to_str().unwrap(), "--site", s.path("site.yaml").to_str().unwrap(), "--out", saved.to_str().unwrap(), "-q"]).assert().success();
+    // Unchanged: it applies.
+    s.drplan().args(["apply", saved.to_str().unwrap(), "--yes"]).assert().success();
+    fs::write(&plan, fs::read_to_string(&plan).unwrap() + "\n# edited\n").unwrap();
+    let a = s.drplan().args(["apply", saved.to_str().unwrap(), "--yes"]).assert().code(2);
+    assert!(out(&a).contains("stale"), "{}", out(&a));
+}
+
+#[test]
+fn apply_without_a_terminal_needs_yes() {
+    let s = Site::new();
+    let plan = s.plan(&logging_step("one", &[], ""));
+    let a = s.drplan().arg("apply").arg(&plan).arg("--site").arg(s.path("site.yaml")).assert().code(2);
+    assert!(out(&a).contains("--yes"), "{}", out(&a));
+    assert_eq!(s.read("log"), "");
+}
+
+#[test]
+fn secrets_never_reach_the_output_or_the_journal() {
+    let s = Site::new();
+    let plan = s.plan(
+        "  - id: use-secret\n    on: a\n    action: exec\n    with: { argv: [sh, -c, 'echo \"token is $1\"; echo \"$1\" > \"$2\"', _, \"{{ secrets.token }}\", \"{{ vars.dir }}/used\"] }\n",
+    );
+    let a = s.apply(&plan, &["--format", "json"]).success();
+    assert_eq!(s.read("used"), "s3cr3t-t0ken\n", "the step got the real value");
+    assert!(!out(&a).contains("s3cr3t-t0ken"), "{}", out(&a));
+    let run = s.run_id();
+    for f in ["journal.jsonl", "plan.json"] {
+        let text = fs::read_to_string(s.path(&format!("state/runs/{run}/{f}"))).unwrap();
+        assert!(!text.contains("s3cr3t-t0ken"), "{f} holds the secret");
+    }
+    let journal = fs::read_to_string(s.path(&format!("state/runs/{run}/journal.jsonl"))).unwrap();
+    assert!(journal.contains("token is (sensitive)"), "{journal}");
+}
+
+#[test]
+fn run_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Site::new();
+    let plan = s.plan(&logging_step("one", &[], ""));
+    s.apply(&plan, &[]).success();
+    let run = s.run_id();
+    let mode = |p: &str| fs::metadata(s.path(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&format!("state/runs/{run}")), 0o700);
+    assert_eq!(mode(&format!("state/runs/{run}/journal.jsonl")), 0o600);
+    assert_eq!(mode(&format!("state/runs/{run}/plan.json")), 0o600);
+}
