@@ -14,7 +14,8 @@ use common::rig::{Rig, changed};
 use drplan::actions::ActionErrorKind;
 use serde_json::json;
 
-const HOSTS: &str = "  a: { address: 127.0.0.1, transport: local }\n  b: { address: 127.0.0.2, transport: local }";
+const HOSTS: &str =
+    "  a: { address: 127.0.0.1, transport: local }\n  b: { address: 127.0.0.2, transport: local }";
 
 fn rig() -> Rig {
     Rig::new(&["a", "b"], HOSTS)
@@ -25,7 +26,10 @@ fn mode(path: &Path) -> u32 {
 }
 
 fn postgres_uid() -> u32 {
-    let out = std::process::Command::new("id").args(["-u", "postgres"]).output().unwrap();
+    let out = std::process::Command::new("id")
+        .args(["-u", "postgres"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "user postgres is needed");
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
@@ -46,27 +50,41 @@ async fn write_is_atomic_idempotent_and_keeps_or_sets_attributes() {
     let path = dir.join("conf");
     let p = path.to_str().unwrap();
 
-    let r = rig.ok("a", "file.write", json!({ "path": p, "content": "one\n" })).await;
+    let r = rig
+        .ok("a", "file.write", json!({ "path": p, "content": "one\n" }))
+        .await;
     assert!(changed(&r));
     assert_eq!(fs::read_to_string(&path).unwrap(), "one\n");
     assert_eq!(mode(&path), 0o644);
-    let again = rig.ok("a", "file.write", json!({ "path": p, "content": "one\n" })).await;
+    let again = rig
+        .ok("a", "file.write", json!({ "path": p, "content": "one\n" }))
+        .await;
     assert!(!changed(&again));
 
     // The old file's mode and owner carry over to new content when none is given.
     fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
     std::os::unix::fs::chown(&path, Some(postgres_uid()), None).unwrap();
     let inode = fs::metadata(&path).unwrap().ino();
-    let r = rig.ok("a", "file.write", json!({ "path": p, "content": "two\n" })).await;
+    let r = rig
+        .ok("a", "file.write", json!({ "path": p, "content": "two\n" }))
+        .await;
     assert!(changed(&r));
     let meta = fs::metadata(&path).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o640);
     assert_eq!(meta.uid(), postgres_uid());
-    assert_ne!(meta.ino(), inode, "replaced by rename, not rewritten in place");
+    assert_ne!(
+        meta.ino(),
+        inode,
+        "replaced by rename, not rewritten in place"
+    );
 
     // Same content, other mode/owner: only the attributes change.
     let r = rig
-        .ok("a", "file.write", json!({ "path": p, "content": "two\n", "mode": "0600", "owner": "root:root" }))
+        .ok(
+            "a",
+            "file.write",
+            json!({ "path": p, "content": "two\n", "mode": "0600", "owner": "root:root" }),
+        )
         .await;
     assert_eq!(r["attributes_only"], true);
     assert_eq!(mode(&path), 0o600);
@@ -74,12 +92,20 @@ async fn write_is_atomic_idempotent_and_keeps_or_sets_attributes() {
     assert!(leftovers(&dir).is_empty(), "{:?}", leftovers(&dir));
 
     let e = rig
-        .run("a", "file.write", json!({ "path": "relative/x", "content": "" }))
+        .run(
+            "a",
+            "file.write",
+            json!({ "path": "relative/x", "content": "" }),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.kind, ActionErrorKind::InvalidParams);
     let e = rig
-        .run("a", "file.write", json!({ "path": dir.join("no/such/dir").to_str(), "content": "" }))
+        .run(
+            "a",
+            "file.write",
+            json!({ "path": dir.join("no/such/dir").to_str(), "content": "" }),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.kind, ActionErrorKind::Failed);
@@ -106,7 +132,12 @@ async fn readers_see_the_old_or_the_new_content_never_a_mix() {
         })
     };
     for content in [&b, &a, &b] {
-        rig.ok("a", "file.write", json!({ "path": path.to_str(), "content": content })).await;
+        rig.ok(
+            "a",
+            "file.write",
+            json!({ "path": path.to_str(), "content": content }),
+        )
+        .await;
     }
     stop.store(true, Ordering::Relaxed);
     assert!(reader.join().unwrap() > 0);
@@ -118,16 +149,24 @@ async fn touch_remove_rename_and_stat() {
     let d = rig.dir.path();
     let f = d.join("t");
     let fp = f.to_str().unwrap();
-    assert!(changed(&rig.ok("a", "file.touch", json!({ "path": fp, "mode": "0600" })).await));
+    assert!(changed(
+        &rig.ok("a", "file.touch", json!({ "path": fp, "mode": "0600" }))
+            .await
+    ));
     assert_eq!(mode(&f), 0o600);
-    assert!(!changed(&rig.ok("a", "file.touch", json!({ "path": fp, "mode": "600" })).await));
+    assert!(!changed(
+        &rig.ok("a", "file.touch", json!({ "path": fp, "mode": "600" }))
+            .await
+    ));
 
     let st = rig.ok("a", "file.stat", json!({ "path": fp })).await;
     assert_eq!(st["exists"], true);
     assert_eq!(st["size"], 0);
     assert_eq!(st["mode"], "0600");
     assert_eq!(st["md5"], "d41d8cd98f00b204e9800998ecf8427e");
-    let absent = rig.ok("a", "file.stat", json!({ "path": d.join("nope").to_str() })).await;
+    let absent = rig
+        .ok("a", "file.stat", json!({ "path": d.join("nope").to_str() }))
+        .await;
     assert_eq!(absent["exists"], false);
 
     let to = d.join("t2");
@@ -143,12 +182,30 @@ async fn touch_remove_rename_and_stat() {
     let sub = d.join("sub");
     fs::create_dir_all(sub.join("deeper")).unwrap();
     fs::write(sub.join("deeper/x"), "x").unwrap();
-    let plain = rig.run("a", "file.remove", json!({ "path": sub.to_str() })).await.unwrap_err();
+    let plain = rig
+        .run("a", "file.remove", json!({ "path": sub.to_str() }))
+        .await
+        .unwrap_err();
     assert_eq!(plain.kind, ActionErrorKind::Failed);
-    assert!(plain.stderr_tail.unwrap_or_default().contains("Is a directory"));
-    assert!(changed(&rig.ok("a", "file.remove", json!({ "path": sub.to_str(), "recursive": true })).await));
+    assert!(
+        plain
+            .stderr_tail
+            .unwrap_or_default()
+            .contains("Is a directory")
+    );
+    assert!(changed(
+        &rig.ok(
+            "a",
+            "file.remove",
+            json!({ "path": sub.to_str(), "recursive": true })
+        )
+        .await
+    ));
     assert!(!sub.exists());
-    assert!(!changed(&rig.ok("a", "file.remove", json!({ "path": sub.to_str() })).await));
+    assert!(!changed(
+        &rig.ok("a", "file.remove", json!({ "path": sub.to_str() }))
+            .await
+    ));
 }
 
 #[tokio::test]
@@ -156,7 +213,9 @@ async fn copy_reads_large_files_in_chunks_and_keeps_the_source_mode() {
     let rig = rig();
     let d = rig.dir.path();
     let src = d.join("src.bin");
-    let data: Vec<u8> = (0..(2_500_000u32)).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let data: Vec<u8> = (0..(2_500_000u32))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     fs::write(&src, &data).unwrap();
     fs::set_permissions(&src, fs::Permissions::from_mode(0o600)).unwrap();
     let dest = d.join("dest.bin");
@@ -167,10 +226,18 @@ async fn copy_reads_large_files_in_chunks_and_keeps_the_source_mode() {
     assert_eq!(mode(&dest), 0o600);
     assert!(!changed(&rig.ok("b", "file.copy", params).await));
     let missing = rig
-        .run("b", "file.copy", json!({ "from": "a", "src": d.join("nope").to_str(), "dest": dest.to_str() }))
+        .run(
+            "b",
+            "file.copy",
+            json!({ "from": "a", "src": d.join("nope").to_str(), "dest": dest.to_str() }),
+        )
         .await
         .unwrap_err();
-    assert!(missing.message.contains("does not exist"), "{}", missing.message);
+    assert!(
+        missing.message.contains("does not exist"),
+        "{}",
+        missing.message
+    );
 }
 
 /// A GoCD-like /etc/go on "GO2" (the source) and on "GO1" (the destination).
@@ -184,11 +251,19 @@ fn go_dirs(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     fs::write(src.join("cipher.aes"), "secret-2").unwrap();
     fs::set_permissions(src.join("cipher.aes"), fs::Permissions::from_mode(0o600)).unwrap();
     std::os::unix::fs::chown(src.join("cipher.aes"), Some(postgres_uid()), None).unwrap();
-    fs::write(src.join("db.properties"), "db.url=jdbc:postgresql://pg2:5432/gocd\n").unwrap();
+    fs::write(
+        src.join("db.properties"),
+        "db.url=jdbc:postgresql://pg2:5432/gocd\n",
+    )
+    .unwrap();
     fs::write(src.join("plugins/external/a.jar"), vec![7u8; 1_500_000]).unwrap();
     symlink("cruise-config.xml", src.join("current.xml")).unwrap();
     fs::write(dest.join("cruise-config.xml"), "<cruise v1/>").unwrap();
-    fs::write(dest.join("db.properties"), "db.url=jdbc:postgresql://pg1:5432/gocd\n").unwrap();
+    fs::write(
+        dest.join("db.properties"),
+        "db.url=jdbc:postgresql://pg1:5432/gocd\n",
+    )
+    .unwrap();
     fs::write(dest.join("stale.xml"), "old").unwrap();
     (src, dest)
 }
@@ -202,24 +277,51 @@ async fn sync_carries_only_differences_and_never_touches_db_properties() {
         "exclude": ["db.properties"], "delete": true,
     });
     let r = rig.ok("b", "file.sync", params.clone()).await;
-    let changed_paths: Vec<&str> = r["changed"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let changed_paths: Vec<&str> = r["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert_eq!(
         changed_paths,
-        ["cipher.aes", "cruise-config.xml", "current.xml", "plugins/external/a.jar", "stale.xml"]
+        [
+            "cipher.aes",
+            "cruise-config.xml",
+            "current.xml",
+            "plugins/external/a.jar",
+            "stale.xml"
+        ]
     );
     assert_eq!(r["deleted"], json!(["stale.xml"]));
-    assert_eq!(fs::read_to_string(dest.join("cruise-config.xml")).unwrap(), "<cruise v2/>");
-    assert_eq!(fs::read(dest.join("plugins/external/a.jar")).unwrap(), vec![7u8; 1_500_000]);
+    assert_eq!(
+        fs::read_to_string(dest.join("cruise-config.xml")).unwrap(),
+        "<cruise v2/>"
+    );
+    assert_eq!(
+        fs::read(dest.join("plugins/external/a.jar")).unwrap(),
+        vec![7u8; 1_500_000]
+    );
     assert_eq!(mode(&dest.join("cipher.aes")), 0o600);
-    assert_eq!(fs::metadata(dest.join("cipher.aes")).unwrap().uid(), postgres_uid());
-    assert_eq!(fs::read_link(dest.join("current.xml")).unwrap(), Path::new("cruise-config.xml"));
+    assert_eq!(
+        fs::metadata(dest.join("cipher.aes")).unwrap().uid(),
+        postgres_uid()
+    );
+    assert_eq!(
+        fs::read_link(dest.join("current.xml")).unwrap(),
+        Path::new("cruise-config.xml")
+    );
     assert!(!dest.join("stale.xml").exists());
     // GO1's db.properties points at PG1, whatever GO2's says.
     assert_eq!(
         fs::read_to_string(dest.join("db.properties")).unwrap(),
         "db.url=jdbc:postgresql://pg1:5432/gocd\n"
     );
-    assert!(leftovers(&dest).is_empty(), "staging left behind: {:?}", leftovers(&dest));
+    assert!(
+        leftovers(&dest).is_empty(),
+        "staging left behind: {:?}",
+        leftovers(&dest)
+    );
 
     // Identical now: nothing to do.
     let again = rig.ok("b", "file.sync", params.clone()).await;
@@ -248,15 +350,26 @@ async fn sync_creates_an_absent_destination() {
         .ok("b", "file.sync", json!({ "from": "a", "src": src.to_str(), "dest": dest.to_str(), "exclude": ["db.properties"] }))
         .await;
     assert!(r["changed"].as_array().unwrap().contains(&json!("")));
-    assert_eq!(fs::read_to_string(dest.join("cipher.aes")).unwrap(), "secret-2");
+    assert_eq!(
+        fs::read_to_string(dest.join("cipher.aes")).unwrap(),
+        "secret-2"
+    );
     assert!(!dest.join("db.properties").exists());
-    assert!(leftovers(rig.dir.path()).iter().all(|n| !n.contains("drplan-sync")));
+    assert!(
+        leftovers(rig.dir.path())
+            .iter()
+            .all(|n| !n.contains("drplan-sync"))
+    );
 }
 
 /// What GoCD's start script (a POSIX shell) makes of the defaults file.
 fn jvm_options(path: &Path) -> String {
     let out = std::process::Command::new("sh")
-        .args(["-c", ". \"$1\"; printf %s \"$GOCD_SERVER_JVM_OPTIONS\"", "sh"])
+        .args([
+            "-c",
+            ". \"$1\"; printf %s \"$GOCD_SERVER_JVM_OPTIONS\"",
+            "sh",
+        ])
         .arg(path)
         .output()
         .unwrap();
@@ -276,25 +389,55 @@ async fn gocd_set_mode_edits_only_its_options() {
     fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
     let f = file.to_str().unwrap();
 
-    let r = rig.ok("a", "gocd.set_mode", json!({ "mode": "primary", "defaults_file": f })).await;
+    let r = rig
+        .ok(
+            "a",
+            "gocd.set_mode",
+            json!({ "mode": "primary", "defaults_file": f }),
+        )
+        .await;
     assert!(changed(&r));
     assert_eq!(jvm_options(&file), "-Xmx2g -Dgo.server.mode=primary -Dx=1");
-    assert!(fs::read_to_string(&file).unwrap().starts_with("# defaults\nJAVA_HOME=/usr/lib/jvm\nexport "));
+    assert!(
+        fs::read_to_string(&file)
+            .unwrap()
+            .starts_with("# defaults\nJAVA_HOME=/usr/lib/jvm\nexport ")
+    );
     assert_eq!(mode(&file), 0o640);
-    assert!(!changed(&rig.ok("a", "gocd.set_mode", json!({ "mode": "primary", "defaults_file": f })).await));
+    assert!(!changed(
+        &rig.ok(
+            "a",
+            "gocd.set_mode",
+            json!({ "mode": "primary", "defaults_file": f })
+        )
+        .await
+    ));
 
-    let standby = json!({ "mode": "standby", "defaults_file": f, "primary_url": "http://10.231.0.15:8153" });
-    assert!(changed(&rig.ok("a", "gocd.set_mode", standby.clone()).await));
+    let standby =
+        json!({ "mode": "standby", "defaults_file": f, "primary_url": "http://10.231.0.15:8153" });
+    assert!(changed(
+        &rig.ok("a", "gocd.set_mode", standby.clone()).await
+    ));
     assert_eq!(
         jvm_options(&file),
         "-Xmx2g -Dgo.server.mode=standby -Dbc.primary.url=http://10.231.0.15:8153 -Dx=1"
     );
     assert!(!changed(&rig.ok("a", "gocd.set_mode", standby).await));
 
-    let no_url = rig.run("a", "gocd.set_mode", json!({ "mode": "standby", "defaults_file": f })).await;
+    let no_url = rig
+        .run(
+            "a",
+            "gocd.set_mode",
+            json!({ "mode": "standby", "defaults_file": f }),
+        )
+        .await;
     assert_eq!(no_url.unwrap_err().kind, ActionErrorKind::InvalidParams);
     let missing = rig
-        .run("a", "gocd.set_mode", json!({ "mode": "primary", "defaults_file": rig.dir.path().join("nope").to_str() }))
+        .run(
+            "a",
+            "gocd.set_mode",
+            json!({ "mode": "primary", "defaults_file": rig.dir.path().join("nope").to_str() }),
+        )
         .await
         .unwrap_err();
     assert_eq!(missing.kind, ActionErrorKind::Failed);

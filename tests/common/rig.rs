@@ -52,8 +52,15 @@ impl Rig {
     }
 
     pub async fn run(&self, role: &str, action: &str, params: Value) -> Result<Value, ActionError> {
-        self.run_with(role, None, "step", action, params, Some(Duration::from_secs(120)))
-            .await
+        self.run_with(
+            role,
+            None,
+            "step",
+            action,
+            params,
+            Some(Duration::from_secs(120)),
+        )
+        .await
     }
 
     pub async fn run_as(
@@ -63,8 +70,15 @@ impl Rig {
         action: &str,
         params: Value,
     ) -> Result<Value, ActionError> {
-        self.run_with(role, Some(become_user), "step", action, params, Some(Duration::from_secs(180)))
-            .await
+        self.run_with(
+            role,
+            Some(become_user),
+            "step",
+            action,
+            params,
+            Some(Duration::from_secs(180)),
+        )
+        .await
     }
 
     pub async fn run_with(
@@ -119,5 +133,7 @@ fn bind(plan: &Path, site: &Path) -> BoundPlan {
 
 /// `changed` of a result, which must be there.
 pub fn changed(result: &Value) -> bool {
-    result["changed"].as_bool().unwrap_or_else(|| panic!("no `changed` in {result}"))
+    result["changed"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("no `changed` in {result}"))
 }
