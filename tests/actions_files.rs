@@ -213,7 +213,7 @@ async fn copy_reads_large_files_in_chunks_and_keeps_the_source_mode() {
     let rig = rig();
     let d = rig.dir.path();
     let src = d.join("src.bin");
-    let data: Vec<u8> = (0..(2_500_000u32))
+    let data: Vec<u8> = (0..2_500_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
     fs::write(&src, &data).unwrap();
