@@ -33,4 +33,10 @@ pub struct GocdSetModeParams {
 pub struct GocdSyncStatusParams {
     /// The standby server's base URL, e.g. `http://10.231.0.15:8153`.
     pub url: String,
+    /// User for HTTP Basic authentication (GoCD answers 401 without it); with `password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Its password (use a secret); sent to curl on stdin, never in its arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
 }

@@ -5,16 +5,23 @@
 //! does it change things, is it safe to re-run, and what its `with:` looks like (a JSON
 //! Schema generated from the parameter type, so validation, the published schema and the
 //! runtime all read the same definition). Actions never open connections themselves: they
-//! run over a `Transport`.
+//! run over a `Transport`. `runtime` is the executor's entry point ([`run`]); the code
+//! behind each action lives in `run/`, one file per family.
 
+mod error;
 mod exec;
 mod file;
 mod gocd;
 mod http;
 mod pg;
+mod run;
+pub mod runtime;
 mod service;
 mod vip;
 mod wait;
+
+pub use error::{ActionError, ActionErrorKind};
+pub use runtime::{ActionEnv, Approvals, Hosts, Invocation, run};
 
 pub use exec::{ExecParams, ManualApproveParams, SleepParams};
 pub use file::{

@@ -35,6 +35,10 @@ pub struct PgStartParams {
     /// How long to wait until it accepts connections (default 60s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<Duration>,
+    /// Extra server options, e.g. `["-c", "port=5433"]`, given to postgres through
+    /// `pg_ctl -o` (each quoted; pg_ctl remembers them for a later restart).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
 }
 
 /// How `pg_ctl stop` shuts down.

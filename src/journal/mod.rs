@@ -12,7 +12,7 @@
 //! journals between steps, when waiting for the disk is exactly what it must do; from async
 //! code call it directly or via `tokio::task::spawn_blocking`.
 
-mod clock;
+pub(crate) mod clock;
 mod error;
 mod file;
 mod line;

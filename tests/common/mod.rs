@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this
 
+pub mod rig;
 pub mod sshd;
 
 use drplan::transport::Command;

@@ -1,0 +1,344 @@
+//! pg.* against real PostgreSQL 15 clusters in a temp dir, through the public action API:
+//! start (twice), status of a primary, basebackup of a streaming standby (moving an old
+//! directory aside), status of the standby, promotion (polled, then a no-op), divergence of
+//! the old primary, stop, rewind, make_standby, and the old primary streaming from the new
+//! one. Every server is stopped at the end (`pg_ctl stop -m immediate`, by data directory),
+//! whatever happens. Needs root, user postgres and /usr/lib/postgresql/15: fails without.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::rig::{Rig, changed};
+use common::sshd::free_port;
+use drplan::actions::ActionErrorKind;
+use serde_json::{Value, json};
+
+const BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// Stops every cluster it knows of when dropped (also on a failed assertion).
+struct Clusters {
+    _root: tempfile::TempDir,
+    data_dirs: Vec<PathBuf>,
+}
+
+impl Drop for Clusters {
+    fn drop(&mut self) {
+        for d in &self.data_dirs {
+            let _ = Command::new("runuser")
+                .args([
+                    "-u",
+                    "postgres",
+                    "--",
+                    &format!("{BIN}/pg_ctl"),
+                    "stop",
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "-D",
+                ])
+                .arg(d)
+                .current_dir("/")
+                .output();
+        }
+    }
+}
+
+fn sh(argv: &[&str]) {
+    let out = Command::new(argv[0])
+        .args(&argv[1..])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{argv:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn setup() -> (Clusters, PathBuf) {
+    assert!(
+        Path::new(&format!("{BIN}/initdb")).exists(),
+        "PostgreSQL 15 is needed"
+    );
+    // Short path: the socket (`DIR/run1/.s.PGSQL.PORT`) must fit in 107 bytes.
+    let root = tempfile::Builder::new()
+        .prefix("drpg-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let pg = root.path().join("pg");
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    sh(&[
+        "install",
+        "-d",
+        "-o",
+        "postgres",
+        "-g",
+        "postgres",
+        "-m",
+        "700",
+        &s(&pg),
+    ]);
+    for d in ["run1", "run2"] {
+        sh(&[
+            "install",
+            "-d",
+            "-o",
+            "postgres",
+            "-g",
+            "postgres",
+            "-m",
+            "700",
+            &s(&pg.join(d)),
+        ]);
+    }
+    let d1 = pg.join("d1");
+    sh(&[
+        "runuser",
+        "-u",
+        "postgres",
+        "--",
+        &format!("{BIN}/initdb"),
+        "-D",
+        &s(&d1),
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "--encoding=UTF8",
+        "--locale=C",
+    ]);
+    let conf = "\n# drplan test\nlisten_addresses = '127.0.0.1'\nwal_level = replica\nwal_log_hints = on\n\
+                hot_standby = on\nmax_wal_senders = 10\nwal_keep_size = '128MB'\nshared_buffers = '16MB'\n\
+                max_connections = 20\nfsync = off\n";
+    let mut text = std::fs::read_to_string(d1.join("postgresql.conf")).unwrap();
+    text.push_str(conf);
+    std::fs::write(d1.join("postgresql.conf"), text).unwrap();
+    let clusters = Clusters {
+        _root: root,
+        data_dirs: vec![d1, pg.join("d2")],
+    };
+    (clusters, pg)
+}
+
+fn psql(rig_port: u16, sql: &str) -> Value {
+    json!({ "argv": [format!("{BIN}/psql"), "-X", "-At", "-h", "127.0.0.1", "-p", rig_port.to_string(), "-U", "postgres", "-d", "postgres", "-c", sql] })
+}
+
+fn status(port: u16) -> Value {
+    json!({ "host": "127.0.0.1", "port": port, "user": "postgres", "bin_dir": BIN })
+}
+
+fn start(data: &Path, pg: &Path, n: u8, port: u16) -> Value {
+    json!({
+        "data_dir": data.to_str(),
+        "bin_dir": BIN,
+        "log_file": pg.join(format!("log{n}")).to_str(),
+        "wait": "60s",
+        "options": ["-c", format!("port={port}"), "-c", format!("unix_socket_directories={}", pg.join(format!("run{n}")).display())],
+    })
+}
+
+async fn wait_streaming(rig: &Rig, port: u16) -> Value {
+    rig.ok(
+        "pg",
+        "wait.until",
+        json!({ "check": "pg.status", "with": status(port), "expect": "result.in_recovery and result.streaming", "interval": "100ms", "timeout": "60s" }),
+    )
+    .await["result"]
+        .clone()
+}
+
+#[tokio::test]
+async fn a_primary_a_standby_a_promotion_and_a_rewind() {
+    let (clusters, pg) = setup();
+    let (d1, d2) = (clusters.data_dirs[0].clone(), clusters.data_dirs[1].clone());
+    let (p1, p2) = (free_port(), free_port());
+    let rig = Rig::new(&["pg"], "  pg: { address: 127.0.0.1, transport: local }");
+    let pgu = "postgres";
+
+    // Start, twice: the second is a no-op.
+    assert!(changed(
+        &rig.ok_as("pg", pgu, "pg.start", start(&d1, &pg, 1, p1))
+            .await
+    ));
+    assert!(!changed(
+        &rig.ok_as("pg", pgu, "pg.start", start(&d1, &pg, 1, p1))
+            .await
+    ));
+    let s = rig.ok("pg", "pg.status", status(p1)).await;
+    assert_eq!(s["reachable"], true);
+    assert_eq!(s["in_recovery"], false);
+    assert_eq!(s["timeline"], 1);
+    assert!(s["current_lsn_bytes"].as_i64().unwrap() > 0, "{s}");
+    assert!(s["current_lsn"].as_str().unwrap().contains('/'));
+    assert_eq!(s["replay_lag_bytes"], 0);
+    assert_eq!(s["replicas"], json!([]));
+    rig.ok(
+        "pg",
+        "exec",
+        psql(p1, "create table t (x int); insert into t values (1)"),
+    )
+    .await;
+
+    // Basebackup into a directory that holds something: it is moved aside, not deleted.
+    sh(&[
+        "install",
+        "-d",
+        "-o",
+        "postgres",
+        "-g",
+        "postgres",
+        "-m",
+        "755",
+        d2.to_str().unwrap(),
+    ]);
+    std::fs::write(d2.join("junk"), "keep me").unwrap();
+    let bb = json!({
+        "data_dir": d2.to_str(), "bin_dir": BIN, "source_host": "127.0.0.1", "source_port": p1,
+        "user": "postgres", "wal_method": "stream", "standby": true,
+    });
+    let r = rig.ok_as("pg", pgu, "pg.basebackup", bb).await;
+    let old = PathBuf::from(r["moved_aside"].as_str().expect("moved aside"));
+    assert_eq!(
+        std::fs::read_to_string(old.join("junk")).unwrap(),
+        "keep me"
+    );
+    assert_eq!(
+        std::fs::metadata(&d2).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert!(d2.join("standby.signal").exists());
+
+    assert!(changed(
+        &rig.ok_as("pg", pgu, "pg.start", start(&d2, &pg, 2, p2))
+            .await
+    ));
+    let s = wait_streaming(&rig, p2).await;
+    assert_eq!(s["timeline"], 1);
+    assert!(s["replay_lag_bytes"].is_i64(), "{s}");
+    assert!(s["receive_lsn_bytes"].as_i64().unwrap() > 0);
+    assert!(s["replay_lsn_bytes"].as_i64().unwrap() > 0);
+    assert_eq!(s["current_lsn"], Value::Null);
+    let primary = rig.ok("pg", "pg.status", status(p1)).await;
+    assert_eq!(primary["replicas"][0]["state"], "streaming", "{primary}");
+    assert_eq!(primary["replicas"][0]["client_addr"], "127.0.0.1");
+
+    // Promote: polled until it accepts writes; then nothing to do.
+    let r = rig
+        .ok_as(
+            "pg",
+            pgu,
+            "pg.promote",
+            json!({ "data_dir": d2.to_str(), "bin_dir": BIN, "wait": "30s" }),
+        )
+        .await;
+    assert_eq!(r["promoted"], true, "{r}");
+    assert_eq!(r["timeline"], 2);
+    let again = rig
+        .ok_as(
+            "pg",
+            pgu,
+            "pg.promote",
+            json!({ "data_dir": d2.to_str(), "bin_dir": BIN }),
+        )
+        .await;
+    assert_eq!(again["promoted"], false);
+    assert_eq!(again["timeline"], 2);
+    let s = rig.ok("pg", "pg.status", status(p2)).await;
+    assert_eq!(
+        (s["in_recovery"].clone(), s["timeline"].clone()),
+        (json!(false), json!(2))
+    );
+    rig.ok("pg", "exec", psql(p2, "insert into t values (2)"))
+        .await;
+
+    // The old primary diverges (a write the new one never sees), then stops cleanly.
+    rig.ok("pg", "exec", psql(p1, "insert into t values (99)"))
+        .await;
+    let stop = json!({ "data_dir": d1.to_str(), "bin_dir": BIN, "mode": "fast" });
+    assert!(changed(
+        &rig.ok_as("pg", pgu, "pg.stop", stop.clone()).await
+    ));
+    assert!(!changed(
+        &rig.ok_as("pg", pgu, "pg.stop", stop.clone()).await
+    ));
+    let down = rig.ok("pg", "pg.status", status(p1)).await;
+    assert_eq!(down["reachable"], false);
+    assert_eq!(down["in_recovery"], Value::Null);
+
+    // Rewind it from the new primary and make it that one's standby.
+    let rw = json!({ "data_dir": d1.to_str(), "bin_dir": BIN, "source_host": "127.0.0.1", "source_port": p2, "user": "postgres" });
+    let r = rig.ok_as("pg", pgu, "pg.rewind", rw).await;
+    assert_eq!(r["rewound"], true, "{r}");
+    let ms = json!({
+        "data_dir": d1.to_str(), "primary_host": "127.0.0.1", "primary_port": p2, "user": "postgres",
+        "application_name": "old primary's",
+    });
+    assert!(changed(
+        &rig.ok_as("pg", pgu, "pg.make_standby", ms.clone()).await
+    ));
+    assert!(!changed(
+        &rig.ok_as("pg", pgu, "pg.make_standby", ms.clone()).await
+    ));
+    let auto = std::fs::read_to_string(d1.join("postgresql.auto.conf")).unwrap();
+    assert_eq!(auto.matches("primary_conninfo").count(), 1, "{auto}");
+    assert!(auto.contains(&format!("port=''{p2}''")), "{auto}");
+    assert_eq!(
+        std::fs::metadata(d1.join("postgresql.auto.conf"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert!(d1.join("standby.signal").exists());
+
+    assert!(changed(
+        &rig.ok_as("pg", pgu, "pg.start", start(&d1, &pg, 1, p1))
+            .await
+    ));
+    let s = wait_streaming(&rig, p1).await;
+    assert_eq!(s["timeline"], 2);
+    let primary = rig.ok("pg", "pg.status", status(p2)).await;
+    assert_eq!(
+        primary["replicas"][0]["application_name"], "old primary's",
+        "{primary}"
+    );
+    // The diverged row is gone; the new primary's row arrived.
+    let rows = rig
+        .ok(
+            "pg",
+            "exec",
+            psql(p1, "select string_agg(x::text, ',' order by x) from t"),
+        )
+        .await;
+    assert_eq!(rows["stdout"], "1,2\n");
+
+    // A running cluster is refused by make_standby; a server that answers and refuses us
+    // is an error, never "unreachable".
+    let e = rig
+        .run_as("pg", pgu, "pg.make_standby", ms)
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("postmaster.pid"), "{}", e.message);
+    let mut bad_db = status(p2);
+    bad_db["database"] = json!("no_such_db");
+    let e = rig.run("pg", "pg.status", bad_db).await.unwrap_err();
+    assert_eq!(e.kind, ActionErrorKind::Failed);
+
+    for d in [&d1, &d2] {
+        let stop = json!({ "data_dir": d.to_str(), "bin_dir": BIN });
+        assert!(changed(&rig.ok_as("pg", pgu, "pg.stop", stop).await));
+    }
+    assert_eq!(
+        rig.ok("pg", "pg.status", status(p2)).await["reachable"],
+        false
+    );
+    drop(clusters);
+}
