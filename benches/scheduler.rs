@@ -27,7 +27,10 @@ fn graph() -> PlanGraph {
     let mut plan = String::from("version: 1\nname: thousand\nroles: [a]\nsteps:\n");
     for c in 0..10 {
         for i in 0..100 {
-            let _ = writeln!(plan, "  - id: s{c}_{i}\n    on: a\n    action: sleep\n    with: {{ duration: 0ms }}");
+            let _ = writeln!(
+                plan,
+                "  - id: s{c}_{i}\n    on: a\n    action: sleep\n    with: {{ duration: 0ms }}"
+            );
             if i > 0 {
                 let _ = writeln!(plan, "    needs: [s{c}_{}]", i - 1);
             }
@@ -44,19 +47,32 @@ fn run<R: StepRunner>(rt: &tokio::runtime::Runtime, graph: &PlanGraph, runner: R
     let store = FileRunStore::new(dir.path());
     let id = RunId::generate().expect("run id");
     let run = store.create_run(&id, b"{}").expect("run");
-    let shared = Shared { graph: graph.clone(), runner, secrets: Secrets::default(), events: Arc::new(drplan::events::Silent) };
+    let shared = Shared {
+        graph: graph.clone(),
+        runner,
+        secrets: Secrets::default(),
+        events: Arc::new(drplan::events::Silent),
+    };
     let mut ex = Executor::new(shared, run.journal, RunState::default());
-    let opts = Options { parallel: 8, ..Options::default() };
+    let opts = Options {
+        parallel: 8,
+        ..Options::default()
+    };
     let ending = rt.block_on(ex.forward(&opts)).expect("journal works");
     assert_eq!(ending, drplan::exec::Ending::Succeeded);
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let graph = graph();
     let mut g = c.benchmark_group("1000-steps");
     g.sample_size(10);
-    g.bench_function("engine+journal (no-op runner)", |b| b.iter(|| run(&rt, &graph, Noop)));
+    g.bench_function("engine+journal (no-op runner)", |b| {
+        b.iter(|| run(&rt, &graph, Noop))
+    });
     g.bench_function("engine+journal+actions (sleep 0ms)", |b| {
         b.iter(|| {
             let control = tempfile::tempdir().expect("tempdir");

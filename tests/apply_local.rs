@@ -32,18 +32,30 @@ impl Site {
     }
     fn drplan(&self) -> Command {
         let mut c = Command::cargo_bin("drplan").unwrap();
-        c.env("NO_COLOR", "1").env("DRPLAN_TEST_TOKEN", "s3cr3t-t0ken").arg("--state-dir").arg(self.path("state"));
+        c.env("NO_COLOR", "1")
+            .env("DRPLAN_TEST_TOKEN", "s3cr3t-t0ken")
+            .arg("--state-dir")
+            .arg(self.path("state"));
         c
     }
     fn apply(&self, plan: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
-        self.drplan().arg("apply").arg(plan).arg("--site").arg(self.path("site.yaml")).arg("--yes").args(extra).assert()
+        self.drplan()
+            .arg("apply")
+            .arg(plan)
+            .arg("--site")
+            .arg(self.path("site.yaml"))
+            .arg("--yes")
+            .args(extra)
+            .assert()
     }
     fn read(&self, name: &str) -> String {
         fs::read_to_string(self.path(name)).unwrap_or_default()
     }
     fn run_id(&self) -> String {
         let runs = fs::read_dir(self.path("state/runs")).unwrap();
-        let mut ids: Vec<String> = runs.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut ids: Vec<String> = runs
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         ids.sort();
         ids.pop().unwrap()
     }
@@ -51,7 +63,11 @@ impl Site {
 
 /// A step that appends its id to `log` (a shell with values passed as arguments).
 fn logging_step(id: &str, needs: &[&str], extra: &str) -> String {
-    let needs = if needs.is_empty() { String::new() } else { format!("    needs: [{}]\n", needs.join(", ")) };
+    let needs = if needs.is_empty() {
+        String::new()
+    } else {
+        format!("    needs: [{}]\n", needs.join(", "))
+    };
     format!(
         "  - id: {id}\n    on: a\n    action: exec\n    with: {{ argv: [sh, -c, 'echo \"$1\" >> \"$2\"', _, {id}, \"{{{{ vars.dir }}}}/log\"] }}\n{needs}{extra}"
     )
@@ -59,7 +75,11 @@ fn logging_step(id: &str, needs: &[&str], extra: &str) -> String {
 
 fn out(a: &assert_cmd::assert::Assert) -> String {
     let o = a.get_output();
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
@@ -73,7 +93,10 @@ fn parallel_branches_really_overlap() {
     let plan = s.plan(&(span("left") + &span("right")));
     s.apply(&plan, &[]).success();
     let t = |f: &str| s.read(f).trim().parse::<u128>().unwrap();
-    assert!(t("left.start") < t("right.end") && t("right.start") < t("left.end"), "the two branches ran at the same time");
+    assert!(
+        t("left.start") < t("right.end") && t("right.start") < t("left.end"),
+        "the two branches ran at the same time"
+    );
 }
 
 #[test]
@@ -87,11 +110,21 @@ fn a_failed_step_pauses_the_run_and_says_how_to_go_on() {
     let text = out(&a);
     let run = s.run_id();
     assert!(text.contains("check-ready failed on b (local)"), "{text}");
-    assert!(text.contains("exit status: 7") && text.contains("not ready:"), "{text}");
-    assert!(text.contains(&format!("drplan resume {run}")) && text.contains(&format!("drplan rollback {run}")), "{text}");
+    assert!(
+        text.contains("exit status: 7") && text.contains("not ready:"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("drplan resume {run}"))
+            && text.contains(&format!("drplan rollback {run}")),
+        "{text}"
+    );
     assert_eq!(s.read("log"), "first\n", "the dependant did not run");
     let status = out(&s.drplan().args(["status", &run]).assert().success());
-    assert!(status.contains("paused") && status.contains("check-ready") && status.contains("failed"), "{status}");
+    assert!(
+        status.contains("paused") && status.contains("check-ready") && status.contains("failed"),
+        "{status}"
+    );
 
     // The operator fixes the cause and resumes: finished steps are not run again.
     fs::write(s.path("ready"), "").unwrap();
@@ -102,23 +135,39 @@ fn a_failed_step_pauses_the_run_and_says_how_to_go_on() {
 #[test]
 fn rollback_undoes_newest_first_and_stops_at_the_point_of_no_return() {
     let s = Site::new();
-    let undo = |id: &str| format!("    rollback: {{ action: exec, with: {{ argv: [sh, -c, 'echo \"undo $1\" >> \"$2\"', _, {id}, \"{{{{ vars.dir }}}}/log\"] }} }}\n");
+    let undo = |id: &str| {
+        format!(
+            "    rollback: {{ action: exec, with: {{ argv: [sh, -c, 'echo \"undo $1\" >> \"$2\"', _, {id}, \"{{{{ vars.dir }}}}/log\"] }} }}\n"
+        )
+    };
     let steps = logging_step("one", &[], &undo("one"))
-        + &logging_step("ponr", &["one"], &format!("{}    point_of_no_return: true\n", undo("ponr")))
+        + &logging_step(
+            "ponr",
+            &["one"],
+            &format!("{}    point_of_no_return: true\n", undo("ponr")),
+        )
         + &logging_step("two", &["ponr"], &undo("two"))
         + &logging_step("three", &["two"], &undo("three"))
         + "  - id: boom\n    on: a\n    action: exec\n    with: { argv: [\"false\"] }\n    needs: [three]\n";
     let plan = s.plan(&steps);
     let a = s.apply(&plan, &["--on-failure", "rollback"]).code(1);
     assert!(out(&a).contains("rolled back"), "{}", out(&a));
-    assert_eq!(s.read("log"), "one\nponr\ntwo\nthree\nundo three\nundo two\n");
+    assert_eq!(
+        s.read("log"),
+        "one\nponr\ntwo\nthree\nundo three\nundo two\n"
+    );
 }
 
 #[test]
 fn explicit_rollback_of_a_paused_run() {
     let s = Site::new();
-    let undo = |id: &str| format!("    rollback: {{ action: exec, with: {{ argv: [sh, -c, 'echo \"undo $1\" >> \"$2\"', _, {id}, \"{{{{ vars.dir }}}}/log\"] }} }}\n");
-    let steps = logging_step("one", &[], &undo("one")) + "  - id: boom\n    on: a\n    action: exec\n    with: { argv: [\"false\"] }\n    needs: [one]\n";
+    let undo = |id: &str| {
+        format!(
+            "    rollback: {{ action: exec, with: {{ argv: [sh, -c, 'echo \"undo $1\" >> \"$2\"', _, {id}, \"{{{{ vars.dir }}}}/log\"] }} }}\n"
+        )
+    };
+    let steps = logging_step("one", &[], &undo("one"))
+        + "  - id: boom\n    on: a\n    action: exec\n    with: { argv: [\"false\"] }\n    needs: [one]\n";
     let plan = s.plan(&steps);
     s.apply(&plan, &[]).code(1);
     let run = s.run_id();
@@ -153,7 +202,10 @@ fn a_step_precondition_stops_the_step_with_the_values_that_failed() {
     let plan = s.plan(&steps);
     let a = s.apply(&plan, &[]).code(3);
     let text = out(&a);
-    assert!(text.contains("the flag file exists") && text.contains("\"exists\":false"), "{text}");
+    assert!(
+        text.contains("the flag file exists") && text.contains("\"exists\":false"),
+        "{text}"
+    );
     assert_eq!(s.read("log"), "");
 }
 
@@ -165,7 +217,14 @@ fn a_second_apply_on_the_same_site_exits_4_naming_the_holder() {
         .env("DRPLAN_TEST_TOKEN", "x")
         .arg("--state-dir")
         .arg(s.path("state"))
-        .args(["apply", plan.to_str().unwrap(), "--site", s.path("site.yaml").to_str().unwrap(), "--yes", "-q"])
+        .args([
+            "apply",
+            plan.to_str().unwrap(),
+            "--site",
+            s.path("site.yaml").to_str().unwrap(),
+            "--yes",
+            "-q",
+        ])
         .spawn()
         .unwrap();
     // Wait until the first run holds the lock (its run directory exists).
@@ -175,7 +234,10 @@ fn a_second_apply_on_the_same_site_exits_4_naming_the_holder() {
     }
     let a = s.apply(&plan, &[]).code(4);
     let text = out(&a);
-    assert!(text.contains("is locked by run") && text.contains(&format!("pid {}", first.id())), "{text}");
+    assert!(
+        text.contains("is locked by run") && text.contains(&format!("pid {}", first.id())),
+        "{text}"
+    );
     assert!(first.wait().unwrap().success());
 }
 
@@ -185,10 +247,16 @@ fn resume_refuses_a_changed_plan() {
     let plan = s.plan(&(logging_step("one", &[], "") + "  - id: boom\n    on: a\n    action: exec\n    with: { argv: [\"false\"] }\n    needs: [one]\n"));
     s.apply(&plan, &[]).code(1);
     let run = s.run_id();
-    let edited = fs::read_to_string(&plan).unwrap().replace("[\"false\"]", "[\"true\"]");
+    let edited = fs::read_to_string(&plan)
+        .unwrap()
+        .replace("[\"false\"]", "[\"true\"]");
     fs::write(&plan, edited).unwrap();
     let a = s.drplan().args(["resume", &run]).assert().code(2);
-    assert!(out(&a).contains("changed since the run started"), "{}", out(&a));
+    assert!(
+        out(&a).contains("changed since the run started"),
+        "{}",
+        out(&a)
+    );
 }
 
 #[test]
@@ -196,11 +264,29 @@ fn a_stale_saved_plan_is_refused() {
     let s = Site::new();
     let plan = s.plan(&logging_step("one", &[], ""));
     let saved = s.path("saved.json");
-    s.drplan().args(["plan", plan.to_str().unwrap(), "--site", s.path("site.yaml").to_str().unwrap(), "--out", saved.to_str().unwrap(), "-q"]).assert().success();
+    s.drplan()
+        .args([
+            "plan",
+            plan.to_str().unwrap(),
+            "--site",
+            s.path("site.yaml").to_str().unwrap(),
+            "--out",
+            saved.to_str().unwrap(),
+            "-q",
+        ])
+        .assert()
+        .success();
     // Unchanged: it applies.
-    s.drplan().args(["apply", saved.to_str().unwrap(), "--yes"]).assert().success();
+    s.drplan()
+        .args(["apply", saved.to_str().unwrap(), "--yes"])
+        .assert()
+        .success();
     fs::write(&plan, fs::read_to_string(&plan).unwrap() + "\n# edited\n").unwrap();
-    let a = s.drplan().args(["apply", saved.to_str().unwrap(), "--yes"]).assert().code(2);
+    let a = s
+        .drplan()
+        .args(["apply", saved.to_str().unwrap(), "--yes"])
+        .assert()
+        .code(2);
     assert!(out(&a).contains("stale"), "{}", out(&a));
 }
 
@@ -208,7 +294,14 @@ fn a_stale_saved_plan_is_refused() {
 fn apply_without_a_terminal_needs_yes() {
     let s = Site::new();
     let plan = s.plan(&logging_step("one", &[], ""));
-    let a = s.drplan().arg("apply").arg(&plan).arg("--site").arg(s.path("site.yaml")).assert().code(2);
+    let a = s
+        .drplan()
+        .arg("apply")
+        .arg(&plan)
+        .arg("--site")
+        .arg(s.path("site.yaml"))
+        .assert()
+        .code(2);
     assert!(out(&a).contains("--yes"), "{}", out(&a));
     assert_eq!(s.read("log"), "");
 }
@@ -220,7 +313,11 @@ fn secrets_never_reach_the_output_or_the_journal() {
         "  - id: use-secret\n    on: a\n    action: exec\n    with: { argv: [sh, -c, 'echo \"token is $1\"; echo \"$1\" > \"$2\"', _, \"{{ secrets.token }}\", \"{{ vars.dir }}/used\"] }\n",
     );
     let a = s.apply(&plan, &["--format", "json"]).success();
-    assert_eq!(s.read("used"), "s3cr3t-t0ken\n", "the step got the real value");
+    assert_eq!(
+        s.read("used"),
+        "s3cr3t-t0ken\n",
+        "the step got the real value"
+    );
     assert!(!out(&a).contains("s3cr3t-t0ken"), "{}", out(&a));
     let run = s.run_id();
     for f in ["journal.jsonl", "plan.json"] {

@@ -31,25 +31,36 @@ fn plan(dir: &Path) -> String {
 
 fn drplan(dir: &Path) -> Command {
     let mut c = Command::cargo_bin("drplan").unwrap();
-    c.env("NO_COLOR", "1").arg("--state-dir").arg(dir.join("state")).arg("-q");
+    c.env("NO_COLOR", "1")
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .arg("-q");
     c
 }
 
 fn count(dir: &Path, id: &str) -> u32 {
-    fs::read_to_string(dir.join(format!("count-{id}"))).map(|s| s.trim().parse().unwrap()).unwrap_or(0)
+    fs::read_to_string(dir.join(format!("count-{id}")))
+        .map(|s| s.trim().parse().unwrap())
+        .unwrap_or(0)
 }
 
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("plan.yaml"), plan(dir.path())).unwrap();
-    let site = format!("version: 1\nsite: crash-{}\nhosts:\n  a: {{ address: 127.0.0.1, transport: local }}\n", std::process::id());
+    let site = format!(
+        "version: 1\nsite: crash-{}\nhosts:\n  a: {{ address: 127.0.0.1, transport: local }}\n",
+        std::process::id()
+    );
     fs::write(dir.path().join("site.yaml"), site).unwrap();
     dir
 }
 
 fn apply(dir: &Path, crash_after: Option<usize>) -> std::process::Output {
     let mut c = drplan(dir);
-    c.args(["apply", "--yes", "--parallel", "1"]).arg(dir.join("plan.yaml")).arg("--site").arg(dir.join("site.yaml"));
+    c.args(["apply", "--yes", "--parallel", "1"])
+        .arg(dir.join("plan.yaml"))
+        .arg("--site")
+        .arg(dir.join("site.yaml"));
     if let Some(n) = crash_after {
         c.env("DRPLAN_CRASH_AFTER_RECORD", n.to_string());
     }
@@ -59,11 +70,21 @@ fn apply(dir: &Path, crash_after: Option<usize>) -> std::process::Output {
 fn journal_len(dir: &Path) -> usize {
     let runs = dir.join("state/runs");
     let run = fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
-    fs::read_to_string(run.join("journal.jsonl")).unwrap().lines().count()
+    fs::read_to_string(run.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .count()
 }
 
 fn run_id(dir: &Path) -> String {
-    fs::read_dir(dir.join("state/runs")).unwrap().next().unwrap().unwrap().file_name().to_string_lossy().into_owned()
+    fs::read_dir(dir.join("state/runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[test]
@@ -72,31 +93,50 @@ fn every_journal_boundary_survives_sigkill() {
     let clean = setup();
     assert!(apply(clean.path(), None).status.success());
     let records = journal_len(clean.path());
-    assert_eq!(records, 2 + 2 * (STEPS.len() + 1), "run_started, started+finished per step, run_finished");
+    assert_eq!(
+        records,
+        2 + 2 * (STEPS.len() + 1),
+        "run_started, started+finished per step, run_finished"
+    );
 
     for k in 1..=records {
         let dir = setup();
         let crashed = apply(dir.path(), Some(k));
-        assert_eq!(crashed.status.signal(), Some(9), "boundary {k}: the process was killed");
+        assert_eq!(
+            crashed.status.signal(),
+            Some(9),
+            "boundary {k}: the process was killed"
+        );
         let run = run_id(dir.path());
         // Resume until done, deciding about in-doubt steps as an operator would: look at
         // the host (the counter) to see whether the step ran.
         let mut rounds = 0;
         let finished = |dir: &Path| {
-            let st = drplan(dir).args(["status", &run, "--format", "json"]).output().unwrap();
-            serde_json::from_slice::<serde_json::Value>(&st.stdout).unwrap()["status"] == "succeeded"
+            let st = drplan(dir)
+                .args(["status", &run, "--format", "json"])
+                .output()
+                .unwrap();
+            serde_json::from_slice::<serde_json::Value>(&st.stdout).unwrap()["status"]
+                == "succeeded"
         };
         while !finished(dir.path()) {
             rounds += 1;
             assert!(rounds < 10, "boundary {k}: resume does not converge");
             let mut c = drplan(dir.path());
             c.args(["resume", &run]);
-            let probe = drplan(dir.path()).args(["status", &run, "--format", "json"]).output().unwrap();
+            let probe = drplan(dir.path())
+                .args(["status", &run, "--format", "json"])
+                .output()
+                .unwrap();
             let status: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
             for s in status["steps"].as_array().unwrap() {
                 if s["state"] == "in doubt" {
                     let id = s["step"].as_str().unwrap();
-                    let flag = if count(dir.path(), id) == 0 { "--retry" } else { "--skip" };
+                    let flag = if count(dir.path(), id) == 0 {
+                        "--retry"
+                    } else {
+                        "--skip"
+                    };
                     c.args([flag, id]);
                 }
             }
@@ -104,13 +144,29 @@ fn every_journal_boundary_survives_sigkill() {
             if out.status.success() {
                 continue;
             }
-            assert_eq!(out.status.code(), Some(1), "boundary {k}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "boundary {k}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         for id in STEPS {
-            assert_eq!(count(dir.path(), id), 1, "boundary {k}: step {id} ran exactly once");
+            assert_eq!(
+                count(dir.path(), id),
+                1,
+                "boundary {k}: step {id} ran exactly once"
+            );
         }
-        assert_eq!(fs::read_to_string(dir.path().join("done")).unwrap(), "finished\n", "boundary {k}");
-        let st = drplan(dir.path()).args(["status", &run, "--format", "json"]).output().unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.path().join("done")).unwrap(),
+            "finished\n",
+            "boundary {k}"
+        );
+        let st = drplan(dir.path())
+            .args(["status", &run, "--format", "json"])
+            .output()
+            .unwrap();
         let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
         assert_eq!(st["status"], "succeeded", "boundary {k}");
     }

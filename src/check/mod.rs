@@ -30,7 +30,8 @@ pub struct ValidPlan {
 pub fn plan(doc: Document) -> Result<ValidPlan, Diagnostics> {
     if doc.value.is_null() {
         return Err(Diagnostics::from(
-            doc.error_at("drplan::plan::empty", "", "the plan file is empty").help("a plan starts with `version: 1`, `name:`, `roles:` and `steps:`"),
+            doc.error_at("drplan::plan::empty", "", "the plan file is empty")
+                .help("a plan starts with `version: 1`, `name:`, `roles:` and `steps:`"),
         ));
     }
     let v = schema::validators();

@@ -1,6 +1,8 @@
 //! The real `StepRunner`: actions from the catalogue over local and SSH transports.
 
-use crate::actions::runtime::{self, ActionEnv, ActionError, ActionErrorKind, Approvals, Hosts, Invocation};
+use crate::actions::{
+    self as runtime, ActionEnv, ActionError, ActionErrorKind, Approvals, Hosts, Invocation,
+};
 use crate::check::BoundPlan;
 use crate::exec::{Call, FailureKind, StepFailure, StepRunner};
 use serde_json::Value;
@@ -30,12 +32,23 @@ fn failure(e: ActionError) -> StepFailure {
         ActionErrorKind::Refused => FailureKind::Refused,
         ActionErrorKind::Failed | ActionErrorKind::InvalidParams => FailureKind::Failed,
     };
-    StepFailure { kind, message: e.message, host: e.host, command: e.command, status: e.status, stderr_tail: e.stderr_tail }
+    StepFailure {
+        kind,
+        message: e.message,
+        host: e.host,
+        command: e.command,
+        status: e.status,
+        stderr_tail: e.stderr_tail,
+    }
 }
 
 impl StepRunner for ActionRunner {
     async fn call(&self, call: Call) -> Result<Value, StepFailure> {
-        let env = ActionEnv { hosts: &self.hosts, bound: &self.bound, approvals: &self.approvals };
+        let env = ActionEnv {
+            hosts: &self.hosts,
+            bound: &self.bound,
+            approvals: &self.approvals,
+        };
         let inv = Invocation {
             step_id: &call.step_id,
             action: &call.action,

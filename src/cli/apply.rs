@@ -38,7 +38,11 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         Some(site) => {
             let graph = load_graph(&args.plan, site)?;
             let saved = SavedPlan::capture(&graph, &render::preview_json(&graph)?);
-            RunPlan { drplan_run: 1, plan: saved.plan, site: saved.site }
+            RunPlan {
+                drplan_run: 1,
+                plan: saved.plan,
+                site: saved.site,
+            }
         }
         None => {
             let text = std::fs::read_to_string(&args.plan)
@@ -46,7 +50,11 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
             let saved: SavedPlan = serde_json::from_str(&text).map_err(|_| {
                 Failure::Usage(format!("{} is not a saved plan; to run a plan file give its site: `drplan apply {} --site SITE`", args.plan.display(), args.plan.display()))
             })?;
-            let rp = RunPlan { drplan_run: 1, plan: saved.plan, site: saved.site };
+            let rp = RunPlan {
+                drplan_run: 1,
+                plan: saved.plan,
+                site: saved.site,
+            };
             rp.check_unchanged("the plan was saved (it is stale)")?;
             rp
         }
@@ -57,12 +65,18 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     }
     let run_id = RunId::generate().map_err(|e| Failure::RunFailed(e.to_string()))?;
     let _lock = session::lock(global, &graph.bound.site.site, &run_id, "apply")?;
-    let stored = serde_json::to_vec_pretty(&run_plan).map_err(|e| Failure::RunFailed(e.to_string()))?;
-    let created = session::store(global).create_run(&run_id, &stored).map_err(|e| Failure::RunFailed(e.to_string()))?;
+    let stored =
+        serde_json::to_vec_pretty(&run_plan).map_err(|e| Failure::RunFailed(e.to_string()))?;
+    let created = session::store(global)
+        .create_run(&run_id, &stored)
+        .map_err(|e| Failure::RunFailed(e.to_string()))?;
     let json = matches!(args.format, super::validate::Format::Json);
     let events = session::events(global, json);
     let steps = graph.steps().len();
-    let (plan_name, site_name) = (graph.bound.valid.plan.name.clone(), graph.bound.site.site.clone());
+    let (plan_name, site_name) = (
+        graph.bound.valid.plan.name.clone(),
+        graph.bound.site.site.clone(),
+    );
     let mut ex = session::executor(Drive {
         graph,
         journal: created.journal,
@@ -78,15 +92,36 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         at: crate::exec::record::now(),
     })
     .map_err(|e| Failure::RunFailed(e.to_string()))?;
-    events.emit(&crate::events::Event::RunStarted { run_id: run_id.to_string(), plan: plan_name, site: site_name, steps, resumed: false });
-    match ex.preconditions().await.map_err(|e| Failure::RunFailed(e.to_string()))? {
+    events.emit(&crate::events::Event::RunStarted {
+        run_id: run_id.to_string(),
+        plan: plan_name,
+        site: site_name,
+        steps,
+        resumed: false,
+    });
+    match ex
+        .preconditions()
+        .await
+        .map_err(|e| Failure::RunFailed(e.to_string()))?
+    {
         Ok(()) => {}
         Err(e) => {
-            return Err(Failure::Refused(format!("run {run_id} refused before step one, nothing was changed: {}", e.message)));
+            return Err(Failure::Refused(format!(
+                "run {run_id} refused before step one, nothing was changed: {}",
+                e.message
+            )));
         }
     }
-    let opts = session::options(args.parallel.into(), args.on_failure, Vec::new(), Vec::new());
-    let ending = ex.forward(&opts).await.map_err(|e| Failure::RunFailed(format!("run {run_id}: {e}")))?;
+    let opts = session::options(
+        args.parallel.into(),
+        args.on_failure,
+        Vec::new(),
+        Vec::new(),
+    );
+    let ending = ex
+        .forward(&opts)
+        .await
+        .map_err(|e| Failure::RunFailed(format!("run {run_id}: {e}")))?;
     session::conclude(&run_id, ending)
 }
 
@@ -95,14 +130,21 @@ fn confirm(graph: &crate::graph::PlanGraph, global: &Global) -> Result<(), Failu
     let preview = render::preview_json(graph)?;
     print!("{}", render::text(&preview, global.stdout_color()));
     if !std::io::stdin().is_terminal() {
-        return Err(Failure::Usage("not on a terminal: review the preview above, then run again with --yes".into()));
+        return Err(Failure::Usage(
+            "not on a terminal: review the preview above, then run again with --yes".into(),
+        ));
     }
-    print!("\nApply this plan to site {}? Only `yes` is accepted: ", graph.bound.site.site);
+    print!(
+        "\nApply this plan to site {}? Only `yes` is accepted: ",
+        graph.bound.site.site
+    );
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
     if answer.trim() != "yes" {
-        return Err(Failure::Usage("not applied: the answer was not `yes`".into()));
+        return Err(Failure::Usage(
+            "not applied: the answer was not `yes`".into(),
+        ));
     }
     Ok(())
 }

@@ -159,16 +159,25 @@ pub fn main() -> ExitCode {
 
 /// Run a command that talks to hosts on a tokio runtime.
 fn block_on(fut: impl std::future::Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt.block_on(fut),
-        Err(e) => Err(Failure::RunFailed(format!("cannot start the async runtime: {e}"))),
+        Err(e) => Err(Failure::RunFailed(format!(
+            "cannot start the async runtime: {e}"
+        ))),
     }
 }
 
 fn report(f: &Failure, global: &Global) {
     match f {
         Failure::Invalid(d) => eprint!("{}", diag::render(d, global.stderr_color())),
-        Failure::Usage(m) | Failure::RunFailed(m) | Failure::Refused(m) | Failure::Locked(m) | Failure::Interrupted(m) => {
+        Failure::Usage(m)
+        | Failure::RunFailed(m)
+        | Failure::Refused(m)
+        | Failure::Locked(m)
+        | Failure::Interrupted(m) => {
             eprintln!("error: {m}")
         }
     }

@@ -29,10 +29,15 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     plan.check_unchanged("the run started")?;
     match state.status() {
         RunStatus::Succeeded | RunStatus::Refused | RunStatus::RolledBack => {
-            return Err(Failure::Usage(format!("run {id} is {}; there is nothing to resume", state.status().as_str())));
+            return Err(Failure::Usage(format!(
+                "run {id} is {}; there is nothing to resume",
+                state.status().as_str()
+            )));
         }
         RunStatus::RollingBack => {
-            return Err(Failure::Usage(format!("run {id} is being rolled back; continue with `drplan rollback {id}`")));
+            return Err(Failure::Usage(format!(
+                "run {id} is being rolled back; continue with `drplan rollback {id}`"
+            )));
         }
         _ => {}
     }
@@ -51,8 +56,18 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         steps: graph.steps().len(),
         resumed: true,
     });
-    let mut ex = session::executor(Drive { graph, journal, state, events, approve: args.approve, state_dir: global.state_dir.clone() })?;
+    let mut ex = session::executor(Drive {
+        graph,
+        journal,
+        state,
+        events,
+        approve: args.approve,
+        state_dir: global.state_dir.clone(),
+    })?;
     let opts = session::options(args.parallel.into(), args.on_failure, args.retry, args.skip);
-    let ending = ex.forward(&opts).await.map_err(|e| Failure::RunFailed(format!("run {id}: {e}")))?;
+    let ending = ex
+        .forward(&opts)
+        .await
+        .map_err(|e| Failure::RunFailed(format!("run {id}: {e}")))?;
     session::conclude(&id, ending)
 }

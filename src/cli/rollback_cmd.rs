@@ -16,13 +16,27 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let (id, plan, state, journal) = session::open(global, &args.run)?;
     plan.check_unchanged("the run started")?;
     if matches!(state.status(), RunStatus::RolledBack | RunStatus::Refused) {
-        return Err(Failure::Usage(format!("run {id} is {}; there is nothing to roll back", state.status().as_str())));
+        return Err(Failure::Usage(format!(
+            "run {id} is {}; there is nothing to roll back",
+            state.status().as_str()
+        )));
     }
     let graph = plan.graph()?;
     let _lock = session::lock(global, &graph.bound.site.site, &id, "rollback")?;
     let events = session::events(global, matches!(args.format, super::validate::Format::Json));
-    let mut ex = session::executor(Drive { graph, journal, state, events, approve: Vec::new(), state_dir: global.state_dir.clone() })?;
-    match ex.rollback().await.map_err(|e| Failure::RunFailed(format!("run {id}: {e}")))? {
+    let mut ex = session::executor(Drive {
+        graph,
+        journal,
+        state,
+        events,
+        approve: Vec::new(),
+        state_dir: global.state_dir.clone(),
+    })?;
+    match ex
+        .rollback()
+        .await
+        .map_err(|e| Failure::RunFailed(format!("run {id}: {e}")))?
+    {
         Ending::RolledBack => {
             println!("run {id} rolled back");
             Ok(())

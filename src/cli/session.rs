@@ -42,7 +42,12 @@ impl RunPlan {
                         &h[..12]
                     )));
                 }
-                Err(e) => return Err(Failure::Usage(format!("cannot read {} to check it is unchanged: {e}", f.path.display()))),
+                Err(e) => {
+                    return Err(Failure::Usage(format!(
+                        "cannot read {} to check it is unchanged: {e}",
+                        f.path.display()
+                    )));
+                }
             }
         }
         Ok(())
@@ -51,8 +56,14 @@ impl RunPlan {
 
 /// Load a graph from texts held in a run or saved plan.
 pub fn graph_from(plan: &SavedFile, site: &SavedFile) -> Result<PlanGraph, Diagnostics> {
-    let p = Document::parse(SourceFile::new(plan.path.display().to_string(), plan.text.as_str()))?;
-    let s = Document::parse(SourceFile::new(site.path.display().to_string(), site.text.as_str()))?;
+    let p = Document::parse(SourceFile::new(
+        plan.path.display().to_string(),
+        plan.text.as_str(),
+    ))?;
+    let s = Document::parse(SourceFile::new(
+        site.path.display().to_string(),
+        site.text.as_str(),
+    ))?;
     Ok(PlanGraph::build(check::bind(check::plan(p)?, s)?))
 }
 
@@ -61,7 +72,12 @@ pub fn store(global: &Global) -> FileRunStore {
 }
 
 /// Take the site's lock for this run, or fail with exit 4 naming the holder.
-pub fn lock(global: &Global, site: &str, run_id: &RunId, command: &str) -> Result<SiteLock, Failure> {
+pub fn lock(
+    global: &Global,
+    site: &str,
+    run_id: &RunId,
+    command: &str,
+) -> Result<SiteLock, Failure> {
     let info = LockInfo::for_this_process(run_id.as_str(), command);
     let acquired = SiteLock::acquire(&global.state_dir, site, &info).map_err(|e| match e {
         crate::journal::LockError::Held { .. } => Failure::Locked(e.to_string()),
@@ -74,12 +90,21 @@ pub fn lock(global: &Global, site: &str, run_id: &RunId, command: &str) -> Resul
 }
 
 /// An existing run's stored plan, replayed state and journal.
-pub fn open(global: &Global, run: &str) -> Result<(RunId, RunPlan, RunState, Box<dyn Journal>), Failure> {
-    let id: RunId = run.parse().map_err(|e| Failure::Usage(format!("`{run}` is not a run id: {e}")))?;
-    let opened = store(global).open_run(&id).map_err(|e| Failure::Usage(format!("run {run}: {e}")))?;
-    let plan: RunPlan = serde_json::from_slice(&opened.plan)
-        .map_err(|e| Failure::RunFailed(format!("run {run}: its stored plan is unreadable: {e}")))?;
-    let state = RunState::replay(&opened.replay.records, opened.replay.torn_tail).map_err(Failure::RunFailed)?;
+pub fn open(
+    global: &Global,
+    run: &str,
+) -> Result<(RunId, RunPlan, RunState, Box<dyn Journal>), Failure> {
+    let id: RunId = run
+        .parse()
+        .map_err(|e| Failure::Usage(format!("`{run}` is not a run id: {e}")))?;
+    let opened = store(global)
+        .open_run(&id)
+        .map_err(|e| Failure::Usage(format!("run {run}: {e}")))?;
+    let plan: RunPlan = serde_json::from_slice(&opened.plan).map_err(|e| {
+        Failure::RunFailed(format!("run {run}: its stored plan is unreadable: {e}"))
+    })?;
+    let state = RunState::replay(&opened.replay.records, opened.replay.torn_tail)
+        .map_err(Failure::RunFailed)?;
     Ok((id, plan, state, opened.journal))
 }
 
@@ -108,7 +133,12 @@ pub struct Drive {
 pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
     let secrets = Secrets::resolve(&d.graph.bound).map_err(Failure::Usage)?;
     let runner = ActionRunner::new(&d.graph.bound, &control_dir(&d.state_dir)?, d.approve);
-    let shared = Shared { graph: d.graph, runner, secrets, events: d.events };
+    let shared = Shared {
+        graph: d.graph,
+        runner,
+        secrets,
+        events: d.events,
+    };
     let ex = Executor::new(shared, d.journal, d.state);
     let cancel = ex.cancel.clone();
     tokio::spawn(async move {
@@ -142,8 +172,18 @@ pub fn default_parallel() -> u16 {
 }
 
 /// Options for a forward run.
-pub fn options(parallel: usize, on_failure: crate::exec::OnFailure, retry: Vec<String>, skip: Vec<String>) -> Options {
-    Options { parallel, on_failure, retry, skip }
+pub fn options(
+    parallel: usize,
+    on_failure: crate::exec::OnFailure,
+    retry: Vec<String>,
+    skip: Vec<String>,
+) -> Options {
+    Options {
+        parallel,
+        on_failure,
+        retry,
+        skip,
+    }
 }
 
 /// How a run ended → what the operator reads and the exit code.
@@ -155,12 +195,20 @@ pub fn conclude(run: &RunId, ending: Ending) -> Result<(), Failure> {
             println!("run {run} succeeded");
             Ok(())
         }
-        Ending::RolledBack => Err(Failure::RunFailed(format!("run {run} failed and was rolled back (see `drplan status {run}`)"))),
-        Ending::Paused { failed, refused: true } => Err(Failure::Refused(format!(
+        Ending::RolledBack => Err(Failure::RunFailed(format!(
+            "run {run} failed and was rolled back (see `drplan status {run}`)"
+        ))),
+        Ending::Paused {
+            failed,
+            refused: true,
+        } => Err(Failure::Refused(format!(
             "run {run} paused: a precondition of {} refused, nothing was changed by it. Fix the cause, then `{resume}`, or undo with `{rollback}`",
             failed.join(", ")
         ))),
-        Ending::Paused { failed, refused: false } => Err(Failure::RunFailed(format!(
+        Ending::Paused {
+            failed,
+            refused: false,
+        } => Err(Failure::RunFailed(format!(
             "run {run} paused: {} failed. Fix the cause, then `{resume}` (or `{resume} --skip STEP` if you did it by hand), or undo with `{rollback}`",
             failed.join(", ")
         ))),
@@ -169,7 +217,9 @@ pub fn conclude(run: &RunId, ending: Ending) -> Result<(), Failure> {
             in_doubt.join(", "),
             if in_doubt.len() == 1 { "is" } else { "are" }
         ))),
-        Ending::Interrupted => Err(Failure::Interrupted(format!("run {run} interrupted; the checkpoint is safe. Continue with `{resume}`"))),
+        Ending::Interrupted => Err(Failure::Interrupted(format!(
+            "run {run} interrupted; the checkpoint is safe. Continue with `{resume}`"
+        ))),
         Ending::RollbackPaused { step } => Err(Failure::RunFailed(format!(
             "run {run}: rolling back {step} failed; rollback paused. Fix the cause, then `{rollback}` again"
         ))),

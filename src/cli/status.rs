@@ -17,7 +17,9 @@ pub struct Args {
 
 pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let json = matches!(args.format, super::validate::Format::Json);
-    let Some(run) = args.run else { return list(global, json) };
+    let Some(run) = args.run else {
+        return list(global, json);
+    };
     let (id, plan, state, _) = session::open(global, &run)?;
     let graph = plan.graph()?;
     let mut rows = Vec::new();
@@ -26,27 +28,50 @@ pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
         let word = match s {
             StepState::Pending => "pending".to_string(),
             StepState::InDoubt { .. } => "in doubt".to_string(),
-            StepState::Succeeded { .. } if state.compensated.contains(&step.id) => "rolled back".to_string(),
+            StepState::Succeeded { .. } if state.compensated.contains(&step.id) => {
+                "rolled back".to_string()
+            }
             StepState::Succeeded { .. } => "done".to_string(),
-            StepState::Skipped { reason: SkipReason::When } => "skipped (when)".to_string(),
-            StepState::Skipped { reason: SkipReason::Unreachable } => "skipped (unreachable)".to_string(),
-            StepState::Skipped { reason: SkipReason::Operator } => "done by operator".to_string(),
+            StepState::Skipped {
+                reason: SkipReason::When,
+            } => "skipped (when)".to_string(),
+            StepState::Skipped {
+                reason: SkipReason::Unreachable,
+            } => "skipped (unreachable)".to_string(),
+            StepState::Skipped {
+                reason: SkipReason::Operator,
+            } => "done by operator".to_string(),
             StepState::Failed { error } => format!("failed: {}", error.message),
         };
-        rows.push((step.id.clone(), word, state.durations_ms.get(&step.id).copied()));
+        rows.push((
+            step.id.clone(),
+            word,
+            state.durations_ms.get(&step.id).copied(),
+        ));
     }
     if json {
-        let steps: Vec<_> = rows.iter().map(|(id, w, ms)| json!({ "step": id, "state": w, "duration_ms": ms })).collect();
+        let steps: Vec<_> = rows
+            .iter()
+            .map(|(id, w, ms)| json!({ "step": id, "state": w, "duration_ms": ms }))
+            .collect();
         let out = json!({ "run": id.to_string(), "plan": state.plan, "site": state.site, "status": state.status(), "started_at": state.started_at, "steps": steps });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         return Ok(());
     }
-    println!("run {id}: plan {} on site {} — {} (started {})", state.plan, state.site, state.status().as_str(), state.started_at);
+    println!(
+        "run {id}: plan {} on site {} — {} (started {})",
+        state.plan,
+        state.site,
+        state.status().as_str(),
+        state.started_at
+    );
     if let Some((check, e)) = &state.refused {
         println!("  refused before step one by `{check}`: {}", e.message);
     }
     for (step, word, ms) in rows {
-        let took = ms.map(|m| format!("  {:.2}s", m as f64 / 1000.0)).unwrap_or_default();
+        let took = ms
+            .map(|m| format!("  {:.2}s", m as f64 / 1000.0))
+            .unwrap_or_default();
         println!("  {step:<32} {word}{took}");
     }
     if let Some(at) = &state.rollback_stopped_at {
@@ -56,22 +81,35 @@ pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
 }
 
 fn list(global: &Global, json: bool) -> Result<(), Failure> {
-    let runs = session::store(global).list_runs().map_err(|e| Failure::RunFailed(e.to_string()))?;
+    let runs = session::store(global)
+        .list_runs()
+        .map_err(|e| Failure::RunFailed(e.to_string()))?;
     let mut rows = Vec::new();
     for r in runs {
         let row = match session::open(global, r.id.as_str()) {
-            Ok((_, _, state, _)) => json!({ "run": r.id.to_string(), "plan": state.plan, "site": state.site, "status": state.status(), "started_at": state.started_at }),
+            Ok((_, _, state, _)) => {
+                json!({ "run": r.id.to_string(), "plan": state.plan, "site": state.site, "status": state.status(), "started_at": state.started_at })
+            }
             Err(_) => json!({ "run": r.id.to_string(), "status": "unreadable" }),
         };
         rows.push(row);
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
     } else if rows.is_empty() {
         println!("no runs in {}", global.state_dir.display());
     } else {
         for r in rows {
-            println!("{}  {:<12} {} on {}", r["run"].as_str().unwrap_or(""), r["status"].as_str().unwrap_or(""), r["plan"].as_str().unwrap_or("?"), r["site"].as_str().unwrap_or("?"));
+            println!(
+                "{}  {:<12} {} on {}",
+                r["run"].as_str().unwrap_or(""),
+                r["status"].as_str().unwrap_or(""),
+                r["plan"].as_str().unwrap_or("?"),
+                r["site"].as_str().unwrap_or("?")
+            );
         }
     }
     Ok(())

@@ -63,7 +63,11 @@ impl<R> Shared<R> {
 /// journal must survive. Unset (always, outside tests) it does nothing.
 fn crash_point(appended: u64) {
     static AT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    let at = AT.get_or_init(|| std::env::var("DRPLAN_CRASH_AFTER_RECORD").ok().and_then(|v| v.parse().ok()));
+    let at = AT.get_or_init(|| {
+        std::env::var("DRPLAN_CRASH_AFTER_RECORD")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
     if *at == Some(appended) {
         // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
         unsafe {

@@ -55,7 +55,7 @@ async fn attempt_all<R: StepRunner>(shared: &Shared<R>, i: usize, ctx: &Value) -
                     message: format!(
                         "{}: host unreachable, skipped as the plan allows ({})",
                         step.id,
-                        redact(shared, &e).message
+                        redact(shared, &e, &step.on).message
                     ),
                 });
                 return Outcome::Skipped {
@@ -67,7 +67,7 @@ async fn attempt_all<R: StepRunner>(shared: &Shared<R>, i: usize, ctx: &Value) -
                 shared.emit(Event::StepRetrying {
                     step: step.id.clone(),
                     attempt,
-                    error: redact(shared, &e),
+                    error: redact(shared, &e, &step.on),
                 });
                 tokio::time::sleep(
                     step.retry_delay
@@ -77,7 +77,7 @@ async fn attempt_all<R: StepRunner>(shared: &Shared<R>, i: usize, ctx: &Value) -
             }
             Err(e) => {
                 return Outcome::Failed {
-                    error: redact(shared, &e),
+                    error: redact(shared, &e, &step.on),
                 };
             }
         }
@@ -114,7 +114,7 @@ pub async fn run_check<R: StepRunner>(
     let result = match shared.runner.call(call).await {
         Ok(r) => shared.secrets.redact(&r),
         Err(e) => {
-            let e = redact(shared, &e);
+            let e = redact(shared, &e, &check.on);
             let err = refused(
                 format!("check `{}` could not run: {}", check.name, e.message),
                 Some(&e),
@@ -177,8 +177,10 @@ fn render<R: StepRunner>(
     })
 }
 
-fn redact<R: StepRunner>(shared: &Shared<R>, e: &StepFailure) -> StepFailure {
+/// The failure as it may be shown and journaled: secrets redacted, the host named by role.
+fn redact<R: StepRunner>(shared: &Shared<R>, e: &StepFailure, role: &str) -> StepFailure {
     StepFailure {
+        host: shared.host_label(role),
         message: shared.secrets.redact_str(&e.message),
         command: e.command.as_ref().map(|c| shared.secrets.redact_str(c)),
         stderr_tail: e.stderr_tail.as_ref().map(|c| shared.secrets.redact_str(c)),

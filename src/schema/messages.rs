@@ -144,24 +144,42 @@ fn slug(given: &str) -> String {
         }
     }
     let out = out.trim_end_matches('-').to_string();
-    if out.is_empty() { "stop-go-primary".into() } else { out }
+    if out.is_empty() {
+        "stop-go-primary".into()
+    } else {
+        out
+    }
 }
 
 /// The allowed values of an enum parameter that may also be a template (`anyOf[enum, Template]`).
 fn template_enum(schema: &Value, keyword_path: &str) -> Vec<String> {
-    let Some(alts) = resolve(schema, keyword_path).and_then(Value::as_array) else { return Vec::new() };
+    let Some(alts) = resolve(schema, keyword_path).and_then(Value::as_array) else {
+        return Vec::new();
+    };
     if !is_templatable(schema, keyword_path) {
         return Vec::new();
     }
-    let first = alts.first().map(|a| match a.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')) {
-        Some(target) => schema.pointer(target).unwrap_or(a),
-        None => a,
+    let first = alts.first().map(|a| {
+        match a
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix('#'))
+        {
+            Some(target) => schema.pointer(target).unwrap_or(a),
+            None => a,
+        }
     });
-    let values = first.and_then(|f| f.get("enum").or_else(|| f.get("oneOf"))).and_then(Value::as_array);
+    let values = first
+        .and_then(|f| f.get("enum").or_else(|| f.get("oneOf")))
+        .and_then(Value::as_array);
     values
         .map(|vs| {
             vs.iter()
-                .filter_map(|v| v.as_str().map(str::to_string).or_else(|| v.get("const").and_then(Value::as_str).map(str::to_string)))
+                .filter_map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .or_else(|| v.get("const").and_then(Value::as_str).map(str::to_string))
+                })
                 .collect()
         })
         .unwrap_or_default()
