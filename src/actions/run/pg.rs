@@ -200,13 +200,14 @@ pub(super) async fn local_endpoint(
     Ok((target.to_owned(), port.to_owned()))
 }
 
-/// `select …` through the server's socket as the step's user; Ok(None) when it does not answer.
+/// `select …` through the server's socket as the step's user (connecting as the role named
+/// like that OS user); Ok(Err(why)) when it does not answer.
 async fn local_query(
     host: &Host<'_>,
     bin: Option<&str>,
     endpoint: &(String, String),
     sql: &str,
-) -> Result<Option<String>, ActionError> {
+) -> Result<Result<String, String>, ActionError> {
     let argv = vec![
         program(bin, "psql"),
         "-X".into(),
@@ -225,13 +226,13 @@ async fn local_query(
     cmd.timeout = Some(POLL_TIMEOUT);
     let out = match host.run(cmd).await {
         Ok(out) => out,
-        Err(e) if e.kind == ActionErrorKind::Timeout => return Ok(None),
+        Err(e) if e.kind == ActionErrorKind::Timeout => return Ok(Err(e.message)),
         Err(e) => return Err(e),
     };
     match out.status {
-        Some(0) => Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())),
+        Some(0) => Ok(Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())),
         // 2: no connection (still starting, or not accepting connections in recovery).
-        Some(2) => Ok(None),
+        Some(2) => Ok(Err(out.stderr_tail(2))),
         _ => Err(ActionError::command(
             &host.label,
             &argv,
@@ -255,6 +256,7 @@ pub(super) async fn promote(ctx: &Ctx<'_>, p: PgPromoteParams) -> Result<Value, 
             let timeline = match local_endpoint(&host, data).await {
                 Ok(endpoint) => local_query(&host, bin, &endpoint, TIMELINE_SQL)
                     .await?
+                    .ok()
                     .and_then(|t| t.parse::<u32>().ok()),
                 Err(_) => None,
             };
@@ -287,21 +289,23 @@ pub(super) async fn promote(ctx: &Ctx<'_>, p: PgPromoteParams) -> Result<Value, 
     let endpoint = local_endpoint(&host, data).await?;
     loop {
         let polled = Instant::now();
-        if let Some(answer) = local_query(&host, bin, &endpoint, TIMELINE_SQL).await?
-            && answer != "recovery"
-        {
-            let timeline = answer.parse::<u32>().ok();
-            let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            return Ok(
-                json!({ "promoted": true, "changed": true, "timeline": timeline, "took_ms": took }),
-            );
-        }
+        let last = match local_query(&host, bin, &endpoint, TIMELINE_SQL).await? {
+            Ok(answer) if answer != "recovery" => {
+                let timeline = answer.parse::<u32>().ok();
+                let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                return Ok(
+                    json!({ "promoted": true, "changed": true, "timeline": timeline, "took_ms": took }),
+                );
+            }
+            Ok(_) => "still in recovery".to_owned(),
+            Err(why) => why,
+        };
         if started.elapsed() >= wait {
             return Err(ActionError::new(
                 ActionErrorKind::Timeout,
                 &host.label,
                 format!(
-                    "{data} was told to promote but was still in recovery after {}s (see its server log)",
+                    "{data} was told to promote but did not leave recovery within {}s (last: {last}; see its server log)",
                     wait.as_secs()
                 ),
             ));
