@@ -155,8 +155,8 @@ fixtures! {
         says ["unknown key `nmae` in `steps[0]`", "did you mean `name`?"];
     missing_required_key: ["drplan::schema::missing_key" @ Plan 13:5]
         says ["missing required key `action` in `steps[1]`", "`action` is required here"];
-    bad_step_id: ["drplan::schema::bad_format" @ Plan 7:9]
-        says ["\"Stop GoCD primary\""];
+    bad_step_id: ["drplan::schema::bad_id" @ Plan 7:9]
+        says ["\"Stop GoCD primary\"", "`stop-gocd-primary`"];
     duplicate_step_id: ["drplan::plan::duplicate_id" @ Plan 21:9]
         says ["duplicate step id `stop-go-primary`", "first used on line 7"];
     needs_missing_step: ["drplan::plan::unknown_need" @ Plan 19:13]
@@ -176,8 +176,8 @@ fixtures! {
         "drplan::schema::missing_key" @ Plan 11:11,
         "drplan::schema::unknown_key" @ Plan 11:13,
     ] says ["missing required key `unit` in `steps[0].with`", "unknown key `unti`", "did you mean `unit`?"];
-    action_param_enum: ["drplan::schema::wrong_type" @ Plan 16:19]
-        says ["`steps[1].with.mode`", "\"primay\""];
+    action_param_enum: ["drplan::schema::not_allowed" @ Plan 16:19]
+        says ["`steps[1].with.mode`", "\"primay\"", "did you mean `primary`?"];
     check_not_read_only: ["drplan::plan::not_a_check" @ Plan 24:16]
         says ["`service.stop` changes things, so it cannot be a check", "service.status"];
     undeclared_role: ["drplan::plan::unknown_role" @ Plan 15:9]

@@ -2,7 +2,6 @@
 
 use super::session::{self, Drive, RunPlan};
 use super::{Failure, Global, load_graph};
-use crate::exec::OnFailure;
 use crate::journal::{RunId, RunStore};
 use crate::render;
 use crate::saved::SavedPlan;
@@ -19,18 +18,8 @@ pub struct Args {
     /// Do not show the preview and ask; required when stdin is not a terminal.
     #[arg(long)]
     pub yes: bool,
-    /// How many steps may run at once.
-    #[arg(long, default_value_t = session::default_parallel(), value_parser = clap::value_parser!(u16).range(1..))]
-    pub parallel: u16,
-    /// What to do when a step fails.
-    #[arg(long, value_enum, default_value = "pause")]
-    pub on_failure: OnFailure,
-    /// Approve a `manual.approve` step ahead of time (repeatable).
-    #[arg(long, value_name = "STEP")]
-    pub approve: Vec<String>,
-    /// text, or json: one event per line.
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: super::validate::Format,
+    #[command(flatten)]
+    pub run: session::RunFlags,
 }
 
 pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
@@ -70,7 +59,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let created = session::store(global)
         .create_run(&run_id, &stored)
         .map_err(|e| Failure::RunFailed(e.to_string()))?;
-    let json = matches!(args.format, super::validate::Format::Json);
+    let json = args.run.json();
     let events = session::events(global, json);
     let steps = graph.steps().len();
     let (plan_name, site_name) = (
@@ -82,7 +71,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         journal: created.journal,
         state: Default::default(),
         events: events.clone(),
-        approve: args.approve.clone(),
+        approve: args.run.approve.clone(),
         state_dir: global.state_dir.clone(),
     })?;
     ex.record(crate::exec::record::Record::RunStarted {
@@ -112,12 +101,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
             )));
         }
     }
-    let opts = session::options(
-        args.parallel.into(),
-        args.on_failure,
-        Vec::new(),
-        Vec::new(),
-    );
+    let opts = args.run.options(Vec::new(), Vec::new());
     let ending = ex
         .forward(&opts)
         .await

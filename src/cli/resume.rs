@@ -2,7 +2,7 @@
 
 use super::session::{self, Drive};
 use super::{Failure, Global};
-use crate::exec::{OnFailure, RunStatus};
+use crate::exec::RunStatus;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -14,14 +14,8 @@ pub struct Args {
     /// Mark this step done by hand; it satisfies its dependants (repeatable).
     #[arg(long, value_name = "STEP")]
     pub skip: Vec<String>,
-    #[arg(long, default_value_t = session::default_parallel(), value_parser = clap::value_parser!(u16).range(1..))]
-    pub parallel: u16,
-    #[arg(long, value_enum, default_value = "pause")]
-    pub on_failure: OnFailure,
-    #[arg(long, value_name = "STEP")]
-    pub approve: Vec<String>,
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: super::validate::Format,
+    #[command(flatten)]
+    pub flags: session::RunFlags,
 }
 
 pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
@@ -48,7 +42,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         }
     }
     let _lock = session::lock(global, &graph.bound.site.site, &id, "resume")?;
-    let events = session::events(global, matches!(args.format, super::validate::Format::Json));
+    let events = session::events(global, args.flags.json());
     events.emit(&crate::events::Event::RunStarted {
         run_id: id.to_string(),
         plan: state.plan.clone(),
@@ -61,10 +55,10 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         journal,
         state,
         events,
-        approve: args.approve,
+        approve: args.flags.approve.clone(),
         state_dir: global.state_dir.clone(),
     })?;
-    let opts = session::options(args.parallel.into(), args.on_failure, args.retry, args.skip);
+    let opts = args.flags.options(args.retry, args.skip);
     let ending = ex
         .forward(&opts)
         .await

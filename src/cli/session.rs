@@ -167,22 +167,36 @@ fn control_dir(state_dir: &Path) -> Result<PathBuf, Failure> {
     Ok(dir)
 }
 
-pub fn default_parallel() -> u16 {
-    8
+/// Flags shared by the commands that run steps forward (`apply`, `resume`).
+#[derive(Debug, clap::Args)]
+pub struct RunFlags {
+    /// How many steps may run at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: u16,
+    /// What to do when a step fails.
+    #[arg(long, value_enum, default_value = "pause")]
+    pub on_failure: crate::exec::OnFailure,
+    /// Approve a `manual.approve` step ahead of time (repeatable).
+    #[arg(long, value_name = "STEP")]
+    pub approve: Vec<String>,
+    /// text, or json: one event per line.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: super::validate::Format,
 }
 
-/// Options for a forward run.
-pub fn options(
-    parallel: usize,
-    on_failure: crate::exec::OnFailure,
-    retry: Vec<String>,
-    skip: Vec<String>,
-) -> Options {
-    Options {
-        parallel,
-        on_failure,
-        retry,
-        skip,
+impl RunFlags {
+    pub fn json(&self) -> bool {
+        matches!(self.format, super::validate::Format::Json)
+    }
+
+    /// Options for a forward run.
+    pub fn options(&self, retry: Vec<String>, skip: Vec<String>) -> Options {
+        Options {
+            parallel: self.parallel.into(),
+            on_failure: self.on_failure,
+            retry,
+            skip,
+        }
     }
 }
 

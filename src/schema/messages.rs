@@ -64,7 +64,7 @@ pub fn shape_diagnostics(
                 .help("write a whole number and a unit: 500ms, 30s, 5m, 1h"),
             ValidationErrorKind::Pattern { pattern } if pattern == ID_PATTERN => {
                 let given = e.instance().as_str().unwrap_or_default();
-                doc.error_at("drplan::schema::bad_id", &pointer, format!("{} {found} is not a valid id", name_of(&pointer, what)))
+                doc.error_at("drplan::schema::bad_id", &pointer, format!("{} is not a valid id: {found}", name_of(&pointer, what)))
                     .label("not a valid id")
                     .help(format!("ids are lowercase letters, digits, `-` and `_`, starting with a letter or digit, e.g. `{}`", slug(given)))
             }
