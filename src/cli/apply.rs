@@ -88,6 +88,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         steps,
         resumed: false,
     });
+    let started = std::time::Instant::now();
     match ex
         .preconditions()
         .await
@@ -106,7 +107,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         .forward(&opts)
         .await
         .map_err(|e| Failure::RunFailed(format!("run {run_id}: {e}")))?;
-    session::conclude(&run_id, ending)
+    session::finish(&ex, &run_id, ending, started, !json && !global.quiet)
 }
 
 /// Show the preview and ask; refuse without a terminal.

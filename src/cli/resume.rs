@@ -59,9 +59,16 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         state_dir: global.state_dir.clone(),
     })?;
     let opts = args.flags.options(args.retry, args.skip);
+    let started = std::time::Instant::now();
     let ending = ex
         .forward(&opts)
         .await
         .map_err(|e| Failure::RunFailed(format!("run {id}: {e}")))?;
-    session::conclude(&id, ending)
+    session::finish(
+        &ex,
+        &id,
+        ending,
+        started,
+        !args.flags.json() && !global.quiet,
+    )
 }

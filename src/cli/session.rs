@@ -200,6 +200,61 @@ impl RunFlags {
     }
 }
 
+/// One line counting where the steps ended, for the end of a run's progress output.
+pub fn summary(state: &RunState, graph: &PlanGraph, wall: std::time::Duration) -> String {
+    use crate::exec::StepState;
+    let (mut done, mut skipped, mut failed, mut doubt, mut pending, mut undone) =
+        (0, 0, 0, 0, 0, 0);
+    for s in graph.steps() {
+        match state.step(&s.id) {
+            StepState::Succeeded { .. } if state.compensated.contains(&s.id) => undone += 1,
+            StepState::Succeeded { .. } => done += 1,
+            StepState::Skipped { .. } => skipped += 1,
+            StepState::Failed { .. } => failed += 1,
+            StepState::InDoubt { .. } => doubt += 1,
+            StepState::Pending => pending += 1,
+        }
+    }
+    let busy: u64 = state.durations_ms.values().sum();
+    let mut parts = vec![
+        format!("{done} done"),
+        format!("{skipped} skipped"),
+        format!("{failed} failed"),
+    ];
+    if undone > 0 {
+        parts.push(format!("{undone} rolled back"));
+    }
+    if doubt > 0 {
+        parts.push(format!("{doubt} in doubt"));
+    }
+    if pending > 0 {
+        parts.push(format!("{pending} not started"));
+    }
+    format!(
+        "summary: {} in {:.2}s (steps busy {:.2}s in total)",
+        parts.join(", "),
+        wall.as_secs_f64(),
+        busy as f64 / 1000.0
+    )
+}
+
+/// Print the summary (for people) and conclude.
+pub fn finish(
+    ex: &Executor<ActionRunner>,
+    run: &RunId,
+    ending: Ending,
+    started: std::time::Instant,
+    show: bool,
+) -> Result<(), Failure> {
+    if show {
+        println!(
+            "{}",
+            summary(&ex.state, &ex.shared.graph, started.elapsed())
+        );
+    }
+    conclude(run, ending)
+}
+
 /// How a run ended → what the operator reads and the exit code.
 pub fn conclude(run: &RunId, ending: Ending) -> Result<(), Failure> {
     let resume = format!("drplan resume {run}");
