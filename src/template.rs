@@ -80,6 +80,81 @@ fn sole_expression(s: &str) -> Option<&str> {
         .then_some(inner.trim())
 }
 
+/// A piece of a template that only interpolates plain dotted names.
+#[derive(Debug, PartialEq)]
+enum Part<'a> {
+    Lit(&'a str),
+    Path(Vec<&'a str>),
+}
+
+/// Split a template made only of literal text and `{{ a.b.c }}` interpolations; None for
+/// anything else (filters, tags, comments, odd syntax), which minijinja then handles. Most
+/// real templates are this simple, and a large plan has tens of thousands of them.
+fn simple_parts(s: &str) -> Option<Vec<Part<'_>>> {
+    let plain = |t: &str| {
+        !t.contains("}}")
+            && !t.contains("{%")
+            && !t.contains("{#")
+            && !t.contains("%}")
+            && !t.contains("#}")
+    };
+    let name = |t: &str| {
+        let mut chars = t.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let mut parts = Vec::new();
+    let mut rest = s;
+    while let Some(open) = rest.find("{{") {
+        let (lit, after) = rest.split_at(open);
+        if !plain(lit) {
+            return None;
+        }
+        if !lit.is_empty() {
+            parts.push(Part::Lit(lit));
+        }
+        let close = after.find("}}")?;
+        let inner = after[2..close].trim_matches(|c: char| c == ' ');
+        let path: Vec<&str> = inner.split('.').collect();
+        if inner.is_empty() || !path.iter().all(|p| name(p)) {
+            return None;
+        }
+        parts.push(Part::Path(path));
+        rest = &after[close + 2..];
+    }
+    if !plain(rest) || rest.contains("{{") {
+        return None;
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Lit(rest));
+    }
+    Some(parts)
+}
+
+/// Render a simple template by looking its names up directly; None when a value would need
+/// minijinja's own formatting (booleans print as `True`, lists and maps as literals) or is
+/// undefined (which minijinja reports).
+fn render_simple(parts: &[Part<'_>], ctx: &Value) -> Option<Value> {
+    let lookup = |path: &[&str]| path.iter().try_fold(ctx, |v, key| v.get(key));
+    if let [Part::Path(path)] = parts {
+        return lookup(path).cloned();
+    }
+    let mut out = String::new();
+    for p in parts {
+        match p {
+            Part::Lit(l) => out.push_str(l),
+            Part::Path(path) => match lookup(path)? {
+                Value::String(s) => out.push_str(s),
+                Value::Number(n) if n.is_i64() || n.is_u64() => out.push_str(&n.to_string()),
+                _ => return None,
+            },
+        }
+    }
+    Some(Value::String(out))
+}
+
 /// Render every string in `value`. A string that is one whole `{{ expr }}` keeps the
 /// expression's type (`port: "{{ vars.pg.port }}"` becomes the number 5432).
 pub fn render_value(
@@ -88,10 +163,12 @@ pub fn render_value(
     ctx: &Value,
 ) -> Result<Value, minijinja::Error> {
     Ok(match value {
-        Value::String(s) if is_template(s) => match sole_expression(s) {
-            Some(expr) => to_json(eval(env, expr, ctx)?)?,
-            None => Value::String(env.render_str(s, ctx)?),
-        },
+        Value::String(s) if is_template(s) => {
+            match simple_parts(s).and_then(|parts| render_simple(&parts, ctx)) {
+                Some(v) => v,
+                None => render_template(env, s, ctx)?,
+            }
+        }
         Value::Array(items) => Value::Array(
             items
                 .iter()
@@ -104,6 +181,14 @@ pub fn render_value(
                 .collect::<Result<_, minijinja::Error>>()?,
         ),
         other => other.clone(),
+    })
+}
+
+/// One template string through minijinja.
+fn render_template(env: &Environment<'_>, s: &str, ctx: &Value) -> Result<Value, minijinja::Error> {
+    Ok(match sole_expression(s) {
+        Some(expr) => to_json(eval(env, expr, ctx)?)?,
+        None => Value::String(env.render_str(s, ctx)?),
     })
 }
 
@@ -192,6 +277,35 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v, json!({ "p": 5432, "s": "-D /d", "n": 3 }));
+    }
+
+    #[test]
+    fn simple_templates_take_the_fast_path_and_agree_with_minijinja() {
+        let env = environment();
+        let ctx = json!({ "vars": { "port": 5432, "dir": "/d", "on": true, "list": [1] } });
+        for t in [
+            "{{ vars.dir }}/x",
+            "-p {{ vars.port }} {{vars.on}}",
+            "{{ vars.dir }}{{ vars.port }}",
+        ] {
+            assert!(simple_parts(t).is_some(), "{t}");
+            let fast = render_value(&env, &json!(t), &ctx).unwrap();
+            assert_eq!(fast, json!(env.render_str(t, &ctx).unwrap()), "{t}");
+        }
+        // Anything else goes to minijinja: filters, tags, unclosed or odd syntax.
+        for t in [
+            "{{ vars.dir | upper }}",
+            "{% if x %}y{% endif %}",
+            "{{ vars.dir }",
+            "{{ steps['a-b'].result }}",
+            "{{ vars.x }} }}",
+            "{# c #}{{ a }}",
+        ] {
+            assert!(simple_parts(t).is_none(), "{t}");
+        }
+        // A list is not formatted by the fast path; minijinja decides.
+        assert!(render_value(&env, &json!("x {{ vars.list }}"), &ctx).is_ok());
+        assert!(render_value(&env, &json!("x {{ vars.nope }}"), &ctx).is_err());
     }
 
     #[test]
