@@ -23,6 +23,11 @@ impl ActionRunner {
             approvals: Approvals::new(approve, std::io::stdin().is_terminal()),
         }
     }
+
+    /// Close every connection this runner opened.
+    pub async fn close(self) {
+        self.hosts.close().await;
+    }
 }
 
 fn failure(e: ActionError) -> StepFailure {

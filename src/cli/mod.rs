@@ -5,8 +5,10 @@
 
 pub mod action_runner;
 mod apply;
+mod check;
 mod pipeline;
 mod plan_cmd;
+mod readiness;
 mod resume;
 mod rollback_cmd;
 mod schema_cmd;
@@ -18,6 +20,7 @@ pub use action_runner::ActionRunner;
 pub use pipeline::{load_graph, load_plan};
 
 use crate::diag::{self, Diagnostics};
+use crate::plan::Severity;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -89,6 +92,8 @@ pub enum Command {
     Rollback(rollback_cmd::Args),
     /// List runs, or show one step by step.
     Status(status::Args),
+    /// Report a site's readiness (replication, config sync, VIP owner, health); changes nothing.
+    Check(check::Args),
     /// Print the JSON Schema of plans or sites (the text of schemas/*.schema.json).
     Schema(schema_cmd::Args),
 }
@@ -108,6 +113,8 @@ pub enum Failure {
     Locked(String),
     /// Interrupted; the checkpoint is safe (exit 130).
     Interrupted(String),
+    /// `check`: the report, already shown, has a warning (exit 1) or a critical check (exit 2).
+    Unready(Severity),
 }
 
 impl Failure {
@@ -118,6 +125,8 @@ impl Failure {
             Failure::Refused(_) => 3,
             Failure::Locked(_) => 4,
             Failure::Interrupted(_) => 130,
+            Failure::Unready(Severity::Warning) => 1,
+            Failure::Unready(Severity::Critical) => 2,
         }
     }
 }
@@ -147,6 +156,7 @@ pub fn main() -> ExitCode {
         Command::Apply(a) => block_on(apply::run(a, &global)),
         Command::Resume(a) => block_on(resume::run(a, &global)),
         Command::Rollback(a) => block_on(rollback_cmd::run(a, &global)),
+        Command::Check(a) => block_on(check::run(a, &global)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -180,5 +190,6 @@ fn report(f: &Failure, global: &Global) {
         | Failure::Interrupted(m) => {
             eprintln!("error: {m}")
         }
+        Failure::Unready(_) => {}
     }
 }

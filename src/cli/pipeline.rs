@@ -15,7 +15,15 @@ pub fn load_plan(path: &Path) -> Result<ValidPlan, Diagnostics> {
 /// Read, check and bind a plan to a site, and build its graph. Errors in both files are
 /// reported together when both can be read.
 pub fn load_graph(plan: &Path, site: &Path) -> Result<PlanGraph, Diagnostics> {
-    let plan = load_plan(plan);
+    bind_graph(load_plan(plan), site)
+}
+
+/// Bind an already checked plan (or the errors found in it) to the site in `site`, and
+/// build its graph; the site's errors join the plan's.
+pub fn bind_graph(
+    plan: Result<ValidPlan, Diagnostics>,
+    site: &Path,
+) -> Result<PlanGraph, Diagnostics> {
     let site_doc = load::read(site);
     match (plan, site_doc) {
         (Ok(valid), Ok(doc)) => Ok(PlanGraph::build(check::bind(valid, doc)?)),

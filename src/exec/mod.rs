@@ -18,6 +18,7 @@ pub use record::{FailureKind, Outcome, StepFailure};
 pub use runner::{Call, StepRunner};
 pub use scheduler::{Ending, OnFailure, Options};
 pub use state::{RunState, RunStatus, StepState};
+pub use step::run_check;
 
 use crate::events::{Event, EventSink};
 use crate::graph::PlanGraph;

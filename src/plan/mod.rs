@@ -117,6 +117,24 @@ pub struct Check {
     /// An expression over `result` (and `params`, `vars`, …) that must be true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<String>,
+    /// How much a failure of this check weighs in `drplan check`'s readiness report:
+    /// `warning` (exit 1) or `critical` (exit 2, the default). A plan's preconditions stop the
+    /// run when they fail, whatever their severity.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub severity: Severity,
+}
+
+/// How much a failing check weighs in a readiness report (`drplan check`): `warning`, worth
+/// a look but a failover would still work (exit 1); `critical`, a failover would be unsafe or
+/// impossible (exit 2).
+// No doc comments on the variants: schemars would then describe them as a `oneOf`, which the
+// loader can only report as "needs exactly one alternative" instead of naming the values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    #[default]
+    Critical,
 }
 
 /// What to do when a step's host cannot be reached.

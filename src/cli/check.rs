@@ -1,0 +1,306 @@
+//! `drplan check --site SITE [--checks FILE] [--watch [--interval 5s]] [--format text|json]`:
+//! a read-only readiness report of a site — replication, config sync, VIP owner, health.
+//!
+//! The checks are a plan file with `steps: []` whose `preconditions:` are the checks, so the
+//! same loader, schema and diagnostics validate them; a checks file with steps, or without
+//! checks, is refused before anything runs. Exit 0 when every check is ok, 1 when the worst is
+//! a warning, 2 when any is critical (2 also for invalid input). It must never change a host:
+//! the loader already refuses a changing action as a check, and this command runs nothing else.
+
+use super::pipeline::bind_graph;
+use super::readiness::{Report, Round, Status};
+use super::validate::Format;
+use super::{Failure, Global};
+use crate::check::{self, ValidPlan};
+use crate::diag::Diagnostics;
+use crate::exec::Secrets;
+use crate::load::{self, Document};
+use crate::plan::Severity;
+use serde_json::Value;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use tokio::sync::watch;
+
+/// Where the checks are when `--checks` is not given (relative to the current directory).
+const DEFAULT_CHECKS: &str = "plans/gocd/readiness.yaml";
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Exit status: 0 every check ok; 1 the worst is a warning; 2 a check is critical (a check on an \
+unreachable host always is), or the input is invalid.
+With --watch, Ctrl-C (or SIGTERM) ends the watch with the exit status of the last complete \
+report; 130 only when interrupted before the first report was complete.")]
+pub struct Args {
+    /// The site whose readiness to report.
+    #[arg(long)]
+    pub site: PathBuf,
+    /// The checks: a plan file with `steps: []` whose `preconditions:` are the checks, each
+    /// with an optional `severity: warning|critical` (default: plans/gocd/readiness.yaml,
+    /// relative to the current directory).
+    #[arg(long, value_name = "FILE")]
+    pub checks: Option<PathBuf>,
+    /// Report again every --interval until interrupted (the screen is cleared between
+    /// reports on a terminal; with --format json, one report per line).
+    #[arg(long)]
+    pub watch: bool,
+    /// Pause between two reports with --watch (`500ms`, `5s`, `1m`).
+    #[arg(long, default_value = "5s", requires = "watch", value_parser = interval)]
+    pub interval: crate::plan::Duration,
+    /// How many checks may run at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: u16,
+    /// text, or json for machines.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+fn interval(text: &str) -> Result<crate::plan::Duration, String> {
+    let d = crate::plan::Duration::parse(text)?;
+    if d.std().is_zero() {
+        return Err("the interval must be longer than 0".into());
+    }
+    Ok(d)
+}
+
+pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
+    let path = checks_path(args.checks.as_deref())?;
+    let graph = bind_graph(load_checks(&path), &args.site)?;
+    let secrets = Secrets::resolve(&graph.bound).map_err(Failure::Usage)?;
+    // SSH control sockets in a private temporary directory: a report must not leave a
+    // `.drplan` behind in whatever directory a monitoring job runs it from.
+    let control = tempfile::Builder::new()
+        .prefix("drplan-check-")
+        .tempdir()
+        .map_err(|e| Failure::RunFailed(format!("cannot create a temporary directory: {e}")))?;
+    let round = Round {
+        graph: &graph,
+        secrets: &secrets,
+        control_dir: control.path(),
+        parallel: args.parallel.into(),
+    };
+    let stop = stop_on_signal();
+    let show = Show {
+        json: matches!(args.format, Format::Json),
+        watch: args.watch,
+        terminal: std::io::stdout().is_terminal(),
+        color: global.stdout_color(),
+        quiet: global.quiet,
+        checks: path,
+        interval: args.interval,
+    };
+    let mut last = None;
+    loop {
+        let Some(report) = round.run(stop.clone()).await else {
+            break;
+        };
+        show.print(&report, last.is_none());
+        last = Some(report.worst());
+        if !args.watch {
+            break;
+        }
+        let mut stopped = stop.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(args.interval.std()) => {}
+            Ok(_) = stopped.wait_for(|s| *s) => break,
+        }
+    }
+    match last {
+        None => Err(Failure::Interrupted(
+            "interrupted before the checks finished: no report".into(),
+        )),
+        Some(Status::Ok) => Ok(()),
+        Some(Status::Warning) => Err(Failure::Unready(Severity::Warning)),
+        Some(Status::Critical) => Err(Failure::Unready(Severity::Critical)),
+    }
+}
+
+/// `--checks`, or the default when it exists.
+fn checks_path(given: Option<&Path>) -> Result<PathBuf, Failure> {
+    if let Some(p) = given {
+        return Ok(p.to_path_buf());
+    }
+    let default = PathBuf::from(DEFAULT_CHECKS);
+    if default.is_file() {
+        return Ok(default);
+    }
+    let here = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| "the current directory".into());
+    Err(Failure::Usage(format!(
+        "no checks file: the default {DEFAULT_CHECKS} is not in {here}; pass `--checks FILE` (a plan with `steps: []` whose preconditions are the checks)"
+    )))
+}
+
+/// Read and check a checks file: a valid plan, plus what makes it a checks file. Every
+/// problem is reported at once.
+fn load_checks(path: &Path) -> Result<ValidPlan, Diagnostics> {
+    let doc = load::read(path)?;
+    let rules = checks_file_rules(&doc);
+    match check::plan(doc) {
+        Ok(valid) => rules.sorted().into_result(valid),
+        Err(mut found) => {
+            found.extend(rules);
+            Err(found.sorted())
+        }
+    }
+}
+
+fn checks_file_rules(doc: &Document) -> Diagnostics {
+    let mut found = Diagnostics::default();
+    if doc
+        .value
+        .get("steps")
+        .and_then(Value::as_array)
+        .is_some_and(|s| !s.is_empty())
+    {
+        found.push(
+            doc.error_at_key("drplan::checks::has_steps", "/steps", "a checks file has no steps")
+                .label("must be `steps: []`")
+                .help("`drplan check` only looks, it never changes anything: put what to check under `preconditions:`, or run a plan with `drplan apply`"),
+        );
+    }
+    let checks = doc.value.get("preconditions").and_then(Value::as_array);
+    match checks {
+        Some(list) if !list.is_empty() => {
+            for (i, c) in list.iter().enumerate() {
+                if c.get("check").and_then(Value::as_str) == Some("manual.approve") {
+                    found.push(
+                        doc.error_at(
+                            "drplan::checks::asks_operator",
+                            &format!("/preconditions/{i}/check"),
+                            "`manual.approve` asks the operator, which a readiness report cannot do",
+                        )
+                        .label("not a check of the site")
+                        .help("check something on a host instead (`pg.status`, `file.stat`, `http.get`, …)"),
+                    );
+                }
+            }
+        }
+        Some(_) => found.push(
+            doc.error_at_key(
+                "drplan::checks::no_checks",
+                "/preconditions",
+                "a checks file needs at least one check",
+            )
+            .label("empty"),
+        ),
+        None if !doc.value.is_null() => found.push(
+            doc.error_at("drplan::checks::no_checks", "", "a checks file needs at least one check")
+                .help("list the checks under `preconditions:` (`name`, `on`, `check`, `with`, `expect`, `severity`)"),
+        ),
+        None => {}
+    }
+    found
+}
+
+/// A receiver that turns true on SIGINT or SIGTERM.
+fn stop_on_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// How reports are shown.
+struct Show {
+    json: bool,
+    watch: bool,
+    terminal: bool,
+    color: bool,
+    quiet: bool,
+    checks: PathBuf,
+    interval: crate::plan::Duration,
+}
+
+impl Show {
+    fn print(&self, report: &Report, first: bool) {
+        let text = if self.json {
+            let encoded = if self.watch {
+                serde_json::to_string(report)
+            } else {
+                serde_json::to_string_pretty(report)
+            };
+            format!("{}\n", encoded.unwrap_or_default())
+        } else {
+            let mut t = String::new();
+            if self.watch && self.terminal {
+                t.push_str("\x1b[2J\x1b[H"); // clear the screen, cursor home
+            } else if self.watch && !first {
+                t.push('\n');
+            }
+            t.push_str(&self.text(report));
+            t
+        };
+        // A closed stdout (a pager that quit) must not panic; the exit status still tells.
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    fn text(&self, report: &Report) -> String {
+        let mut t = String::new();
+        if !self.quiet {
+            let every = if self.watch {
+                format!(", again every {} until Ctrl-C", self.interval)
+            } else {
+                String::new()
+            };
+            t.push_str(&format!(
+                "site {}: {} at {}{every}\n",
+                report.site,
+                self.checks.display(),
+                report.checked_at
+            ));
+        }
+        for c in &report.checks {
+            let mark = match c.status {
+                Status::Ok if self.quiet => continue,
+                Status::Ok => self.paint("32", "✓"),
+                Status::Warning => self.paint("33", "!"),
+                Status::Critical => self.paint("31", "✗"),
+            };
+            let detail = c
+                .message
+                .as_deref()
+                .map(|m| format!(": {}", detail(&c.name, m)))
+                .unwrap_or_default();
+            t.push_str(&format!("{mark} {} — on {}{detail}\n", c.name, c.label));
+        }
+        let plural = if report.warnings == 1 { "" } else { "s" };
+        t.push_str(&format!(
+            "{} ok, {} warning{plural}, {} critical\n",
+            report.ok, report.warnings, report.critical
+        ));
+        t
+    }
+}
+
+/// The executor's message without the check's name, which the line shows already:
+/// "`expect` is false with result {…}", "could not run: …", "cannot evaluate …".
+fn detail<'a>(name: &str, message: &'a str) -> &'a str {
+    let rest = message
+        .strip_prefix(&format!("check `{name}`"))
+        .unwrap_or(message);
+    rest.strip_prefix(" refused: ")
+        .or_else(|| rest.strip_prefix(": "))
+        .or_else(|| rest.strip_prefix(' '))
+        .unwrap_or(rest)
+}

@@ -1,0 +1,302 @@
+//! `drplan check` on the DR lab: the shipped `plans/gocd/readiness.yaml` against the lab's own
+//! site file, run by the real binary inside the controller's namespace. A fresh lab is all
+//! green (exit 0); then the test breaks one thing at a time and reads the report: the standby
+//! GoCD server stopped (its dashboard cannot be read: a warning, exit 1), the standby's replay
+//! paused behind a burst of writes (lag: a warning, exit 1), the standby PostgreSQL stopped
+//! (no replica to promote: critical, exit 2). The lab is built by `tests/lab/up` and always
+//! removed by `tests/lab/down`. Needs root and the lab's packages: fails (never skips) without.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn lab(script: &str, dir: &Path) -> bool {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+    let out = Command::new(repo().join("tests/lab").join(script))
+        .arg("--dir")
+        .arg(dir)
+        .env("CARGO", cargo)
+        .current_dir(repo())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run tests/lab/{script}: {e}"));
+    println!(
+        "{script}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.status.success()
+}
+
+/// Removes the lab when dropped, whatever happened.
+struct Lab(PathBuf);
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if lab("down", &self.0) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// `DIR/lab.env`, read.
+struct LabEnv {
+    dir: PathBuf,
+    text: String,
+}
+
+impl LabEnv {
+    fn read(dir: &Path) -> Self {
+        let text = std::fs::read_to_string(dir.join("lab.env")).expect("lab.env");
+        LabEnv {
+            dir: dir.to_path_buf(),
+            text,
+        }
+    }
+
+    fn var(&self, name: &str) -> String {
+        let line = self
+            .text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} is not in lab.env"));
+        line[name.len() + 1..].trim_matches('"').to_owned()
+    }
+
+    /// Run `command` as root on the lab host at `addr`, over ssh from the controller (so a
+    /// daemon it starts belongs to the host's reaper).
+    fn ssh(&self, addr: &str, command: &str) -> Output {
+        let mut argv = vec![
+            "netns".to_owned(),
+            "exec".to_owned(),
+            self.var("LAB_NS_CTL"),
+        ];
+        argv.push("ssh".into());
+        argv.push("-n".into());
+        argv.extend(
+            self.var("LAB_SSH_OPTS")
+                .split_whitespace()
+                .map(String::from),
+        );
+        argv.push(format!("root@{addr}"));
+        argv.push(command.to_owned());
+        let out = Command::new("ip").args(&argv).output().expect("ssh");
+        println!(
+            "ssh {addr} {command}: {}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "ssh {addr} {command} failed");
+        out
+    }
+
+    /// psql from the controller to the lab PostgreSQL at `addr`.
+    fn psql(&self, addr: &str, sql: &str) -> String {
+        let psql = format!("{}/psql", self.var("LAB_PG_BIN"));
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.var("LAB_NS_CTL"), &psql])
+            .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", addr])
+            .args([
+                "-p",
+                &self.var("LAB_PG_PORT"),
+                "-U",
+                "postgres",
+                "-d",
+                "gocd",
+            ])
+            .args(["-c", sql])
+            .output()
+            .expect("psql");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+
+    /// `drplan check --site DIR/site.yaml --format json` inside the controller's namespace,
+    /// from the repository (so the default checks file is found): exit code and report.
+    fn check(&self) -> (i32, Value) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.var("LAB_NS_CTL")])
+            .arg(env!("CARGO_BIN_EXE_drplan"))
+            .args(["check", "--format", "json", "--site"])
+            .arg(self.dir.join("site.yaml"))
+            .current_dir(repo())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("drplan check");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!(
+                "not a JSON report ({e}): {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap_or(-1), report)
+    }
+
+    /// Check until the exit code is `want` (the lab takes a moment to show a change), or
+    /// fail with the last report.
+    fn check_until(&self, want: i32, within: Duration) -> Value {
+        let started = Instant::now();
+        loop {
+            let (code, report) = self.check();
+            if code == want {
+                return report;
+            }
+            assert!(
+                started.elapsed() < within,
+                "still exit {code}, not {want}, after {within:?}: {report:#}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// name → status of every check in a report.
+fn statuses(report: &Value) -> Vec<(String, String)> {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or("").to_owned(),
+                c["status"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The checks that are not ok, with their status.
+fn not_ok(report: &Value) -> Vec<(String, String)> {
+    statuses(report)
+        .into_iter()
+        .filter(|(_, s)| s != "ok")
+        .collect()
+}
+
+const SYNC: &str = "the standby GoCD server's config files are in sync with the primary's";
+const STREAMING: &str = "the standby PostgreSQL is a replica, streaming from the primary";
+const LAG: &str = "the standby PostgreSQL has replayed what it received (lag within max_lag_bytes)";
+
+fn row<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == name))
+        .unwrap_or_else(|| panic!("no check {name:?} in {report:#}"))
+}
+
+#[test]
+fn check_reports_the_labs_readiness_and_what_breaks_it() {
+    assert_eq!(
+        uid(),
+        Some(0),
+        "this test builds the DR lab and needs root; a lab test that did not run has not passed"
+    );
+    let dir = std::env::temp_dir().join(format!("drplan-clab-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _lab = Lab(dir.clone());
+    assert!(lab("up", &dir), "tests/lab/up failed (output above)");
+    let env = LabEnv::read(&dir);
+    let (pg1, go2) = (env.var("LAB_ADDR_PG1"), env.var("LAB_ADDR_GO2"));
+
+    // A fresh lab is ready: every check ok.
+    let green = env.check_until(0, Duration::from_secs(60));
+    assert_eq!(green["ok"], 9, "{green:#}");
+    assert_eq!(
+        (&green["warnings"], &green["critical"]),
+        (&0.into(), &0.into())
+    );
+    assert_eq!(green["site"], format!("lab-{}", env.var("LAB_PREFIX")));
+    assert_eq!(row(&green, LAG)["result"]["in_recovery"], true);
+
+    // The text report says the same.
+    let text = Command::new("ip")
+        .args(["netns", "exec", &env.var("LAB_NS_CTL")])
+        .arg(env!("CARGO_BIN_EXE_drplan"))
+        .args(["--no-color", "check", "--site"])
+        .arg(dir.join("site.yaml"))
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert_eq!(text.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(
+            "✓ the primary GoCD server holds the agents' virtual IP — on go_primary (root@"
+        ),
+        "{out}"
+    );
+    assert!(out.ends_with("9 ok, 0 warnings, 0 critical\n"), "{out}");
+
+    // The standby GoCD server stopped: its dashboard cannot be read. The standby server is
+    // only restarted at a failover anyway, so that is a warning, not critical.
+    let ctl = env.var("LAB_GO_CTL");
+    env.ssh(&go2, &format!("{ctl} stop"));
+    let report = env.check_until(1, Duration::from_secs(30));
+    assert_eq!(
+        not_ok(&report),
+        vec![(SYNC.to_owned(), "warning".to_owned())]
+    );
+    let message = row(&report, SYNC)["message"].as_str().unwrap_or("");
+    assert!(message.contains("could not run"), "{message}");
+    env.ssh(&go2, &format!("{ctl} start"));
+    env.check_until(0, Duration::from_secs(60));
+
+    // Replay paused on the standby while the primary writes ~30 MB: the standby receives but
+    // does not apply, so its replay lag passes max_lag_bytes (16 MiB): a warning.
+    env.psql(&env.var("LAB_ADDR_PG2"), "select pg_wal_replay_pause()");
+    env.psql(
+        &pg1,
+        "create table drplan_check_lag as select g, repeat('x', 1000) as pad from generate_series(1, 30000) g",
+    );
+    let report = env.check_until(1, Duration::from_secs(60));
+    assert_eq!(
+        not_ok(&report),
+        vec![(LAG.to_owned(), "warning".to_owned())]
+    );
+    let lag = row(&report, LAG)["result"]["replay_lag_bytes"]
+        .as_i64()
+        .unwrap_or(0);
+    assert!(lag > 16_777_216, "{report:#}");
+    env.psql(&env.var("LAB_ADDR_PG2"), "select pg_wal_replay_resume()");
+    env.psql(&pg1, "drop table drplan_check_lag");
+    env.check_until(0, Duration::from_secs(60));
+
+    // The standby PostgreSQL stopped: nothing to promote. Critical, exit 2; the lag cannot be
+    // known either (a warning).
+    let stop = format!(
+        "env -C / runuser -u postgres -- {}/pg_ctl -D {} -m fast -w stop",
+        env.var("LAB_PG_BIN"),
+        env.var("LAB_PGDATA_PG2")
+    );
+    env.ssh(&env.var("LAB_ADDR_PG2"), &stop);
+    let report = env.check_until(2, Duration::from_secs(30));
+    assert_eq!(
+        not_ok(&report),
+        vec![
+            (STREAMING.to_owned(), "critical".to_owned()),
+            (LAG.to_owned(), "warning".to_owned())
+        ]
+    );
+    assert_eq!(row(&report, STREAMING)["result"]["reachable"], false);
+    assert_eq!(
+        (&report["ok"], &report["warnings"], &report["critical"]),
+        (&7.into(), &1.into(), &1.into())
+    );
+}
