@@ -1,0 +1,714 @@
+//! The shipped GoCD plans, run by the real binary against the DR lab (`tests/lab/up`): four
+//! hosts in network namespaces with real SSH, PostgreSQL 15 streaming replication, the GoCD
+//! stand-in and a virtual IP. Every assertion is made on the hosts themselves — PostgreSQL's
+//! own views, `ip addr` inside the hosts, HTTP through the VIP from the controller, the files
+//! in each host's /etc/go — never on what drplan says it did.
+//!
+//! Three labs, one after the other (a lab is heavy for a small machine), each always taken
+//! down again, even when a test fails:
+//!
+//! 1. failover → failback by `pg_basebackup`, then failover of a standby that fell behind →
+//!    failback by `pg_rewind` (which must really rewind PG1), with the data continuity of
+//!    every hop and a timing summary of each run;
+//! 2. SIGKILL of `drplan apply failover` around the point of no return, `drplan resume`, and
+//!    the same end state as an uninterrupted failover (a failback resets the lab in between);
+//! 3. refusals that must change nothing (a lagging standby; an unfenced old primary, then
+//!    `drplan rollback`), an automatic rollback before the point of no return, and finally a
+//!    planned switchover that must lose no committed row.
+//!
+//! The tests need root and the lab's packages (tests/lab/README.md). Without them they FAIL:
+//! a lab test that did not run has not passed.
+
+#[path = "lab_e2e/harness.rs"]
+mod harness;
+
+#[path = "lab_e2e/expect.rs"]
+mod expect;
+
+use expect::{served_by_pair_one, served_by_pair_two};
+use harness::{Lab, Out, Rows, secs, serial, wait_for};
+use serde_json::Value;
+
+// ---------------------------------------------------------------- 1 + 2 + timing
+
+#[test]
+fn failover_and_failback_by_basebackup_then_by_pg_rewind() {
+    let _serial = serial();
+    let lab = Lab::up();
+    served_by_pair_one(&lab, "the new lab");
+    wait_for("3 heartbeat rows from go1 on PG1", secs(60), || {
+        let n = lab.rows("pg1", "server = 'go1'").count;
+        if n >= 3 {
+            Ok(())
+        } else {
+            Err(format!("{n} rows"))
+        }
+    });
+
+    let rewind_site = lab.site_with_params("site-rewind.yaml", &[("rebuild", "rewind")]);
+    for (rebuild, failback_site) in [("basebackup", lab.site()), ("rewind", rewind_site)] {
+        let ctx = format!("failback by {rebuild}");
+
+        // ---- unplanned failover
+        // An unplanned failover may lose the last second of rows, but never one that was
+        // committed (and so replicated and replayed) before the run started.
+        let before = lab.rows("pg1", "true");
+
+        // Before the rewind round, PG2 stops receiving WAL (its primary_conninfo emptied) while
+        // GO1 writes on: PG1 then holds rows PG2 never saw — a standby that fell behind when
+        // disaster struck. The failover promotes PG2 without them (they are the disaster's
+        // loss), so PG1's history diverges from the new primary's and pg_rewind has real
+        // work to do: after the failback those rows must be gone from PG1.
+        let diverged: Option<String> = (rebuild == "rewind").then(|| {
+            // What was committed before the run must be on PG2 before it falls behind.
+            wait_for(&format!("{ctx}: PG2 to have replayed PG1's rows"), secs(60), || {
+                let two = lab.rows("pg2", &format!("id <= {}", before.max));
+                if two == before { Ok(()) } else { Err(format!("PG1 {before:?}, PG2 {two:?}")) }
+            });
+            lab.q("pg2", "alter system set primary_conninfo = ''");
+            lab.q("pg2", "select pg_reload_conf()");
+            wait_for(&format!("{ctx}: PG2's WAL receiver to stop"), secs(60), || {
+                match lab.q("pg2", "select count(*) from pg_stat_wal_receiver").as_str() {
+                    "0" => Ok(()),
+                    n => Err(format!("{n} receiver(s)")),
+                }
+            });
+            let received = lab.rows("pg2", "true").max;
+            wait_for(&format!("{ctx}: 2 go1 rows on PG1 that PG2 lacks"), secs(60), || {
+                let n = lab.rows("pg1", &format!("id > {received}")).count;
+                if n >= 2 { Ok(()) } else { Err(format!("{n} rows")) }
+            });
+            lab.q(
+                "pg1",
+                &format!(
+                    "select string_agg(id::text || '|' || extract(epoch from at)::text, ',') from heartbeat where id > {received}"
+                ),
+            )
+        });
+
+        let failover = lab.apply("failover", &lab.site(), &["--format", "json"], &[]);
+        assert_eq!(
+            failover.out.code,
+            Some(0),
+            "{ctx}: failover:\n{}",
+            failover.out.report()
+        );
+        if diverged.is_some() {
+            // Undo the test's own change on PG2 (the primary now; failback makes it a standby).
+            lab.q("pg2", "alter system reset primary_conninfo");
+            lab.q("pg2", "select pg_reload_conf()");
+        }
+        served_by_pair_two(&lab, &format!("{ctx}: after the failover"));
+        assert_eq!(
+            lab.rows("pg2", &format!("id <= {}", before.max)),
+            before,
+            "{ctx}: every heartbeat row committed on PG1 before the failover (ids <= {}) is on PG2, unchanged",
+            before.max
+        );
+
+        // ---- GO2 serves for a while: its rows must survive the failback
+        let go2_rows: Rows = wait_for(&format!("{ctx}: 3 rows from go2 on PG2"), secs(60), || {
+            let r = lab.rows("pg2", "server = 'go2'");
+            if r.count >= 3 {
+                Ok(r)
+            } else {
+                Err(format!("{} rows", r.count))
+            }
+        });
+
+        // ---- failback
+        let failback = lab.apply("failback", &failback_site, &["--format", "json"], &[]);
+        assert_eq!(
+            failback.out.code,
+            Some(0),
+            "{ctx}: failback:\n{}",
+            failback.out.report()
+        );
+        served_by_pair_one(&lab, &format!("{ctx}: after the failback"));
+        assert_eq!(
+            lab.rows("pg1", &format!("server = 'go2' and id <= {}", go2_rows.max)),
+            go2_rows,
+            "{ctx}: the rows GO2 wrote while it was primary are on PG1"
+        );
+        // And the rows GO2 wrote after that snapshot, until the plan stopped it: PG2 still has
+        // all of them (it was stopped cleanly) and now streams from PG1's new timeline, which
+        // PostgreSQL refuses if PG2 holds WAL that PG1 never replayed (served_by_pair_one
+        // checked the streaming). Both hold the same rows, up to what PG2 has replayed.
+        wait_for(
+            &format!("{ctx}: PG1 and PG2 hold the same rows"),
+            secs(60),
+            || {
+                let max = lab.rows("pg2", "true").max;
+                let filter = format!("id <= {max}");
+                let (one, two) = (lab.rows("pg1", &filter), lab.rows("pg2", &filter));
+                if one == two {
+                    Ok(())
+                } else {
+                    Err(format!("PG1 {one:?}, PG2 {two:?}"))
+                }
+            },
+        );
+        if let Some(lost) = &diverged {
+            let still = lab.q(
+                "pg1",
+                &format!(
+                    "select count(*) from heartbeat where id::text || '|' || extract(epoch from at)::text = any(string_to_array('{lost}', ','))"
+                ),
+            );
+            assert_eq!(
+                still, "0",
+                "{ctx}: the rows only PG1 had ({lost}) must be gone: PG1 follows PG2's history now"
+            );
+        }
+
+        // ---- the rebuild path the site asked for
+        let ran = lab.step_state(&failback.id, &format!("{rebuild}-pg-primary"));
+        let other = if rebuild == "rewind" {
+            "basebackup"
+        } else {
+            "rewind"
+        };
+        let skipped = lab.step_state(&failback.id, &format!("{other}-pg-primary"));
+        assert_eq!(ran, "done", "{ctx}: {rebuild}-pg-primary should have run");
+        assert!(
+            skipped.starts_with("skipped"),
+            "{ctx}: {other}-pg-primary should be skipped by its `when`, is {skipped:?}"
+        );
+        if rebuild == "rewind" {
+            let result = lab
+                .journal(&failback.id)
+                .into_iter()
+                .find(|r| {
+                    r["record"]["kind"] == "step_finished"
+                        && r["record"]["step"] == "rewind-pg-primary"
+                })
+                .map(|r| r["record"]["result"].clone())
+                .expect("the journal records rewind-pg-primary's end");
+            assert_eq!(
+                result["rewound"], true,
+                "{ctx}: PG1 had diverged, so pg_rewind must have rewound it: {result}"
+            );
+        }
+
+        timing(
+            &format!("failover (round before the failback by {rebuild})"),
+            &failover.out,
+        );
+        timing(&format!("failback by {rebuild}"), &failback.out);
+    }
+    lab.finish();
+}
+
+/// Test 7: wall time of a run and where it went, from the `--format json` event stream.
+/// Printed for the benchmark notes; nothing here is asserted.
+fn timing(label: &str, out: &Out) {
+    let mut steps: Vec<(String, u64)> = Vec::new();
+    let mut stray: Vec<&str> = Vec::new();
+    for line in out.stdout.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str::<Value>(line) {
+            Ok(v) if v["event"] == "step_finished" => steps.push((
+                v["step"].as_str().unwrap_or("?").to_string(),
+                v["duration_ms"].as_u64().unwrap_or(0),
+            )),
+            Ok(_) => {}
+            Err(_) => stray.push(line),
+        }
+    }
+    let sum: u64 = steps.iter().map(|(_, ms)| ms).sum();
+    steps.sort_by_key(|s| std::cmp::Reverse(s.1));
+    let slowest: Vec<String> = steps
+        .iter()
+        .take(3)
+        .map(|(s, ms)| format!("{s} {:.2} s", *ms as f64 / 1000.0))
+        .collect();
+    eprintln!(
+        "[lab_e2e timing] {label}: wall {:.2} s; {} steps, sum of step durations {:.2} s; slowest: {}",
+        out.took.as_secs_f64(),
+        steps.len(),
+        sum as f64 / 1000.0,
+        slowest.join(", ")
+    );
+    if !stray.is_empty() {
+        eprintln!(
+            "[lab_e2e timing] {label}: non-JSON lines in the --format json stream: {stray:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- 4: crash and resume
+
+/// The order in which `--parallel 1` runs a plan's steps: the first ready step in the plan
+/// file's order, again and again (the scheduler's rule). The crash points below are computed
+/// from it, and each crash checks the journal really ends where it was meant to.
+fn serial_order(lab: &Lab, plan_name: &str) -> Vec<String> {
+    let yaml = std::fs::read_to_string(harness::plan(plan_name)).unwrap();
+    let file_order: Vec<String> = yaml
+        .lines()
+        .filter_map(|l| l.strip_prefix("  - id: "))
+        .map(|s| s.trim().to_string())
+        .collect();
+    let plan = harness::plan(plan_name);
+    let out = lab.drplan(
+        &[
+            "plan",
+            plan.to_str().unwrap(),
+            "--site",
+            lab.site().to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert!(out.ok(), "drplan plan:\n{}", out.report());
+    let preview: Value = serde_json::from_str(&out.stdout).expect("plan --format json");
+    let needs = |id: &str| -> Vec<String> {
+        preview["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("the preview has no step {id}"))["needs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        file_order.len(),
+        preview["steps"].as_array().unwrap().len(),
+        "step ids read from {plan_name}.yaml: {file_order:?}"
+    );
+    let mut done: Vec<String> = Vec::new();
+    while done.len() < file_order.len() {
+        let next = file_order
+            .iter()
+            .find(|id| !done.contains(id) && needs(id).iter().all(|n| done.contains(n)))
+            .expect("a ready step")
+            .clone();
+        done.push(next);
+    }
+    done
+}
+
+/// Resumes a crashed run until it has succeeded, deciding about in-doubt steps as an operator
+/// would: look at the host to see whether the step took effect, then `--skip` or `--retry` it.
+fn resume_until_done(lab: &Lab, run: &str) {
+    for _round in 0..5 {
+        let status = lab.status(run);
+        if status["status"] == "succeeded" {
+            return;
+        }
+        let mut decisions: Vec<(String, String)> = Vec::new();
+        for step in status["steps"].as_array().unwrap() {
+            if step["state"] != "in doubt" {
+                continue;
+            }
+            let id = step["step"].as_str().unwrap();
+            let took_effect = match id {
+                "stop-go-primary" => lab.probe(&lab.go_url(lab.addr("go1"), "/lab/status")).0 == 2,
+                "stop-pg-primary" => lab.psql("pg1", "select 1").is_err(),
+                "release-vip" => !lab.vip_holders().contains(&"go1"),
+                "promote-pg-standby" => !lab.in_recovery("pg2"),
+                "assign-vip" => lab.vip_holders().contains(&"go2"),
+                // The other failover actions are idempotent: running them again is safe.
+                _ => false,
+            };
+            let flag = if took_effect { "--skip" } else { "--retry" };
+            println!("in doubt: {id}: took effect on the host: {took_effect} → {flag}");
+            decisions.push((flag.to_string(), id.to_string()));
+        }
+        let mut args = vec!["resume", run, "--parallel", "1"];
+        for (flag, id) in &decisions {
+            args.push(flag);
+            args.push(id);
+        }
+        let out = lab.drplan(&args, &[]);
+        assert!(
+            matches!(out.code, Some(0) | Some(1)),
+            "resume ended unexpectedly:\n{}",
+            out.report()
+        );
+    }
+    panic!(
+        "run {run} did not succeed after 5 resumes: {}",
+        lab.status(run)
+    );
+}
+
+#[test]
+fn failover_killed_around_the_point_of_no_return_resumes_to_the_same_end_state() {
+    let _serial = serial();
+    let lab = Lab::up();
+    served_by_pair_one(&lab, "the new lab");
+
+    // The journal of an uninterrupted `--parallel 1` failover: run_started, then
+    // step_started + step_finished per step in `order` (run_finished last).
+    let order = serial_order(&lab, "failover");
+    let mut records: Vec<(&str, String)> = vec![("run_started", String::new())];
+    for id in &order {
+        records.push(("step_started", id.clone()));
+        records.push(("step_finished", id.clone()));
+    }
+    let index = |kind: &str, step: &str| -> usize {
+        1 + records
+            .iter()
+            .position(|(k, s)| *k == kind && s == step)
+            .unwrap_or_else(|| panic!("no {kind} of {step} in {records:?}"))
+    };
+    let promote_started = index("step_started", "promote-pg-standby");
+    let points: Vec<(&str, usize)> = vec![
+        (
+            "after the VIP release finished",
+            index("step_finished", "release-vip"),
+        ),
+        // The last record before promote starts is the step_finished of the step before it.
+        ("just before promote", promote_started - 1),
+        ("with promote started (in doubt)", promote_started),
+        (
+            "right after promote finished",
+            index("step_finished", "promote-pg-standby"),
+        ),
+    ];
+    println!("--parallel 1 order: {order:?}; crash points: {points:?}");
+
+    for (point, n) in points {
+        let ctx = format!("crash {point} (after record {n})");
+        let before = lab.rows("pg1", "true");
+        let crashed = lab.apply(
+            "failover",
+            &lab.site(),
+            &["--parallel", "1"],
+            &[("DRPLAN_CRASH_AFTER_RECORD", &n.to_string())],
+        );
+        assert_eq!(
+            crashed.out.signal,
+            Some(9),
+            "{ctx}: drplan should have killed itself:\n{}",
+            crashed.out.report()
+        );
+        let journal = lab.journal(&crashed.id);
+        let (kind, step) = &records[n - 1];
+        let last = &journal.last().expect("a journal")["record"];
+        assert!(
+            journal.len() == n
+                && last["kind"] == *kind
+                && (step.is_empty() || last["step"] == step.as_str()),
+            "{ctx}: the journal should end with {kind} {step} as record {n}; it has {} records, the last {last}",
+            journal.len()
+        );
+
+        // What the hosts look like at the crash.
+        let promoted = n > index("step_started", "promote-pg-standby");
+        assert_eq!(
+            !lab.in_recovery("pg2"),
+            promoted,
+            "{ctx}: PG2 should {}be promoted yet",
+            if promoted { "" } else { "not " }
+        );
+        if n >= index("step_finished", "stop-pg-primary") {
+            assert!(
+                lab.psql("pg1", "select 1").is_err(),
+                "{ctx}: PG1 should be stopped"
+            );
+        }
+        if n >= index("step_finished", "release-vip") && n < index("step_finished", "assign-vip") {
+            assert!(
+                lab.vip_holders().is_empty(),
+                "{ctx}: the VIP should be on no host"
+            );
+        }
+        println!(
+            "{ctx}: status after the crash: {}",
+            lab.step_states(&crashed.id)
+                .iter()
+                .map(|(s, st)| format!("{s}={st}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+
+        resume_until_done(&lab, &crashed.id);
+        for (step, state) in lab.step_states(&crashed.id) {
+            assert_eq!(state, "done", "{ctx}: step {step} after resuming");
+        }
+        // A step that had finished before the crash is never started again by the resume.
+        let journal = lab.journal(&crashed.id);
+        for (_, step) in records[..n].iter().filter(|(k, _)| *k == "step_finished") {
+            let starts = journal
+                .iter()
+                .filter(|r| {
+                    r["record"]["kind"] == "step_started" && r["record"]["step"] == step.as_str()
+                })
+                .count();
+            assert_eq!(
+                starts, 1,
+                "{ctx}: {step} finished before the crash, so it ran once"
+            );
+        }
+        served_by_pair_two(&lab, &format!("{ctx}: after resuming"));
+        assert_eq!(
+            lab.rows("pg2", &format!("id <= {}", before.max)),
+            before,
+            "{ctx}: every row committed on PG1 before the run is on PG2"
+        );
+
+        // Reset the lab for the next crash point: the failback is itself tested in full above.
+        let back = lab.apply("failback", &lab.site(), &[], &[]);
+        assert_eq!(
+            back.out.code,
+            Some(0),
+            "{ctx}: failback:\n{}",
+            back.out.report()
+        );
+        served_by_pair_one(
+            &lab,
+            &format!("{ctx}: after the failback that resets the lab"),
+        );
+    }
+    lab.finish();
+}
+
+// ---------------------------------------------------------------- 5, 6, 3
+
+/// GO2's business-continuity dashboard shows every config file in sync with GO1's and no
+/// sync error (what the switchover's precondition requires; GO2 re-syncs after a restart).
+fn standby_in_sync(lab: &Lab) {
+    wait_for("GO2's config files in sync with GO1's", secs(90), || {
+        let url = lab.go_url(
+            lab.addr("go2"),
+            "/go/add-on/business-continuity/admin/dashboard.json",
+        );
+        let (code, body) = lab.probe(&url);
+        let d: Value =
+            serde_json::from_str(&body).map_err(|e| format!("exit {code}, {e}: {body}"))?;
+        let synced = [
+            "CRUISE_CONFIG_XML",
+            "AES_CIPHER",
+            "JETTY_XML",
+            "USER_FEATURE_TOGGLE",
+        ]
+        .iter()
+        .all(|k| {
+            d["primaryServerDetails"][k]["md5"].is_string()
+                && d["primaryServerDetails"][k]["md5"] == d["standbyServerDetails"][k]
+        });
+        let clean = d["setupStatus"] == "success"
+            && d["syncErrors"].as_array().is_some_and(|e| e.is_empty());
+        if synced && clean { Ok(()) } else { Err(body) }
+    });
+}
+
+#[test]
+fn refusals_and_rollbacks_change_nothing_and_a_switchover_loses_no_row() {
+    let _serial = serial();
+    let lab = Lab::up();
+    served_by_pair_one(&lab, "the new lab");
+
+    // ---- 5a: a standby that lags behind refuses the switchover before step one.
+    lab.q("pg2", "select pg_wal_replay_pause()");
+    let paused_at = lab.rows("pg1", "true").max;
+    wait_for(
+        "GO1 writing on while PG2's replay is paused",
+        secs(60),
+        || {
+            let newer = lab
+                .rows("pg1", &format!("server = 'go1' and id > {paused_at}"))
+                .count;
+            let lag: f64 = lab
+                .q(
+                    "pg2",
+                    "select pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())",
+                )
+                .parse()
+                .unwrap_or(0.0);
+            if newer >= 3 && lag > 1.0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{newer} new go1 rows; PG2 received but did not replay {lag} bytes"
+                ))
+            }
+        },
+    );
+    let lag_site = lab.site_with_params("site-lag.yaml", &[("max_lag_bytes", "1")]);
+    let refused = lab.apply("switchover", &lag_site, &[], &[]);
+    assert_eq!(
+        refused.out.code,
+        Some(3),
+        "lagging standby:\n{}",
+        refused.out.report()
+    );
+    assert!(
+        refused
+            .out
+            .text()
+            .contains("the standby PostgreSQL is streaming and nearly caught up"),
+        "the refusal names the failed check:\n{}",
+        refused.out.report()
+    );
+    assert_eq!(lab.status(&refused.id)["status"], "refused");
+    for (step, state) in lab.step_states(&refused.id) {
+        assert_eq!(
+            state, "pending",
+            "lagging standby: step {step} must not have run"
+        );
+    }
+    served_by_pair_one(&lab, "after the refused switchover (replay still paused)");
+    lab.q("pg2", "select pg_wal_replay_resume()");
+    wait_for("PG2 replaying again", secs(60), || {
+        match lab
+            .q("pg2", "select pg_get_wal_replay_pause_state()")
+            .as_str()
+        {
+            "not paused" => Ok(()),
+            s => Err(s.to_string()),
+        }
+    });
+
+    // ---- 5b: an old primary that still accepts writes stops the promotion.
+    // The site says pg_primary's sshd is on port 2222, where nothing listens: the plan may
+    // skip stopping PG1 (`on_unreachable: skip`), but PG1 keeps serving on 5432, so promote's
+    // fencing precondition must refuse.
+    let pg1 = lab.addr("pg1").to_string();
+    let unfenced = lab.site_copy("site-unfenced.yaml", |t| {
+        t.replacen(
+            &format!("pg_primary: {{ address: {pg1}, "),
+            &format!("pg_primary: {{ address: {pg1}, port: 2222, "),
+            1,
+        )
+    });
+    let refused = lab.apply("failover", &unfenced, &[], &[]);
+    assert_eq!(
+        refused.out.code,
+        Some(3),
+        "unfenced old primary:\n{}",
+        refused.out.report()
+    );
+    assert!(
+        refused.out.text().contains("the old primary is fenced"),
+        "the refusal names the fencing check:\n{}",
+        refused.out.report()
+    );
+    let stop_pg1 = lab.step_state(&refused.id, "stop-pg-primary");
+    assert!(
+        stop_pg1.starts_with("skipped"),
+        "stop-pg-primary: {stop_pg1}"
+    );
+    let promote = lab.step_state(&refused.id, "promote-pg-standby");
+    assert!(
+        promote.starts_with("failed"),
+        "promote-pg-standby: {promote}"
+    );
+    assert!(
+        lab.in_recovery("pg2"),
+        "unfenced old primary: PG2 must not be promoted"
+    );
+    assert!(
+        !lab.in_recovery("pg1"),
+        "unfenced old primary: PG1 is still the primary"
+    );
+    let rollback = lab.drplan(&["rollback", &refused.id], &[]);
+    assert_eq!(rollback.code, Some(0), "rollback:\n{}", rollback.report());
+    assert_eq!(lab.status(&refused.id)["status"], "rolled_back");
+    served_by_pair_one(&lab, "after rolling back the refused failover");
+
+    // ---- 6: a failure before the point of no return rolls everything back.
+    // pg_standby's data directory does not exist in this site copy, so promote fails — after
+    // the plan has stopped both GoCD servers and PG1 and released the VIP.
+    let pgdata2 = lab.var("LAB_PGDATA_PG2").to_string();
+    let broken = lab.site_copy("site-no-standby-data.yaml", |t| {
+        t.replacen(
+            &format!("data_dir: {pgdata2},"),
+            &format!("data_dir: {pgdata2}-no-such-dir,"),
+            1,
+        )
+    });
+    let failed = lab.apply("failover", &broken, &["--on-failure", "rollback"], &[]);
+    assert_eq!(
+        failed.out.code,
+        Some(1),
+        "promote fails:\n{}",
+        failed.out.report()
+    );
+    assert_eq!(lab.status(&failed.id)["status"], "rolled_back");
+    for step in [
+        "stop-go-primary",
+        "stop-pg-primary",
+        "release-vip",
+        "stop-go-standby",
+        "set-go-standby-primary",
+    ] {
+        assert_eq!(
+            lab.step_state(&failed.id, step),
+            "rolled back",
+            "{step} ran and was undone"
+        );
+    }
+    assert!(
+        lab.step_state(&failed.id, "promote-pg-standby")
+            .starts_with("failed")
+    );
+    served_by_pair_one(&lab, "after the automatic rollback");
+
+    // ---- 3: a planned switchover loses no committed row.
+    standby_in_sync(&lab);
+    let before = lab.rows("pg1", "server = 'go1'");
+    let switchover = lab.apply("switchover", &lab.site(), &[], &[]);
+    assert_eq!(
+        switchover.out.code,
+        Some(0),
+        "switchover:\n{}",
+        switchover.out.report()
+    );
+    served_by_pair_two(&lab, "after the switchover");
+
+    // What PG1 committed is in its data directory, which the switchover shut down cleanly.
+    // Start it again *as a standby with no upstream* (standby.signal, primary_conninfo and
+    // restore_command emptied): it replays only its own WAL, reaches the shutdown checkpoint
+    // and answers read-only queries — it cannot accept a write, so no second primary exists
+    // even for a moment, and nothing from PG2 can reach it. Every row it holds must be on PG2
+    // with the same content; PG2's own new rows come from its sequence, past PG1's ids.
+    let data1 = lab.var("LAB_PGDATA_PG1").to_string();
+    let start = lab.ssh(
+        "pg1",
+        &format!(
+            "runuser -u postgres -- touch {data1}/standby.signal && env -C / runuser -u postgres -- {bin}/pg_ctl -D {data1} -l {log} -o '-c primary_conninfo= -c restore_command=' -w -t 120 start",
+            bin = lab.var("LAB_PG_BIN"),
+            log = lab.var("LAB_PGLOG_PG1"),
+        ),
+    );
+    assert!(start.ok(), "start PG1 read-only:\n{}", start.report());
+    assert!(lab.in_recovery("pg1"), "PG1 must come up read-only");
+    assert_eq!(
+        lab.q("pg1", "select count(*) from pg_stat_wal_receiver"),
+        "0",
+        "read-only PG1 must not stream from anywhere"
+    );
+    let on_pg1 = lab.rows("pg1", "true");
+    let on_pg2 = lab.rows("pg2", &format!("id <= {}", on_pg1.max));
+    let go1_on_pg1 = lab.rows("pg1", "server = 'go1'");
+    eprintln!(
+        "[lab_e2e] switchover: PG1 holds {} rows ({} from go1, {} of them written after the last look before the run); PG2 {:?}",
+        on_pg1.count,
+        go1_on_pg1.count,
+        go1_on_pg1.count - before.count,
+        on_pg2
+    );
+    assert!(
+        go1_on_pg1.count >= before.count && before.count >= 3,
+        "go1 wrote rows: {before:?} then {go1_on_pg1:?}"
+    );
+    assert_eq!(
+        on_pg2, on_pg1,
+        "every row committed on PG1 is on PG2, unchanged"
+    );
+    let stop = lab.ssh(
+        "pg1",
+        &format!(
+            "env -C / runuser -u postgres -- {bin}/pg_ctl -D {data1} -m fast -w stop && rm -f {data1}/standby.signal",
+            bin = lab.var("LAB_PG_BIN"),
+        ),
+    );
+    assert!(stop.ok(), "stop the read-only PG1:\n{}", stop.report());
+    lab.finish();
+}

@@ -1,0 +1,610 @@
+//! The lab end-to-end harness: one `Lab` per test (brought up with `tests/lab/up`, always taken
+//! down again by `Drop`), commands run inside the lab's network namespaces with a time limit,
+//! and what the tests read on the hosts (PostgreSQL, the VIP, the GoCD stand-in, files).
+//!
+//! Nothing here is sent from the root namespace: every probe, `psql` and `drplan` runs under
+//! `ip netns exec <lab namespace>`.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, mpsc};
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn plan(name: &str) -> PathBuf {
+    repo().join("plans/gocd").join(format!("{name}.yaml"))
+}
+
+pub fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+// ---------------------------------------------------------------- running commands
+
+/// What a finished command left behind.
+pub struct Out {
+    pub shown: String,
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl Out {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+    /// For assertion messages: the command, how it ended, and all it printed.
+    pub fn report(&self) -> String {
+        format!(
+            "$ {}\n(exit {:?}, signal {:?}, {:.1} s)\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.shown,
+            self.code,
+            self.signal,
+            self.took.as_secs_f64(),
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+/// Reads a pipe to its end on a thread; the result comes through the channel.
+fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+/// Runs a command with a time limit (killed and reported when over it) and prints what it did
+/// (the harness shows it when the test fails).
+pub fn run(cmd: &mut Command, limit: Duration) -> Out {
+    let out = run_quiet(cmd, limit);
+    println!("{}", out.report());
+    out
+}
+
+/// `run` without printing: for the many small probes (psql, ip addr, probe) whose callers put
+/// the output into their own messages. Output is collected until the process exits plus a
+/// short grace: a daemon it leaves behind (an ssh ControlMaster of a killed drplan) may keep
+/// the pipes open forever, and must not hang the test.
+pub fn run_quiet(cmd: &mut Command, limit: Duration) -> Out {
+    use std::os::unix::process::ExitStatusExt;
+    let shown = format!("{cmd:?}");
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
+    let out_rx = drain(child.stdout.take().unwrap());
+    let err_rx = drain(child.stderr.take().unwrap());
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait for a child") {
+            break s;
+        }
+        if started.elapsed() > limit {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait().expect("wait for a killed child");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = started.elapsed();
+    let grab = |rx: mpsc::Receiver<Vec<u8>>| {
+        String::from_utf8_lossy(&rx.recv_timeout(secs(5)).unwrap_or_default()).into_owned()
+    };
+    let out = Out {
+        shown,
+        code: status.code(),
+        signal: status.signal(),
+        stdout: grab(out_rx),
+        stderr: grab(err_rx),
+        took,
+    };
+    assert!(
+        !timed_out,
+        "command ran over its {limit:?} limit and was killed:\n{}",
+        out.report()
+    );
+    out
+}
+
+/// Retries `f` until it returns Ok or `limit` passes; then fails with the last reason.
+pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let started = Instant::now();
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) if started.elapsed() > limit => {
+                panic!("waited {limit:?} for {what}; still: {e}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- root, one lab at a time
+
+fn uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Every lab test starts here: it FAILS (never skips) without root, and the tests of this file
+/// run one after the other — a lab is heavy for a 2-core machine, and so are its timeouts.
+pub fn serial() -> MutexGuard<'static, ()> {
+    assert_eq!(
+        uid(),
+        Some(0),
+        "the lab end-to-end tests need root (network namespaces, sshd, PostgreSQL); they do not skip — run them as root, as CI does"
+    );
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+// ---------------------------------------------------------------- the lab
+
+static LABS: AtomicUsize = AtomicUsize::new(0);
+
+/// The outcome of one `drplan apply` (or resume, rollback): the output and the run it made.
+pub struct Run {
+    pub out: Out,
+    pub id: String,
+}
+
+pub struct Lab {
+    pub dir: PathBuf,
+    env: HashMap<String, String>,
+    finished: bool,
+}
+
+/// A snapshot of heartbeat rows: how many, the largest id, and a digest of every column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rows {
+    pub count: i64,
+    pub max: i64,
+    pub digest: String,
+}
+
+impl Lab {
+    /// `tests/lab/up --dir /tmp/dle-<pid>-<n>`; panics (after `up` has cleaned up) if it fails.
+    pub fn up() -> Lab {
+        let n = LABS.fetch_add(1, Ordering::SeqCst);
+        let dir = PathBuf::from(format!("/tmp/dle-{}-{n}", std::process::id()));
+        assert!(dir.as_os_str().len() <= 40);
+        std::fs::create_dir_all(&dir).expect("create the lab directory");
+        let mut lab = Lab {
+            dir: dir.clone(),
+            env: HashMap::new(),
+            finished: false,
+        };
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+        let up = run(
+            Command::new(repo().join("tests/lab/up"))
+                .arg("--dir")
+                .arg(&dir)
+                .env("CARGO", cargo)
+                .current_dir(repo()),
+            secs(600),
+        );
+        assert!(up.ok(), "tests/lab/up failed:\n{}", up.report());
+        lab.env = parse_env(&dir.join("lab.env"));
+        for key in [
+            "LAB_PREFIX",
+            "LAB_NS_CTL",
+            "LAB_NS_PG1",
+            "LAB_NS_PG2",
+            "LAB_NS_GO1",
+            "LAB_NS_GO2",
+            "LAB_ADDR_PG1",
+            "LAB_ADDR_PG2",
+            "LAB_ADDR_GO1",
+            "LAB_ADDR_GO2",
+            "LAB_VIP",
+            "LAB_PG_PORT",
+            "LAB_PGDATA_PG1",
+            "LAB_PGDATA_PG2",
+            "LAB_PGLOG_PG1",
+            "LAB_PG_BIN",
+            "LAB_GO_PORT",
+            "LAB_STANDIN",
+            "LAB_SSH_OPTS",
+        ] {
+            assert!(lab.env.contains_key(key), "lab.env lacks {key}");
+        }
+        lab
+    }
+
+    pub fn var(&self, key: &str) -> &str {
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("lab.env has no {key}"))
+    }
+
+    /// Host names: ctl, pg1, pg2, go1, go2.
+    pub fn ns(&self, host: &str) -> &str {
+        self.var(&format!("LAB_NS_{}", host.to_uppercase()))
+    }
+
+    pub fn addr(&self, host: &str) -> &str {
+        self.var(&format!("LAB_ADDR_{}", host.to_uppercase()))
+    }
+
+    pub fn vip(&self) -> &str {
+        self.var("LAB_VIP")
+    }
+
+    pub fn site(&self) -> PathBuf {
+        self.dir.join("site.yaml")
+    }
+
+    /// `ip netns exec <host's namespace> PROG ARGS…`
+    pub fn cmd_in(&self, host: &str, prog: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", self.ns(host)]).arg(prog);
+        c
+    }
+
+    /// psql from the controller to pg1 or pg2, database gocd; Err on any failure (unreachable).
+    pub fn psql(&self, host: &str, sql: &str) -> Result<String, String> {
+        let out = run_quiet(
+            self.cmd_in("ctl", Path::new(self.var("LAB_PG_BIN")).join("psql"))
+                .env("PGCONNECT_TIMEOUT", "5")
+                .args(["-X", "-v", "ON_ERROR_STOP=1", "-At", "-h", self.addr(host)])
+                .args([
+                    "-p",
+                    self.var("LAB_PG_PORT"),
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "gocd",
+                ])
+                .args(["-c", sql]),
+            secs(60),
+        );
+        if out.ok() {
+            Ok(out.stdout.trim_end().to_string())
+        } else {
+            Err(format!("psql on {host}: {}", out.stderr.trim()))
+        }
+    }
+
+    /// psql that must work.
+    pub fn q(&self, host: &str, sql: &str) -> String {
+        self.psql(host, sql).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn in_recovery(&self, host: &str) -> bool {
+        match self.q(host, "select pg_is_in_recovery()").as_str() {
+            "t" => true,
+            "f" => false,
+            other => panic!("pg_is_in_recovery() on {host} said {other:?}"),
+        }
+    }
+
+    /// Heartbeat rows matching `filter` on a host (a single statement: one snapshot).
+    pub fn rows(&self, host: &str, filter: &str) -> Rows {
+        let line = self.q(
+            host,
+            &format!(
+                "select count(*), coalesce(max(id), 0), coalesce(md5(string_agg(id::text || '|' || server || '|' || extract(epoch from at)::text, ',' order by id)), '-') from heartbeat where {filter}"
+            ),
+        );
+        let f: Vec<&str> = line.split('|').collect();
+        assert_eq!(f.len(), 3, "unexpected psql output {line:?}");
+        Rows {
+            count: f[0].parse().unwrap(),
+            max: f[1].parse().unwrap(),
+            digest: f[2].to_string(),
+        }
+    }
+
+    /// Which of the lab's hosts have the VIP on eth0 (by `ip -o addr` inside each).
+    pub fn vip_holders(&self) -> Vec<&'static str> {
+        let needle = format!(" {}/", self.vip());
+        ["pg1", "pg2", "go1", "go2"]
+            .into_iter()
+            .filter(|h| {
+                let out = run_quiet(
+                    self.cmd_in(h, "ip")
+                        .args(["-o", "-4", "addr", "show", "dev", "eth0"]),
+                    secs(30),
+                );
+                assert!(out.ok(), "ip addr on {h}:\n{}", out.report());
+                out.stdout.contains(&needle)
+            })
+            .collect()
+    }
+
+    /// `gocd-standin probe URL` from the controller: (exit code, body). 0 = HTTP 2xx,
+    /// 1 = another status, 2 = nothing answered.
+    pub fn probe(&self, url: &str) -> (i32, String) {
+        let out = run_quiet(
+            self.cmd_in("ctl", self.var("LAB_STANDIN"))
+                .args(["probe", "--timeout", "5", url]),
+            secs(30),
+        );
+        (out.code.unwrap_or(-1), out.stdout)
+    }
+
+    pub fn go_url(&self, addr: &str, path: &str) -> String {
+        format!("http://{addr}:{}{path}", self.var("LAB_GO_PORT"))
+    }
+
+    /// `/lab/status` of the GoCD stand-in answering at `addr` (the VIP or a host's address).
+    pub fn lab_status(&self, addr: &str) -> Result<Value, String> {
+        let (code, body) = self.probe(&self.go_url(addr, "/lab/status"));
+        if code != 0 {
+            return Err(format!(
+                "/lab/status at {addr}: probe exit {code}, body {body:?}"
+            ));
+        }
+        serde_json::from_str(&body).map_err(|e| format!("/lab/status at {addr}: {e}: {body:?}"))
+    }
+
+    /// A file as the host sees it (its own /etc/go, bound by `ip netns exec`).
+    pub fn cat(&self, host: &str, path: &str) -> String {
+        let out = run_quiet(self.cmd_in(host, "cat").arg(path), secs(30));
+        assert!(out.ok(), "cat {path} on {host}:\n{}", out.report());
+        out.stdout
+    }
+
+    /// A shell command on a host over the lab's ssh (so daemons it starts belong to the host's
+    /// reaper, as with drplan).
+    pub fn ssh(&self, host: &str, script: &str) -> Out {
+        let mut c = self.cmd_in("ctl", "ssh");
+        c.args(self.var("LAB_SSH_OPTS").split_whitespace())
+            .arg(format!("root@{}", self.addr(host)))
+            .arg(script);
+        run(&mut c, secs(120))
+    }
+
+    // ------------------------------------------------------------ drplan
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    /// `ip netns exec <ctl> drplan --state-dir DIR/state ARGS…` with extra environment.
+    pub fn drplan_cmd(&self, args: &[&str], envs: &[(&str, &str)]) -> Command {
+        let mut c = self.cmd_in("ctl", env!("CARGO_BIN_EXE_drplan"));
+        c.env("NO_COLOR", "1")
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .args(args);
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Runs drplan in the controller (printed for the failure report).
+    pub fn drplan(&self, args: &[&str], envs: &[(&str, &str)]) -> Out {
+        run(&mut self.drplan_cmd(args, envs), secs(900))
+    }
+
+    pub fn runs(&self) -> Vec<String> {
+        let mut ids: Vec<String> = std::fs::read_dir(self.state_dir().join("runs"))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+
+    /// `drplan apply PLAN --site SITE --yes EXTRA…`; the run is the one directory it added.
+    pub fn apply(
+        &self,
+        plan_name: &str,
+        site: &Path,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Run {
+        let before = self.runs();
+        let plan = plan(plan_name);
+        let mut args = vec![
+            "apply",
+            plan.to_str().unwrap(),
+            "--site",
+            site.to_str().unwrap(),
+            "--yes",
+        ];
+        args.extend_from_slice(extra);
+        let out = self.drplan(&args, envs);
+        let new: Vec<String> = self
+            .runs()
+            .into_iter()
+            .filter(|r| !before.contains(r))
+            .collect();
+        assert_eq!(
+            new.len(),
+            1,
+            "apply should have made exactly one run: {new:?}\n{}",
+            out.report()
+        );
+        Run {
+            out,
+            id: new[0].clone(),
+        }
+    }
+
+    /// `drplan status RUN --format json`.
+    pub fn status(&self, run: &str) -> Value {
+        let out = run_quiet(
+            &mut self.drplan_cmd(&["status", run, "--format", "json"], &[]),
+            secs(60),
+        );
+        assert!(out.ok(), "drplan status:\n{}", out.report());
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("status --format json is not JSON ({e}):\n{}", out.report()))
+    }
+
+    /// Step id → state ("done", "skipped (when)", "in doubt", …) from `drplan status`.
+    pub fn step_states(&self, run: &str) -> Vec<(String, String)> {
+        self.status(run)["steps"]
+            .as_array()
+            .expect("status has steps")
+            .iter()
+            .map(|s| {
+                (
+                    s["step"].as_str().unwrap().to_string(),
+                    s["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn step_state(&self, run: &str, step: &str) -> String {
+        self.step_states(run)
+            .into_iter()
+            .find(|(s, _)| s == step)
+            .unwrap_or_else(|| panic!("run {run} has no step {step}"))
+            .1
+    }
+
+    /// The run's journal, one JSON object per line.
+    pub fn journal(&self, run: &str) -> Vec<Value> {
+        let path = self
+            .state_dir()
+            .join("runs")
+            .join(run)
+            .join("journal.jsonl");
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("journal line {l:?}: {e}")))
+            .collect()
+    }
+
+    /// A copy of site.yaml, next to it (the ssh key paths are relative to the site file),
+    /// changed by `edit`, which must change it.
+    pub fn site_copy(&self, name: &str, edit: impl FnOnce(&str) -> String) -> PathBuf {
+        let text = std::fs::read_to_string(self.site()).expect("read site.yaml");
+        let changed = edit(&text);
+        assert_ne!(
+            changed, text,
+            "{name}: the edit changed nothing in site.yaml:\n{text}"
+        );
+        let path = self.dir.join(name);
+        std::fs::write(&path, &changed).expect("write a site copy");
+        println!("---- {name} ----\n{changed}");
+        path
+    }
+
+    /// A site copy with a top-level `params:` section.
+    pub fn site_with_params(&self, name: &str, params: &[(&str, &str)]) -> PathBuf {
+        self.site_copy(name, |text| {
+            assert!(
+                !text.lines().any(|l| l.starts_with("params:")),
+                "site.yaml already has a params section; merge instead:\n{text}"
+            );
+            let mut t = text.to_string();
+            if !t.ends_with('\n') {
+                t.push('\n');
+            }
+            t.push_str("params:\n");
+            for (k, v) in params {
+                t.push_str(&format!("  {k}: {v}\n"));
+            }
+            t
+        })
+    }
+
+    // ------------------------------------------------------------ going away
+
+    fn down(&self) -> Out {
+        run(
+            Command::new(repo().join("tests/lab/down"))
+                .arg("--dir")
+                .arg(&self.dir)
+                .current_dir(repo()),
+            secs(300),
+        )
+    }
+
+    fn namespaces_left(&self) -> Vec<String> {
+        let Some(prefix) = self.env.get("LAB_PREFIX") else {
+            return Vec::new();
+        };
+        let out = run_quiet(Command::new("ip").args(["netns", "list"]), secs(30));
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with(&format!("{prefix}-")))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Takes the lab down and checks that none of its namespaces is left; removes DIR.
+    pub fn finish(mut self) {
+        self.finished = true;
+        let down = self.down();
+        assert!(down.ok(), "tests/lab/down failed:\n{}", down.report());
+        let left = self.namespaces_left();
+        assert!(left.is_empty(), "namespaces left after down: {left:?}");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        // A test failed (or forgot finish): the lab goes anyway; DIR stays for a post-mortem.
+        let down = self.down();
+        if !down.ok() {
+            eprintln!("lab: down failed during cleanup:\n{}", down.report());
+        }
+        let left = self.namespaces_left();
+        if !left.is_empty() {
+            eprintln!("lab: namespaces left after down: {left:?}");
+        }
+        if std::thread::panicking() {
+            eprintln!("lab: logs and state kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// `lab.env`: KEY=VALUE lines, values bare or double-quoted (never escaped).
+fn parse_env(path: &Path) -> HashMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v);
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
