@@ -59,6 +59,12 @@ pub enum Event {
     Note {
         message: String,
     },
+    /// The last event of a run (or of a resumed part of it).
+    RunFinished {
+        run_id: String,
+        status: crate::exec::RunStatus,
+        summary: String,
+    },
 }
 
 /// Something that shows events.

@@ -340,3 +340,46 @@ fn run_files_are_private() {
     assert_eq!(mode(&format!("state/runs/{run}/journal.jsonl")), 0o600);
     assert_eq!(mode(&format!("state/runs/{run}/plan.json")), 0o600);
 }
+
+#[test]
+fn json_output_is_only_json_and_ends_with_run_finished() {
+    let s = Site::new();
+    let plan = s.plan(&logging_step("one", &[], ""));
+    let a = s.apply(&plan, &["--format", "json"]).success();
+    let stdout = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "run_finished");
+    assert_eq!(last["status"], "succeeded");
+}
+
+#[test]
+fn resume_keeps_the_runs_failure_handling() {
+    let s = Site::new();
+    let undo = "    rollback: { action: exec, with: { argv: [sh, -c, 'echo undo >> \"$1\"', _, \"{{ vars.dir }}/log\"] } }\n";
+    let plan = s.plan(&(logging_step("one", &[], undo) + "  - id: boom\n    on: a\n    action: exec\n    with: { argv: [\"false\"] }\n    needs: [one]\n"));
+    // Killed right after `one` finished; the run was started with --on-failure rollback.
+    let out = s
+        .drplan()
+        .env("DRPLAN_CRASH_AFTER_RECORD", "3")
+        .arg("apply")
+        .arg(&plan)
+        .arg("--site")
+        .arg(s.path("site.yaml"))
+        .args(["--yes", "--parallel", "1", "--on-failure", "rollback"])
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(9));
+    let run = s.run_id();
+    let a = s.drplan().args(["resume", &run]).assert().code(1);
+    assert!(out_of(&a).contains("rolled back"), "{}", out_of(&a));
+    assert_eq!(s.read("log"), "one\nundo\n");
+}
+
+fn out_of(a: &assert_cmd::assert::Assert) -> String {
+    out(a)
+}

@@ -31,6 +31,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
                 drplan_run: 1,
                 plan: saved.plan,
                 site: saved.site,
+                options: args.run.choices(Default::default()),
             }
         }
         None => {
@@ -43,6 +44,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
                 drplan_run: 1,
                 plan: saved.plan,
                 site: saved.site,
+                options: args.run.choices(Default::default()),
             };
             rp.check_unchanged("the plan was saved (it is stale)")?;
             rp
@@ -102,12 +104,18 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
             )));
         }
     }
-    let opts = args.run.options(Vec::new(), Vec::new());
+    let opts = args.run.options(run_plan.options, Vec::new(), Vec::new());
     let ending = ex
         .forward(&opts)
         .await
         .map_err(|e| Failure::RunFailed(format!("run {run_id}: {e}")))?;
-    session::finish(&ex, &run_id, ending, started, !json && !global.quiet)
+    session::finish(
+        &ex,
+        &run_id,
+        ending,
+        started,
+        session::Output::of(global, json),
+    )
 }
 
 /// Show the preview and ask; refuse without a terminal.

@@ -20,6 +20,7 @@ pub struct Args {
 
 pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let (id, plan, state, journal) = session::open(global, &args.run)?;
+    let stored = plan.options;
     plan.check_unchanged("the run started")?;
     match state.status() {
         RunStatus::Succeeded | RunStatus::Refused | RunStatus::RolledBack => {
@@ -58,7 +59,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         approve: args.flags.approve.clone(),
         state_dir: global.state_dir.clone(),
     })?;
-    let opts = args.flags.options(args.retry, args.skip);
+    let opts = args.flags.options(stored, args.retry, args.skip);
     let started = std::time::Instant::now();
     let ending = ex
         .forward(&opts)
@@ -69,6 +70,6 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         &id,
         ending,
         started,
-        !args.flags.json() && !global.quiet,
+        session::Output::of(global, args.flags.json()),
     )
 }

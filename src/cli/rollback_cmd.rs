@@ -41,6 +41,6 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
             println!("run {id} rolled back");
             Ok(())
         }
-        other => session::conclude(&id, other),
+        other => session::conclude(&id, other, true),
     }
 }

@@ -21,6 +21,16 @@ pub struct RunPlan {
     pub drplan_run: u32,
     pub plan: SavedFile,
     pub site: SavedFile,
+    /// How the run was started: `resume` keeps it unless told otherwise.
+    #[serde(default)]
+    pub options: RunOptions,
+}
+
+/// The run's own choices of parallelism and failure handling.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct RunOptions {
+    pub parallel: Option<u16>,
+    pub on_failure: Option<crate::exec::OnFailure>,
 }
 
 impl RunPlan {
@@ -156,26 +166,91 @@ pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
     Ok(ex)
 }
 
+/// `STATE/ssh/<pid>/`: this process's SSH control sockets. A drplan killed with SIGKILL
+/// cannot close its masters, so every run first stops the masters of dead processes and
+/// removes their directories.
 fn control_dir(state_dir: &Path) -> Result<PathBuf, Failure> {
     use std::os::unix::fs::DirBuilderExt;
-    let dir = state_dir.join("ssh");
+    let root = state_dir.join("ssh");
+    let mine = root.join(std::process::id().to_string());
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(&dir)
-        .map_err(|e| Failure::RunFailed(format!("cannot create {}: {e}", dir.display())))?;
-    Ok(dir)
+        .create(&mine)
+        .map_err(|e| Failure::RunFailed(format!("cannot create {}: {e}", mine.display())))?;
+    sweep_dead_masters(&root);
+    Ok(mine)
+}
+
+fn sweep_dead_masters(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() as i32 || alive(pid) {
+            continue;
+        }
+        for socket in sockets(&entry.path(), 4) {
+            // Asks the master to exit; a master already gone makes this fail harmlessly.
+            let _ = std::process::Command::new("ssh")
+                .args(["-O", "exit", "-o"])
+                .arg(format!("ControlPath={}", socket.display()))
+                .arg("drplan-stale-master")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(entry.path());
+    }
+}
+
+/// A process that exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    // SAFETY: kill(pid, 0) only checks for existence and permission.
+    let exists = unsafe { libc::kill(pid, 0) } == 0;
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false);
+    exists && !zombie
+}
+
+fn sockets(dir: &Path, depth: u32) -> Vec<PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        match e.file_type() {
+            Ok(t) if t.is_socket() => out.push(e.path()),
+            Ok(t) if t.is_dir() && depth > 0 => out.extend(sockets(&e.path(), depth - 1)),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Flags shared by the commands that run steps forward (`apply`, `resume`).
 #[derive(Debug, clap::Args)]
 pub struct RunFlags {
-    /// How many steps may run at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
-    pub parallel: u16,
-    /// What to do when a step fails.
-    #[arg(long, value_enum, default_value = "pause")]
-    pub on_failure: crate::exec::OnFailure,
+    /// How many steps may run at once [default: 8; `resume`: what the run was started with].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: Option<u16>,
+    /// What to do when a step fails [default: pause; `resume`: what the run was started with].
+    #[arg(long, value_enum)]
+    pub on_failure: Option<crate::exec::OnFailure>,
     /// Approve a `manual.approve` step ahead of time (repeatable).
     #[arg(long, value_name = "STEP")]
     pub approve: Vec<String>,
@@ -189,11 +264,20 @@ impl RunFlags {
         matches!(self.format, super::validate::Format::Json)
     }
 
+    /// The flags given, over the run's stored choices, over the defaults.
+    pub fn choices(&self, stored: RunOptions) -> RunOptions {
+        RunOptions {
+            parallel: Some(self.parallel.or(stored.parallel).unwrap_or(8)),
+            on_failure: Some(self.on_failure.or(stored.on_failure).unwrap_or_default()),
+        }
+    }
+
     /// Options for a forward run.
-    pub fn options(&self, retry: Vec<String>, skip: Vec<String>) -> Options {
+    pub fn options(&self, stored: RunOptions, retry: Vec<String>, skip: Vec<String>) -> Options {
+        let c = self.choices(stored);
         Options {
-            parallel: self.parallel.into(),
-            on_failure: self.on_failure,
+            parallel: c.parallel.unwrap_or(8).into(),
+            on_failure: c.on_failure.unwrap_or_default(),
             retry,
             skip,
         }
@@ -238,30 +322,56 @@ pub fn summary(state: &RunState, graph: &PlanGraph, wall: std::time::Duration) -
     )
 }
 
-/// Print the summary (for people) and conclude.
+/// Print the summary (or emit the last JSON event) and conclude.
 pub fn finish(
     ex: &Executor<ActionRunner>,
     run: &RunId,
     ending: Ending,
     started: std::time::Instant,
-    show: bool,
+    output: Output,
 ) -> Result<(), Failure> {
-    if show {
-        println!(
-            "{}",
-            summary(&ex.state, &ex.shared.graph, started.elapsed())
-        );
+    let line = summary(&ex.state, &ex.shared.graph, started.elapsed());
+    match output {
+        Output::Json => ex.shared.emit(crate::events::Event::RunFinished {
+            run_id: run.to_string(),
+            status: ex.state.status(),
+            summary: line,
+        }),
+        Output::Text => println!("{line}"),
+        Output::Quiet => {}
     }
-    conclude(run, ending)
+    conclude(run, ending, output == Output::Text)
+}
+
+/// Who reads stdout: people, machines (JSON lines only), or nobody (`-q`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Text,
+    Json,
+    Quiet,
+}
+
+impl Output {
+    pub fn of(global: &Global, json: bool) -> Output {
+        if json {
+            Output::Json
+        } else if global.quiet {
+            Output::Quiet
+        } else {
+            Output::Text
+        }
+    }
 }
 
 /// How a run ended → what the operator reads and the exit code.
-pub fn conclude(run: &RunId, ending: Ending) -> Result<(), Failure> {
+pub fn conclude(run: &RunId, ending: Ending, say_success: bool) -> Result<(), Failure> {
     let resume = format!("drplan resume {run}");
     let rollback = format!("drplan rollback {run}");
     match ending {
         Ending::Succeeded => {
-            println!("run {run} succeeded");
+            if say_success {
+                println!("run {run} succeeded");
+            }
             Ok(())
         }
         Ending::RolledBack => Err(Failure::RunFailed(format!(

@@ -156,6 +156,7 @@ impl EventSink for Lines {
                 format!("■ rollback stops at {at_step}: it is a point of no return")
             }
             Event::Note { message } => format!("· {message}"),
+            Event::RunFinished { summary, .. } => summary.clone(),
         };
         self.line(text);
     }
