@@ -6,46 +6,15 @@
 
 mod common;
 
+use common::lab::{Lab, lab, repo};
+
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use drplan::actions::{self, ActionEnv, Approvals, Hosts, Invocation};
 use drplan::check::{self, BoundPlan};
 use serde_json::{Value, json};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn lab(script: &str, dir: &Path) -> bool {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
-    let out = Command::new(repo().join("tests/lab").join(script))
-        .arg("--dir")
-        .arg(dir)
-        .env("CARGO", cargo)
-        .current_dir(repo())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run tests/lab/{script}: {e}"));
-    println!(
-        "{script}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.status.success()
-}
-
-/// Removes the lab when dropped, whatever happened.
-struct Lab(PathBuf);
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if lab("down", &self.0) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
 
 /// The test thread inside the controller's namespace (where drplan runs in the lab).
 struct Inside(File);

@@ -6,47 +6,18 @@
 //! (no replica to promote: critical, exit 2). The lab is built by `tests/lab/up` and always
 //! removed by `tests/lab/down`. Needs root and the lab's packages: fails (never skips) without.
 
+mod common;
+
+use common::lab::{Lab, lab, repo};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn uid() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("Uid:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn lab(script: &str, dir: &Path) -> bool {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
-    let out = Command::new(repo().join("tests/lab").join(script))
-        .arg("--dir")
-        .arg(dir)
-        .env("CARGO", cargo)
-        .current_dir(repo())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run tests/lab/{script}: {e}"));
-    println!(
-        "{script}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.status.success()
-}
-
-/// Removes the lab when dropped, whatever happened.
-struct Lab(PathBuf);
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if lab("down", &self.0) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 /// `DIR/lab.env`, read.

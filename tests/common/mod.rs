@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this
 
+pub mod lab;
 pub mod rig;
 pub mod sshd;
 
