@@ -6,6 +6,7 @@
 pub mod action_runner;
 mod apply;
 mod check;
+mod control_dir;
 mod pipeline;
 mod plan_cmd;
 mod readiness;

@@ -12,7 +12,7 @@ use crate::journal::{FileRunStore, Journal, LockInfo, RunId, RunStore, SiteLock}
 use crate::load::Document;
 use crate::saved::{SavedFile, sha256_hex};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// `runs/RUN/plan.json`: the exact texts a run executes, with their hashes.
@@ -142,7 +142,11 @@ pub struct Drive {
 /// Build the executor over real transports; stop scheduling on SIGINT/SIGTERM.
 pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
     let secrets = Secrets::resolve(&d.graph.bound).map_err(Failure::Usage)?;
-    let runner = ActionRunner::new(&d.graph.bound, &control_dir(&d.state_dir)?, d.approve);
+    let runner = ActionRunner::new(
+        &d.graph.bound,
+        &super::control_dir::control_dir(&d.state_dir)?,
+        d.approve,
+    );
     let shared = Shared {
         graph: d.graph,
         runner,
@@ -164,82 +168,6 @@ pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
         cancel.cancel();
     });
     Ok(ex)
-}
-
-/// `STATE/ssh/<pid>/`: this process's SSH control sockets. A drplan killed with SIGKILL
-/// cannot close its masters, so every run first stops the masters of dead processes and
-/// removes their directories.
-fn control_dir(state_dir: &Path) -> Result<PathBuf, Failure> {
-    use std::os::unix::fs::DirBuilderExt;
-    let root = state_dir.join("ssh");
-    let mine = root.join(std::process::id().to_string());
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&mine)
-        .map_err(|e| Failure::RunFailed(format!("cannot create {}: {e}", mine.display())))?;
-    sweep_dead_masters(&root);
-    Ok(mine)
-}
-
-fn sweep_dead_masters(root: &Path) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid == std::process::id() as i32 || alive(pid) {
-            continue;
-        }
-        for socket in sockets(&entry.path(), 4) {
-            // Asks the master to exit; a master already gone makes this fail harmlessly.
-            let _ = std::process::Command::new("ssh")
-                .args(["-O", "exit", "-o"])
-                .arg(format!("ControlPath={}", socket.display()))
-                .arg("drplan-stale-master")
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
-        let _ = std::fs::remove_dir_all(entry.path());
-    }
-}
-
-/// A process that exists and is not a zombie.
-fn alive(pid: i32) -> bool {
-    // SAFETY: kill(pid, 0) only checks for existence and permission.
-    let exists = unsafe { libc::kill(pid, 0) } == 0;
-    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false);
-    exists && !zombie
-}
-
-fn sockets(dir: &Path, depth: u32) -> Vec<PathBuf> {
-    use std::os::unix::fs::FileTypeExt;
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        match e.file_type() {
-            Ok(t) if t.is_socket() => out.push(e.path()),
-            Ok(t) if t.is_dir() && depth > 0 => out.extend(sockets(&e.path(), depth - 1)),
-            _ => {}
-        }
-    }
-    out
 }
 
 /// Flags shared by the commands that run steps forward (`apply`, `resume`).
