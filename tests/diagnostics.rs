@@ -150,11 +150,11 @@ fixtures! {
     duplicate_yaml_key: ["drplan::yaml::syntax" @ Plan 20:5]
         says ["duplicate mapping key: with"];
     wrong_type: ["drplan::schema::wrong_type" @ Plan 20:14]
-        says ["`steps[1].retries` must be an integer, found the string \"many\"", "expected integer"];
+        says ["`retries` of step `promote-pg-standby` must be an integer, found the string \"many\"", "expected integer"];
     unknown_key: ["drplan::schema::unknown_key" @ Plan 8:5]
-        says ["unknown key `nmae` in `steps[0]`", "did you mean `name`?"];
+        says ["unknown key `nmae` in step `stop-go-primary`", "did you mean `name`?"];
     missing_required_key: ["drplan::schema::missing_key" @ Plan 13:5]
-        says ["missing required key `action` in `steps[1]`", "`action` is required here"];
+        says ["missing required key `action` in step `promote-pg-standby`", "`action` is required here"];
     bad_step_id: ["drplan::schema::bad_id" @ Plan 7:9]
         says ["\"Stop GoCD primary\"", "`stop-gocd-primary`"];
     duplicate_step_id: ["drplan::plan::duplicate_id" @ Plan 21:9]
@@ -175,9 +175,9 @@ fixtures! {
     action_params: [
         "drplan::schema::missing_key" @ Plan 11:11,
         "drplan::schema::unknown_key" @ Plan 11:13,
-    ] says ["missing required key `unit` in `steps[0].with`", "unknown key `unti`", "did you mean `unit`?"];
+    ] says ["missing required key `unit` in `with` of step `stop-go-primary`", "unknown key `unti`", "did you mean `unit`?"];
     action_param_enum: ["drplan::schema::not_allowed" @ Plan 16:19]
-        says ["`steps[1].with.mode`", "\"primay\"", "did you mean `primary`?"];
+        says ["`with.mode` of step `set-go-standby-primary`", "\"primay\"", "did you mean `primary`?"];
     check_not_read_only: ["drplan::plan::not_a_check" @ Plan 24:16]
         says ["`service.stop` changes things, so it cannot be a check", "service.status"];
     undeclared_role: ["drplan::plan::unknown_role" @ Plan 15:9]
@@ -191,7 +191,7 @@ fixtures! {
     undefined_root: ["drplan::template::undefined" @ Plan 11:27]
         says ["undefined variable `var`", "did you mean `vars`?"];
     bad_duration: ["drplan::schema::bad_duration" @ Plan 20:14]
-        says ["`steps[1].timeout` is not a duration", "\"30 seconds\"", "500ms, 30s, 5m, 1h"];
+        says ["`timeout` of step `promote-pg-standby` is not a duration", "\"30 seconds\"", "500ms, 30s, 5m, 1h"];
     unquoted_script: ["drplan::template::unquoted" @ Plan 14:23]
         says ["`{{ params.dir }}` is pasted into a shell script without `| shell_quote`"];
     result_not_ancestor: ["drplan::template::undefined" @ Plan 28:20]

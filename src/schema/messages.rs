@@ -25,7 +25,7 @@ pub fn shape_diagnostics(
                 for key in unexpected {
                     let p = child(&pointer, key);
                     let mut d = doc
-                        .error_at_key("drplan::schema::unknown_key", &p, format!("unknown key `{key}` in {}", place(&pointer, what)))
+                        .error_at_key("drplan::schema::unknown_key", &p, format!("unknown key `{key}` in {}", place(doc, &pointer, what)))
                         .label("not a known key");
                     d = d.help_opt(suggest(key, allowed.iter().map(String::as_str)));
                     if d.help.is_none() && !allowed.is_empty() {
@@ -37,7 +37,7 @@ pub fn shape_diagnostics(
             }
             ValidationErrorKind::Required { property } => {
                 let key = property.as_str().unwrap_or_default();
-                doc.error_at("drplan::schema::missing_key", &pointer, format!("missing required key `{key}` in {}", place(&pointer, what)))
+                doc.error_at("drplan::schema::missing_key", &pointer, format!("missing required key `{key}` in {}", place(doc, &pointer, what)))
                     .label(format!("`{key}` is required here"))
             }
             ValidationErrorKind::Type { kind } => {
@@ -45,51 +45,51 @@ pub fn shape_diagnostics(
                     TypeKind::Single(t) => t.to_string(),
                     TypeKind::Multiple(ts) => ts.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" or "),
                 };
-                doc.error_at("drplan::schema::wrong_type", &pointer, format!("{} must be {}, found {found}", name_of(&pointer, what), article(&expected)))
+                doc.error_at("drplan::schema::wrong_type", &pointer, format!("{} must be {}, found {found}", place(doc, &pointer, what), article(&expected)))
                     .label(format!("expected {expected}"))
             }
             ValidationErrorKind::Enum { options } => {
                 let opts: Vec<String> = options.as_array().map(|a| a.iter().map(short).collect()).unwrap_or_default();
                 let word = e.instance().as_str().unwrap_or_default().to_string();
-                doc.error_at("drplan::schema::not_allowed", &pointer, format!("{} must be one of {}, found {found}", name_of(&pointer, what), opts.join(", ")))
+                doc.error_at("drplan::schema::not_allowed", &pointer, format!("{} must be one of {}, found {found}", place(doc, &pointer, what), opts.join(", ")))
                     .label("not an allowed value")
                     .help_opt(suggest(&word, opts.iter().map(String::as_str)))
             }
             ValidationErrorKind::Constant { expected_value } => doc
-                .error_at("drplan::schema::not_allowed", &pointer, format!("{} must be {}, found {found}", name_of(&pointer, what), short(expected_value)))
+                .error_at("drplan::schema::not_allowed", &pointer, format!("{} must be {}, found {found}", place(doc, &pointer, what), short(expected_value)))
                 .label("not the allowed value"),
             ValidationErrorKind::Pattern { pattern } if pattern == DURATION_PATTERN => doc
-                .error_at("drplan::schema::bad_duration", &pointer, format!("{} is not a duration: {found}", name_of(&pointer, what)))
+                .error_at("drplan::schema::bad_duration", &pointer, format!("{} is not a duration: {found}", place(doc, &pointer, what)))
                 .label("not a duration")
                 .help("write a whole number and a unit: 500ms, 30s, 5m, 1h"),
             ValidationErrorKind::Pattern { pattern } if pattern == ID_PATTERN => {
                 let given = e.instance().as_str().unwrap_or_default();
-                doc.error_at("drplan::schema::bad_id", &pointer, format!("{} is not a valid id: {found}", name_of(&pointer, what)))
+                doc.error_at("drplan::schema::bad_id", &pointer, format!("{} is not a valid step id", found.replacen("the string ", "", 1)))
                     .label("not a valid id")
                     .help(format!("ids are lowercase letters, digits, `-` and `_`, starting with a letter or digit, e.g. `{}`", slug(given)))
             }
             ValidationErrorKind::Pattern { pattern } => doc
-                .error_at("drplan::schema::bad_format", &pointer, format!("{} {found} does not match the pattern {pattern}", name_of(&pointer, what)))
+                .error_at("drplan::schema::bad_format", &pointer, format!("{} {found} does not match the pattern {pattern}", place(doc, &pointer, what)))
                 .label("wrong format"),
             ValidationErrorKind::AnyOf { .. } if !template_enum(schema, e.schema_path().as_str()).is_empty() => {
                 let opts = template_enum(schema, e.schema_path().as_str());
                 let word = e.instance().as_str().unwrap_or_default().to_string();
-                doc.error_at("drplan::schema::not_allowed", &pointer, format!("{} must be one of {}, found {found}", name_of(&pointer, what), opts.join(", ")))
+                doc.error_at("drplan::schema::not_allowed", &pointer, format!("{} must be one of {}, found {found}", place(doc, &pointer, what), opts.join(", ")))
                     .label("not an allowed value")
                     .help_opt(suggest(&word, opts.iter().map(String::as_str)))
             }
             ValidationErrorKind::AnyOf { .. } if is_templatable(schema, e.schema_path().as_str()) => doc
-                .error_at("drplan::schema::wrong_type", &pointer, format!("{} has the wrong type or form: {found}", name_of(&pointer, what)))
+                .error_at("drplan::schema::wrong_type", &pointer, format!("{} has the wrong type or form: {found}", place(doc, &pointer, what)))
                 .label("wrong type")
                 .help("give a value of the parameter's type, or a `{{ template }}` string that renders to one"),
             ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::OneOfMultipleValid { .. }
                 if e.schema_path().as_str().ends_with("/oneOf") =>
             {
-                doc.error_at("drplan::schema::one_of", &pointer, format!("{} needs exactly one of its alternative keys", place(&pointer, what)))
+                doc.error_at("drplan::schema::one_of", &pointer, format!("{} needs exactly one of its alternative keys", place(doc, &pointer, what)))
                     .label("give exactly one")
                     .help_opt(one_of_help(schema, e.schema_path().as_str()))
             }
-            _ => doc.error_at("drplan::schema::invalid", &pointer, format!("{}: {e}", place(&pointer, what))).label("invalid"),
+            _ => doc.error_at("drplan::schema::invalid", &pointer, format!("{}: {e}", place(doc, &pointer, what))).label("invalid"),
         };
         out.push(d);
     }
@@ -205,20 +205,27 @@ fn resolve<'a>(schema: &'a Value, path: &str) -> Option<&'a Value> {
 }
 
 /// "step `promote`'s `with`", "the plan", … from a pointer.
-fn place(pointer: &str, what: &str) -> String {
+/// How a message names the node at `pointer`: by step id where there is one
+/// (`` `with.mode` of step `promote` ``), else by its path (`` `hosts.pg_primary` ``).
+fn place(doc: &Document, pointer: &str, what: &str) -> String {
     if pointer.is_empty() {
-        format!("the {what}")
-    } else {
-        format!("`{}`", dotted(pointer))
+        return format!("the {what}");
     }
-}
-
-fn name_of(pointer: &str, what: &str) -> String {
-    if pointer.is_empty() {
-        format!("the {what}")
-    } else {
-        format!("`{}`", dotted(pointer))
+    if let Some(rest) = pointer.strip_prefix("/steps/") {
+        let (n, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        let id = n
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| doc.value.get("steps")?.get(n)?.get("id")?.as_str());
+        if let Some(id) = id {
+            return if tail.is_empty() {
+                format!("step `{id}`")
+            } else {
+                format!("`{}` of step `{id}`", dotted(&format!("/{tail}")))
+            };
+        }
     }
+    format!("`{}`", dotted(pointer))
 }
 
 /// `/steps/2/with/unit` → `steps[2].with.unit`
