@@ -383,3 +383,38 @@ fn resume_keeps_the_runs_failure_handling() {
 fn out_of(a: &assert_cmd::assert::Assert) -> String {
     out(a)
 }
+
+#[test]
+fn a_run_goes_on_when_its_reader_goes_away() {
+    use std::io::BufRead;
+    let s = Site::new();
+    let plan = s.plan(
+        &("  - id: pause\n    on: a\n    action: sleep\n    with: { duration: 300ms }\n"
+            .to_string()
+            + &logging_step("after", &["pause"], "")),
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("drplan"))
+        .env("DRPLAN_TEST_TOKEN", "x")
+        .arg("--state-dir")
+        .arg(s.path("state"))
+        .args([
+            "apply",
+            plan.to_str().unwrap(),
+            "--site",
+            s.path("site.yaml").to_str().unwrap(),
+            "--yes",
+            "-v",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then hang up, like `drplan apply … | head -1`.
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("run "), "{first}");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(s.read("log"), "after\n", "the run finished its steps");
+}

@@ -121,7 +121,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
 /// Show the preview and ask; refuse without a terminal.
 fn confirm(graph: &crate::graph::PlanGraph, global: &Global) -> Result<(), Failure> {
     let preview = render::preview_json(graph)?;
-    print!("{}", render::text(&preview, global.stdout_color()));
+    crate::ui::say(render::text(&preview, global.stdout_color()).trim_end());
     if !std::io::stdin().is_terminal() {
         return Err(Failure::Usage(
             "not on a terminal: review the preview above, then run again with --yes".into(),

@@ -58,7 +58,7 @@ pub struct Global {
     /// No colours (also when NO_COLOR is set or output is not a terminal).
     #[arg(long, global = true)]
     pub no_color: bool,
-    /// More detail.
+    /// More detail: each step's result in run progress.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Only errors.
@@ -149,6 +149,17 @@ pub fn main() -> ExitCode {
         }
     };
     let global = cli.global.clone();
+    if !matches!(
+        cli.command,
+        Command::Apply(_) | Command::Resume(_) | Command::Rollback(_)
+    ) {
+        // Read-only commands end quietly when their reader goes away, like `cat | head`.
+        // Commands that change a site keep running (their output is best effort).
+        // SAFETY: setting a signal disposition before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let outcome = match cli.command {
         Command::Validate(a) => validate::run(a, &global),
         Command::Plan(a) => plan_cmd::run(a, &global),

@@ -38,7 +38,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         .map_err(|e| Failure::RunFailed(format!("run {id}: {e}")))?
     {
         Ending::RolledBack => {
-            println!("run {id} rolled back");
+            crate::ui::say(&format!("run {id} rolled back"));
             Ok(())
         }
         other => session::conclude(&id, other, true),

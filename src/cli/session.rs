@@ -125,7 +125,10 @@ pub fn events(global: &Global, json: bool) -> Arc<dyn EventSink> {
     } else if global.quiet {
         Arc::new(crate::events::Silent)
     } else {
-        Arc::new(crate::ui::Lines::stdout(global.stdout_color()))
+        Arc::new(crate::ui::Lines::stdout(
+            global.stdout_color(),
+            global.verbose > 0,
+        ))
     }
 }
 
@@ -265,7 +268,7 @@ pub fn finish(
             status: ex.state.status(),
             summary: line,
         }),
-        Output::Text => println!("{line}"),
+        Output::Text => crate::ui::say(&line),
         Output::Quiet => {}
     }
     conclude(run, ending, output == Output::Text)
@@ -298,7 +301,7 @@ pub fn conclude(run: &RunId, ending: Ending, say_success: bool) -> Result<(), Fa
     match ending {
         Ending::Succeeded => {
             if say_success {
-                println!("run {run} succeeded");
+                crate::ui::say(&format!("run {run} succeeded"));
             }
             Ok(())
         }

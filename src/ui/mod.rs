@@ -7,18 +7,29 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// Print a line to stdout, best effort: a run that changes a site must not stop half-way
+/// because whoever read its output went away (`drplan apply … | head`).
+pub fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
 /// One line per event, prefixed with the time since the run (re)started.
 pub struct Lines {
     started: Instant,
     color: bool,
+    /// `-v`: also show each step's result (already redacted).
+    verbose: bool,
     out: Mutex<Box<dyn Write + Send>>,
 }
 
 impl Lines {
-    pub fn stdout(color: bool) -> Self {
+    pub fn stdout(color: bool, verbose: bool) -> Self {
         Lines {
             started: Instant::now(),
             color,
+            verbose,
             out: Mutex::new(Box::new(std::io::stdout())),
         }
     }
@@ -97,6 +108,11 @@ impl EventSink for Lines {
                 duration_ms,
                 ..
             } => match outcome {
+                Outcome::Succeeded { result } if self.verbose => format!(
+                    "{} {step} done in {}\n            result: {result}",
+                    self.paint("32", "✓"),
+                    secs(*duration_ms)
+                ),
                 Outcome::Succeeded { .. } => format!(
                     "{} {step} done in {}",
                     self.paint("32", "✓"),
