@@ -149,27 +149,39 @@ impl<'de> Deserialize<'de> for Kind {
 mod tests {
     use super::*;
 
+    /// Every scalar and every key points at its own text in the source (quotes included).
     #[test]
-    fn spans() {
+    fn scalars_and_keys_carry_their_spans() {
         let text = "a: 1\nbb:\n  - x: \"q\"\n    yy: [1, 2]\n  - plain text\nc: {d: e}\n";
         let n: Node = serde_saphyr::from_str(text).unwrap();
-        fn walk(text: &str, n: &Node, depth: usize) {
-            let s = &text[n.span.offset..(n.span.offset + n.span.len).min(text.len())];
-            println!("{}{:?} -> {:?}", " ".repeat(depth), n.span, s);
+        let mut seen = Vec::new();
+        fn walk<'t>(text: &'t str, n: &Node, seen: &mut Vec<&'t str>) {
             match &n.kind {
-                Kind::Seq(items) => items.iter().for_each(|i| walk(text, i, depth + 2)),
+                Kind::Seq(items) => items.iter().for_each(|i| walk(text, i, seen)),
                 Kind::Map(es) => es.iter().for_each(|(k, v)| {
-                    println!(
-                        "{}key {:?} {:?}",
-                        " ".repeat(depth),
-                        k.text,
-                        &text[k.span.offset..k.span.offset + k.span.len]
-                    );
-                    walk(text, v, depth + 2)
+                    seen.push(&text[k.span.offset..k.span.offset + k.span.len]);
+                    walk(text, v, seen)
                 }),
-                _ => {}
+                _ => seen.push(&text[n.span.offset..n.span.offset + n.span.len]),
             }
         }
-        walk(text, &n, 0);
+        walk(text, &n, &mut seen);
+        assert_eq!(
+            seen,
+            [
+                "a",
+                "1",
+                "bb",
+                "x",
+                "\"q\"",
+                "yy",
+                "1",
+                "2",
+                "plain text",
+                "c",
+                "d",
+                "e"
+            ]
+        );
     }
 }
