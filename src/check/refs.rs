@@ -3,7 +3,7 @@
 
 use super::Checker;
 use crate::diag::{Diagnostic, suggest};
-use crate::load::{Span, child};
+use crate::load::child;
 use crate::plan::{Check, Step};
 use crate::template::{self, Form, ROOTS, VarPath};
 use serde_json::Value;
@@ -113,9 +113,10 @@ fn text(cx: &mut Checker, pointer: &str, source: &str, form: Form, scope: Scope)
     let env = template::shared();
     match template::variables(env, source, form) {
         Err(e) => {
-            let span = e
-                .range()
-                .map(|r| within(cx, pointer, source, r.start, r.end - r.start));
+            let span = e.range().map(|r| {
+                cx.doc
+                    .span_within(pointer, source, r.start, r.end - r.start)
+            });
             let what = if form == Form::Template {
                 "template"
             } else {
@@ -162,7 +163,7 @@ fn text(cx: &mut Checker, pointer: &str, source: &str, form: Form, scope: Scope)
                 if let Some((message, help)) = out_of_scope(cx, &path, scope) {
                     let needle = path.join(".");
                     let span = match source.find(&needle) {
-                        Some(at) => within(cx, pointer, source, at, needle.len()),
+                        Some(at) => cx.doc.span_within(pointer, source, at, needle.len()),
                         None => cx.doc.map.value(pointer),
                     };
                     let d = Diagnostic::new("drplan::template::undefined", message)
@@ -284,7 +285,7 @@ fn subscripted_steps(source: &str) -> Vec<String> {
 
 fn check_script(cx: &mut Checker, pointer: &str, script: &str) {
     for (at, interpolation) in template::unquoted_interpolations(script) {
-        let span = within(cx, pointer, script, at, interpolation.len());
+        let span = cx.doc.span_within(pointer, script, at, interpolation.len());
         let d = Diagnostic::new(
             "drplan::template::unquoted",
             format!("`{interpolation}` is pasted into a shell script without `| shell_quote`"),
@@ -293,28 +294,5 @@ fn check_script(cx: &mut Checker, pointer: &str, script: &str) {
         .label("unquoted interpolation")
         .help("write `{{ … | shell_quote }}`, or pass values as `argv:` instead of a script");
         cx.push(d);
-    }
-}
-
-/// The span of `len` bytes at `at` inside the string at `pointer`, when the file holds the
-/// string verbatim (plain or quoted without escapes); else the whole value.
-pub(super) fn within(cx: &Checker, pointer: &str, value: &str, at: usize, len: usize) -> Span {
-    let whole = cx.doc.map.value(pointer);
-    let raw = cx
-        .doc
-        .file
-        .text
-        .get(whole.offset..whole.offset + whole.len)
-        .unwrap_or("");
-    let skip = if raw == value {
-        0
-    } else if raw.len() == value.len() + 2 && raw.get(1..raw.len() - 1) == Some(value) {
-        1
-    } else {
-        return whole;
-    };
-    Span {
-        offset: whole.offset + skip + at,
-        len,
     }
 }

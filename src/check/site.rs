@@ -3,7 +3,7 @@
 
 use super::ValidPlan;
 use crate::diag::{Diagnostic, Diagnostics, suggest};
-use crate::load::{Document, Span, child};
+use crate::load::{Document, child};
 use crate::plan::{HostSpec, LOCAL_ROLE, Map, ParamType, Site, TransportKind};
 use crate::schema::{self, shape_diagnostics};
 use crate::template::{self, Form, SENSITIVE};
@@ -277,7 +277,10 @@ fn check_site_references(bound: &BoundPlan, diags: &mut Diagnostics) {
             if let Some(missing) = first_missing(&ctx, lookup) {
                 let shown = lookup[..=missing].join(".");
                 let known = parent_keys(&ctx, &lookup[..missing]);
-                let span = locate(bound, pointer, text, &shown);
+                let span = match text.find(shown.as_str()) {
+                    Some(at) => bound.valid.doc.span_within(pointer, text, at, shown.len()),
+                    None => bound.valid.doc.map.value(pointer),
+                };
                 let what = if root == "secrets" {
                     "secret"
                 } else {
@@ -352,22 +355,4 @@ fn parent_keys(ctx: &Value, path: &[String]) -> Vec<String> {
     cur.as_object()
         .map(|o| o.keys().cloned().collect())
         .unwrap_or_default()
-}
-
-fn locate(bound: &BoundPlan, pointer: &str, text: &str, needle: &str) -> Span {
-    let whole = bound.valid.doc.map.value(pointer);
-    let raw = bound
-        .valid
-        .doc
-        .file
-        .text
-        .get(whole.offset..whole.offset + whole.len)
-        .unwrap_or("");
-    match (raw.find(needle), text.contains(needle)) {
-        (Some(at), true) => Span {
-            offset: whole.offset + at,
-            len: needle.len(),
-        },
-        _ => whole,
-    }
 }

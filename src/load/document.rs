@@ -90,6 +90,29 @@ impl Document {
         Diagnostic::new(code, message).at(&self.file, self.map.value(pointer))
     }
 
+    /// The span of `len` bytes at byte `at` of the string `value` found at `pointer`, when
+    /// the file holds that string verbatim (plain, or quoted without escapes); else the span
+    /// of the whole value.
+    pub fn span_within(&self, pointer: &str, value: &str, at: usize, len: usize) -> Span {
+        let whole = self.map.value(pointer);
+        let raw = self
+            .file
+            .text
+            .get(whole.offset..whole.offset + whole.len)
+            .unwrap_or("");
+        let skip = if raw == value {
+            0
+        } else if raw.len() == value.len() + 2 && raw.get(1..raw.len() - 1) == Some(value) {
+            1
+        } else {
+            return whole;
+        };
+        Span {
+            offset: whole.offset + skip + at,
+            len,
+        }
+    }
+
     /// A diagnostic pointing at the key naming `pointer`.
     pub fn error_at_key(
         &self,
