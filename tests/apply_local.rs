@@ -38,15 +38,24 @@ impl Site {
             .arg(self.path("state"));
         c
     }
-    fn apply(&self, plan: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
-        self.drplan()
+    /// `drplan apply PLAN --site SITE --yes EXTRA…`, as a process (for runs a test watches,
+    /// crashes or reads while they go).
+    fn apply_process(&self, plan: &Path, extra: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("drplan"));
+        c.env("NO_COLOR", "1")
+            .env("DRPLAN_TEST_TOKEN", "s3cr3t-t0ken")
+            .arg("--state-dir")
+            .arg(self.path("state"))
             .arg("apply")
             .arg(plan)
             .arg("--site")
             .arg(self.path("site.yaml"))
             .arg("--yes")
-            .args(extra)
-            .assert()
+            .args(extra);
+        c
+    }
+    fn apply(&self, plan: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+        Command::from_std(self.apply_process(plan, extra)).assert()
     }
     fn read(&self, name: &str) -> String {
         fs::read_to_string(self.path(name)).unwrap_or_default()
@@ -213,20 +222,7 @@ fn a_step_precondition_stops_the_step_with_the_values_that_failed() {
 fn a_second_apply_on_the_same_site_exits_4_naming_the_holder() {
     let s = Site::new();
     let plan = s.plan("  - id: slow\n    on: a\n    action: sleep\n    with: { duration: 3s }\n");
-    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("drplan"))
-        .env("DRPLAN_TEST_TOKEN", "x")
-        .arg("--state-dir")
-        .arg(s.path("state"))
-        .args([
-            "apply",
-            plan.to_str().unwrap(),
-            "--site",
-            s.path("site.yaml").to_str().unwrap(),
-            "--yes",
-            "-q",
-        ])
-        .spawn()
-        .unwrap();
+    let mut first = s.apply_process(&plan, &["-q"]).spawn().unwrap();
     // Wait until the first run holds the lock (its run directory exists).
     let t0 = std::time::Instant::now();
     while !s.path("state/runs").exists() && t0.elapsed().as_secs() < 20 {
@@ -362,26 +358,17 @@ fn resume_keeps_the_runs_failure_handling() {
     let undo = "    rollback: { action: exec, with: { argv: [sh, -c, 'echo undo >> \"$1\"', _, \"{{ vars.dir }}/log\"] } }\n";
     let plan = s.plan(&(logging_step("one", &[], undo) + "  - id: boom\n    on: a\n    action: exec\n    with: { argv: [\"false\"] }\n    needs: [one]\n"));
     // Killed right after `one` finished; the run was started with --on-failure rollback.
-    let out = s
-        .drplan()
+    let crashed = s
+        .apply_process(&plan, &["--parallel", "1", "--on-failure", "rollback"])
         .env("DRPLAN_CRASH_AFTER_RECORD", "3")
-        .arg("apply")
-        .arg(&plan)
-        .arg("--site")
-        .arg(s.path("site.yaml"))
-        .args(["--yes", "--parallel", "1", "--on-failure", "rollback"])
         .output()
         .unwrap();
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(out.status.signal(), Some(9));
+    assert_eq!(crashed.status.signal(), Some(9));
     let run = s.run_id();
     let a = s.drplan().args(["resume", &run]).assert().code(1);
-    assert!(out_of(&a).contains("rolled back"), "{}", out_of(&a));
+    assert!(out(&a).contains("rolled back"), "{}", out(&a));
     assert_eq!(s.read("log"), "one\nundo\n");
-}
-
-fn out_of(a: &assert_cmd::assert::Assert) -> String {
-    out(a)
 }
 
 #[test]
@@ -393,18 +380,8 @@ fn a_run_goes_on_when_its_reader_goes_away() {
             .to_string()
             + &logging_step("after", &["pause"], "")),
     );
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("drplan"))
-        .env("DRPLAN_TEST_TOKEN", "x")
-        .arg("--state-dir")
-        .arg(s.path("state"))
-        .args([
-            "apply",
-            plan.to_str().unwrap(),
-            "--site",
-            s.path("site.yaml").to_str().unwrap(),
-            "--yes",
-            "-v",
-        ])
+    let mut child = s
+        .apply_process(&plan, &["-v"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
