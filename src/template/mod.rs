@@ -5,6 +5,8 @@
 //! failover that silently runs `pg_ctl promote -D ""` is worse than one that stops. This
 //! module does no I/O.
 
+mod strict;
+
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -22,10 +24,16 @@ pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%")
 }
 
+/// How many instructions one render or evaluation may execute. Plans' templates need a few
+/// hundred; nested loops in a hostile template would otherwise spin at 100% CPU while the
+/// run holds the site lock, deaf to signals.
+pub const FUEL: u64 = 200_000;
+
 /// The strict environment every template and expression is compiled in.
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
     env.set_keep_trailing_newline(true);
     env.add_filter("shell_quote", shell_quote);
     env
@@ -198,13 +206,15 @@ fn to_json(v: minijinja::Value) -> Result<Value, minijinja::Error> {
 }
 
 /// Evaluate an expression; an undefined result is an error (strict mode only catches
-/// undefined values when they are printed or looked into).
+/// undefined values when they are printed or looked into), and so is an ordering
+/// comparison or arithmetic with none, undefined, or a number against a string (see
+/// `strict`).
 pub fn eval(
     env: &Environment<'_>,
     expr: &str,
     ctx: &Value,
 ) -> Result<minijinja::Value, minijinja::Error> {
-    let v = env.compile_expression(expr)?.eval(ctx)?;
+    let v = strict::eval(env, expr, ctx)?;
     if v.is_undefined() {
         return Err(minijinja::Error::new(
             minijinja::ErrorKind::UndefinedError,
@@ -306,6 +316,16 @@ mod tests {
         // A list is not formatted by the fast path; minijinja decides.
         assert!(render_value(&env, &json!("x {{ vars.list }}"), &ctx).is_ok());
         assert!(render_value(&env, &json!("x {{ vars.nope }}"), &ctx).is_err());
+    }
+
+    #[test]
+    fn rendering_is_bounded() {
+        let env = environment();
+        let spin = "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}";
+        let started = std::time::Instant::now();
+        let err = render_value(&env, &json!(spin), &json!({})).unwrap_err();
+        assert!(err.to_string().contains("fuel"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]
