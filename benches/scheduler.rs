@@ -47,13 +47,14 @@ fn run<R: StepRunner>(rt: &tokio::runtime::Runtime, graph: &PlanGraph, runner: R
     let store = FileRunStore::new(dir.path());
     let id = RunId::generate().expect("run id");
     let run = store.create_run(&id, b"{}").expect("run");
-    let shared = Shared {
-        graph: graph.clone(),
+    let shared = Shared::new(
+        graph.clone(),
         runner,
-        secrets: Secrets::default(),
-        events: Arc::new(drplan::events::Silent),
-    };
+        Secrets::default(),
+        Arc::new(drplan::events::Silent),
+    );
     let mut ex = Executor::new(shared, run.journal, RunState::default());
+    ex.start(id.as_str(), "plan", "site").expect("journal works");
     let opts = Options {
         parallel: 8,
         ..Options::default()

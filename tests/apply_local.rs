@@ -2,94 +2,10 @@
 //! hosts: real processes and files on this machine, no SSH. What an operator sees: exit
 //! codes, messages, and the files the steps leave behind.
 
-use assert_cmd::Command;
+mod common;
+
+use common::local::{Site, logging_step, out};
 use std::fs;
-use std::path::{Path, PathBuf};
-
-struct Site {
-    dir: tempfile::TempDir,
-}
-
-impl Site {
-    fn new() -> Site {
-        let dir = tempfile::tempdir().unwrap();
-        let site = format!(
-            "version: 1\nsite: local-{}\nhosts:\n  a: {{ address: 127.0.0.1, transport: local }}\n  b: {{ address: 127.0.0.1, transport: local }}\nvars:\n  dir: {}\nsecrets:\n  token: {{ env: DRPLAN_TEST_TOKEN }}\n",
-            std::process::id(),
-            dir.path().display()
-        );
-        fs::write(dir.path().join("site.yaml"), site).unwrap();
-        Site { dir }
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-    fn plan(&self, steps: &str) -> PathBuf {
-        let text = format!("version: 1\nname: local-test\nroles: [a, b]\nsteps:\n{steps}");
-        let p = self.path("plan.yaml");
-        fs::write(&p, text).unwrap();
-        p
-    }
-    fn drplan(&self) -> Command {
-        let mut c = Command::cargo_bin("drplan").unwrap();
-        c.env("NO_COLOR", "1")
-            .env("DRPLAN_TEST_TOKEN", "s3cr3t-t0ken")
-            .arg("--state-dir")
-            .arg(self.path("state"));
-        c
-    }
-    /// `drplan apply PLAN --site SITE --yes EXTRA…`, as a process (for runs a test watches,
-    /// crashes or reads while they go).
-    fn apply_process(&self, plan: &Path, extra: &[&str]) -> std::process::Command {
-        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("drplan"));
-        c.env("NO_COLOR", "1")
-            .env("DRPLAN_TEST_TOKEN", "s3cr3t-t0ken")
-            .arg("--state-dir")
-            .arg(self.path("state"))
-            .arg("apply")
-            .arg(plan)
-            .arg("--site")
-            .arg(self.path("site.yaml"))
-            .arg("--yes")
-            .args(extra);
-        c
-    }
-    fn apply(&self, plan: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
-        Command::from_std(self.apply_process(plan, extra)).assert()
-    }
-    fn read(&self, name: &str) -> String {
-        fs::read_to_string(self.path(name)).unwrap_or_default()
-    }
-    fn run_id(&self) -> String {
-        let runs = fs::read_dir(self.path("state/runs")).unwrap();
-        let mut ids: Vec<String> = runs
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        ids.sort();
-        ids.pop().unwrap()
-    }
-}
-
-/// A step that appends its id to `log` (a shell with values passed as arguments).
-fn logging_step(id: &str, needs: &[&str], extra: &str) -> String {
-    let needs = if needs.is_empty() {
-        String::new()
-    } else {
-        format!("    needs: [{}]\n", needs.join(", "))
-    };
-    format!(
-        "  - id: {id}\n    on: a\n    action: exec\n    with: {{ argv: [sh, -c, 'echo \"$1\" >> \"$2\"', _, {id}, \"{{{{ vars.dir }}}}/log\"] }}\n{needs}{extra}"
-    )
-}
-
-fn out(a: &assert_cmd::assert::Assert) -> String {
-    let o = a.get_output();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[test]
 fn parallel_branches_really_overlap() {
@@ -357,10 +273,11 @@ fn resume_keeps_the_runs_failure_handling() {
     let s = Site::new();
     let undo = "    rollback: { action: exec, with: { argv: [sh, -c, 'echo undo >> \"$1\"', _, \"{{ vars.dir }}/log\"] } }\n";
     let plan = s.plan(&(logging_step("one", &[], undo) + "  - id: boom\n    on: a\n    action: exec\n    with: { argv: [\"false\"] }\n    needs: [one]\n"));
-    // Killed right after `one` finished; the run was started with --on-failure rollback.
+    // Killed right after `one` finished (records: run_started, preconditions_passed,
+    // step_started, step_finished); the run was started with --on-failure rollback.
     let crashed = s
         .apply_process(&plan, &["--parallel", "1", "--on-failure", "rollback"])
-        .env("DRPLAN_CRASH_AFTER_RECORD", "3")
+        .env("DRPLAN_CRASH_AFTER_RECORD", "4")
         .output()
         .unwrap();
     use std::os::unix::process::ExitStatusExt;

@@ -46,11 +46,15 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
                 site: saved.site,
                 options: args.run.choices(Default::default()),
             };
+            rp.verify_texts(&args.plan.display().to_string())?;
             rp.check_unchanged("the plan was saved (it is stale)")?;
             rp
         }
     };
     let graph = run_plan.graph()?;
+    // Everything that can refuse the run before it exists does so here: a refused start
+    // leaves nothing on disk that `resume` could pick up.
+    let secrets = session::prepare(&graph)?;
     if !args.yes {
         confirm(&graph, global)?;
     }
@@ -62,48 +66,23 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         .create_run(&run_id, &stored)
         .map_err(|e| Failure::RunFailed(e.to_string()))?;
     let json = args.run.json();
-    let events = session::events(global, json);
-    let steps = graph.steps().len();
-    let (plan_name, site_name) = (
-        graph.bound.valid.plan.name.clone(),
-        graph.bound.site.site.clone(),
-    );
     let mut ex = session::executor(Drive {
         graph,
         journal: created.journal,
         state: Default::default(),
-        events: events.clone(),
+        events: session::events(global, json),
         approve: args.run.approve.clone(),
         state_dir: global.state_dir.clone(),
+        secrets,
     })?;
-    ex.record(crate::exec::record::Record::RunStarted {
-        run_id: run_id.to_string(),
-        plan: plan_name.clone(),
-        site: site_name.clone(),
-        at: crate::exec::record::now(),
-    })
+    ex.start(
+        run_id.as_str(),
+        &run_plan.plan.sha256,
+        &run_plan.site.sha256,
+    )
     .map_err(|e| Failure::RunFailed(e.to_string()))?;
-    events.emit(&crate::events::Event::RunStarted {
-        run_id: run_id.to_string(),
-        plan: plan_name,
-        site: site_name,
-        steps,
-        resumed: false,
-    });
     let started = std::time::Instant::now();
-    match ex
-        .preconditions()
-        .await
-        .map_err(|e| Failure::RunFailed(e.to_string()))?
-    {
-        Ok(()) => {}
-        Err(e) => {
-            return Err(Failure::Refused(format!(
-                "run {run_id} refused before step one, nothing was changed: {}",
-                e.message
-            )));
-        }
-    }
+    session::preconditions(&mut ex, &run_id).await?;
     let opts = args.run.options(run_plan.options, Vec::new(), Vec::new());
     let ending = ex
         .forward(&opts)

@@ -114,15 +114,15 @@ impl Round<'_> {
     /// reverse) is seen as it is now, not through a stale SSH master.
     pub async fn run(&self, mut stop: watch::Receiver<bool>) -> Option<Report> {
         let bound = &self.graph.bound;
-        let shared = Arc::new(Shared {
-            graph: self.graph.clone(),
-            runner: Recording {
+        let shared = Arc::new(Shared::new(
+            self.graph.clone(),
+            Recording {
                 inner: ActionRunner::new(bound, self.control_dir, Vec::new()),
                 seen: Mutex::new(HashMap::new()),
             },
-            secrets: self.secrets.clone(),
-            events: Arc::new(Silent),
-        });
+            self.secrets.clone(),
+            Arc::new(Silent),
+        ));
         let ctx = crate::exec::context::context(bound, self.secrets, &crate::plan::Map::new());
         let checks = &bound.valid.plan.preconditions;
         let limit = Arc::new(Semaphore::new(self.parallel.max(1)));

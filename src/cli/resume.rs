@@ -21,27 +21,24 @@ pub struct Args {
 pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let (id, plan, state, journal) = session::open(global, &args.run)?;
     let stored = plan.options;
-    plan.check_unchanged("the run started")?;
-    match state.status() {
-        RunStatus::Succeeded | RunStatus::Refused | RunStatus::RolledBack => {
-            return Err(Failure::Usage(format!(
-                "run {id} is {}; there is nothing to resume",
-                state.status().as_str()
-            )));
-        }
-        RunStatus::RollingBack => {
-            return Err(Failure::Usage(format!(
-                "run {id} is being rolled back; continue with `drplan rollback {id}`"
-            )));
-        }
-        _ => {}
+    if let Some(why) = state.not_resumable() {
+        return Err(Failure::Usage(format!(
+            "run {id} cannot be resumed: {why}. `drplan status {id}` shows it; start a new run with `drplan apply`"
+        )));
     }
+    if state.status() == RunStatus::RollingBack {
+        return Err(Failure::Usage(format!(
+            "run {id} is being rolled back; continue with `drplan rollback {id}`"
+        )));
+    }
+    plan.check_unchanged("the run started")?;
     let graph = plan.graph()?;
     for s in args.retry.iter().chain(&args.skip) {
         if graph.index_of(s).is_none() {
             return Err(Failure::Usage(format!("run {id} has no step `{s}`")));
         }
     }
+    let secrets = session::prepare(&graph)?;
     let _lock = session::lock(global, &graph.bound.site.site, &id, "resume")?;
     let events = session::events(global, args.flags.json());
     events.emit(&crate::events::Event::RunStarted {
@@ -51,6 +48,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         steps: graph.steps().len(),
         resumed: true,
     });
+    let checked = state.preconditions_passed;
     let mut ex = session::executor(Drive {
         graph,
         journal,
@@ -58,9 +56,13 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         events,
         approve: args.flags.approve.clone(),
         state_dir: global.state_dir.clone(),
+        secrets,
     })?;
-    let opts = args.flags.options(stored, args.retry, args.skip);
     let started = std::time::Instant::now();
+    if !checked {
+        session::preconditions(&mut ex, &id).await?;
+    }
+    let opts = args.flags.options(stored, args.retry, args.skip);
     let ending = ex
         .forward(&opts)
         .await

@@ -1,27 +1,57 @@
-//! `drplan rollback RUN`: undo the completed steps of a run, newest first.
+//! `drplan rollback RUN [--assume-done STEP]... [--assume-not-run STEP]...`: undo what a run
+//! did — first the steps a crash left in doubt (when their hooks are safe to run, or the
+//! operator says what happened), then the completed steps newest first — stopping at a
+//! point of no return.
 
 use super::session::{self, Drive};
 use super::{Failure, Global};
-use crate::exec::{Ending, RunStatus};
+use crate::exec::{Ending, RollbackOptions, RunStatus, StepState};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The run to roll back.
     pub run: String,
+    /// A step left in doubt did run: run its rollback hook (journaled; repeatable).
+    #[arg(long, value_name = "STEP")]
+    pub assume_done: Vec<String>,
+    /// A step left in doubt never ran: nothing to undo (journaled; repeatable).
+    #[arg(long, value_name = "STEP")]
+    pub assume_not_run: Vec<String>,
     #[arg(long, value_enum, default_value = "text")]
     pub format: super::validate::Format,
 }
 
 pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let (id, plan, state, journal) = session::open(global, &args.run)?;
-    plan.check_unchanged("the run started")?;
-    if matches!(state.status(), RunStatus::RolledBack | RunStatus::Refused) {
+    if !state.started || matches!(state.status(), RunStatus::RolledBack | RunStatus::Refused) {
         return Err(Failure::Usage(format!(
             "run {id} is {}; there is nothing to roll back",
             state.status().as_str()
         )));
     }
+    plan.check_unchanged("the run started")?;
     let graph = plan.graph()?;
+    for s in args.assume_done.iter().chain(&args.assume_not_run) {
+        match graph.index_of(s).map(|_| state.step(s)) {
+            None => return Err(Failure::Usage(format!("run {id} has no step `{s}`"))),
+            Some(StepState::InDoubt { .. }) => {}
+            Some(_) => {
+                return Err(Failure::Usage(format!(
+                    "step `{s}` of run {id} is not in doubt; `--assume-done`/`--assume-not-run` only settle steps a crash left in doubt (see `drplan status {id}`)"
+                )));
+            }
+        }
+    }
+    if let Some(both) = args
+        .assume_done
+        .iter()
+        .find(|s| args.assume_not_run.contains(s))
+    {
+        return Err(Failure::Usage(format!(
+            "step `{both}` cannot be both --assume-done and --assume-not-run"
+        )));
+    }
+    let secrets = session::prepare(&graph)?;
     let _lock = session::lock(global, &graph.bound.site.site, &id, "rollback")?;
     let events = session::events(global, matches!(args.format, super::validate::Format::Json));
     let mut ex = session::executor(Drive {
@@ -31,9 +61,14 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         events,
         approve: Vec::new(),
         state_dir: global.state_dir.clone(),
+        secrets,
     })?;
+    let opts = RollbackOptions {
+        assume_done: args.assume_done,
+        assume_not_run: args.assume_not_run,
+    };
     match ex
-        .rollback()
+        .rollback(&opts)
         .await
         .map_err(|e| Failure::RunFailed(format!("run {id}: {e}")))?
     {

@@ -6,7 +6,7 @@ use super::{Failure, Global, action_runner::ActionRunner};
 use crate::check;
 use crate::diag::{Diagnostics, SourceFile};
 use crate::events::EventSink;
-use crate::exec::{Ending, Executor, Options, RunState, Secrets, Shared};
+use crate::exec::{Ending, Executor, Options, Preconditions, RunState, Secrets, Shared};
 use crate::graph::PlanGraph;
 use crate::journal::{FileRunStore, Journal, LockInfo, RunId, RunStore, SiteLock};
 use crate::load::Document;
@@ -38,6 +38,23 @@ impl RunPlan {
         graph_from(&self.plan, &self.site)
     }
 
+    /// Refuse texts that are not the ones their hashes name: what runs is what was hashed
+    /// (and so what was reviewed), whoever edited the stored file since.
+    pub fn verify_texts(&self, what: &str) -> Result<(), Failure> {
+        for f in [&self.plan, &self.site] {
+            let actual = sha256_hex(f.text.as_bytes());
+            if actual != f.sha256 {
+                return Err(Failure::Usage(format!(
+                    "{what}: the stored text of {} does not match its sha-256 ({} recorded, {} stored); it was altered after it was saved. Refusing to run it; start again from the plan and site files with `drplan apply`.",
+                    f.path.display(),
+                    short(&f.sha256),
+                    short(&actual)
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Refuse when the files on disk are no longer the ones this run (or saved plan) holds.
     pub fn check_unchanged(&self, what: &str) -> Result<(), Failure> {
         for f in [&self.plan, &self.site] {
@@ -48,8 +65,8 @@ impl RunPlan {
                     return Err(Failure::Usage(format!(
                         "{} changed since {what} (sha-256 {} then, {} now); refusing to run a plan other than the one that was reviewed. Start a new run with `drplan apply`.",
                         f.path.display(),
-                        &f.sha256[..12],
-                        &h[..12]
+                        short(&f.sha256),
+                        short(&h)
                     )));
                 }
                 Err(e) => {
@@ -62,6 +79,11 @@ impl RunPlan {
         }
         Ok(())
     }
+}
+
+/// The first 12 hex digits of a hash, for messages (the whole value if it is shorter).
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
 }
 
 /// Load a graph from texts held in a run or saved plan.
@@ -113,9 +135,39 @@ pub fn open(
     let plan: RunPlan = serde_json::from_slice(&opened.plan).map_err(|e| {
         Failure::RunFailed(format!("run {run}: its stored plan is unreadable: {e}"))
     })?;
+    plan.verify_texts(&format!("run {run}"))?;
     let state = RunState::replay(&opened.replay.records, opened.replay.torn_tail)
         .map_err(Failure::RunFailed)?;
+    let mine = state.run_id == id.as_str()
+        && state.plan_sha256 == plan.plan.sha256
+        && state.site_sha256 == plan.site.sha256;
+    if state.started && !mine {
+        return Err(Failure::Usage(format!(
+            "run {run}: its journal belongs to another run ({} of plan {} / site {}); it was copied or altered, so nothing it says can be trusted for this run. Start a new run with `drplan apply`.",
+            if state.run_id.is_empty() {
+                "unnamed"
+            } else {
+                &state.run_id
+            },
+            short(&state.plan_sha256),
+            short(&state.site_sha256)
+        )));
+    }
     Ok((id, plan, state, opened.journal))
+}
+
+/// Everything a run needs that can be known before it exists: the secrets, and every
+/// template that does not wait for a step. A failure here leaves nothing on disk.
+pub fn prepare(graph: &PlanGraph) -> Result<Secrets, Failure> {
+    let secrets = Secrets::resolve(&graph.bound).map_err(Failure::Usage)?;
+    let problems = crate::exec::context::render_ahead(graph, &secrets);
+    if !problems.is_empty() {
+        return Err(Failure::Usage(format!(
+            "cannot render what this run needs (nothing was started):\n  {}",
+            problems.join("\n  ")
+        )));
+    }
+    Ok(secrets)
 }
 
 /// The events subscriber the flags ask for.
@@ -140,22 +192,18 @@ pub struct Drive {
     pub events: Arc<dyn EventSink>,
     pub approve: Vec<String>,
     pub state_dir: PathBuf,
+    /// From `prepare`.
+    pub secrets: Secrets,
 }
 
 /// Build the executor over real transports; stop scheduling on SIGINT/SIGTERM.
 pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
-    let secrets = Secrets::resolve(&d.graph.bound).map_err(Failure::Usage)?;
     let runner = ActionRunner::new(
         &d.graph.bound,
         &super::control_dir::control_dir(&d.state_dir)?,
         d.approve,
     );
-    let shared = Shared {
-        graph: d.graph,
-        runner,
-        secrets,
-        events: d.events,
-    };
+    let shared = Shared::new(d.graph, runner, d.secrets, d.events);
     let ex = Executor::new(shared, d.journal, d.state);
     let cancel = ex.cancel.clone();
     tokio::spawn(async move {
@@ -330,8 +378,33 @@ pub fn conclude(run: &RunId, ending: Ending, say_success: bool) -> Result<(), Fa
         Ending::Interrupted => Err(Failure::Interrupted(format!(
             "run {run} interrupted; the checkpoint is safe. Continue with `{resume}`"
         ))),
+        Ending::RollbackNeedsDecision { in_doubt } => Err(Failure::RunFailed(format!(
+            "run {run}: nothing was rolled back. {} may or may not have run (the run stopped mid-step), and undoing {} is not safe blindly. Check the host, then `{rollback} --assume-done STEP` (it ran: its rollback hook runs) or `{rollback} --assume-not-run STEP` (nothing to undo)",
+            in_doubt.join(", "),
+            if in_doubt.len() == 1 { "it" } else { "them" }
+        ))),
         Ending::RollbackPaused { step } => Err(Failure::RunFailed(format!(
             "run {run}: rolling back {step} failed; rollback paused. Fix the cause, then `{rollback}` again"
+        ))),
+    }
+}
+
+/// Run the plan's preconditions: for a new run, and for one that stopped before they had
+/// all held (they are never checked again once `preconditions_passed` is journaled: after
+/// a promote they no longer hold, by design).
+pub async fn preconditions(ex: &mut Executor<ActionRunner>, run: &RunId) -> Result<(), Failure> {
+    let verdict = ex
+        .preconditions()
+        .await
+        .map_err(|e| Failure::RunFailed(format!("run {run}: {e}")))?;
+    match verdict {
+        Preconditions::Held => Ok(()),
+        Preconditions::Refused(e) => Err(Failure::Refused(format!(
+            "run {run} refused before step one, nothing was changed: {}",
+            e.message
+        ))),
+        Preconditions::Interrupted => Err(Failure::Interrupted(format!(
+            "run {run} interrupted before step one, nothing was changed; `drplan resume {run}` checks the preconditions again"
         ))),
     }
 }

@@ -21,6 +21,16 @@ pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
         return list(global, json);
     };
     let (id, plan, state, _) = session::open(global, &run)?;
+    if !state.started {
+        if json {
+            let out =
+                json!({ "run": id.to_string(), "status": state.status(), "why": NEVER_STARTED });
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        } else {
+            println!("run {id}: refused — {NEVER_STARTED}; nothing ran and it cannot be resumed");
+        }
+        return Ok(());
+    }
     let graph = plan.graph()?;
     let mut rows = Vec::new();
     for step in graph.steps() {
@@ -80,6 +90,9 @@ pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Why a run directory without `run_started` is not a run.
+const NEVER_STARTED: &str = "never started: refused before its first journal record";
+
 fn list(global: &Global, json: bool) -> Result<(), Failure> {
     let runs = session::store(global)
         .list_runs()
@@ -87,6 +100,9 @@ fn list(global: &Global, json: bool) -> Result<(), Failure> {
     let mut rows = Vec::new();
     for r in runs {
         let row = match session::open(global, r.id.as_str()) {
+            Ok((_, _, state, _)) if !state.started => {
+                json!({ "run": r.id.to_string(), "status": state.status(), "why": NEVER_STARTED })
+            }
             Ok((_, _, state, _)) => {
                 json!({ "run": r.id.to_string(), "plan": state.plan, "site": state.site, "status": state.status(), "started_at": state.started_at })
             }
@@ -103,12 +119,18 @@ fn list(global: &Global, json: bool) -> Result<(), Failure> {
         println!("no runs in {}", global.state_dir.display());
     } else {
         for r in rows {
+            let what = match r["why"].as_str() {
+                Some(why) => format!("({why})"),
+                None => format!(
+                    "{} on {}",
+                    r["plan"].as_str().unwrap_or("?"),
+                    r["site"].as_str().unwrap_or("?")
+                ),
+            };
             println!(
-                "{}  {:<12} {} on {}",
+                "{}  {:<12} {what}",
                 r["run"].as_str().unwrap_or(""),
-                r["status"].as_str().unwrap_or(""),
-                r["plan"].as_str().unwrap_or("?"),
-                r["site"].as_str().unwrap_or("?")
+                r["status"].as_str().unwrap_or("")
             );
         }
     }

@@ -6,8 +6,9 @@
 //! `(sensitive)` wherever it appears.
 
 use crate::check::BoundPlan;
+use crate::graph::PlanGraph;
 use crate::plan::{Map, SecretSource};
-use crate::template::SENSITIVE;
+use crate::template::{self, SENSITIVE};
 use serde_json::Value;
 
 #[derive(Debug, Clone, Default)]
@@ -52,6 +53,13 @@ impl Secrets {
         out
     }
 
+    /// Any serializable value with every secret redacted in every string it holds. None
+    /// only if the value cannot make the round trip through JSON (a bug).
+    pub fn redact_as<T: serde::Serialize + serde::de::DeserializeOwned>(&self, t: &T) -> Option<T> {
+        let v = serde_json::to_value(t).ok()?;
+        serde_json::from_value(self.redact(&v)).ok()
+    }
+
     /// A value with every string redacted.
     pub fn redact(&self, v: &Value) -> Value {
         match v {
@@ -75,4 +83,56 @@ pub fn context(bound: &BoundPlan, secrets: &Secrets, results: &Map) -> Value {
         .collect();
     ctx["steps"] = Value::Object(steps);
     ctx
+}
+
+/// Render, with the real secrets, every template that does not wait for a step's result:
+/// a run that would stop half-way on a template it could have rendered at the start never
+/// starts. Returns what failed, redacted, one line each.
+pub fn render_ahead(graph: &PlanGraph, secrets: &Secrets) -> Vec<String> {
+    let ctx = context(&graph.bound, secrets, &Map::new());
+    let mut problems = Vec::new();
+    let mut ahead = |what: String, with: &Map| {
+        for (key, value) in with {
+            if waits_for_steps(value) {
+                continue;
+            }
+            if let Err(e) = template::render_value(template::shared(), value, &ctx) {
+                problems.push(secrets.redact_str(&format!("{what}, `{key}`: {e}")));
+            }
+        }
+    };
+    for check in &graph.bound.valid.plan.preconditions {
+        ahead(format!("precondition `{}`", check.name), &check.with);
+    }
+    for step in graph.steps() {
+        ahead(format!("step `{}`", step.id), &step.with);
+        for check in &step.preconditions {
+            ahead(
+                format!("step `{}`, precondition `{}`", step.id, check.name),
+                &check.with,
+            );
+        }
+        if let Some(rb) = &step.rollback {
+            ahead(format!("rollback of step `{}`", step.id), &rb.with);
+        }
+    }
+    problems
+}
+
+/// Does any template in `v` read `steps.…` or `result` (known only while the run goes)?
+fn waits_for_steps(v: &Value) -> bool {
+    match v {
+        Value::String(s) if template::is_template(s) => {
+            template::variables(template::shared(), s, template::Form::Template)
+                .map(|vars| {
+                    vars.iter()
+                        .any(|p| matches!(p.first().map(String::as_str), Some("steps" | "result")))
+                })
+                // Unparsable: let rendering report it.
+                .unwrap_or(false)
+        }
+        Value::Array(items) => items.iter().any(waits_for_steps),
+        Value::Object(o) => o.values().any(waits_for_steps),
+        _ => false,
+    }
 }

@@ -15,6 +15,7 @@ mod step;
 
 pub use context::Secrets;
 pub use record::{FailureKind, Outcome, StepFailure};
+pub use rollback::RollbackOptions;
 pub use runner::{Call, StepRunner};
 pub use scheduler::{Ending, OnFailure, Options};
 pub use state::{RunState, RunStatus, StepState};
@@ -33,11 +34,31 @@ pub struct Shared<R> {
     pub runner: R,
     pub secrets: Secrets,
     pub events: Arc<dyn EventSink>,
+    /// Set by a signal: no new step, retry or rollback starts.
+    pub cancel: Cancel,
 }
 
 impl<R> Shared<R> {
+    pub fn new(graph: PlanGraph, runner: R, secrets: Secrets, events: Arc<dyn EventSink>) -> Self {
+        Shared {
+            graph,
+            runner,
+            secrets,
+            events,
+            cancel: Cancel::default(),
+        }
+    }
+
+    /// Tell the world, with every secret value redacted: this and `Executor::record` are
+    /// the only ways out of the executor, so no path can forget to redact.
     pub fn emit(&self, e: Event) {
-        self.events.emit(&e);
+        match self.secrets.redact_as(&e) {
+            Some(clean) => self.events.emit(&clean),
+            // An event that cannot make the round trip is a bug; never show it unredacted.
+            None => self.events.emit(&Event::Note {
+                message: "internal error: an event could not be redacted and was dropped".into(),
+            }),
+        }
     }
 
     /// `role (address)` for messages.
@@ -100,6 +121,17 @@ impl Cancel {
     }
 }
 
+/// How the plan's preconditions ended.
+#[derive(Debug)]
+pub enum Preconditions {
+    /// All held; `preconditions_passed` is journaled.
+    Held,
+    /// One refused; the run is over and nothing was changed.
+    Refused(StepFailure),
+    /// A signal came before they all ran; nothing was changed.
+    Interrupted,
+}
+
 /// One run being executed: shared parts, its journal and its state.
 pub struct Executor<R> {
     pub shared: Arc<Shared<R>>,
@@ -112,22 +144,30 @@ pub struct Executor<R> {
 
 impl<R: StepRunner> Executor<R> {
     pub fn new(shared: Shared<R>, journal: Box<dyn Journal>, state: RunState) -> Self {
+        let cancel = shared.cancel.clone();
         Executor {
             shared: Arc::new(shared),
             journal,
             state,
-            cancel: Cancel::default(),
+            cancel,
             appended: 0,
         }
     }
 
-    /// Append a record (fsync'd) and fold it into the state.
+    /// Append a record (fsync'd) and fold it into the state. Secret values are redacted
+    /// here, before the record reaches the disk, and the state is built from the redacted
+    /// record, so a run continued later sees exactly what this one saw.
     pub fn record(&mut self, rec: Record) -> Result<(), JournalError> {
-        let value = serde_json::to_value(&rec).map_err(|e| JournalError::Io {
+        let encode = |e: serde_json::Error| JournalError::Io {
             path: std::path::PathBuf::from("journal"),
             action: "encode a record".into(),
             source: std::io::Error::other(e),
-        })?;
+        };
+        let value = self
+            .shared
+            .secrets
+            .redact(&serde_json::to_value(&rec).map_err(encode)?);
+        let rec: Record = serde_json::from_value(value.clone()).map_err(encode)?;
         self.journal.append(&value)?;
         self.state.apply(&rec);
         self.appended += 1;
@@ -135,25 +175,74 @@ impl<R: StepRunner> Executor<R> {
         Ok(())
     }
 
-    /// Run the plan-level preconditions; the first refusal is journaled and returned.
-    pub async fn preconditions(&mut self) -> Result<Result<(), StepFailure>, JournalError> {
+    /// The first record of a new run: its id and the hashes of the texts it executes.
+    pub fn start(
+        &mut self,
+        run_id: &str,
+        plan_sha256: &str,
+        site_sha256: &str,
+    ) -> Result<(), JournalError> {
+        let bound = &self.shared.graph.bound;
+        let (plan, site) = (bound.valid.plan.name.clone(), bound.site.site.clone());
+        self.record(Record::RunStarted {
+            run_id: run_id.to_string(),
+            plan: plan.clone(),
+            site: site.clone(),
+            plan_sha256: plan_sha256.to_string(),
+            site_sha256: site_sha256.to_string(),
+            at: record::now(),
+        })?;
+        self.shared.emit(Event::RunStarted {
+            run_id: run_id.to_string(),
+            plan,
+            site,
+            steps: self.shared.graph.steps().len(),
+            resumed: false,
+        });
+        Ok(())
+    }
+
+    /// Run the plan-level preconditions. When all hold, `preconditions_passed` (with what
+    /// each saw) is on disk before this returns, so no step can start without it; the
+    /// first refusal is journaled, ends the run, and is returned.
+    pub async fn preconditions(&mut self) -> Result<Preconditions, JournalError> {
         let ctx = self.context();
         let shared = Arc::clone(&self.shared);
+        let mut seen = Vec::new();
         for check in &shared.graph.bound.valid.plan.preconditions {
-            if let Err(error) = step::run_check(&shared, "plan", check, &ctx).await {
-                self.record(Record::PreconditionRefused {
+            if self.cancel.is_cancelled() {
+                // Nothing was changed; a resume checks them all again.
+                self.record(Record::Interrupted { at: record::now() })?;
+                return Ok(Preconditions::Interrupted);
+            }
+            match step::run_check(&shared, "plan", check, &ctx).await {
+                Ok(result) => seen.push(record::CheckSeen {
                     check: check.name.clone(),
-                    error: error.clone(),
-                    at: record::now(),
-                })?;
-                self.record(Record::RunFinished {
-                    end: record::RunEnd::Refused,
-                    at: record::now(),
-                })?;
-                return Ok(Err(error));
+                    host: shared.host_label(&check.on),
+                    result,
+                }),
+                Err(error) => {
+                    self.record(Record::PreconditionRefused {
+                        check: check.name.clone(),
+                        error: error.clone(),
+                        at: record::now(),
+                    })?;
+                    self.record(Record::RunFinished {
+                        end: record::RunEnd::Refused,
+                        at: record::now(),
+                    })?;
+                    let shown = shared.secrets.redact_as(&error);
+                    return Ok(Preconditions::Refused(shown.unwrap_or_else(|| {
+                        StepFailure::new(FailureKind::Refused, "(sensitive)", error.host.clone())
+                    })));
+                }
             }
         }
-        Ok(Ok(()))
+        self.record(Record::PreconditionsPassed {
+            checks: seen,
+            at: record::now(),
+        })?;
+        Ok(Preconditions::Held)
     }
 
     /// The template context with the results of every step that succeeded so far.

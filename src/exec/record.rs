@@ -38,6 +38,20 @@ pub struct StepFailure {
     pub stderr_tail: Option<String>,
 }
 
+impl StepFailure {
+    /// A failure with its message and host, and nothing yet about a command.
+    pub fn new(kind: FailureKind, message: impl Into<String>, host: impl Into<String>) -> Self {
+        StepFailure {
+            kind,
+            message: message.into(),
+            host: host.into(),
+            command: None,
+            status: None,
+            stderr_tail: None,
+        }
+    }
+}
+
 /// Why a step did not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -73,10 +87,20 @@ pub enum RunEnd {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Record {
+    /// The first record: which run this journal belongs to, and the exact plan and site
+    /// texts (by sha-256) it executes. Checked against the run's stored plan on every read.
     RunStarted {
         run_id: String,
         plan: String,
         site: String,
+        plan_sha256: String,
+        site_sha256: String,
+        at: String,
+    },
+    /// Every plan-level precondition held, with what each observed. Written before step
+    /// one; a run without it re-checks them when it is resumed.
+    PreconditionsPassed {
+        checks: Vec<CheckSeen>,
         at: String,
     },
     PreconditionRefused {
@@ -134,11 +158,26 @@ pub enum Record {
     },
 }
 
+/// What a passing check saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckSeen {
+    pub check: String,
+    /// `role (address)`
+    pub host: String,
+    pub result: Value,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
+    /// `resume --skip`: done by hand; satisfies its dependants.
     Skip,
+    /// `resume --retry` (or an idempotent step): run it again.
     Retry,
+    /// `rollback --assume-done`: a step left in doubt did run; its rollback hook runs.
+    AssumeDone,
+    /// `rollback --assume-not-run`: a step left in doubt never ran; nothing to undo.
+    AssumeNotRun,
 }
 
 /// Now, as RFC 3339 UTC.

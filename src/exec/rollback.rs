@@ -1,9 +1,17 @@
-//! Rollback: the compensations of completed steps, newest first, never crossing a point of
-//! no return. Journaled step by step, so an interrupted rollback resumes where it stopped.
+//! Rollback: the compensations of steps that ran, never crossing a point of no return.
+//! Journaled step by step, so an interrupted rollback resumes where it stopped.
+//!
+//! The order rule: first the steps a crash left *in doubt* (started, never finished), in
+//! reverse dependency order — they were the last to start — then the completed steps,
+//! newest first. An in-doubt step's hook runs only when the hook is idempotent (safe even
+//! if the step never ran); otherwise rollback changes nothing and names the step until the
+//! operator says `--assume-done STEP` (it ran: its hook runs) or `--assume-not-run STEP`
+//! (nothing to undo). Both are journaled. A point of no return in doubt always needs that
+//! word: whether rollback may go past it depends on whether it ran.
 
-use super::record::{self, FailureKind, Record, RunEnd, StepFailure};
+use super::record::{self, Decision, FailureKind, Record, RunEnd, StepFailure};
 use super::scheduler::Ending;
-use super::{Call, Executor, StepRunner};
+use super::{Call, Executor, StepRunner, StepState};
 use crate::events::Event;
 use crate::journal::JournalError;
 use crate::template;
@@ -11,19 +19,82 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The operator's word on steps left in doubt.
+#[derive(Debug, Clone, Default)]
+pub struct RollbackOptions {
+    pub assume_done: Vec<String>,
+    pub assume_not_run: Vec<String>,
+}
+
 impl<R: StepRunner> Executor<R> {
-    pub async fn rollback(&mut self) -> Result<Ending, JournalError> {
-        self.record(Record::RollbackStarted { at: record::now() })?;
+    pub async fn rollback(&mut self, opts: &RollbackOptions) -> Result<Ending, JournalError> {
         let shared = Arc::clone(&self.shared);
-        let order: Vec<String> = self.state.completed.iter().rev().cloned().collect();
+        let graph = &shared.graph;
+        // Steps in doubt, in reverse dependency order (later waves first).
+        let mut in_doubt: Vec<usize> = (0..graph.steps().len())
+            .filter(|&i| {
+                matches!(
+                    self.state.step(&graph.steps()[i].id),
+                    StepState::InDoubt { .. }
+                )
+            })
+            .collect();
+        in_doubt.sort_by_key(|&i| std::cmp::Reverse((graph.wave_of[i], i)));
+        let undecided: Vec<String> = in_doubt
+            .iter()
+            .map(|&i| &graph.steps()[i])
+            .filter(|s| !opts.assume_done.contains(&s.id) && !opts.assume_not_run.contains(&s.id))
+            .filter(|s| {
+                let i = graph.index_of(&s.id).unwrap_or_default();
+                s.point_of_no_return || (s.rollback.is_some() && !graph.rollback_idempotent(i))
+            })
+            .map(|s| s.id.clone())
+            .collect();
+        if !undecided.is_empty() {
+            return Ok(Ending::RollbackNeedsDecision {
+                in_doubt: undecided,
+            });
+        }
+        self.record(Record::RollbackStarted { at: record::now() })?;
+        // The walk, newest first: in-doubt steps taken as having run, then the completed.
+        let mut order: Vec<String> = Vec::new();
+        for &i in &in_doubt {
+            let id = graph.steps()[i].id.clone();
+            for (list, decision) in [
+                (&opts.assume_done, Decision::AssumeDone),
+                (&opts.assume_not_run, Decision::AssumeNotRun),
+            ] {
+                if list.contains(&id) {
+                    self.record(Record::OperatorDecision {
+                        step: id.clone(),
+                        decision,
+                        at: record::now(),
+                    })?;
+                }
+            }
+            if !opts.assume_not_run.contains(&id) {
+                order.push(id);
+            }
+        }
+        let completed = self.state.completed.iter().rev();
+        order.extend(
+            completed
+                .filter(|id| !order.contains(id))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
         for id in order {
             if self.state.compensated.contains(&id) {
                 continue;
             }
-            let Some(i) = shared.graph.index_of(&id) else {
+            if self.cancel.is_cancelled() {
+                self.record(Record::Interrupted { at: record::now() })?;
+                return Ok(Ending::Interrupted);
+            }
+            let Some(i) = graph.index_of(&id) else {
                 continue;
             };
-            let step = &shared.graph.steps()[i];
+            let step = &graph.steps()[i];
             if step.point_of_no_return {
                 self.record(Record::RollbackStopped {
                     at_step: id.clone(),
@@ -34,70 +105,12 @@ impl<R: StepRunner> Executor<R> {
                 });
                 break;
             }
-            let Some(rb) = &step.rollback else { continue };
-            let role = rb.on.clone().unwrap_or_else(|| step.on.clone());
-            let host = shared.host_label(&role);
-            self.record(Record::CompensationStarted {
-                step: id.clone(),
-                at: record::now(),
-            })?;
-            shared.emit(Event::CompensationStarted {
-                step: id.clone(),
-                action: rb.action.clone(),
-                host: host.clone(),
-            });
-            let started = Instant::now();
-            let ctx = self.context();
-            let error = match template::render_value(
-                template::shared(),
-                &Value::Object(rb.with.clone()),
-                &ctx,
-            ) {
-                Err(e) => Some(StepFailure {
-                    kind: FailureKind::Failed,
-                    message: shared
-                        .secrets
-                        .redact_str(&format!("cannot render rollback parameters: {e}")),
-                    host,
-                    command: None,
-                    status: None,
-                    stderr_tail: None,
-                }),
-                Ok(params) => {
-                    let call = Call {
-                        step_id: id.clone(),
-                        action: rb.action.clone(),
-                        params,
-                        role: role.clone(),
-                        become_user: shared.become_user(
-                            rb.become_user.as_deref().or(step.become_user.as_deref()),
-                            &role,
-                        ),
-                        timeout: rb.timeout.or(step.timeout).map(|d| d.std()),
-                        context: ctx,
-                    };
-                    shared.runner.call(call).await.err().map(|e| StepFailure {
-                        message: shared.secrets.redact_str(&e.message),
-                        stderr_tail: e.stderr_tail.as_ref().map(|s| shared.secrets.redact_str(s)),
-                        ..e
-                    })
-                }
-            };
-            let ms = started.elapsed().as_millis() as u64;
-            self.record(Record::CompensationFinished {
-                step: id.clone(),
-                error: error.clone(),
-                duration_ms: ms,
-                at: record::now(),
-            })?;
-            shared.emit(Event::CompensationFinished {
-                step: id.clone(),
-                error: error.clone(),
-                duration_ms: ms,
-            });
-            if error.is_some() {
+            if step.rollback.is_none() {
+                continue;
+            }
+            if let Some(error) = self.compensate(i).await? {
                 self.record(Record::Paused {
-                    reason: format!("rollback of {id} failed"),
+                    reason: format!("rollback of {id} failed: {}", error.message),
                     at: record::now(),
                 })?;
                 return Ok(Ending::RollbackPaused { step: id });
@@ -108,5 +121,70 @@ impl<R: StepRunner> Executor<R> {
             at: record::now(),
         })?;
         Ok(Ending::RolledBack)
+    }
+
+    /// Run step `i`'s rollback hook, journaled; its failure, if it failed.
+    async fn compensate(&mut self, i: usize) -> Result<Option<StepFailure>, JournalError> {
+        let shared = Arc::clone(&self.shared);
+        let step = &shared.graph.steps()[i];
+        let Some(rb) = &step.rollback else {
+            return Ok(None);
+        };
+        let id = step.id.clone();
+        let role = rb.on.clone().unwrap_or_else(|| step.on.clone());
+        let host = shared.host_label(&role);
+        self.record(Record::CompensationStarted {
+            step: id.clone(),
+            at: record::now(),
+        })?;
+        shared.emit(Event::CompensationStarted {
+            step: id.clone(),
+            action: rb.action.clone(),
+            host: host.clone(),
+        });
+        let started = Instant::now();
+        let ctx = self.context();
+        let rendered =
+            template::render_value(template::shared(), &Value::Object(rb.with.clone()), &ctx);
+        let error = match rendered {
+            Err(e) => Some(StepFailure::new(
+                FailureKind::Failed,
+                format!("cannot render rollback parameters: {e}"),
+                host,
+            )),
+            Ok(params) => {
+                let call = Call {
+                    step_id: id.clone(),
+                    action: rb.action.clone(),
+                    params,
+                    role: role.clone(),
+                    become_user: shared.become_user(
+                        rb.become_user.as_deref().or(step.become_user.as_deref()),
+                        &role,
+                    ),
+                    timeout: rb.timeout.or(step.timeout).map(|d| d.std()),
+                    context: ctx,
+                };
+                shared
+                    .runner
+                    .call(call)
+                    .await
+                    .err()
+                    .map(|e| StepFailure { host, ..e })
+            }
+        };
+        let ms = started.elapsed().as_millis() as u64;
+        self.record(Record::CompensationFinished {
+            step: id.clone(),
+            error: error.clone(),
+            duration_ms: ms,
+            at: record::now(),
+        })?;
+        shared.emit(Event::CompensationFinished {
+            step: id,
+            error: error.clone(),
+            duration_ms: ms,
+        });
+        Ok(error)
     }
 }

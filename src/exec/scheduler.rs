@@ -58,6 +58,12 @@ pub enum Ending {
     RollbackPaused {
         step: String,
     },
+    /// Rollback changed nothing: these steps were left in doubt and their hooks are not
+    /// safe to run blindly (or they are points of no return); the operator must say
+    /// `--assume-done` or `--assume-not-run`.
+    RollbackNeedsDecision {
+        in_doubt: Vec<String>,
+    },
 }
 
 impl<R: StepRunner> Executor<R> {
@@ -88,7 +94,8 @@ impl<R: StepRunner> Executor<R> {
                 // Plan order among the ready ones: predictable logs and tests.
                 ready.sort_unstable();
                 for i in ready {
-                    if running.len() >= parallel {
+                    // A signal may arrive while this loop journals: check before each start.
+                    if running.len() >= parallel || self.cancel.is_cancelled() {
                         break;
                     }
                     launched[i] = true;
@@ -181,7 +188,9 @@ impl<R: StepRunner> Executor<R> {
             }
             self.finish(i, attempt, outcome, ms)?;
         }
-        if self.cancel.is_cancelled() && failed.is_empty() {
+        // After a signal the run stops as it stands: what failed meanwhile is resumed (or
+        // rolled back) when the operator says so, never automatically.
+        if self.cancel.is_cancelled() {
             self.record(Record::Interrupted { at: record::now() })?;
             return Ok(Ending::Interrupted);
         }
@@ -189,7 +198,7 @@ impl<R: StepRunner> Executor<R> {
             let names: Vec<String> = failed.iter().map(|&i| steps[i].id.clone()).collect();
             if opts.on_failure == OnFailure::Rollback && !refused_only_before_changes(self, &names)
             {
-                return self.rollback().await;
+                return self.rollback(&super::RollbackOptions::default()).await;
             }
             self.record(Record::Paused {
                 reason: format!("{} failed", names.join(", ")),

@@ -37,10 +37,17 @@ impl StepState {
 /// A run's state as its journal tells it.
 #[derive(Debug, Clone, Default)]
 pub struct RunState {
+    /// The journal holds `run_started`: without it the run never began (it was refused
+    /// before its first record) and can never be resumed.
+    pub started: bool,
     pub run_id: String,
     pub plan: String,
     pub site: String,
+    pub plan_sha256: String,
+    pub site_sha256: String,
     pub started_at: String,
+    /// The plan's preconditions held (journaled before step one).
+    pub preconditions_passed: bool,
     steps: HashMap<String, StepState>,
     pub attempts: HashMap<String, u32>,
     pub durations_ms: HashMap<String, u64>,
@@ -62,7 +69,7 @@ pub struct RunState {
 }
 
 /// A run's state in one word, for listings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Running now, or stopped by a crash (a resume tells which by taking the lock).
@@ -115,13 +122,19 @@ impl RunState {
                 run_id,
                 plan,
                 site,
+                plan_sha256,
+                site_sha256,
                 at,
             } => {
+                self.started = true;
                 self.run_id = run_id.clone();
                 self.plan = plan.clone();
                 self.site = site.clone();
+                self.plan_sha256 = plan_sha256.clone();
+                self.site_sha256 = site_sha256.clone();
                 self.started_at = at.clone();
             }
+            Record::PreconditionsPassed { .. } => self.preconditions_passed = true,
             Record::PreconditionRefused { check, error, .. } => {
                 self.refused = Some((check.clone(), error.clone()))
             }
@@ -163,8 +176,18 @@ impl RunState {
                         },
                     );
                 }
-                Decision::Retry => {
+                Decision::Retry | Decision::AssumeNotRun => {
                     self.steps.insert(step.clone(), StepState::Pending);
+                }
+                Decision::AssumeDone => {
+                    self.completed.retain(|s| s != step);
+                    self.completed.push(step.clone());
+                    self.steps.insert(
+                        step.clone(),
+                        StepState::Succeeded {
+                            result: Value::Null,
+                        },
+                    );
                 }
             },
             Record::Paused { reason, .. } => self.paused = Some(reason.clone()),
@@ -195,11 +218,27 @@ impl RunState {
         }
     }
 
+    /// Why this run cannot be continued by `resume`, if it cannot.
+    pub fn not_resumable(&self) -> Option<String> {
+        if !self.started {
+            return Some("it never started: it was refused before its first journal record".into());
+        }
+        match self.status() {
+            RunStatus::Succeeded | RunStatus::Refused | RunStatus::RolledBack => {
+                Some(format!("it is {}", self.status().as_str()))
+            }
+            _ => None,
+        }
+    }
+
     pub fn step(&self, id: &str) -> &StepState {
         self.steps.get(id).unwrap_or(&StepState::Pending)
     }
 
     pub fn status(&self) -> RunStatus {
+        if !self.started {
+            return RunStatus::Refused;
+        }
         match self.end {
             Some(RunEnd::Succeeded) => RunStatus::Succeeded,
             Some(RunEnd::Refused) => RunStatus::Refused,
@@ -215,6 +254,7 @@ impl RunState {
 fn at_of(rec: &Record) -> Option<&str> {
     Some(match rec {
         Record::RunStarted { at, .. }
+        | Record::PreconditionsPassed { at, .. }
         | Record::PreconditionRefused { at, .. }
         | Record::StepStarted { at, .. }
         | Record::StepFinished { at, .. }

@@ -43,9 +43,7 @@ async fn attempt_all<R: StepRunner>(shared: &Shared<R>, i: usize, ctx: &Value) -
     loop {
         match shared.runner.call(call.clone()).await {
             Ok(result) => {
-                return Outcome::Succeeded {
-                    result: shared.secrets.redact(&result),
-                };
+                return Outcome::Succeeded { result };
             }
             Err(e)
                 if e.kind == FailureKind::Unreachable
@@ -55,29 +53,39 @@ async fn attempt_all<R: StepRunner>(shared: &Shared<R>, i: usize, ctx: &Value) -
                     message: format!(
                         "{}: host unreachable, skipped as the plan allows ({})",
                         step.id,
-                        redact(shared, &e, &step.on).message
+                        relabel(shared, &e, &step.on).message
                     ),
                 });
                 return Outcome::Skipped {
                     reason: SkipReason::Unreachable,
                 };
             }
-            Err(e) if attempt < step.retries && e.kind != FailureKind::Refused => {
+            Err(e)
+                if attempt < step.retries
+                    && e.kind != FailureKind::Refused
+                    && !shared.cancel.is_cancelled() =>
+            {
                 attempt += 1;
                 shared.emit(Event::StepRetrying {
                     step: step.id.clone(),
                     attempt,
-                    error: redact(shared, &e, &step.on),
+                    error: relabel(shared, &e, &step.on),
                 });
-                tokio::time::sleep(
-                    step.retry_delay
-                        .map_or(std::time::Duration::from_secs(1), |d| d.std()),
-                )
-                .await;
+                let delay = step
+                    .retry_delay
+                    .map_or(std::time::Duration::from_secs(1), |d| d.std());
+                // A signal during the wait ends the step with this attempt's failure: no
+                // new attempt starts after it.
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shared.cancel.cancelled() => {
+                        return Outcome::Failed { error: relabel(shared, &e, &step.on) };
+                    }
+                }
             }
             Err(e) => {
                 return Outcome::Failed {
-                    error: redact(shared, &e, &step.on),
+                    error: relabel(shared, &e, &step.on),
                 };
             }
         }
@@ -112,9 +120,9 @@ pub async fn run_check<R: StepRunner>(
         stderr_tail: e.and_then(|e| e.stderr_tail.clone()),
     };
     let result = match shared.runner.call(call).await {
-        Ok(r) => shared.secrets.redact(&r),
+        Ok(r) => r,
         Err(e) => {
-            let e = redact(shared, &e, &check.on);
+            let e = relabel(shared, &e, &check.on);
             let err = refused(
                 format!("check `{}` could not run: {}", check.name, e.message),
                 Some(&e),
@@ -143,7 +151,7 @@ pub async fn run_check<R: StepRunner>(
             )),
         };
         if let Some(message) = failed {
-            let err = refused(shared.secrets.redact_str(&message), None);
+            let err = refused(message, None);
             shared.emit(Event::CheckFailed {
                 check: check.name.clone(),
                 host,
@@ -165,25 +173,20 @@ fn render<R: StepRunner>(
     ctx: &Value,
     role: &str,
 ) -> Result<Value, StepFailure> {
-    template::render_value(template::shared(), with, ctx).map_err(|e| StepFailure {
-        kind: FailureKind::Failed,
-        message: shared
-            .secrets
-            .redact_str(&format!("cannot render parameters: {e}")),
-        host: shared.host_label(role),
-        command: None,
-        status: None,
-        stderr_tail: None,
+    template::render_value(template::shared(), with, ctx).map_err(|e| {
+        StepFailure::new(
+            FailureKind::Failed,
+            format!("cannot render parameters: {e}"),
+            shared.host_label(role),
+        )
     })
 }
 
-/// The failure as it may be shown and journaled: secrets redacted, the host named by role.
-fn redact<R: StepRunner>(shared: &Shared<R>, e: &StepFailure, role: &str) -> StepFailure {
+/// The failure with its host named by role. Secrets are redacted where it leaves the
+/// executor (`Executor::record`, `Shared::emit`), not here.
+fn relabel<R: StepRunner>(shared: &Shared<R>, e: &StepFailure, role: &str) -> StepFailure {
     StepFailure {
         host: shared.host_label(role),
-        message: shared.secrets.redact_str(&e.message),
-        command: e.command.as_ref().map(|c| shared.secrets.redact_str(c)),
-        stderr_tail: e.stderr_tail.as_ref().map(|c| shared.secrets.redact_str(c)),
         ..e.clone()
     }
 }

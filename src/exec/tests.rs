@@ -92,13 +92,18 @@ fn plan(steps: &[String]) -> String {
 fn executor(fake: Arc<Fake>, plan_text: &str, journal: MemJournal) -> Executor<Arc<Fake>> {
     let graph = graph(plan_text);
     let state = RunState::replay(&journal.0.lock().unwrap(), false).unwrap();
-    let shared = Shared {
+    let shared = Shared::new(
         graph,
-        runner: fake,
-        secrets: Secrets::default(),
-        events: Arc::new(crate::events::Silent),
-    };
-    Executor::new(shared, Box::new(journal), state)
+        fake,
+        Secrets::default(),
+        Arc::new(crate::events::Silent),
+    );
+    let fresh = !state.started;
+    let mut ex = Executor::new(shared, Box::new(journal), state);
+    if fresh {
+        ex.start("t", "p", "s").unwrap();
+    }
+    ex
 }
 
 fn opts() -> Options {

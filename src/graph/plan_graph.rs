@@ -60,6 +60,16 @@ impl PlanGraph {
             .unwrap_or_else(|| actions::lookup(&step.action).is_some_and(|a| a.idempotent))
     }
 
+    /// Is the step's rollback hook safe to run although the step may not have run (it was
+    /// left in doubt)? The hook's action says so, as a step's does.
+    pub fn rollback_idempotent(&self, i: usize) -> bool {
+        self.steps()[i]
+            .rollback
+            .as_ref()
+            .and_then(|rb| actions::lookup(&rb.action))
+            .is_some_and(|a| a.idempotent)
+    }
+
     /// Steps marked `point_of_no_return`, in plan order.
     pub fn points_of_no_return(&self) -> Vec<usize> {
         (0..self.steps().len())

@@ -196,8 +196,10 @@ pub struct Step {
     /// Give up on one attempt after this long (`500ms`, `30s`, `5m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
-    /// Extra attempts after a failure.
+    /// Extra attempts after a failure (at most 100: a step that needs more is a wait, and
+    /// `wait.until` says so with a deadline).
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(max = 100))]
     pub retries: u32,
     /// Pause between attempts.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,0 +1,112 @@
+//! A site of local-transport hosts in a temp dir, and the `drplan` commands that run plans
+//! on it: the harness of the tests that drive `apply`, `resume`, `rollback` and `status`
+//! through the real binary without SSH.
+
+use assert_cmd::Command;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The secret every local site declares (`secrets.token`), as the tests set it.
+pub const TOKEN: &str = "s3cr3t-t0ken";
+
+pub struct Site {
+    dir: tempfile::TempDir,
+}
+
+impl Site {
+    pub fn new() -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let site = format!(
+            "version: 1\nsite: local-{}\nhosts:\n  a: {{ address: 127.0.0.1, transport: local }}\n  b: {{ address: 127.0.0.1, transport: local }}\nvars:\n  dir: {}\nsecrets:\n  token: {{ env: DRPLAN_TEST_TOKEN }}\n",
+            std::process::id(),
+            dir.path().display()
+        );
+        fs::write(dir.path().join("site.yaml"), site).unwrap();
+        Site { dir }
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    pub fn plan(&self, steps: &str) -> PathBuf {
+        let text = format!("version: 1\nname: local-test\nroles: [a, b]\nsteps:\n{steps}");
+        let p = self.path("plan.yaml");
+        fs::write(&p, text).unwrap();
+        p
+    }
+    pub fn drplan(&self) -> Command {
+        let mut c = Command::cargo_bin("drplan").unwrap();
+        c.env("NO_COLOR", "1")
+            .env("DRPLAN_TEST_TOKEN", TOKEN)
+            .arg("--state-dir")
+            .arg(self.path("state"));
+        c
+    }
+    /// `drplan apply PLAN --site SITE --yes EXTRA…`, as a process (for runs a test watches,
+    /// crashes or reads while they go).
+    pub fn apply_process(&self, plan: &Path, extra: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("drplan"));
+        c.env("NO_COLOR", "1")
+            .env("DRPLAN_TEST_TOKEN", TOKEN)
+            .arg("--state-dir")
+            .arg(self.path("state"))
+            .arg("apply")
+            .arg(plan)
+            .arg("--site")
+            .arg(self.path("site.yaml"))
+            .arg("--yes")
+            .args(extra);
+        c
+    }
+    pub fn apply(&self, plan: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+        Command::from_std(self.apply_process(plan, extra)).assert()
+    }
+    pub fn read(&self, name: &str) -> String {
+        fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+    pub fn run_id(&self) -> String {
+        let runs = fs::read_dir(self.path("state/runs")).unwrap();
+        let mut ids: Vec<String> = runs
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        ids.sort();
+        ids.pop().unwrap()
+    }
+}
+
+/// A step that appends its id to `log` (a shell with values passed as arguments).
+pub fn logging_step(id: &str, needs: &[&str], extra: &str) -> String {
+    let needs = if needs.is_empty() {
+        String::new()
+    } else {
+        format!("    needs: [{}]\n", needs.join(", "))
+    };
+    format!(
+        "  - id: {id}\n    on: a\n    action: exec\n    with: {{ argv: [sh, -c, 'echo \"$1\" >> \"$2\"', _, {id}, \"{{{{ vars.dir }}}}/log\"] }}\n{needs}{extra}"
+    )
+}
+
+pub fn out(a: &assert_cmd::assert::Assert) -> String {
+    let o = a.get_output();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+impl Site {
+    /// A run's journal, as text.
+    pub fn journal(&self, run: &str) -> String {
+        self.read(&format!("state/runs/{run}/journal.jsonl"))
+    }
+
+    /// Write a plan file with plan-level `preconditions` (YAML, indented by two spaces).
+    pub fn guarded_plan(&self, preconditions: &str, steps: &str) -> PathBuf {
+        let text = format!(
+            "version: 1\nname: guarded\nroles: [a, b]\npreconditions:\n{preconditions}steps:\n{steps}"
+        );
+        let p = self.path("guarded.yaml");
+        fs::write(&p, text).unwrap();
+        p
+    }
+}
