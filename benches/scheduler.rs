@@ -54,7 +54,8 @@ fn run<R: StepRunner>(rt: &tokio::runtime::Runtime, graph: &PlanGraph, runner: R
         Arc::new(drplan::events::Silent),
     );
     let mut ex = Executor::new(shared, run.journal, RunState::default());
-    ex.start(id.as_str(), "plan", "site").expect("journal works");
+    ex.start(id.as_str(), "plan", "site")
+        .expect("journal works");
     let opts = Options {
         parallel: 8,
         ..Options::default()

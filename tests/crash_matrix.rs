@@ -95,8 +95,8 @@ fn every_journal_boundary_survives_sigkill() {
     let records = journal_len(clean.path());
     assert_eq!(
         records,
-        2 + 2 * (STEPS.len() + 1),
-        "run_started, started+finished per step, run_finished"
+        3 + 2 * (STEPS.len() + 1),
+        "run_started, preconditions_passed, started+finished per step, run_finished"
     );
 
     for k in 1..=records {

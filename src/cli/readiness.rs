@@ -2,7 +2,7 @@
 //! graded by its severity, for `drplan check`.
 //!
 //! Each check goes through the executor's own [`run_check`] — the same rendering of `with:`,
-//! the same `expect` evaluation, the same redaction of secrets and the same messages as a
+//! the same `expect` evaluation, the same redaction of secrets (done where each row is made) and the same messages as a
 //! plan's preconditions — over the real action runtime (SSH or local), several at a time.
 //! Nothing here changes a host (a checks file holds only read-only checks) and nothing here
 //! prints: `check.rs` renders the [`Report`].
@@ -187,7 +187,7 @@ impl Round<'_> {
                             _ => status_of(check.severity),
                         };
                         let result = match recorded {
-                            Some(Ok(v)) => Some(shared.secrets.redact(v)),
+                            Some(Ok(v)) => Some(v.clone()),
                             _ => None,
                         };
                         (status, Some(failure.message), result)
@@ -201,14 +201,15 @@ impl Round<'_> {
                         None,
                     ),
                 };
+                // The report is where a check's words leave drplan: redact them here.
                 CheckRow {
                     name: check.name.clone(),
                     on: check.on.clone(),
                     host,
                     severity: check.severity,
                     status,
-                    message,
-                    result,
+                    message: message.map(|m| shared.secrets.redact_str(&m)),
+                    result: result.map(|v| shared.secrets.redact(&v)),
                     label: shared.host_label(&check.on),
                 }
             })
