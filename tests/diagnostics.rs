@@ -148,7 +148,7 @@ fixtures! {
     yaml_bad_indent: ["drplan::yaml::syntax" @ Plan 14:12]
         says ["invalid YAML", "mapping values are not allowed"];
     duplicate_yaml_key: ["drplan::yaml::syntax" @ Plan 20:5]
-        says ["duplicate mapping key: with"];
+        says ["duplicate key `with`: a key may appear only once"];
     wrong_type: ["drplan::schema::wrong_type" @ Plan 20:14]
         says ["`retries` of step `promote-pg-standby` must be an integer, found the string \"many\"", "expected integer"];
     unknown_key: ["drplan::schema::unknown_key" @ Plan 8:5]

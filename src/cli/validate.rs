@@ -2,6 +2,7 @@
 
 use super::{Failure, Global, load_graph, load_plan};
 use crate::diag::Diagnostics;
+use crate::render::count;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -44,8 +45,10 @@ pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
                     .map(|s| format!(" with site {}", s.display()))
                     .unwrap_or_default();
                 println!(
-                    "ok: plan `{name}` in {} is valid{with} ({steps} steps in {waves} waves)",
-                    args.plan.display()
+                    "ok: plan `{name}` in {} is valid{with} ({} in {})",
+                    args.plan.display(),
+                    count(steps, "step", "steps"),
+                    count(waves, "wave", "waves")
                 );
             }
             Ok(())
@@ -66,7 +69,7 @@ pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
             if valid {
                 Ok(())
             } else {
-                Err(Failure::Usage(format!("{} error(s)", diags.len())))
+                Err(Failure::Usage(count(diags.len(), "error", "errors")))
             }
         }
     }

@@ -164,6 +164,17 @@ fn syntax_error(file: &SourceFile, e: &serde_saphyr::Error) -> Diagnostic {
         Some((_, sentence)) => sentence,
         None => first,
     };
+    // The parser's advice is for programmers using it, not for someone editing a plan.
+    let message = match message.strip_prefix("duplicate mapping key: ") {
+        Some(rest) => {
+            let key = rest
+                .split(", set DuplicateKeyPolicy")
+                .next()
+                .unwrap_or(rest);
+            format!("duplicate key `{key}`: a key may appear only once in a mapping")
+        }
+        None => message.to_string(),
+    };
     let d = Diagnostic::new("drplan::yaml::syntax", format!("invalid YAML: {message}"))
         .label("here")
         .help("fix the YAML syntax; everything else is checked once the file parses");

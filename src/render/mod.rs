@@ -10,7 +10,7 @@ mod text;
 
 pub use graphviz::{dot, mermaid};
 pub use json::{Preview, preview_json};
-pub use text::text;
+pub use text::{count, text};
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::graph::PlanGraph;

@@ -209,11 +209,21 @@ pub fn text(preview: &Preview, color: bool) -> String {
     let changes = preview.steps.iter().filter(|s| s.kind == "change").count();
     let _ = writeln!(
         out,
-        "{} steps in {} waves: {changes} change, {} check; {} point(s) of no return.",
-        preview.steps.len(),
-        preview.waves.len(),
-        preview.steps.len() - changes,
-        preview.points_of_no_return.len()
+        "{} in {}: {}, {}; {}.",
+        count(preview.steps.len(), "step", "steps"),
+        count(preview.waves.len(), "wave", "waves"),
+        count(changes, "change", "changes"),
+        count(preview.steps.len() - changes, "check", "checks"),
+        count(
+            preview.points_of_no_return.len(),
+            "point of no return",
+            "points of no return"
+        )
     );
     out
+}
+
+/// `1 step`, `2 steps`: a count with its noun in the right number.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
