@@ -191,12 +191,7 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 
 /// Render for the terminal (or a snapshot): miette's graphical form, colour optional.
 pub fn render(diags: &Diagnostics, color: bool) -> String {
-    let theme = if color {
-        miette::GraphicalTheme::unicode()
-    } else {
-        miette::GraphicalTheme::unicode_nocolor()
-    };
-    let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
+    let handler = handler(color);
     let mut out = String::new();
     for d in &diags.0 {
         // Writing into a String cannot fail.
@@ -205,6 +200,24 @@ pub fn render(diags: &Diagnostics, color: bool) -> String {
     let n = diags.len();
     out.push_str(&format!("{n} error{}\n", if n == 1 { "" } else { "s" }));
     out
+}
+
+/// One typed error (any `miette::Diagnostic`) as the terminal shows it: code, message,
+/// causes and help.
+pub fn render_one(d: &dyn miette::Diagnostic, color: bool) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = handler(color).render_report(&mut out, d);
+    out
+}
+
+fn handler(color: bool) -> miette::GraphicalReportHandler {
+    let theme = if color {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    };
+    miette::GraphicalReportHandler::new_themed(theme).with_width(100)
 }
 
 #[cfg(test)]

@@ -312,3 +312,23 @@ fn a_run_goes_on_when_its_reader_goes_away() {
     assert!(status.success(), "{status:?}");
     assert_eq!(s.read("log"), "after\n", "the run finished its steps");
 }
+
+#[test]
+fn a_run_id_that_is_not_one_points_to_status() {
+    let s = Site::new();
+    let a = s.drplan().args(["resume", "nope"]).assert().code(2);
+    let text = out(&a);
+    assert!(text.contains("\"nope\" is not a run id"), "{text}");
+    assert!(text.contains("`drplan status` lists them"), "{text}");
+    assert!(!text.contains("is not a run id: "), "said twice: {text}");
+    let a = s
+        .drplan()
+        .args(["rollback", "20261130T195958.669Z-d372"])
+        .assert()
+        .code(2);
+    assert!(
+        out(&a).contains("there is no run 20261130T195958.669Z-d372"),
+        "{}",
+        out(&a)
+    );
+}

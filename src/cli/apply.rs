@@ -58,13 +58,11 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     if !args.yes {
         confirm(&graph, global)?;
     }
-    let run_id = RunId::generate().map_err(|e| Failure::RunFailed(e.to_string()))?;
+    let run_id = RunId::generate()?;
     let _lock = session::lock(global, &graph.bound.site.site, &run_id, "apply")?;
     let stored =
         serde_json::to_vec_pretty(&run_plan).map_err(|e| Failure::RunFailed(e.to_string()))?;
-    let created = session::store(global)
-        .create_run(&run_id, &stored)
-        .map_err(|e| Failure::RunFailed(e.to_string()))?;
+    let created = session::store(global).create_run(&run_id, &stored)?;
     let json = args.run.json();
     let mut ex = session::executor(Drive {
         graph,
@@ -79,8 +77,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         run_id.as_str(),
         &run_plan.plan.sha256,
         &run_plan.site.sha256,
-    )
-    .map_err(|e| Failure::RunFailed(e.to_string()))?;
+    )?;
     let started = std::time::Instant::now();
     session::preconditions(&mut ex, &run_id).await?;
     let opts = args.run.options(run_plan.options, Vec::new(), Vec::new());

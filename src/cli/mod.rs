@@ -110,12 +110,46 @@ pub enum Failure {
     RunFailed(String),
     /// A precondition refused to let the run start or continue (exit 3).
     Refused(String),
-    /// Another run holds the site's lock (exit 4).
-    Locked(String),
     /// Interrupted; the checkpoint is safe (exit 130).
     Interrupted(String),
     /// `check`: the report, already shown, has a warning (exit 1) or a critical check (exit 2).
     Unready(Severity),
+    /// A typed error from a lower layer, shown with its code, cause and help; `exit` is the
+    /// exit code its kind maps to (see the `From` impls below).
+    Typed {
+        exit: u8,
+        error: Box<dyn miette::Diagnostic + Send + Sync>,
+    },
+}
+
+impl From<crate::journal::JournalError> for Failure {
+    fn from(e: crate::journal::JournalError) -> Self {
+        use crate::journal::JournalError as J;
+        let exit = match e {
+            // The operator named a run that is not there: invalid input.
+            J::InvalidRunId { .. } | J::RunNotFound { .. } => 2,
+            J::Io { .. } | J::Corrupt { .. } | J::Poisoned { .. } | J::RunExists { .. } => 1,
+        };
+        Failure::Typed {
+            exit,
+            error: Box::new(e),
+        }
+    }
+}
+
+impl From<crate::journal::LockError> for Failure {
+    fn from(e: crate::journal::LockError) -> Self {
+        use crate::journal::LockError as L;
+        let exit = match e {
+            L::Held { .. } => 4,
+            L::InvalidSite { .. } => 2,
+            L::Io { .. } => 1,
+        };
+        Failure::Typed {
+            exit,
+            error: Box::new(e),
+        }
+    }
 }
 
 impl Failure {
@@ -124,10 +158,10 @@ impl Failure {
             Failure::Invalid(_) | Failure::Usage(_) => 2,
             Failure::RunFailed(_) => 1,
             Failure::Refused(_) => 3,
-            Failure::Locked(_) => 4,
             Failure::Interrupted(_) => 130,
             Failure::Unready(Severity::Warning) => 1,
             Failure::Unready(Severity::Critical) => 2,
+            Failure::Typed { exit, .. } => *exit,
         }
     }
 }
@@ -198,10 +232,13 @@ fn report(f: &Failure, global: &Global) {
         Failure::Usage(m)
         | Failure::RunFailed(m)
         | Failure::Refused(m)
-        | Failure::Locked(m)
         | Failure::Interrupted(m) => {
             eprintln!("error: {m}")
         }
         Failure::Unready(_) => {}
+        Failure::Typed { error, .. } => eprint!(
+            "{}",
+            diag::render_one(error.as_ref(), global.stderr_color())
+        ),
     }
 }

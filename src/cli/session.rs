@@ -111,10 +111,7 @@ pub fn lock(
     command: &str,
 ) -> Result<SiteLock, Failure> {
     let info = LockInfo::for_this_process(run_id.as_str(), command);
-    let acquired = SiteLock::acquire(&global.state_dir, site, &info).map_err(|e| match e {
-        crate::journal::LockError::Held { .. } => Failure::Locked(e.to_string()),
-        other => Failure::RunFailed(other.to_string()),
-    })?;
+    let acquired = SiteLock::acquire(&global.state_dir, site, &info)?;
     if let Some(note) = acquired.note() {
         eprintln!("note: {note}");
     }
@@ -126,12 +123,8 @@ pub fn open(
     global: &Global,
     run: &str,
 ) -> Result<(RunId, RunPlan, RunState, Box<dyn Journal>), Failure> {
-    let id: RunId = run
-        .parse()
-        .map_err(|e| Failure::Usage(format!("`{run}` is not a run id: {e}")))?;
-    let opened = store(global)
-        .open_run(&id)
-        .map_err(|e| Failure::Usage(format!("run {run}: {e}")))?;
+    let id: RunId = run.parse()?;
+    let opened = store(global).open_run(&id)?;
     let plan: RunPlan = serde_json::from_slice(&opened.plan).map_err(|e| {
         Failure::RunFailed(format!("run {run}: its stored plan is unreadable: {e}"))
     })?;

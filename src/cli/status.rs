@@ -94,9 +94,7 @@ pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
 const NEVER_STARTED: &str = "never started: refused before its first journal record";
 
 fn list(global: &Global, json: bool) -> Result<(), Failure> {
-    let runs = session::store(global)
-        .list_runs()
-        .map_err(|e| Failure::RunFailed(e.to_string()))?;
+    let runs = session::store(global).list_runs()?;
     let mut rows = Vec::new();
     for r in runs {
         let row = match session::open(global, r.id.as_str()) {
