@@ -342,10 +342,14 @@ fn failover_killed_around_the_point_of_no_return_resumes_to_the_same_end_state()
     let lab = Lab::up();
     served_by_pair_one(&lab, "the new lab");
 
-    // The journal of an uninterrupted `--parallel 1` failover: run_started, then
-    // step_started + step_finished per step in `order` (run_finished last).
+    // The journal of an uninterrupted `--parallel 1` failover: run_started,
+    // preconditions_passed, then step_started + step_finished per step in `order`
+    // (run_finished last).
     let order = serial_order(&lab, "failover");
-    let mut records: Vec<(&str, String)> = vec![("run_started", String::new())];
+    let mut records: Vec<(&str, String)> = vec![
+        ("run_started", String::new()),
+        ("preconditions_passed", String::new()),
+    ];
     for id in &order {
         records.push(("step_started", id.clone()));
         records.push(("step_finished", id.clone()));
