@@ -11,6 +11,8 @@
 #   shared  PATH                 a machine-wide directory the lab had to create (/etc/go, /etc/netns);
 #                                also marked in /etc/netns/.drlab-created-* (see down, step 5)
 #   reaper  HOST PID STARTTIME   a host's subreaper (runs its sshd)
+#   flavour default|hardened     what `up --flavour` built
+#   sshuser NAME UID             hardened: the login user (lives only in the etcdirs' passwd)
 #   state   building|up|down
 # `down` undoes exactly these records, so it also cleans up after an `up` that failed halfway.
 
