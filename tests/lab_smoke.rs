@@ -3,6 +3,9 @@
 //! config sync, no default routes, the reaper), and `tests/lab/down` removes it — always, even
 //! when a step fails. Afterwards nothing of the lab may be left: no namespace, no /etc/netns
 //! directory, no mount, no process (checked by the PIDs the lab recorded and by its directory).
+//! Both flavours: the default one, and `--flavour hardened` (non-root login with sudo, sshd and
+//! PostgreSQL on other ports, scram, root-owned data parents, GoCD without the BC add-on), whose
+//! login user must be gone afterwards too.
 //!
 //! This test needs root and the lab's Debian packages (see tests/lab/README.md). Without them it
 //! FAILS rather than skips: a lab test that did not run has not passed.
@@ -10,6 +13,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// One lab at a time from this file: a lab is heavy for a small machine.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 const PR_SET_CHILD_SUBREAPER: i32 = 36;
 const WNOHANG: i32 = 1;
@@ -27,20 +33,22 @@ fn lab_script(name: &str) -> PathBuf {
     repo().join("tests/lab").join(name)
 }
 
-/// Runs a lab script with `--dir DIR`; prints its output (shown by the harness on failure).
-fn run(name: &str, dir: &Path) -> Output {
+/// Runs a lab script with `--dir DIR` and `args`; prints its output (shown by the harness on failure).
+fn run(name: &str, dir: &Path, args: &[&str]) -> Output {
     let started = Instant::now();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
     let out = Command::new(lab_script(name))
         .arg("--dir")
         .arg(dir)
+        .args(args)
         .env("CARGO", cargo)
         .current_dir(repo())
         .output()
         .unwrap_or_else(|e| panic!("cannot run tests/lab/{name}: {e}"));
     println!(
-        "---- tests/lab/{name} --dir {} ({:.1} s, {}) ----\n{}{}",
+        "---- tests/lab/{name} --dir {} {} ({:.1} s, {}) ----\n{}{}",
         dir.display(),
+        args.join(" "),
         started.elapsed().as_secs_f64(),
         out.status,
         String::from_utf8_lossy(&out.stdout),
@@ -100,7 +108,7 @@ struct Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         if !self.down_ok {
-            let out = run("down", &self.dir);
+            let out = run("down", &self.dir, &[]);
             if !out.status.success() {
                 eprintln!(
                     "lab: down failed during cleanup; inspect {}",
@@ -115,13 +123,29 @@ impl Drop for Lab {
 
 #[test]
 fn lab_comes_up_passes_smoke_and_goes_away_without_a_trace() {
+    up_smoke_down("default");
+}
+
+#[test]
+fn hardened_lab_comes_up_passes_smoke_and_goes_away_without_a_trace() {
+    up_smoke_down("hardened");
+}
+
+fn up_smoke_down(flavour: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     assert_eq!(
         uid(),
         Some(0),
         "the DR lab test needs root (network namespaces, bind mounts); it does not skip — run it as root, as CI does"
     );
+    let needs_sudo: &[(&str, &str)] = if flavour == "hardened" {
+        &[("/usr/bin/sudo", "sudo"), ("/usr/sbin/visudo", "sudo")]
+    } else {
+        &[]
+    };
     let missing: Vec<String> = NEEDS
         .iter()
+        .chain(needs_sudo)
         .filter(|(path, _)| !Path::new(path).is_file())
         .map(|(path, pkg)| format!("{path} (package {pkg})"))
         .chain(
@@ -146,14 +170,18 @@ fn lab_comes_up_passes_smoke_and_goes_away_without_a_trace() {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("drplan-lab-{}-{nanos:x}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "drplan-lab-{}-{}-{nanos:x}",
+        &flavour[..1],
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).expect("create the lab directory");
     let mut lab = Lab {
         dir: dir.clone(),
         down_ok: false,
     };
 
-    let up = run("up", &dir);
+    let up = run("up", &dir, &["--flavour", flavour]);
     assert!(up.status.success(), "tests/lab/up failed (output above)");
     for file in [
         "site.yaml",
@@ -180,6 +208,9 @@ fn lab_comes_up_passes_smoke_and_goes_away_without_a_trace() {
         "LAB_PGDATA_PG2",
         "LAB_PG_BIN",
         "LAB_GO_PORT",
+        "LAB_FLAVOUR",
+        "LAB_SSH_PORT",
+        "LAB_SSH_USER",
     ] {
         assert!(
             env.lines().any(|l| l.starts_with(&format!("{var}="))),
@@ -187,7 +218,17 @@ fn lab_comes_up_passes_smoke_and_goes_away_without_a_trace() {
         );
     }
 
-    let smoke = run("smoke", &dir);
+    assert!(
+        env.lines().any(|l| l == format!("LAB_FLAVOUR={flavour}")),
+        "lab.env does not say LAB_FLAVOUR={flavour}"
+    );
+    let ssh_user = env
+        .lines()
+        .find_map(|l| l.strip_prefix("LAB_SSH_USER="))
+        .unwrap_or_default()
+        .to_string();
+
+    let smoke = run("smoke", &dir, &[]);
     let smoke_ok = smoke.status.success();
 
     let recs = records(&dir);
@@ -210,7 +251,7 @@ fn lab_comes_up_passes_smoke_and_goes_away_without_a_trace() {
         "lab.state should record 4 host reapers: {recs:?}"
     );
 
-    let down = run("down", &dir);
+    let down = run("down", &dir, &[]);
     lab.down_ok = down.status.success();
     assert!(smoke_ok, "tests/lab/smoke failed (output above)");
     assert!(lab.down_ok, "tests/lab/down failed (output above)");
@@ -245,6 +286,17 @@ fn lab_comes_up_passes_smoke_and_goes_away_without_a_trace() {
     );
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     assert!(!mounts.contains(&prefix), "mounts of {prefix} left");
+    if flavour == "hardened" {
+        // The login user lived only in the lab hosts' own /etc/passwd: the machine never had it.
+        assert!(
+            ssh_user.starts_with(&prefix),
+            "the hardened login user {ssh_user:?} does not carry the prefix {prefix}"
+        );
+        for file in ["/etc/passwd", "/etc/group", "/etc/sudoers"] {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            assert!(!text.contains(&prefix), "{file} mentions {prefix}");
+        }
+    }
 
     // The reapers, by recorded PID (and start time, against PID reuse): reap them, then none may exist.
     let deadline = Instant::now() + std::time::Duration::from_secs(5);

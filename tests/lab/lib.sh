@@ -11,6 +11,8 @@
 #   shared  PATH                 a machine-wide directory the lab had to create (/etc/go, /etc/netns);
 #                                also marked in /etc/netns/.drlab-created-* (see down, step 5)
 #   reaper  HOST PID STARTTIME   a host's subreaper (runs its sshd)
+#   flavour default|hardened     what `up --flavour` built
+#   sshuser NAME UID             hardened: the login user (lives only in the etcdirs' passwd)
 #   state   building|up|down
 # `down` undoes exactly these records, so it also cleans up after an `up` that failed halfway.
 
@@ -22,6 +24,9 @@ LAB_VIP_ADDR=$LAB_SUBNET.100
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_PORT=5432
 GO_PORT=8153
+# The hardened flavour's ports (sshd and PostgreSQL off their defaults).
+HARDENED_SSH_PORT=2222
+HARDENED_PG_PORT=6543
 SHARED_MARK_DIR=/etc/netns
 
 die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
@@ -95,19 +100,45 @@ load_env() {
 }
 
 # lab_ssh HOST CMD...: runs CMD on a lab host, from the controller namespace, with the lab key and
-# strict host-key checking. CMD words are quoted for the remote shell exactly once.
+# strict host-key checking, as the lab's login user (root in the default flavour, the unprivileged
+# LAB_SSH_USER in the hardened one) on LAB_SSH_PORT. CMD words are quoted for the remote shell
+# exactly once.
 lab_ssh() {
     local host=$1; shift
     local addr=${LAB_ADDR[$host]}
     ip netns exec "$LAB_NS_CTL" ssh -n -F /dev/null -i "$LAB_SSH_KEY" \
         -o UserKnownHostsFile="$LAB_KNOWN_HOSTS" -o GlobalKnownHostsFile=/dev/null \
         -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=5 -o LogLevel=ERROR \
-        "root@$addr" "$(printf '%q ' "$@")"
+        -p "${LAB_SSH_PORT:-22}" "${LAB_SSH_USER:-root}@$addr" "$(printf '%q ' "$@")"
 }
 
-# ctl_psql ADDR SQL: psql from the controller namespace.
+hardened() { [[ ${LAB_FLAVOUR:-default} == hardened ]]; }
+
+# pg_log_file HOST: the server log of pg1/pg2. In the hardened flavour DIR/<h> is root's, so the
+# log lives in a postgres-owned DIR/<h>/log.
+pg_log_file() { if hardened; then echo "$DIR/$1/log/postgresql.log"; else echo "$DIR/$1/postgresql.log"; fi; }
+
+# lab_root HOST CMD...: CMD as root on a lab host (the hardened login user escalates with sudo -n).
+lab_root() {
+    local host=$1; shift
+    if hardened; then lab_ssh "$host" sudo -n -- "$@"; else lab_ssh "$host" "$@"; fi
+}
+
+# lab_postgres HOST CMD...: CMD as the cluster owner, postgres, on a lab host, started in /.
+lab_postgres() {
+    local host=$1; shift
+    if hardened; then
+        lab_ssh "$host" sudo -n -u postgres -- env -C / "$@"
+    else
+        lab_ssh "$host" env -C / runuser -u postgres -- "$@"
+    fi
+}
+
+# ctl_psql ADDR SQL [DB]: psql from the controller namespace, as PostgreSQL user postgres (in the
+# hardened flavour with its scram password, from the controller's LAB_PG_PASSFILE).
 ctl_psql() {
-    ip netns exec "$LAB_NS_CTL" "$LAB_PG_BIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 \
+    ip netns exec "$LAB_NS_CTL" env ${LAB_PG_PASSFILE:+PGPASSFILE="$LAB_PG_PASSFILE"} \
+        "$LAB_PG_BIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 -w \
         -h "$1" -p "$LAB_PG_PORT" -U postgres -d "${3:-gocd}" -c "$2"
 }
 

@@ -24,6 +24,9 @@ const USAGE: &str = "\
 usage:
   gocd-standin serve [--name NAME] [--port 8153] [--bind 0.0.0.0] [--defaults /etc/default/go-server]
                      [--config-dir /etc/go] [--pidfile PATH] [--psql psql] [--db-wait SECS]
+                     [--bc-addon on|off]
+      --bc-addon off: the business-continuity add-on is not installed: go.server.mode is
+      ignored (always primary) and /go/add-on/business-continuity/* answers 404
   gocd-standin reap [--grace SECS] -- CMD [ARGS...]
   gocd-standin probe [--timeout SECS] URL
       prints the body; exit 0 on HTTP 2xx, 1 on another HTTP status, 2 when nothing answered";
@@ -82,6 +85,7 @@ fn serve(args: &[String]) -> i32 {
         pidfile: None,
         psql: PathBuf::from("psql"),
         db_wait: Duration::from_secs(120),
+        bc_addon: true,
     };
     for (name, value) in pairs {
         if let Err(e) = set_serve_option(&mut opts, &name, &value) {
@@ -113,6 +117,13 @@ fn set_serve_option(opts: &mut server::Options, name: &str, value: &str) -> Resu
         "pidfile" => opts.pidfile = Some(PathBuf::from(value)),
         "psql" => opts.psql = PathBuf::from(value),
         "db-wait" => opts.db_wait = Duration::from_secs(number()?),
+        "bc-addon" => {
+            opts.bc_addon = match value {
+                "on" => true,
+                "off" => false,
+                _ => return Err(format!("--bc-addon {value:?}: expected on or off")),
+            }
+        }
         _ => return Err(format!("unknown option --{name}")),
     }
     Ok(())
@@ -155,5 +166,34 @@ fn probe(args: &[String]) -> i32 {
             eprintln!("probe: {e}");
             2
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> server::Options {
+        server::Options {
+            defaults_file: PathBuf::from("/etc/default/go-server"),
+            config_dir: PathBuf::from("/etc/go"),
+            bind: "0.0.0.0".to_string(),
+            port: 8153,
+            name: "go".to_string(),
+            pidfile: None,
+            psql: PathBuf::from("psql"),
+            db_wait: Duration::from_secs(120),
+            bc_addon: true,
+        }
+    }
+
+    #[test]
+    fn bc_addon_option() {
+        let mut opts = options();
+        set_serve_option(&mut opts, "bc-addon", "off").unwrap();
+        assert!(!opts.bc_addon);
+        set_serve_option(&mut opts, "bc-addon", "on").unwrap();
+        assert!(opts.bc_addon);
+        assert!(set_serve_option(&mut opts, "bc-addon", "no").is_err());
     }
 }

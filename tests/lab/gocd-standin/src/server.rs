@@ -8,6 +8,11 @@
 //!   copies changed config files into its own config dir by md5 (atomic replace), and serves
 //!   `/go/add-on/business-continuity/admin/dashboard.json`. It never touches the database.
 //!
+//! Without the business-continuity add-on (`--bc-addon off`, as on a GoCD install that never had
+//! it): `go.server.mode` means nothing, so the server always runs as a primary (a "standby" started
+//! on an in-recovery database refuses to start like any primary), and every
+//! `/go/add-on/business-continuity/*` path answers 404, as GoCD does for an add-on it lacks.
+//!
 //! Differences from GoCD: no authentication (GoCD wants Basic auth from the BC token file), no
 //! plugin sync (the lab has no external plugins), WAL fields say "Not Available" (as GoCD does on
 //! PostgreSQL ≥ 10), and the standby reports the md5 of each file as it is on its disk.
@@ -50,6 +55,8 @@ pub struct Options {
     pub psql: PathBuf,
     /// How long a primary waits for an unreachable database at start-up before giving up.
     pub db_wait: Duration,
+    /// Whether the business-continuity add-on is installed (standby mode, BC API, dashboard).
+    pub bc_addon: bool,
 }
 
 pub fn log(msg: &str) {
@@ -61,6 +68,8 @@ pub fn log(msg: &str) {
 }
 
 struct State {
+    /// The business-continuity add-on is installed.
+    bc_addon: bool,
     settings: ServerSettings,
     config_dir: PathBuf,
     ready: AtomicBool,
@@ -101,13 +110,21 @@ pub fn run(opts: Options) -> i32 {
         ));
         return 2;
     }
-    let settings = match ServerSettings::load(&opts.defaults_file) {
+    let mut settings = match ServerSettings::load(&opts.defaults_file) {
         Ok(s) => s,
         Err(e) => {
             log(&format!("FATAL: {e}"));
             return 1;
         }
     };
+    if !opts.bc_addon && settings.mode == Mode::Standby {
+        log(&format!(
+            "go.server.mode={} ignored: the business-continuity add-on is not installed, so this \
+             server runs as a primary",
+            settings.mode_value
+        ));
+        settings.mode = Mode::Primary;
+    }
     stop_on_signals(opts.pidfile.clone());
 
     let listener = match TcpListener::bind((opts.bind.as_str(), opts.port)) {
@@ -141,6 +158,7 @@ pub fn run(opts: Options) -> i32 {
     ));
 
     let state = Arc::new(State {
+        bc_addon: opts.bc_addon,
         settings: settings.clone(),
         config_dir: opts.config_dir.clone(),
         ready: AtomicBool::new(false),
@@ -200,9 +218,14 @@ fn run_primary(state: &Arc<State>, opts: &Options) -> i32 {
             Ok(r) if r == "t" => {
                 log(&format!(
                     "FATAL: database {} is in recovery (a read-only standby); a primary GoCD server cannot \
-                     run its migrations there. Refusing to start. Promote the database or start this server \
-                     with -Dgo.server.mode=standby.",
-                    db.describe()
+                     run its migrations there. Refusing to start. {}",
+                    db.describe(),
+                    if opts.bc_addon {
+                        "Promote the database or start this server with -Dgo.server.mode=standby."
+                    } else {
+                        "Promote the database first (without the business-continuity add-on there is no \
+                         standby mode)."
+                    }
                 ));
                 return 1;
             }
@@ -438,10 +461,14 @@ fn route(state: &State, name: &str, req: &Request) -> Response {
                     }),
                 ),
                 ("ready", Value::Bool(ready)),
+                ("bc_addon", Value::Bool(state.bc_addon)),
                 ("pid", Value::from(u64::from(std::process::id()))),
             ])
             .to_json(),
         ),
+        path if !state.bc_addon && path.starts_with("/go/add-on/business-continuity/") => {
+            Response::text(404, "not found\n")
+        }
         "/go/add-on/business-continuity/admin/dashboard.json" => {
             if mode == Mode::Standby {
                 Response::json(200, dashboard(state, req).to_json())

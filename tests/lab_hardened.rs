@@ -1,0 +1,473 @@
+//! drplan on the lab's hardened flavour (`tests/lab/up --flavour hardened`): the same four hosts,
+//! built the way stricter sites are — login as an unprivileged user that escalates with
+//! `sudo -n` (root login refused), sshd on 2222, PostgreSQL on 6543 with scram passwords over
+//! TCP and for replication, data directories under a root-owned parent, and GoCD without the
+//! business-continuity add-on, controlled by its own script (which says 1, not 3, for
+//! "stopped"; the lab's site adapts that with `sh`).
+//!
+//! Only what works there today is here:
+//!
+//! 1. every shipped GoCD plan validates against the lab's generated site, and the previews of
+//!    failover, failback and switchover show the site's login user, port and escalations;
+//! 2. the operations those plans need from such a site, minus PostgreSQL logins — GoCD's script
+//!    through sudo, the VIP moved away and back as root, PostgreSQL stopped and started as
+//!    postgres, /etc/go synced between root-only directories — applied by the real binary, and
+//!    checked on the hosts afterwards (exit code, VIP owner, PostgreSQL roles, replication,
+//!    heartbeats).
+//!
+//! `drplan check` and `apply` of the shipped plans do not pass on this flavour yet: every
+//! `pg.status` logs in over TCP as postgres without a password (the plans pass none, and a site
+//! cannot give one), and more; tests/lab/README.md ("Flavours") lists what fails and why.
+//!
+//! Needs root, the lab's packages and `sudo`. Without them it FAILS: a lab test that did not run
+//! has not passed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// One lab at a time from this file: a lab is heavy for a small machine.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn show(what: &str, started: Instant, out: &Output) {
+    println!(
+        "---- {what} ({:.1} s, {}) ----\n{}{}",
+        started.elapsed().as_secs_f64(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn lab_script(name: &str, dir: &Path, args: &[&str]) -> Output {
+    let started = Instant::now();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+    let out = Command::new(repo().join("tests/lab").join(name))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env("CARGO", cargo)
+        .current_dir(repo())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run tests/lab/{name}: {e}"));
+    show(
+        &format!("tests/lab/{name} {}", args.join(" ")),
+        started,
+        &out,
+    );
+    out
+}
+
+fn uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A hardened lab, taken down (and its directory removed) when dropped, whatever happened.
+struct Lab {
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Lab {
+    fn up() -> Lab {
+        assert_eq!(
+            uid(),
+            Some(0),
+            "the hardened lab test needs root (network namespaces, bind mounts); it does not skip"
+        );
+        for (path, package) in [
+            ("/usr/bin/sudo", "sudo"),
+            ("/usr/sbin/sshd", "openssh-server"),
+            ("/usr/bin/arping", "iputils-arping"),
+            ("/usr/lib/postgresql/15/bin/postgres", "postgresql-15"),
+        ] {
+            assert!(
+                Path::new(path).is_file(),
+                "the hardened lab needs {path} (package {package})"
+            );
+        }
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        // Short: drplan keeps its ssh control sockets under DIR/s (sun_path holds 107 bytes).
+        let dir = std::env::temp_dir().join(format!("hlab-{:x}{nanos:x}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create the lab directory");
+        let mut lab = Lab {
+            dir,
+            env: Vec::new(),
+        };
+        let up = lab_script("up", &lab.dir, &["--flavour", "hardened"]);
+        assert!(
+            up.status.success(),
+            "tests/lab/up --flavour hardened failed"
+        );
+        let text = std::fs::read_to_string(lab.dir.join("lab.env")).expect("read lab.env");
+        lab.env = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+            .collect();
+        assert_eq!(lab.var("LAB_FLAVOUR"), "hardened");
+        lab
+    }
+
+    fn var(&self, name: &str) -> String {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("lab.env has no {name}"))
+    }
+
+    fn site(&self) -> PathBuf {
+        self.dir.join("site.yaml")
+    }
+
+    /// `drplan ARGS` inside the controller's namespace, state in the lab directory.
+    fn drplan(&self, args: &[&str]) -> Output {
+        let started = Instant::now();
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.var("LAB_NS_CTL")])
+            .arg(env!("CARGO_BIN_EXE_drplan"))
+            .arg("--no-color")
+            .arg("--state-dir")
+            .arg(self.dir.join("s"))
+            .args(args)
+            .current_dir(repo())
+            .output()
+            .expect("run drplan");
+        show(&format!("drplan {}", args.join(" ")), started, &out);
+        out
+    }
+
+    /// One value from PostgreSQL on pg1/pg2, over TCP from the controller, as postgres with
+    /// its scram password (the lab's password file).
+    fn q(&self, host: &str, sql: &str) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.var("LAB_NS_CTL")])
+            .arg("env")
+            .arg(format!("PGPASSFILE={}", self.var("LAB_PG_PASSFILE")))
+            .arg(format!("{}/psql", self.var("LAB_PG_BIN")))
+            .args(["-X", "-A", "-t", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(self.var(&format!("LAB_ADDR_{}", host.to_uppercase())))
+            .args([
+                "-p",
+                &self.var("LAB_PG_PORT"),
+                "-U",
+                "postgres",
+                "-d",
+                "gocd",
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql on {host}: {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Which hosts hold the VIP on eth0.
+    fn vip_owners(&self) -> Vec<String> {
+        let vip = format!(" {}/24 ", self.var("LAB_VIP"));
+        ["pg1", "pg2", "go1", "go2", "ctl"]
+            .iter()
+            .filter(|h| {
+                let out = Command::new("ip")
+                    .args(["-n", &self.var(&format!("LAB_NS_{}", h.to_uppercase()))])
+                    .args(["-o", "-4", "addr", "show", "dev", "eth0"])
+                    .output()
+                    .expect("ip addr");
+                String::from_utf8_lossy(&out.stdout).contains(&vip)
+            })
+            .map(|h| h.to_string())
+            .collect()
+    }
+
+    /// HTTP GET from the controller (the lab's own probe): Some(body) on 2xx.
+    fn get(&self, url: &str) -> Option<String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.var("LAB_NS_CTL")])
+            .arg(self.var("LAB_STANDIN"))
+            .args(["probe", "--timeout", "3", url])
+            .output()
+            .expect("run the probe");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+    }
+
+    fn heartbeats(&self, host: &str) -> u64 {
+        self.q(host, "select count(*) from heartbeat where server = 'go1'")
+            .parse()
+            .expect("a count")
+    }
+
+    /// pg1 primary, pg2 its streaming standby (as replicator), go1 healthy through the VIP,
+    /// which only go1 holds; go2 stopped.
+    fn assert_pair_one_serves(&self, ctx: &str) {
+        assert_eq!(
+            self.q("pg1", "select pg_is_in_recovery()"),
+            "f",
+            "{ctx}: pg1 is not a primary"
+        );
+        assert_eq!(
+            self.q("pg2", "select pg_is_in_recovery()"),
+            "t",
+            "{ctx}: pg2 is not a standby"
+        );
+        wait_for(
+            &format!("{ctx}: pg2 streaming from pg1 as replicator"),
+            30,
+            || {
+                let r = self.q(
+                "pg1",
+                &format!(
+                    "select usename || ' ' || state from pg_stat_replication where client_addr = '{}'",
+                    self.var("LAB_ADDR_PG2")
+                ),
+            );
+                (r == "replicator streaming").then_some(()).ok_or(r)
+            },
+        );
+        assert_eq!(self.vip_owners(), ["go1"], "{ctx}: VIP owners");
+        let health = format!(
+            "http://{}:{}/go/api/v1/health",
+            self.var("LAB_VIP"),
+            self.var("LAB_GO_PORT")
+        );
+        wait_for(
+            &format!("{ctx}: GoCD healthy through the VIP"),
+            30,
+            || match self.get(&health) {
+                Some(body) if body == r#"{"health":"OK"}"# => Ok(()),
+                other => Err(format!("{other:?}")),
+            },
+        );
+        let go2 = format!(
+            "http://{}:{}/go/api/v1/health",
+            self.var("LAB_ADDR_GO2"),
+            self.var("LAB_GO_PORT")
+        );
+        assert_eq!(
+            self.get(&go2),
+            None,
+            "{ctx}: something answers on go2 (a cold standby)"
+        );
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let down = lab_script("down", &self.dir, &[]);
+        if down.status.success() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("lab: down failed; inspect {}", self.dir.display());
+        }
+    }
+}
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> Result<(), String>) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        match f() {
+            Ok(()) => return,
+            Err(e) if Instant::now() >= deadline => {
+                panic!("timed out after {secs} s waiting for {what}: {e}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn shipped_plans_validate_and_preview_against_the_hardened_site() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::up();
+    let site = lab.site();
+    let site = site.to_str().expect("a UTF-8 path");
+    let user = lab.var("LAB_SSH_USER");
+    let port = lab.var("LAB_SSH_PORT");
+    assert_eq!(port, "2222");
+    assert!(
+        user.starts_with(&lab.var("LAB_PREFIX")),
+        "login user {user}"
+    );
+
+    for plan in ["failover", "failback", "switchover", "readiness"] {
+        let path = format!("plans/gocd/{plan}.yaml");
+        let out = lab.drplan(&["validate", &path, "--site", site]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "validate {plan}: {}",
+            text(&out)
+        );
+        assert!(
+            text(&out).contains("is valid"),
+            "validate {plan}: {}",
+            text(&out)
+        );
+    }
+    for plan in ["failover", "failback", "switchover"] {
+        let path = format!("plans/gocd/{plan}.yaml");
+        let out = lab.drplan(&["plan", &path, "--site", site]);
+        assert_eq!(out.status.code(), Some(0), "plan {plan}: {}", text(&out));
+        let preview = text(&out);
+        for host in ["PG1", "PG2", "GO1", "GO2"] {
+            let at = format!("{user}@{}:{port}", lab.var(&format!("LAB_ADDR_{host}")));
+            assert!(
+                preview.contains(&at),
+                "plan {plan}: the preview does not name {at}"
+            );
+        }
+        assert!(
+            preview.contains("as postgres"),
+            "plan {plan}: no step runs as postgres"
+        );
+        assert!(
+            preview.contains("as root"),
+            "plan {plan}: no step runs as root"
+        );
+        assert!(
+            preview.contains("port: 6543"),
+            "plan {plan}: PostgreSQL's port is not 6543"
+        );
+    }
+
+    // Previews change nothing.
+    lab.assert_pair_one_serves("after validate and plan");
+}
+
+/// What the shipped plans do to a site, minus PostgreSQL logins, with the shipped plans' own
+/// step shapes: GoCD's script through sudo, the VIP away and back, the standby PostgreSQL
+/// stopped and started as postgres, /etc/go synced between the two GoCD hosts.
+const OPERATIONS: &str = r#"version: 1
+name: hardened-operations
+description: The shipped GoCD plans' host operations on a hardened site (no PostgreSQL login).
+roles: [go_primary, go_standby, pg_primary, pg_standby]
+steps:
+  - id: stop-go-primary
+    on: go_primary
+    action: service.stop
+    with: { unit: go-server }
+  - id: stop-go-standby
+    on: go_standby
+    action: service.stop
+    with: { unit: go-server }
+  - id: release-vip
+    on: go_primary
+    action: vip.release
+    with: { address: "{{ vars.vip.address }}", interface: "{{ vars.vip.interface }}" }
+    needs: [stop-go-primary]
+  - id: stop-pg-standby
+    on: pg_standby
+    become: postgres
+    action: pg.stop
+    with: { data_dir: "{{ hosts.pg_standby.vars.pg.data_dir }}", bin_dir: "{{ vars.pg.bin_dir }}", mode: fast }
+  - id: start-pg-standby
+    on: pg_standby
+    become: postgres
+    action: pg.start
+    with: { data_dir: "{{ hosts.pg_standby.vars.pg.data_dir }}", bin_dir: "{{ vars.pg.bin_dir }}", log_file: "{{ hosts.pg_standby.vars.pg.log_file }}" }
+    needs: [stop-pg-standby]
+  - id: sync-go-config
+    on: go_standby
+    action: file.sync
+    with: { from: go_primary, src: "{{ vars.go.config_dir }}", dest: "{{ vars.go.config_dir }}", exclude: [db.properties] }
+    needs: [stop-go-primary, stop-go-standby]
+  - id: set-go-primary-primary
+    on: go_primary
+    action: gocd.set_mode
+    with: { mode: primary, defaults_file: "{{ vars.go.defaults_file }}" }
+    needs: [stop-go-primary]
+  - id: assign-vip
+    on: go_primary
+    action: vip.assign
+    with: { address: "{{ vars.vip.address }}", interface: "{{ vars.vip.interface }}" }
+    needs: [release-vip]
+  - id: start-go-primary
+    on: go_primary
+    action: service.start
+    with: { unit: go-server }
+    needs: [assign-vip, set-go-primary-primary, sync-go-config, start-pg-standby]
+  - id: verify-agents-path
+    on: local
+    action: http.wait
+    with:
+      url: "http://{{ vars.vip.address | split('/') | first }}:{{ vars.go.port }}/go/api/v1/health"
+      timeout: 30s
+    needs: [start-go-primary]
+"#;
+
+#[test]
+fn the_shipped_plans_host_operations_run_over_sudo_on_the_hardened_lab() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::up();
+    lab.assert_pair_one_serves("the new lab");
+    let plan = lab.dir.join("operations.yaml");
+    std::fs::write(&plan, OPERATIONS).expect("write the plan");
+    let site = lab.site();
+
+    let beats = lab.heartbeats("pg1");
+    let out = lab.drplan(&[
+        "apply",
+        plan.to_str().expect("UTF-8"),
+        "--site",
+        site.to_str().expect("UTF-8"),
+        "--yes",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "apply: {}", text(&out));
+    assert!(
+        text(&out).contains("10 done, 0 skipped, 0 failed"),
+        "apply: {}",
+        text(&out)
+    );
+
+    // The steps really happened on the hosts (go1 was stopped and is back, pg2 restarted), and
+    // the site is as it was: pg1 primary, pg2 streaming from it as replicator, VIP on go1 only.
+    let go1_log = std::fs::read_to_string(lab.dir.join("go1/go-server.log")).expect("go1's log");
+    assert_eq!(
+        go1_log.matches("go-server-ctl stop").count(),
+        1,
+        "go1 was not stopped once:\n{go1_log}"
+    );
+    assert_eq!(
+        go1_log.matches("go-server-ctl start").count(),
+        2,
+        "go1 was not started again:\n{go1_log}"
+    );
+    let pg2_log = std::fs::read_to_string(lab.var("LAB_PGLOG_PG2")).expect("pg2's log");
+    assert!(
+        pg2_log.contains("database system is shut down"),
+        "pg2 was not stopped:\n{pg2_log}"
+    );
+    lab.assert_pair_one_serves("after the operations");
+    wait_for("go1 writing heartbeats again, replayed on pg2", 30, || {
+        let (one, two) = (lab.heartbeats("pg1"), lab.heartbeats("pg2"));
+        (one >= beats + 2 && two >= beats + 2)
+            .then_some(())
+            .ok_or(format!("pg1 {one}, pg2 {two}, before {beats}"))
+    });
+}
