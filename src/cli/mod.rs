@@ -1,7 +1,7 @@
 //! The command line: clap structs, resolved once into what each subcommand needs.
 //!
 //! Each subcommand lives in its own file and returns `Result<(), Failure>`; one function
-//! maps a `Failure` to the exit codes fixed in PLAN-FORMAT.md.
+//! maps a `Failure` to the exit codes fixed in docs/plan-format.md.
 
 pub mod action_runner;
 mod apply;
