@@ -196,22 +196,9 @@ pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
         &super::control_dir::control_dir(&d.state_dir)?,
         d.approve,
     );
-    let shared = Shared::new(d.graph, runner, d.secrets, d.events);
-    let ex = Executor::new(shared, d.journal, d.state);
-    let cancel = ex.cancel.clone();
-    tokio::spawn(async move {
-        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-        match term {
-            Ok(mut term) => {
-                tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-        cancel.cancel();
-    });
-    Ok(ex)
+    let mut shared = Shared::new(d.graph, runner, d.secrets, d.events);
+    shared.cancel = crate::exec::Cancel::on_signals();
+    Ok(Executor::new(shared, d.journal, d.state))
 }
 
 /// Flags shared by the commands that run steps forward (`apply`, `resume`).

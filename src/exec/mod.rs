@@ -98,6 +98,33 @@ fn crash_point(appended: u64) {
     }
 }
 
+/// Returns when SIGINT or SIGTERM arrives: what an operator's Ctrl-C, or a service
+/// manager's stop, means to every command that talks to hosts.
+pub async fn signalled() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+impl Cancel {
+    /// A `Cancel` that a signal sets (see `signalled`).
+    pub fn on_signals() -> Cancel {
+        let cancel = Cancel::default();
+        let set = cancel.clone();
+        tokio::spawn(async move {
+            signalled().await;
+            set.cancel();
+        });
+        cancel
+    }
+}
+
 /// Set from a signal handler: stop scheduling, let running steps end.
 #[derive(Clone, Default)]
 pub struct Cancel(Arc<AtomicBool>, Arc<tokio::sync::Notify>);
