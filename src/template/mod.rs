@@ -194,10 +194,46 @@ pub fn render_value(
 
 /// One template string through minijinja.
 fn render_template(env: &Environment<'_>, s: &str, ctx: &Value) -> Result<Value, minijinja::Error> {
-    Ok(match sole_expression(s) {
-        Some(expr) => to_json(eval(env, expr, ctx)?)?,
-        None => Value::String(env.render_str(s, ctx)?),
-    })
+    if let Some(expr) = sole_expression(s) {
+        return to_json(eval(env, expr, ctx)?);
+    }
+    if let Some(text) = render_interpolations(env, s, ctx) {
+        return text.map(Value::String);
+    }
+    Ok(Value::String(env.render_str(s, ctx)?))
+}
+
+/// Text with `{{ expr }}` interpolations and no tags, each expression evaluated strictly
+/// (like `when`/`expect`) and printed as minijinja prints it. None for anything else (tags,
+/// comments, whitespace control), which minijinja renders as a whole.
+fn render_interpolations(
+    env: &Environment<'_>,
+    s: &str,
+    ctx: &Value,
+) -> Option<Result<String, minijinja::Error>> {
+    if s.contains("{%") || s.contains("{#") {
+        return None;
+    }
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(open) = rest.find("{{") {
+        let close = open + rest[open..].find("}}")?;
+        let inner = &rest[open + 2..close];
+        if inner.starts_with('-') || inner.ends_with('-') || inner.contains("{{") {
+            return None;
+        }
+        out.push_str(&rest[..open]);
+        match eval(env, inner.trim(), ctx) {
+            Ok(v) => out.push_str(&v.to_string()),
+            Err(e) => return Some(Err(e)),
+        }
+        rest = &rest[close + 2..];
+    }
+    if rest.contains("}}") {
+        return None;
+    }
+    out.push_str(rest);
+    Some(Ok(out))
 }
 
 fn to_json(v: minijinja::Value) -> Result<Value, minijinja::Error> {
@@ -316,6 +352,18 @@ mod tests {
         // A list is not formatted by the fast path; minijinja decides.
         assert!(render_value(&env, &json!("x {{ vars.list }}"), &ctx).is_ok());
         assert!(render_value(&env, &json!("x {{ vars.nope }}"), &ctx).is_err());
+    }
+
+    #[test]
+    fn interpolations_in_text_are_strict_too() {
+        let env = environment();
+        let ctx = json!({ "vars": { "n": null, "m": 3, "s": "a b" } });
+        let err = render_value(&env, &json!("x{{ vars.n < 1 }}"), &ctx).unwrap_err();
+        assert!(err.to_string().contains("(none)"), "{err}");
+        // What minijinja can compare, it prints exactly as minijinja itself does.
+        let text = "x{{ vars.m < 4 }} {{ vars.s | upper }} {{ vars.n }} {{ [1, 'a'] }}";
+        let ours = render_value(&env, &json!(text), &ctx).unwrap();
+        assert_eq!(ours, json!(env.render_str(text, &ctx).unwrap()));
     }
 
     #[test]
