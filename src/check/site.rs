@@ -72,6 +72,7 @@ impl BoundPlan {
                     "port": h.spec.port.unwrap_or(22),
                     "user": h.spec.user,
                     "vars": h.vars,
+                    "fence": h.spec.fence,
                 });
                 (role.clone(), v)
             })
@@ -160,6 +161,7 @@ pub fn bind(valid: ValidPlan, site_doc: Document) -> Result<BoundPlan, Diagnosti
         transport: Some(TransportKind::Local),
         vars: Map::new(),
         services: BTreeMap::new(),
+        fence: None,
     };
     hosts.insert(
         LOCAL_ROLE.into(),
