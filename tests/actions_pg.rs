@@ -342,3 +342,52 @@ async fn a_primary_a_standby_a_promotion_and_a_rewind() {
     );
     drop(clusters);
 }
+
+/// A live server that asks for a password drplan was not given answers: `pg.status` must say
+/// so with an error (a fencing check that reads it fails closed), never `reachable: false`.
+/// libpq reports it as `fe_sendauth: no password supplied`, without `FATAL:`. Only a port
+/// where nothing listens is unreachable.
+#[tokio::test]
+async fn a_server_that_asks_for_a_password_is_not_unreachable() {
+    let (clusters, pg) = setup();
+    let d1 = clusters.data_dirs[0].clone();
+    std::fs::write(
+        d1.join("pg_hba.conf"),
+        "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+    )
+    .unwrap();
+    let p1 = free_port();
+    let rig = Rig::new(&["pg"], "  pg: { address: 127.0.0.1, transport: local }");
+    rig.ok_as("pg", "postgres", "pg.start", start(&d1, &pg, 1, p1))
+        .await;
+
+    let e = rig.run("pg", "pg.status", status(p1)).await.unwrap_err();
+    assert_eq!(e.kind, ActionErrorKind::Failed, "{e:?}");
+    let said = format!(
+        "{} {}",
+        e.message,
+        e.stderr_tail.clone().unwrap_or_default()
+    );
+    assert!(said.contains("no password supplied"), "{said}");
+    assert!(said.contains("not \"unreachable\""), "{said}");
+
+    // Nothing listens on a fresh port: that, and only that, is unreachable.
+    let nobody = rig.ok("pg", "pg.status", status(free_port())).await;
+    assert_eq!(nobody["reachable"], false, "{nobody}");
+    assert!(
+        nobody["error"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused"),
+        "{nobody}"
+    );
+
+    rig.ok_as(
+        "pg",
+        "postgres",
+        "pg.stop",
+        json!({ "data_dir": d1.to_str(), "bin_dir": BIN }),
+    )
+    .await;
+    drop(clusters);
+}

@@ -203,6 +203,10 @@ fixtures! {
         says ["undefined variable `vars.pg.bindir`: site `lab` does not define it"];
     site_param_type: ["drplan::site::param_type" @ Site 7:18]
         says ["parameter `max_lag_bytes` must be of type integer"];
+    param_enum_default: ["drplan::plan::param_not_allowed" @ Plan 6:65]
+        says ["parameter `rebuild` must be one of basebackup, rewind, found the string \"rewnd\"", "did you mean `rewind`?"];
+    site_param_not_allowed: ["drplan::site::param_not_allowed" @ Site 8:12]
+        says ["parameter `rebuild` must be one of basebackup, rewind, found the string \"basebakup\"", "did you mean `basebackup`?"];
     several_errors: [
         "drplan::schema::bad_duration" @ Plan 19:14,
         "drplan::plan::unknown_action" @ Plan 24:13,
@@ -328,4 +332,40 @@ fn a_valid_plan_prints_ok_and_exits_0() {
     assert!(out.stderr.is_empty());
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.starts_with("ok: plan `gocd-failover`"), "{stdout}");
+}
+
+/// The shipped failback picks how PG1 is rebuilt with `params.rebuild`, and each rebuild step
+/// runs only `when` it is named: a misspelt value must not skip both and start PG1 on its
+/// stale data. It is refused, pointing at the site's value, with the closest allowed one.
+#[test]
+fn the_shipped_failback_refuses_a_misspelt_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(root().join("plans/sites/example.yaml")).unwrap();
+    let site = example.replacen(
+        "params:\n  max_lag_bytes: 1048576\n",
+        "params:\n  max_lag_bytes: 1048576\n  rebuild: rewnid\n",
+        1,
+    );
+    assert_ne!(
+        site, example,
+        "the example site has a params section to extend"
+    );
+    let path = dir.path().join("site.yaml");
+    std::fs::write(&path, site).unwrap();
+    let out = Command::cargo_bin("drplan")
+        .unwrap()
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .args(["validate", "plans/gocd/failback.yaml", "--site"])
+        .arg(&path)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &json["diagnostics"][0];
+    assert_eq!(d["code"], "drplan::site::param_not_allowed", "{json:#}");
+    assert_eq!(d["line"], 17, "{json:#}");
+    assert_eq!(d["help"], "did you mean `rewind`?", "{json:#}");
+    assert_eq!(json["diagnostics"].as_array().unwrap().len(), 1, "{json:#}");
 }

@@ -4,7 +4,7 @@
 //! own views, `ip addr` inside the hosts, HTTP through the VIP from the controller, the files
 //! in each host's /etc/go — never on what drplan says it did.
 //!
-//! Three labs, one after the other (a lab is heavy for a small machine), each always taken
+//! Four labs, one after the other (a lab is heavy for a small machine), each always taken
 //! down again, even when a test fails:
 //!
 //! 1. failover → failback by `pg_basebackup`, then failover of a standby that fell behind →
@@ -12,9 +12,14 @@
 //!    every hop and a timing summary of each run;
 //! 2. SIGKILL of `drplan apply failover` around the point of no return, `drplan resume`, and
 //!    the same end state as an uninterrupted failover (a failback resets the lab in between);
-//! 3. refusals that must change nothing (a lagging standby; an unfenced old primary, then
-//!    `drplan rollback`), an automatic rollback before the point of no return, and finally a
-//!    planned switchover that must lose no committed row.
+//! 3. refusals that must change nothing, each followed by `drplan rollback` (a lagging
+//!    standby; an old primary drplan cannot log into, without fencing or approval; the same,
+//!    approved, while PG1 asks for a password — alive, so not fenced; GO1 unreachable but
+//!    still holding the VIP), an automatic rollback before the point of no return, and
+//!    finally a planned switchover that must lose no committed row;
+//! 4. a failover that fences PG1 with the site's `fence:` command, a failback refused at
+//!    every step before its point of no return (each rolled back to the failed-over site),
+//!    and a failback whose catch-up wait would otherwise pass on a null LSN.
 //!
 //! The tests need root and the lab's packages (tests/lab/README.md). Without them they FAIL:
 //! a lab test that did not run has not passed.
@@ -502,6 +507,44 @@ fn standby_in_sync(lab: &Lab) {
     });
 }
 
+/// A failover refused (exit 3) before the point of no return: PG2 not promoted, PG1 still
+/// the primary, GO2 not serving through the VIP.
+fn refused_before_promote(lab: &Lab, refused: &harness::Run, ctx: &str) {
+    assert_eq!(
+        refused.out.code,
+        Some(3),
+        "{ctx}: refused:\n{}",
+        refused.out.report()
+    );
+    assert_eq!(lab.status(&refused.id)["status"], "paused", "{ctx}");
+    for step in ["promote-pg-standby", "start-go-standby", "assign-vip"] {
+        let state = lab.step_state(&refused.id, step);
+        assert!(
+            !state.starts_with("done"),
+            "{ctx}: {step} must not have run: {state}"
+        );
+    }
+    assert!(lab.in_recovery("pg2"), "{ctx}: PG2 must not be promoted");
+    assert!(
+        !lab.vip_holders().contains(&"go2"),
+        "{ctx}: GO2 must not hold the VIP"
+    );
+}
+
+/// `drplan rollback RUN` succeeds and the site is served by the original pair again.
+fn roll_back_to_pair_one(lab: &Lab, run: &str, ctx: &str) {
+    let rollback = lab.drplan(&["rollback", run], &[]);
+    assert_eq!(
+        rollback.code,
+        Some(0),
+        "{ctx}: rollback:\n{}",
+        rollback.report()
+    );
+    assert_eq!(lab.status(run)["status"], "rolled_back", "{ctx}");
+    served_by_pair_one(lab, &format!("{ctx}: after the rollback"));
+    assert!(!lab.in_recovery("pg1"), "{ctx}: PG1 is the primary");
+}
+
 #[test]
 fn refusals_and_rollbacks_change_nothing_and_a_switchover_loses_no_row() {
     let _serial = serial();
@@ -569,10 +612,9 @@ fn refusals_and_rollbacks_change_nothing_and_a_switchover_loses_no_row() {
         }
     });
 
-    // ---- 5b: an old primary that still accepts writes stops the promotion.
-    // The site says pg_primary's sshd is on port 2222, where nothing listens: the plan may
-    // skip stopping PG1 (`on_unreachable: skip`), but PG1 keeps serving on 5432, so promote's
-    // fencing precondition must refuse.
+    // ---- 5b: an old primary drplan cannot log into is not proof of a dead one.
+    // The site says pg_primary's sshd is on port 2222, where nothing listens: the plan skips
+    // stopping PG1 (`on_unreachable: skip`), while PG1 keeps serving on 5432.
     let pg1 = lab.addr("pg1").to_string();
     let unfenced = lab.site_copy("site-unfenced.yaml", |t| {
         t.replacen(
@@ -581,40 +623,111 @@ fn refusals_and_rollbacks_change_nothing_and_a_switchover_loses_no_row() {
             1,
         )
     });
+    // Without a fencing command in the site, the operator must confirm PG1 is dead; nobody
+    // can at a run without a terminal, so the run is refused before the promotion.
     let refused = lab.apply("failover", &unfenced, &[], &[]);
+    refused_before_promote(&lab, &refused, "no fencing, no approval");
+    assert!(
+        refused
+            .out
+            .text()
+            .contains("--approve approve-unfenced-pg-primary"),
+        "the refusal says how to approve:\n{}",
+        refused.out.report()
+    );
+    assert!(
+        lab.step_state(&refused.id, "stop-pg-primary")
+            .starts_with("skipped"),
+        "stop-pg-primary is skipped as unreachable"
+    );
+    roll_back_to_pair_one(&lab, &refused.id, "no fencing, no approval");
+
+    // Approved, but PG1 answers: it asks PG2 and the controller for a password (libpq says
+    // `fe_sendauth: no password supplied`, without `FATAL:`). That is a live server, not an
+    // unreachable one: the fencing check fails closed and PG2 is not promoted.
+    let hba = format!("{}/pg_hba.conf", lab.var("LAB_PGDATA_PG1"));
+    let original_hba = lab.cat("pg1", &hba);
+    let ask = lab.ssh(
+        "pg1",
+        &format!(
+            "printf 'host all all {}/32 scram-sha-256\\nhost all all {}/32 scram-sha-256\\n' | cat - {hba} > {hba}.new && chown postgres: {hba}.new && mv {hba}.new {hba} && env -C / runuser -u postgres -- {bin}/pg_ctl -D {data} reload",
+            lab.addr("pg2"),
+            lab.var("LAB_ADDR_CTL"),
+            bin = lab.var("LAB_PG_BIN"),
+            data = lab.var("LAB_PGDATA_PG1"),
+        ),
+    );
+    assert!(ask.ok(), "make PG1 ask for passwords:\n{}", ask.report());
+    wait_for(
+        "PG1 to ask the controller for a password",
+        secs(30),
+        || match lab.psql("pg1", "select 1") {
+            Err(e) if e.contains("no password supplied") => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    let refused = lab.apply(
+        "failover",
+        &unfenced,
+        &["--approve", "approve-unfenced-pg-primary"],
+        &[],
+    );
+    refused_before_promote(&lab, &refused, "PG1 asks for a password");
+    let text = refused.out.text();
+    assert!(
+        text.contains("the old primary is fenced") && text.contains("no password supplied"),
+        "the refusal names the fencing check and what PG1 said:\n{}",
+        refused.out.report()
+    );
     assert_eq!(
-        refused.out.code,
-        Some(3),
-        "unfenced old primary:\n{}",
+        lab.step_state(&refused.id, "approve-unfenced-pg-primary"),
+        "done"
+    );
+    std::fs::write(lab.dir.join("pg_hba.conf.orig"), &original_hba).unwrap();
+    let restore = lab.ssh(
+        "pg1",
+        &format!(
+            "cat {orig} > {hba} && env -C / runuser -u postgres -- {bin}/pg_ctl -D {data} reload",
+            orig = lab.dir.join("pg_hba.conf.orig").display(),
+            bin = lab.var("LAB_PG_BIN"),
+            data = lab.var("LAB_PGDATA_PG1"),
+        ),
+    );
+    assert!(
+        restore.ok(),
+        "restore PG1's pg_hba.conf:\n{}",
+        restore.report()
+    );
+    wait_for("PG1 to let the controller in again", secs(30), || {
+        lab.psql("pg1", "select 1")
+    });
+    roll_back_to_pair_one(&lab, &refused.id, "PG1 asks for a password");
+
+    // ---- 5c: GO1 cannot be logged into and still holds the VIP: refused before the promote.
+    let go1 = lab.addr("go1").to_string();
+    let go1_locked = lab.site_copy("site-go1-locked.yaml", |t| {
+        t.replacen(
+            &format!("go_primary: {{ address: {go1}, "),
+            &format!("go_primary: {{ address: {go1}, port: 2222, "),
+            1,
+        )
+    });
+    let refused = lab.apply("failover", &go1_locked, &[], &[]);
+    refused_before_promote(&lab, &refused, "GO1 holds the VIP");
+    assert!(
+        refused
+            .out
+            .text()
+            .contains("no other host answers for the virtual IP"),
+        "the refusal names the VIP check:\n{}",
         refused.out.report()
     );
-    assert!(
-        refused.out.text().contains("the old primary is fenced"),
-        "the refusal names the fencing check:\n{}",
-        refused.out.report()
-    );
-    let stop_pg1 = lab.step_state(&refused.id, "stop-pg-primary");
-    assert!(
-        stop_pg1.starts_with("skipped"),
-        "stop-pg-primary: {stop_pg1}"
-    );
-    let promote = lab.step_state(&refused.id, "promote-pg-standby");
-    assert!(
-        promote.starts_with("failed"),
-        "promote-pg-standby: {promote}"
-    );
-    assert!(
-        lab.in_recovery("pg2"),
-        "unfenced old primary: PG2 must not be promoted"
-    );
-    assert!(
-        !lab.in_recovery("pg1"),
-        "unfenced old primary: PG1 is still the primary"
-    );
-    let rollback = lab.drplan(&["rollback", &refused.id], &[]);
-    assert_eq!(rollback.code, Some(0), "rollback:\n{}", rollback.report());
-    assert_eq!(lab.status(&refused.id)["status"], "rolled_back");
-    served_by_pair_one(&lab, "after rolling back the refused failover");
+    for step in ["stop-go-primary", "release-vip"] {
+        let state = lab.step_state(&refused.id, step);
+        assert!(state.starts_with("skipped"), "{step}: {state}");
+    }
+    assert_eq!(lab.vip_holders(), vec!["go1"], "the VIP stays on GO1");
+    roll_back_to_pair_one(&lab, &refused.id, "GO1 holds the VIP");
 
     // ---- 6: a failure before the point of no return rolls everything back.
     // pg_standby's data directory does not exist in this site copy, so promote fails — after
@@ -714,5 +827,266 @@ fn refusals_and_rollbacks_change_nothing_and_a_switchover_loses_no_row() {
         ),
     );
     assert!(stop.ok(), "stop the read-only PG1:\n{}", stop.report());
+    lab.finish();
+}
+
+// ---------------------------------------------------------------- 8, 9, 10: fencing by the
+// site, failbacks that fail before the point of no return, catch-up waits on nothing
+
+/// The failback plan with a check that always fails added to step `step`'s preconditions:
+/// the run is refused exactly there, before that step changes anything.
+fn failback_failing_at(lab: &Lab, step: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(harness::plan("failback")).unwrap();
+    let check = format!(
+        "{{ name: forced failure at {step}, on: local, check: file.stat, with: {{ path: /nonexistent/drplan-forced-failure }}, expect: result.exists }}"
+    );
+    let mut out = String::new();
+    let mut in_step = false;
+    let mut done = false;
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        out.push_str(line);
+        out.push('\n');
+        if line.starts_with("  - id: ") {
+            in_step = line.trim_end() == format!("  - id: {step}");
+            // A step without preconditions gets a list of one, right after its id.
+            let has_list = in_step
+                && lines[i + 1..]
+                    .iter()
+                    .take_while(|l| !l.starts_with("  - id: ") && !l.starts_with("  #"))
+                    .any(|l| l.starts_with("    preconditions:"));
+            if in_step && !has_list {
+                out.push_str(&format!("    preconditions: [{check}]\n"));
+                done = true;
+            }
+        } else if in_step && !done && line.starts_with("    preconditions:") {
+            out.push_str(&format!("      - {check}\n"));
+            done = true;
+        }
+    }
+    assert!(done, "no step {step} in failback.yaml");
+    let path = lab.dir.join(format!("failback-failing-at-{step}.yaml"));
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+/// Step ids of a plan's preview that run before its point of no return (the point of no
+/// return itself included): every step that does not wait for it, directly or not.
+fn before_the_point_of_no_return(lab: &Lab, plan_name: &str) -> Vec<(String, bool)> {
+    let plan = harness::plan(plan_name);
+    let out = lab.drplan(
+        &[
+            "plan",
+            plan.to_str().unwrap(),
+            "--site",
+            lab.site().to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert!(out.ok(), "drplan plan:\n{}", out.report());
+    let preview: Value = serde_json::from_str(&out.stdout).unwrap();
+    let steps = preview["steps"].as_array().unwrap();
+    let pnr = steps
+        .iter()
+        .find(|s| s["point_of_no_return"] == true)
+        .expect("a point of no return")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let needs = |id: &str| -> Vec<String> {
+        steps.iter().find(|s| s["id"] == id).unwrap()["needs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_string())
+            .collect()
+    };
+    let after = |id: &str| -> bool {
+        let mut stack = needs(id);
+        let mut seen = Vec::new();
+        while let Some(n) = stack.pop() {
+            if n == pnr {
+                return true;
+            }
+            if !seen.contains(&n) {
+                stack.extend(needs(&n));
+                seen.push(n);
+            }
+        }
+        false
+    };
+    steps
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .filter(|id| !after(id))
+        .map(|id| {
+            let conditional =
+                steps.iter().find(|s| s["id"] == id.as_str()).unwrap()["when"].is_string();
+            (id, conditional)
+        })
+        .collect()
+}
+
+#[test]
+fn site_fencing_then_failbacks_that_fail_before_the_point_of_no_return_leave_the_failed_over_site()
+{
+    let _serial = serial();
+    let lab = Lab::up();
+    served_by_pair_one(&lab, "the new lab");
+
+    // ---- 8: PG1's host cannot be logged into, PG1 still runs: the site's fencing command
+    // (here an out-of-band path that stops PostgreSQL the hard way, as a power switch would)
+    // is run from the controller, and only then is PG2 promoted.
+    let pg1 = lab.addr("pg1").to_string();
+    let mut fence: Vec<String> = vec!["ssh".into()];
+    fence.extend(lab.var("LAB_SSH_OPTS").split_whitespace().map(String::from));
+    fence.push(format!("root@{pg1}"));
+    fence.push(format!(
+        "env -C / runuser -u postgres -- {}/pg_ctl -D {} -m immediate -w stop",
+        lab.var("LAB_PG_BIN"),
+        lab.var("LAB_PGDATA_PG1")
+    ));
+    let fence = serde_json::to_string(&fence).unwrap();
+    let fenced_site = lab.site_copy("site-fenced.yaml", |t| {
+        t.replacen(
+            &format!("pg_primary: {{ address: {pg1}, "),
+            &format!("pg_primary: {{ address: {pg1}, port: 2222, fence: {fence}, "),
+            1,
+        )
+    });
+    let preview = lab.drplan(
+        &[
+            "plan",
+            harness::plan("failover").to_str().unwrap(),
+            "--site",
+            fenced_site.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        preview.stdout.contains("Not asked at this site")
+            && preview.stdout.contains("-m immediate -w stop"),
+        "the preview says the site's fencing applies, not an approval:\n{}",
+        preview.report()
+    );
+    let failover = lab.apply("failover", &fenced_site, &[], &[]);
+    assert_eq!(
+        failover.out.code,
+        Some(0),
+        "failover with site fencing:\n{}",
+        failover.out.report()
+    );
+    assert!(
+        lab.step_state(&failover.id, "stop-pg-primary")
+            .starts_with("skipped")
+    );
+    assert_eq!(lab.step_state(&failover.id, "fence-pg-primary"), "done");
+    assert!(
+        lab.step_state(&failover.id, "approve-unfenced-pg-primary")
+            .starts_with("skipped")
+    );
+    served_by_pair_two(&lab, "after the failover with site fencing");
+
+    // ---- 9: a failback refused at each step before its point of no return (and at the
+    // promotion itself) rolls back to the failed-over site: GO2 serving through the VIP on
+    // PG2, GO1 and PG1 down.
+    let steps = before_the_point_of_no_return(&lab, "failback");
+    println!("failback steps before the point of no return: {steps:?}");
+    for (step, conditional) in &steps {
+        if *conditional && step == "rewind-pg-primary" {
+            continue; // skipped by its `when` with the default rebuild: nothing to fail there
+        }
+        let ctx = format!("failback failing at {step}");
+        let plan = failback_failing_at(&lab, step);
+        let failed = lab.apply_file(&plan, &lab.site(), &["--on-failure", "rollback"], &[]);
+        assert_eq!(failed.out.code, Some(3), "{ctx}:\n{}", failed.out.report());
+        assert!(
+            failed
+                .out
+                .text()
+                .contains(&format!("forced failure at {step}")),
+            "{ctx}: refused by the forced check:\n{}",
+            failed.out.report()
+        );
+        assert!(
+            lab.step_state(&failed.id, step).starts_with("failed"),
+            "{ctx}: {step} is the step that failed"
+        );
+        let rollback = lab.drplan(&["rollback", &failed.id], &[]);
+        assert_eq!(
+            rollback.code,
+            Some(0),
+            "{ctx}: rollback:\n{}",
+            rollback.report()
+        );
+        served_by_pair_two(&lab, &format!("{ctx}, after the rollback"));
+    }
+
+    // ---- 10: the catch-up wait needs a number read from PG2 as the primary. A full
+    // `--parallel 1` failback gives the journal's order; the next one is killed right before
+    // it reads PG2's last WAL position, PG2 is stopped, and the resumed run must not conclude
+    // from nothing that PG1 caught up: PG1 stays an unpromoted standby.
+    let full = lab.apply("failback", &lab.site(), &["--parallel", "1"], &[]);
+    assert_eq!(full.out.code, Some(0), "failback:\n{}", full.out.report());
+    served_by_pair_one(&lab, "after a full failback");
+    let failover = lab.apply("failover", &lab.site(), &[], &[]);
+    assert_eq!(
+        failover.out.code,
+        Some(0),
+        "failover:\n{}",
+        failover.out.report()
+    );
+    served_by_pair_two(&lab, "after the failover again");
+    let read_at = 1 + lab
+        .journal(&full.id)
+        .iter()
+        .position(|r| {
+            r["record"]["kind"] == "step_started" && r["record"]["step"] == "pg2_final_lsn"
+        })
+        .expect("pg2_final_lsn started");
+    let crashed = lab.apply(
+        "failback",
+        &lab.site(),
+        &["--parallel", "1"],
+        &[("DRPLAN_CRASH_AFTER_RECORD", &(read_at - 1).to_string())],
+    );
+    assert_eq!(crashed.out.signal, Some(9), "{}", crashed.out.report());
+    let pg_ctl = |verb: &str| {
+        let out = lab.ssh(
+            "pg2",
+            &format!(
+                "env -C / runuser -u postgres -- {}/pg_ctl -D {} -l {} -m fast -w {verb}",
+                lab.var("LAB_PG_BIN"),
+                lab.var("LAB_PGDATA_PG2"),
+                lab.var("LAB_PGLOG_PG2"),
+            ),
+        );
+        assert!(out.ok(), "pg_ctl {verb} on pg2:\n{}", out.report());
+    };
+    pg_ctl("stop");
+    let resumed = lab.drplan(&["resume", &crashed.id], &[]);
+    assert_eq!(resumed.code, Some(1), "resume:\n{}", resumed.report());
+    assert!(
+        lab.step_state(&crashed.id, "pg2_final_lsn")
+            .starts_with("failed"),
+        "pg2_final_lsn must fail on an unreachable PG2"
+    );
+    for step in ["wait-pg-primary-caught-up", "promote-pg-primary"] {
+        let state = lab.step_state(&crashed.id, step);
+        assert!(
+            !state.starts_with("done"),
+            "{step} must not have run: {state}"
+        );
+    }
+    assert!(lab.in_recovery("pg1"), "PG1 must not be promoted");
+    pg_ctl("start");
+    let rollback = lab.drplan(&["rollback", &crashed.id], &[]);
+    assert_eq!(rollback.code, Some(0), "rollback:\n{}", rollback.report());
+    served_by_pair_two(
+        &lab,
+        "after rolling back the failback that could not read PG2",
+    );
     lab.finish();
 }

@@ -114,15 +114,15 @@ fn json_preview_has_the_documented_shape() {
         .iter()
         .map(|s| (s["id"].as_str().unwrap(), s["wave"].as_u64().unwrap()))
         .collect();
-    assert_eq!(wave.len(), 10);
+    assert_eq!(wave.len(), 12);
     let in_waves: Vec<&str> = p["waves"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|w| w.as_array().unwrap().iter().map(|s| s.as_str().unwrap()))
         .collect();
-    assert_eq!(in_waves.len(), 10);
-    assert_eq!(in_waves.iter().collect::<BTreeSet<_>>().len(), 10);
+    assert_eq!(in_waves.len(), 12);
+    assert_eq!(in_waves.iter().collect::<BTreeSet<_>>().len(), 12);
     let needs: BTreeSet<(String, String)> = steps
         .iter()
         .flat_map(|s| {
@@ -175,10 +175,9 @@ fn promotion_is_the_point_of_no_return_and_rollback_stops_there() {
         .iter()
         .map(|s| s.as_str().unwrap())
         .collect();
-    assert!(
-        !rollback.is_empty(),
-        "something after the promotion is undone"
-    );
+    // Every compensation of the failover belongs to a step that runs before the promotion
+    // (its checks of everything that can refuse come first), so after a complete run there
+    // may be nothing left to undo; whatever is listed must not cross the promotion.
     assert!(!rollback.contains(&"promote-pg-standby"));
     // Nothing the promotion waited for, and nothing listed before it, is undone.
     let order: Vec<&str> = steps.iter().map(|s| s["id"].as_str().unwrap()).collect();

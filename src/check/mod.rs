@@ -11,7 +11,7 @@ use crate::actions::{self, ActionKind};
 use crate::diag::{Diagnostic, Diagnostics, suggest};
 use crate::graph::Dag;
 use crate::load::{Document, child};
-use crate::plan::{Check, LOCAL_ROLE, Plan, Step};
+use crate::plan::{Check, LOCAL_ROLE, ParamSpec, Plan, Step};
 use crate::schema::{self, shape_diagnostics};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -37,6 +37,7 @@ pub fn plan(doc: Document) -> Result<ValidPlan, Diagnostics> {
     let v = schema::validators();
     let mut diags = shape_diagnostics(&doc, "", &doc.value, &v.plan, &v.plan_doc, "plan");
     let mut cx = Checker::new(&doc);
+    cx.check_params();
     cx.check_steps();
     cx.check_plan_preconditions();
     let (dag, index) = (cx.dag.take(), std::mem::take(&mut cx.index));
@@ -251,6 +252,50 @@ impl<'a> Checker<'a> {
             let empty = serde_json::Map::new();
             let with = s.get("with").and_then(Value::as_object).unwrap_or(&empty);
             self.check_action(&base, "action", action, with, false);
+        }
+    }
+
+    /// An `enum` holds values of the parameter's type, and the default is one of them.
+    fn check_params(&mut self) {
+        let Some(raw) = self.doc.value.get("params").and_then(Value::as_object) else {
+            return;
+        };
+        for (name, spec) in raw {
+            // Shape errors were reported by the schema.
+            let Ok(spec) = serde_json::from_value::<ParamSpec>(spec.clone()) else {
+                continue;
+            };
+            let base = child("/params", name);
+            for (i, v) in spec.allowed.iter().flatten().enumerate() {
+                if !site::fits(spec.ty, v) {
+                    let d = self
+                        .doc
+                        .error_at(
+                            "drplan::plan::param_type",
+                            &format!("{base}/enum/{i}"),
+                            format!(
+                                "parameter `{name}` is of type {}, so {v} cannot be one of its values",
+                                format!("{:?}", spec.ty).to_lowercase()
+                            ),
+                        )
+                        .label("wrong type");
+                    self.push(d);
+                }
+            }
+            if let Some(default) = &spec.default
+                && site::fits(spec.ty, default)
+                && !spec.allows(default)
+            {
+                let d = site::not_allowed(
+                    self.doc,
+                    "drplan::plan::param_not_allowed",
+                    &child(&base, "default"),
+                    name,
+                    &spec,
+                    default,
+                );
+                self.push(d);
+            }
         }
     }
 

@@ -4,7 +4,7 @@
 use super::ValidPlan;
 use crate::diag::{Diagnostic, Diagnostics, suggest};
 use crate::load::{Document, child};
-use crate::plan::{HostSpec, LOCAL_ROLE, Map, ParamType, Site, TransportKind};
+use crate::plan::{HostSpec, LOCAL_ROLE, Map, ParamSpec, ParamType, Site, TransportKind, shown};
 use crate::schema::{self, shape_diagnostics};
 use crate::template::{self, Form, SENSITIVE};
 use serde_json::{Value, json};
@@ -72,6 +72,7 @@ impl BoundPlan {
                     "port": h.spec.port.unwrap_or(22),
                     "user": h.spec.user,
                     "vars": h.vars,
+                    "fence": h.spec.fence,
                 });
                 (role.clone(), v)
             })
@@ -160,6 +161,7 @@ pub fn bind(valid: ValidPlan, site_doc: Document) -> Result<BoundPlan, Diagnosti
         transport: Some(TransportKind::Local),
         vars: Map::new(),
         services: BTreeMap::new(),
+        fence: None,
     };
     hosts.insert(
         LOCAL_ROLE.into(),
@@ -228,13 +230,51 @@ fn resolve_params(
                 )
                 .label("wrong type");
             diags.push(d);
+        } else if from_site && !spec.allows(&value) {
+            diags.push(not_allowed(
+                site_doc,
+                "drplan::site::param_not_allowed",
+                &child("/params", name),
+                name,
+                spec,
+                &value,
+            ));
         }
         out.insert(name.clone(), value);
     }
     out
 }
 
-fn fits(ty: ParamType, v: &Value) -> bool {
+/// A parameter value outside its `enum`, pointed at where it is written, with the closest
+/// allowed value.
+pub(super) fn not_allowed(
+    doc: &Document,
+    code: &'static str,
+    pointer: &str,
+    name: &str,
+    spec: &ParamSpec,
+    value: &Value,
+) -> Diagnostic {
+    let found = match value {
+        Value::String(s) => format!("the string {s:?}"),
+        other => other.to_string(),
+    };
+    let allowed: Vec<String> = spec.allowed.iter().flatten().map(shown).collect();
+    let help = suggest(&shown(value), allowed.iter().map(String::as_str))
+        .unwrap_or_else(|| format!("use one of {}", spec.allowed_list()));
+    doc.error_at(
+        code,
+        pointer,
+        format!(
+            "parameter `{name}` must be one of {}, found {found}",
+            spec.allowed_list()
+        ),
+    )
+    .label("not an allowed value")
+    .help(help)
+}
+
+pub(super) fn fits(ty: ParamType, v: &Value) -> bool {
     match ty {
         ParamType::String => v.is_string(),
         ParamType::Integer => v.is_i64() || v.is_u64(),

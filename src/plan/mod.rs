@@ -97,8 +97,38 @@ pub struct ParamSpec {
     /// Used when the site does not set the parameter; without one, the site must.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<serde_json::Value>,
+    /// The only values the parameter may take (its default and a site's override alike):
+    /// a parameter that picks one of a fixed set of behaviours must not let a typo pick none.
+    #[serde(default, rename = "enum", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub allowed: Option<Vec<serde_json::Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+impl ParamSpec {
+    /// Is `value` one the parameter allows (any value, without an `enum`)?
+    pub fn allows(&self, value: &serde_json::Value) -> bool {
+        self.allowed.as_ref().is_none_or(|a| a.contains(value))
+    }
+
+    /// The allowed values as an operator writes them (`basebackup, rewind`).
+    pub fn allowed_list(&self) -> String {
+        self.allowed
+            .iter()
+            .flatten()
+            .map(shown)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A parameter value as written in YAML: strings bare, the rest as JSON.
+pub fn shown(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// A read-only check with an expectation over its result.

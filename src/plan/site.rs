@@ -69,6 +69,14 @@ pub struct HostSpec {
     /// Services controlled by explicit commands on hosts without systemd.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub services: BTreeMap<String, ServiceCommands>,
+    /// How to fence this host when drplan cannot log into it: a program and its arguments,
+    /// run on the controller, that must exit 0 only once the host can no longer serve
+    /// (power it off through its BMC or PDU, stop the VM through the cloud's API). Plans read
+    /// it as `hosts.<role>.fence`; the GoCD failover runs it before promoting a standby over a
+    /// primary it could not stop, and asks the operator (`--approve`) when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub fence: Option<Vec<String>>,
 }
 
 /// Commands (argv) that control a service where systemd does not.

@@ -425,8 +425,18 @@ impl Lab {
         extra: &[&str],
         envs: &[(&str, &str)],
     ) -> Run {
+        self.apply_file(&plan(plan_name), site, extra, envs)
+    }
+
+    /// `apply` of a plan file anywhere (a test's changed copy of a shipped plan).
+    pub fn apply_file(
+        &self,
+        plan: &Path,
+        site: &Path,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Run {
         let before = self.runs();
-        let plan = plan(plan_name);
         let mut args = vec![
             "apply",
             plan.to_str().unwrap(),

@@ -3,10 +3,14 @@
 //! from there).
 //!
 //! A server that cannot be reached is not an error: the result says `reachable: false`, and
-//! fencing checks (`not result.reachable or result.in_recovery`) rely on that. But a server
-//! that answers and refuses us (wrong password, no such database, too many connections) is
-//! reachable, and saying otherwise would let a plan believe a live primary was fenced: that
-//! is an error. The difference is read from libpq's message (`FATAL:` comes from a server).
+//! fencing checks (`not result.reachable or result.in_recovery`) rely on that. So
+//! "unreachable" must mean *nothing answered*: every connection attempt libpq reports ended
+//! in "connection refused", "no route to host", "network is unreachable", a timeout, or a
+//! unix socket that does not exist. Anything else — a server that asks for a password we do
+//! not have (`fe_sendauth: no password supplied`, which carries no `FATAL:`), refuses us, is
+//! starting up or shutting down, a name that does not resolve, a TLS problem — may well be a
+//! live primary, and saying "unreachable" would let a plan believe it was fenced: that is an
+//! error, and a check that sees it fails closed.
 //!
 //! `*_bytes` are LSNs as integers (`pg_wal_lsn_diff(lsn, '0/0')`), comparable across hosts.
 //! The timeline of a primary comes from its current WAL file name, which is right at once
@@ -50,14 +54,43 @@ select json_build_object(
   'server_version', current_setting('server_version_num')::int
 ) from pg_is_in_recovery() as r";
 
-/// Server messages that mean "there is a server, but it serves nobody now".
-const NOT_SERVING: &[&str] = &[
-    "the database system is starting up",
-    "the database system is shutting down",
-    "the database system is not yet accepting connections",
-    "the database system is not accepting connections",
-    "the database system is in recovery mode",
+/// The reasons libpq gives for a connection attempt that nobody answered (`LC_ALL=C`).
+const NOTHING_ANSWERED: &[&str] = &[
+    "Connection refused",
+    "No route to host",
+    "Network is unreachable",
+    "Host is unreachable",
+    "Connection timed out",
+    "timeout expired",
 ];
+
+/// Did nothing answer? libpq writes one `connection to server … failed: REASON` line per
+/// address it tried (and hint lines below them); every attempt must have found nobody. A
+/// unix socket that is not there (`on socket "…" failed: No such file or directory`) is a
+/// server that does not listen. Any other message, and any `FATAL:` (the server's own
+/// words), means something answered or we cannot tell: not "unreachable".
+pub(super) fn nothing_answered(stderr: &str) -> bool {
+    if stderr.contains("FATAL:") {
+        return false;
+    }
+    let mut attempts = 0;
+    for line in stderr.lines() {
+        let Some((head, reason)) = line.split_once(" failed: ") else {
+            continue;
+        };
+        if !head.contains("connection to server") {
+            return false;
+        }
+        attempts += 1;
+        let reason = reason.trim();
+        let nobody = NOTHING_ANSWERED.iter().any(|m| reason.starts_with(m))
+            || (head.contains(" on socket ") && reason.starts_with("No such file or directory"));
+        if !nobody {
+            return false;
+        }
+    }
+    attempts > 0
+}
 
 /// The result of a server that could not be reached: every field present, so expressions
 /// can look at them (short-circuited behind `result.reachable`).
@@ -91,6 +124,9 @@ pub(super) async fn status(ctx: &Ctx<'_>, p: PgStatusParams) -> Result<Value, Ac
     let mut argv = vec![
         program(p.bin_dir.as_deref(), "psql"),
         "-X".into(),
+        // Never prompt for a password (a run on a terminal would wait for one): a server
+        // that wants one we were not given is an error, below.
+        "-w".into(),
         "-At".into(),
         "-v".into(),
         "ON_ERROR_STOP=1".into(),
@@ -124,21 +160,50 @@ pub(super) async fn status(ctx: &Ctx<'_>, p: PgStatusParams) -> Result<Value, Ac
             Ok(row)
         }
         // psql: 2 = the connection failed (or broke).
-        Some(2) => {
-            let stderr = out.stderr_tail(5);
-            let refused_by_server =
-                stderr.contains("FATAL:") && !NOT_SERVING.iter().any(|m| stderr.contains(m));
-            if refused_by_server {
-                Err(ActionError::command(
-                    &host.label,
-                    &argv,
-                    &out,
-                    &format!("{what}: the server refused the connection"),
-                ))
-            } else {
-                Ok(unreachable(stderr))
-            }
-        }
+        Some(2) if nothing_answered(&out.stderr_tail(20)) => Ok(unreachable(out.stderr_tail(5))),
+        Some(2) => Err(ActionError::command(
+            &host.label,
+            &argv,
+            &out,
+            &format!(
+                "{what}: something answered at {target} but did not let us in (a server that refuses us or asks for a password may be a live primary: this is not \"unreachable\")"
+            ),
+        )),
         _ => Err(ActionError::command(&host.label, &argv, &out, &what)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nothing_answered;
+
+    #[test]
+    fn only_nobody_answering_is_unreachable() {
+        for nobody in [
+            "psql: error: connection to server at \"10.231.0.12\", port 5432 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?",
+            "psql: error: connection to server at \"10.231.0.12\", port 5432 failed: timeout expired",
+            "psql: error: connection to server at \"10.0.0.9\", port 5432 failed: No route to host\n\tIs the server running on that host and accepting TCP/IP connections?",
+            "psql: error: connection to server at \"10.0.0.9\", port 5432 failed: Network is unreachable",
+            "psql: error: connection to server on socket \"/run/pg/.s.PGSQL.5432\" failed: No such file or directory\n\tIs the server running locally and accepting connections on that socket?",
+            // A name with two addresses, neither answering.
+            "psql: error: connection to server at \"db\" (10.0.0.1), port 5432 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?\nconnection to server at \"db\" (10.0.0.2), port 5432 failed: timeout expired",
+        ] {
+            assert!(nothing_answered(nobody), "{nobody}");
+        }
+        for somebody in [
+            // No FATAL: libpq's own words when the server asks for a password.
+            "psql: error: connection to server at \"10.231.0.12\", port 5432 failed: fe_sendauth: no password supplied",
+            "psql: error: connection to server at \"10.231.0.12\", port 5432 failed: FATAL:  password authentication failed for user \"postgres\"",
+            "psql: error: connection to server at \"10.231.0.12\", port 5432 failed: FATAL:  the database system is starting up",
+            "psql: error: connection to server at \"10.231.0.12\", port 5432 failed: FATAL:  the database system is shutting down",
+            "psql: error: connection to server at \"10.231.0.12\", port 5432 failed: server closed the connection unexpectedly",
+            "psql: error: could not translate host name \"pg1.example\" to address: Name or service not known",
+            // One address refused, the other answered: somebody is there.
+            "psql: error: connection to server at \"db\" (10.0.0.1), port 5432 failed: Connection refused\nconnection to server at \"db\" (10.0.0.2), port 5432 failed: fe_sendauth: no password supplied",
+            "psql: error: connection to server at \"10.231.0.12\", port 5432 failed: could not open certificate file \"/root/.postgresql/postgresql.crt\": No such file or directory",
+            "",
+        ] {
+            assert!(!nothing_answered(somebody), "{somebody}");
+        }
     }
 }
