@@ -1,5 +1,6 @@
 //! The SSH transport: one OpenSSH master connection per host, opened once by `connect` and
-//! reused by every command through its control socket (openssh crate, native mux).
+//! reused by every command through its control socket (openssh crate, native mux). The
+//! master is started by `ssh_master`, in a process group of its own.
 //!
 //! Hermetic by construction: ssh reads only a config file that drplan writes (`-F`), so
 //! neither `~/.ssh/config` nor `/etc/ssh/ssh_config` can change how it connects; host keys are
@@ -25,11 +26,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{Session, Stdio};
 use tokio::sync::Semaphore;
 
 use super::capture::{self, Captured, output};
 use super::ssh_failure::connect_error;
+use super::ssh_master::{self, LaunchError};
 use super::wrap::{self, KILL_AFTER};
 use super::{BecomeMethod, Command, Output, TransportError};
 use crate::{private_fs, whoami};
@@ -151,30 +153,19 @@ impl SshTransport {
         private_fs::write_new(&config, SSH_CONFIG.as_bytes())
             .map_err(|e| TransportError::io(&host, "write the ssh configuration", e))?;
 
-        let connect_secs = spec
-            .connect_timeout
-            .as_nanos()
-            .div_ceil(1_000_000_000)
-            .max(1);
-        let connect_secs = u64::try_from(connect_secs).unwrap_or(u64::MAX);
-        let mut builder = SessionBuilder::default();
-        builder
-            .known_hosts_check(KnownHosts::Strict)
-            .user_known_hosts_file(&spec.known_hosts)
-            .config_file(&config)
-            .control_directory(dir.path())
-            .connect_timeout(Duration::from_secs(connect_secs))
-            .port(spec.port)
-            .user(login_user.clone());
-        if let Some(identity) = &spec.identity {
-            builder.keyfile(identity);
-        }
+        let connect_secs = ssh_master::connect_secs(spec.connect_timeout);
         // ssh enforces ConnectTimeout on connect and handshake; this outer bound only guards
         // against an ssh that hangs somewhere else (authentication against a stuck server).
         let guard = Duration::from_secs(connect_secs.saturating_mul(2).saturating_add(5));
-        let session = match tokio::time::timeout(guard, builder.connect_mux(&spec.address)).await {
+        let launch = ssh_master::launch(spec, &login_user, connect_secs, &config, dir.path());
+        let session = match tokio::time::timeout(guard, launch).await {
             Ok(Ok(session)) => session,
-            Ok(Err(e)) => return Err(connect_error(spec, &host, &login_user, e)),
+            Ok(Err(LaunchError::Ssh(log))) => {
+                return Err(connect_error(spec, &host, &login_user, &log));
+            }
+            Ok(Err(LaunchError::Io(action, e))) => {
+                return Err(TransportError::io(&host, action, e));
+            }
             Err(_) => {
                 return Err(TransportError::Unreachable {
                     host,
