@@ -15,7 +15,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use super::capture::{self, Captured, output};
+use super::capture::{self, Captured, End, output};
 use super::local_spawn;
 use super::wrap::{self, KILL_AFTER};
 use super::{BecomeMethod, Command, Output, TransportError};
@@ -104,7 +104,7 @@ impl LocalTransport {
                 stderr,
                 &mut out,
                 &mut err,
-                child.wait(),
+                End::Wait(child.wait()),
             );
             tokio::pin!(work);
             match cmd.timeout {

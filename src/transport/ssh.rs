@@ -15,6 +15,9 @@
 //!
 //! Timeouts: the remote argv runs under coreutils `timeout --kill-after`, so the command
 //! really ends on the host; the local wait is bounded too, in case the host stops answering.
+//! A command's end is its exit: the argv runs under a small `sh` wrapper that writes a
+//! one-time marker to stderr once the command exited, so a daemon it left holding stdout
+//! does not hold the step (`capture::End`, `wrap::with_end_marker`).
 //! Cancellation: dropping the future of `run` closes our side of the mux session, but the
 //! SSH multiplexing protocol has no way to kill the remote process: it runs on until it ends
 //! (or its `timeout` ends it), unobserved. The executor must therefore never drop it.
@@ -29,7 +32,7 @@ use std::time::{Duration, Instant};
 use openssh::{Session, Stdio};
 use tokio::sync::Semaphore;
 
-use super::capture::{self, Captured, output};
+use super::capture::{self, Captured, End, output};
 use super::ssh_failure::connect_error;
 use super::ssh_master::{self, LaunchError};
 use super::wrap::{self, KILL_AFTER};
@@ -206,7 +209,8 @@ impl SshTransport {
             &self.login_user,
         )
         .map(|user| (user, self.become_method));
-        let argv = wrap::build(cmd, become_as, cmd.timeout, true)?;
+        let marker = end_marker().map_err(|e| TransportError::io(&self.host, "draw a nonce", e))?;
+        let argv = wrap::with_end_marker(wrap::build(cmd, become_as, cmd.timeout, true)?, &marker);
         // The semaphore is never closed, so acquire cannot fail; the match keeps it honest.
         let Ok(_permit) = self.sessions.acquire().await else {
             return Err(self.ssh_error("the session limiter was closed"));
@@ -230,7 +234,10 @@ impl SshTransport {
                 stderr,
                 &mut out,
                 &mut err,
-                child.wait(),
+                End::WaitAfterMarker {
+                    wait: child.wait(),
+                    marker: marker.as_bytes(),
+                },
             );
             match cmd.timeout {
                 None => Some(work.await),
@@ -373,6 +380,19 @@ fn private_dir(parent: Option<&Path>) -> std::io::Result<tempfile::TempDir> {
     // tempfile leaves the mode to the umask; the control socket must be ours alone.
     std::fs::set_permissions(dir.path(), Permissions::from_mode(private_fs::DIR_MODE))?;
     Ok(dir)
+}
+
+/// A text that marks the command's exit on stderr (`wrap::with_end_marker`), fresh for each
+/// command: 128 random bits, so that no output holds it by chance.
+fn end_marker() -> std::io::Result<String> {
+    let mut nonce = [0u8; 16];
+    // SAFETY: the buffer is writable for its whole length, which is what we pass.
+    let n = unsafe { libc::getrandom(nonce.as_mut_ptr().cast(), nonce.len(), 0) };
+    if usize::try_from(n).ok() != Some(nonce.len()) {
+        return Err(std::io::Error::last_os_error());
+    }
+    let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("[drplan-exit:{hex}]"))
 }
 
 /// An error and its sources on one line.
