@@ -274,3 +274,61 @@ async fn stdin_the_program_never_reads_does_not_hang() {
     assert_eq!(out.status, Some(0));
     t.close().await;
 }
+
+/// A command's end is its exit: a daemon it leaves behind holds the session's stdout and
+/// stderr, which used to hold the step until the daemon ended (or a `timeout` reported a
+/// command that exited 0 as timed out). The daemon itself runs on: the user started it.
+#[tokio::test]
+async fn a_command_ends_at_its_exit_though_a_daemon_holds_its_output() {
+    let sshd = TestSshd::start();
+    let t = SshTransport::connect(&sshd.spec()).await.unwrap();
+    for timeout in [None, Some(Duration::from_secs(3))] {
+        let mut c = cmd(&[
+            "sh",
+            "-c",
+            "echo started; echo warming >&2; sleep 300 & echo $!; exit 0",
+        ]);
+        c.timeout = timeout;
+        let started = Instant::now();
+        let out = tokio::time::timeout(Duration::from_secs(10), t.run(&c))
+            .await
+            .expect("the command's exit ends it")
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1), "{timeout:?}");
+        assert_eq!(out.status, Some(0));
+        assert_eq!(out.stderr, b"warming\n", "nothing but the command's stderr");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("started"));
+        let daemon: i32 = lines.next().and_then(|l| l.parse().ok()).unwrap();
+        // The "remote" host is this machine, so the daemon's pid is ours to look at.
+        assert!(
+            std::path::Path::new(&format!("/proc/{daemon}/cmdline")).exists(),
+            "the daemon is left running"
+        );
+        // SAFETY: kill(2) on the sleep this test's command started.
+        unsafe { libc::kill(daemon, libc::SIGKILL) };
+    }
+    t.close().await;
+}
+
+/// Learning the exit early must not cut the output short: everything a command wrote
+/// before it exited arrives, however large, on both streams.
+#[tokio::test]
+async fn output_written_just_before_the_exit_arrives_whole() {
+    let sshd = TestSshd::start();
+    let t = SshTransport::connect(&sshd.spec()).await.unwrap();
+    let script = "seq 1 150000; seq 1 20000 >&2";
+    let want = std::process::Command::new("sh")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    for _ in 0..15 {
+        let out = t.run(&cmd(&["sh", "-c", script])).await.unwrap();
+        assert_eq!(out.status, Some(0));
+        assert_eq!(out.stdout.len(), want.stdout.len());
+        assert_eq!(out.stderr.len(), want.stderr.len());
+        assert!(out.stdout == want.stdout && out.stderr == want.stderr);
+    }
+    t.close().await;
+}

@@ -22,6 +22,7 @@ pub fn control_dir(state_dir: &Path) -> Result<PathBuf, Failure> {
 }
 
 fn sweep_dead_masters(root: &Path) {
+    use std::os::unix::process::CommandExt;
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
@@ -37,8 +38,11 @@ fn sweep_dead_masters(root: &Path) {
             continue;
         }
         for socket in sockets(&entry.path(), 4) {
-            // Asks the master to exit; a master already gone makes this fail harmlessly.
+            // Asks the master to exit; a master already gone makes this fail harmlessly. In a
+            // process group of its own, like every child of drplan, so that a Ctrl-C meant
+            // for drplan does not cut it short: drplan decides.
             let _ = std::process::Command::new("ssh")
+                .process_group(0)
                 .args(["-O", "exit", "-o"])
                 .arg(format!("ControlPath={}", socket.display()))
                 .arg("drplan-stale-master")

@@ -7,8 +7,10 @@
 //! must not decide what a status means.
 
 use std::io;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::oneshot;
 
 use super::Output;
 
@@ -23,7 +25,11 @@ pub(crate) struct Captured {
 }
 
 /// The `Output` of a command that ended with `status` after writing `out` and `err`.
-pub(crate) fn output(status: Option<i32>, out: Captured, err: Captured) -> Output {
+pub(crate) fn output(status: Option<i32>, mut out: Captured, mut err: Captured) -> Output {
+    // A drain cut short (a timeout, or the end of the drain after exit) may hold up to twice
+    // the cap.
+    trim(&mut out, OUTPUT_CAP);
+    trim(&mut err, OUTPUT_CAP);
     Output {
         status,
         stdout: out.bytes,
@@ -42,6 +48,23 @@ pub(crate) async fn drain_tail<R: AsyncRead + Unpin>(
     cap: usize,
     into: &mut Captured,
 ) -> io::Result<()> {
+    drain_watching(reader, cap, into, None).await
+}
+
+/// A text the command's wrapper writes to stderr when the command has exited (see
+/// `wrap::with_end_marker`), and where to say that it was seen.
+pub(crate) struct EndMarker<'a> {
+    pub text: &'a [u8],
+    pub seen: oneshot::Sender<()>,
+}
+
+/// `drain_tail`, and when `end` is given: cut its text out of the stream and report it.
+async fn drain_watching<R: AsyncRead + Unpin>(
+    reader: Option<R>,
+    cap: usize,
+    into: &mut Captured,
+    mut end: Option<EndMarker<'_>>,
+) -> io::Result<()> {
     let Some(mut reader) = reader else {
         return Ok(());
     };
@@ -51,14 +74,37 @@ pub(crate) async fn drain_tail<R: AsyncRead + Unpin>(
         if n == 0 {
             break;
         }
+        let before = into.bytes.len();
         into.bytes.extend_from_slice(&chunk[..n]);
+        if let Some(marker) = end.take_if(|m| cut_marker(&mut into.bytes, before, m.text)) {
+            // The receiver may have stopped listening (output ended first): nothing to tell.
+            let _ = marker.seen.send(());
+        }
         // Trim only when twice over the cap, so a long stream costs amortised O(1) per byte.
+        // The cap is far above a marker's length, so a marker is never trimmed half away.
         if into.bytes.len() > cap.saturating_mul(2) {
             trim(into, cap);
         }
     }
     trim(into, cap);
     Ok(())
+}
+
+/// Remove `marker` from `bytes` if it ends at or after `new_from` (it may have begun in an
+/// earlier chunk); true if it was found.
+fn cut_marker(bytes: &mut Vec<u8>, new_from: usize, marker: &[u8]) -> bool {
+    if marker.is_empty() {
+        return false;
+    }
+    let from = new_from.saturating_sub(marker.len() - 1);
+    let Some(at) = bytes[from..]
+        .windows(marker.len())
+        .position(|w| w == marker)
+    else {
+        return false;
+    };
+    bytes.drain(from + at..from + at + marker.len());
+    true
 }
 
 fn trim(into: &mut Captured, cap: usize) {
@@ -91,9 +137,31 @@ pub(crate) async fn feed<W: AsyncWrite + Unpin>(
     }
 }
 
-/// Feed stdin and drain stdout and stderr together until both outputs end, then await
-/// `exit` (the child's wait): in that order, because a mux session's wait cuts its output
-/// streams short, and a local child's output may still sit in the pipes after it exited.
+/// How long output is still collected after the command exited, when its pipes stay open.
+///
+/// A command's end is its exit: a program that leaves a daemon behind (`sleep 300 & exit
+/// 0`, a service's start script) ends when it exits, even though the daemon inherited its
+/// stdout and stderr and keeps them open. What the program itself wrote before it exited is
+/// already in the pipes (or, over SSH, on its way), so a short drain collects it.
+pub(crate) const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(250);
+
+/// How the end of a command is learnt.
+pub(crate) enum End<'a, F> {
+    /// Its wait, which may run alongside the output (a local child).
+    Wait(F),
+    /// Its wait may only be polled once the output is collected, because it cuts the output
+    /// short: a mux session's wait ends the session as soon as the exit status arrives, and
+    /// the master then discards output it has not yet forwarded (seen in tests: a few KiB of
+    /// a large output lost about once in twenty). The exit is learnt from `marker`, written
+    /// to stderr by the command's wrapper after the command exited, instead.
+    WaitAfterMarker { wait: F, marker: &'a [u8] },
+}
+
+/// Feed stdin and drain stdout and stderr until the output ends, or until
+/// `DRAIN_AFTER_EXIT` after the command exited if it does not (a daemon the command started
+/// holds the pipes); then the command's status. Whatever such a daemon writes later is not
+/// read (our ends of the pipes are closed), and the daemon is left running: starting it is
+/// what the user asked for.
 pub(crate) async fn exchange_then_wait<W, O, E, F>(
     stdin: Option<W>,
     stdin_bytes: Option<&[u8]>,
@@ -101,7 +169,7 @@ pub(crate) async fn exchange_then_wait<W, O, E, F>(
     stderr: Option<E>,
     out: &mut Captured,
     err: &mut Captured,
-    exit: F,
+    end: End<'_, F>,
 ) -> (io::Result<()>, F::Output)
 where
     W: AsyncWrite + Unpin,
@@ -109,17 +177,62 @@ where
     E: AsyncRead + Unpin,
     F: std::future::Future,
 {
-    let (fed, o, e) = tokio::join!(
-        feed(stdin, stdin_bytes),
-        drain_tail(stdout, OUTPUT_CAP, out),
-        drain_tail(stderr, OUTPUT_CAP, err),
-    );
-    (fed.and(o).and(e), exit.await)
+    let (wait, marker) = match end {
+        End::Wait(wait) => (wait, None),
+        End::WaitAfterMarker { wait, marker } => (wait, Some(marker)),
+    };
+    let (seen_tx, seen_rx) = oneshot::channel();
+    let watch = marker.map(|text| EndMarker {
+        text,
+        seen: seen_tx,
+    });
+    let streams = async {
+        let (fed, o, e) = tokio::join!(
+            feed(stdin, stdin_bytes),
+            drain_tail(stdout, OUTPUT_CAP, out),
+            drain_watching(stderr, OUTPUT_CAP, err, watch),
+        );
+        fed.and(o).and(e)
+    };
+    tokio::pin!(streams, wait);
+    if marker.is_some() {
+        let io = tokio::select! {
+            io = &mut streams => io,
+            Ok(()) = seen_rx => rest_of(streams).await,
+        };
+        (io, wait.await)
+    } else {
+        tokio::select! {
+            io = &mut streams => (io, wait.await),
+            status = &mut wait => (rest_of(streams).await, status),
+        }
+    }
+}
+
+/// What the output still brings within `DRAIN_AFTER_EXIT`; cut there, it is not an error.
+async fn rest_of<S: std::future::Future<Output = io::Result<()>>>(
+    streams: std::pin::Pin<&mut S>,
+) -> io::Result<()> {
+    tokio::time::timeout(DRAIN_AFTER_EXIT, streams)
+        .await
+        .unwrap_or(Ok(()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_end_marker_is_found_and_cut_even_across_reads() {
+        let marker = b"[drplan-exit:00ff]";
+        let mut bytes = b"err\n[drplan-ex".to_vec();
+        assert!(!cut_marker(&mut bytes, 0, marker));
+        let before = bytes.len();
+        bytes.extend_from_slice(b"it:00ff]late");
+        assert!(cut_marker(&mut bytes, before, marker));
+        assert_eq!(bytes, b"err\nlate");
+        assert!(!cut_marker(&mut bytes, 0, marker), "cut once");
+    }
 
     #[tokio::test]
     async fn keeps_the_tail_and_marks_truncation() {

@@ -5,7 +5,7 @@
 //! `Timeout`, `Disconnected` (the command may or may not have run: "in doubt"). A command
 //! that ran and exited non-zero is not an error here; it is an `Output` with that status.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::Output;
@@ -21,13 +21,15 @@ pub enum TransportError {
     )]
     Unreachable { host: String, detail: String },
 
-    #[error(
-        "the host key of {host} was not verified, so drplan did not connect (known_hosts file: {}): {detail}",
-        known_hosts.display()
-    )]
+    // The advice is in the message itself, not only in `help`: a step failure keeps the
+    // message, and this is the one error where the wrong fix (delete the known key, accept
+    // whatever the host offers) is the tempting one.
+    #[error("{}", host_key_message(host, known_hosts, detail))]
     #[diagnostic(
         code(drplan::transport::host_key),
-        help("put the host's current key into {}, checked out of band (e.g. `ssh-keygen -lf` on the host itself); drplan never accepts an unknown key", known_hosts.display())
+        help(
+            "drplan never accepts an unknown or changed host key, and never skips a host for it (`on_unreachable: skip` does not apply): a changed key may be someone in the middle"
+        )
     )]
     HostKey {
         host: String,
@@ -92,6 +94,40 @@ pub enum TransportError {
     },
 }
 
+/// What the operator sees when a host key could not be verified: what happened and how to
+/// check the key out of band before trusting it.
+fn host_key_message(host: &str, known_hosts: &Path, detail: &str) -> String {
+    let file = if known_hosts.as_os_str().is_empty() {
+        "the site's `ssh.known_hosts` file".to_owned()
+    } else {
+        known_hosts.display().to_string()
+    };
+    format!(
+        "the host key of {host} could not be verified, so drplan did not connect: {detail}. \
+         Check the key out of band before trusting it: `{} | ssh-keygen -lf -` shows the \
+         fingerprint the host offers now; compare it with `ssh-keygen -lf \
+         /etc/ssh/ssh_host_ed25519_key.pub` run on the host's own console; only if they \
+         match, put the scanned line into {file}",
+        keyscan(host)
+    )
+}
+
+/// `ssh-keyscan` for a host as messages name it (`[user@]address:port`, IPv6 in brackets).
+fn keyscan(host: &str) -> String {
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    match host.rsplit_once(':') {
+        Some((address, port)) if port.parse::<u16>().is_ok() => {
+            let address = address.trim_start_matches('[').trim_end_matches(']');
+            if port == "22" {
+                format!("ssh-keyscan {address}")
+            } else {
+                format!("ssh-keyscan -p {port} {address}")
+            }
+        }
+        _ => format!("ssh-keyscan {host}"),
+    }
+}
+
 impl TransportError {
     pub(crate) fn io(host: &str, action: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {
@@ -105,5 +141,18 @@ impl TransportError {
         Self::InvalidCommand {
             reason: reason.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyscan_names_address_and_port() {
+        assert_eq!(keyscan("10.0.0.1:22"), "ssh-keyscan 10.0.0.1");
+        assert_eq!(keyscan("ops@db1:2222"), "ssh-keyscan -p 2222 db1");
+        assert_eq!(keyscan("[fd00::1]:2222"), "ssh-keyscan -p 2222 fd00::1");
+        assert_eq!(keyscan("db1"), "ssh-keyscan db1");
     }
 }

@@ -4,7 +4,9 @@
 //! timeout can stop the command *and* whatever it started: SIGTERM to the group, SIGKILL
 //! after `KILL_AFTER`, like the remote `timeout --kill-after` of the SSH transport.
 //! Cancellation: if the future of `run` is dropped, the whole group is killed at once
-//! (SIGKILL) so nothing keeps running unobserved. A program that cannot be started is
+//! (SIGKILL) so nothing keeps running unobserved; if drplan itself is killed, the kernel
+//! kills the command (`local_spawn`). The own process group also keeps a terminal's Ctrl-C,
+//! which goes to drplan's group, away from the command: drplan decides what happens to it. A program that cannot be started is
 //! reported the way a shell would (status 127 or 126), so that both transports agree.
 //! This file must not interpret exit statuses beyond that.
 
@@ -13,7 +15,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use super::capture::{self, Captured, output};
+use super::capture::{self, Captured, End, output};
+use super::local_spawn;
 use super::wrap::{self, KILL_AFTER};
 use super::{BecomeMethod, Command, Output, TransportError};
 use crate::whoami;
@@ -83,7 +86,7 @@ impl LocalTransport {
                 proc.current_dir(dir);
             }
         }
-        let mut child = match proc.spawn() {
+        let mut child = match local_spawn::spawn(proc).await {
             Ok(child) => child,
             Err(e) => return not_started(&argv[0], cmd.cwd.as_deref(), e),
         };
@@ -101,7 +104,7 @@ impl LocalTransport {
                 stderr,
                 &mut out,
                 &mut err,
-                child.wait(),
+                End::Wait(child.wait()),
             );
             tokio::pin!(work);
             match cmd.timeout {

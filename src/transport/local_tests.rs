@@ -143,3 +143,48 @@ async fn become_with_runuser_switches_user_and_keeps_env_and_cwd() {
     assert_eq!(out.status, Some(0), "{}", out.stderr_tail(5));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "postgres\n/tmp\nkept");
 }
+
+/// A command's end is its exit: a daemon it leaves behind keeps stdout and stderr open, but
+/// does not hold the command (it used to, until the daemon ended or the timeout struck and
+/// a command that exited 0 was reported as timed out). The daemon itself runs on.
+#[tokio::test]
+async fn a_command_ends_at_its_exit_though_a_daemon_holds_its_output() {
+    for timeout in [None, Some(Duration::from_secs(3))] {
+        let mut c = cmd(&["sh", "-c", "echo started; sleep 300 & echo $!; exit 0"]);
+        c.timeout = timeout;
+        let started = Instant::now();
+        let out = tokio::time::timeout(Duration::from_secs(10), transport().run(&c))
+            .await
+            .expect("the command's exit ends it")
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1), "{timeout:?}");
+        assert_eq!(out.status, Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("started"));
+        let daemon: i32 = lines.next().and_then(|l| l.parse().ok()).unwrap();
+        assert!(running(daemon), "the daemon is left running");
+        // SAFETY: kill(2) on the sleep this test's command started.
+        unsafe { libc::kill(daemon, libc::SIGKILL) };
+    }
+}
+
+/// The SSH transport's end-marker wrapper (run here through a local shell) passes the
+/// command's status on, and a signal death stays one.
+#[tokio::test]
+async fn the_end_marker_wrapper_keeps_the_status() {
+    let cases = [
+        ("exit 0", Some(0)),
+        ("exit 3", Some(3)),
+        ("exit 124", Some(124)),
+        ("kill -9 $$", None),
+        ("kill -TERM $$", None),
+        ("drplan-no-such-program", Some(127)),
+    ];
+    for (script, status) in cases {
+        let argv = wrap::with_end_marker(vec!["sh".into(), "-c".into(), script.into()], "[M]");
+        let out = transport().run(&Command::new(argv)).await.unwrap();
+        assert_eq!(out.status, status, "{script}");
+        assert!(out.stderr.ends_with(b"[M]"), "{script}");
+    }
+}

@@ -9,8 +9,10 @@
 mod capture;
 mod error;
 pub mod local;
+mod local_spawn;
 pub mod ssh;
 mod ssh_failure;
+mod ssh_master;
 mod wrap;
 
 use std::time::Duration;

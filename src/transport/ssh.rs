@@ -1,5 +1,6 @@
 //! The SSH transport: one OpenSSH master connection per host, opened once by `connect` and
-//! reused by every command through its control socket (openssh crate, native mux).
+//! reused by every command through its control socket (openssh crate, native mux). The
+//! master is started by `ssh_master`, in a process group of its own.
 //!
 //! Hermetic by construction: ssh reads only a config file that drplan writes (`-F`), so
 //! neither `~/.ssh/config` nor `/etc/ssh/ssh_config` can change how it connects; host keys are
@@ -14,6 +15,9 @@
 //!
 //! Timeouts: the remote argv runs under coreutils `timeout --kill-after`, so the command
 //! really ends on the host; the local wait is bounded too, in case the host stops answering.
+//! A command's end is its exit: the argv runs under a small `sh` wrapper that writes a
+//! one-time marker to stderr once the command exited, so a daemon it left holding stdout
+//! does not hold the step (`capture::End`, `wrap::with_end_marker`).
 //! Cancellation: dropping the future of `run` closes our side of the mux session, but the
 //! SSH multiplexing protocol has no way to kill the remote process: it runs on until it ends
 //! (or its `timeout` ends it), unobserved. The executor must therefore never drop it.
@@ -25,11 +29,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{Session, Stdio};
 use tokio::sync::Semaphore;
 
-use super::capture::{self, Captured, output};
+use super::capture::{self, Captured, End, output};
 use super::ssh_failure::connect_error;
+use super::ssh_master::{self, LaunchError};
 use super::wrap::{self, KILL_AFTER};
 use super::{BecomeMethod, Command, Output, TransportError};
 use crate::{private_fs, whoami};
@@ -151,30 +156,19 @@ impl SshTransport {
         private_fs::write_new(&config, SSH_CONFIG.as_bytes())
             .map_err(|e| TransportError::io(&host, "write the ssh configuration", e))?;
 
-        let connect_secs = spec
-            .connect_timeout
-            .as_nanos()
-            .div_ceil(1_000_000_000)
-            .max(1);
-        let connect_secs = u64::try_from(connect_secs).unwrap_or(u64::MAX);
-        let mut builder = SessionBuilder::default();
-        builder
-            .known_hosts_check(KnownHosts::Strict)
-            .user_known_hosts_file(&spec.known_hosts)
-            .config_file(&config)
-            .control_directory(dir.path())
-            .connect_timeout(Duration::from_secs(connect_secs))
-            .port(spec.port)
-            .user(login_user.clone());
-        if let Some(identity) = &spec.identity {
-            builder.keyfile(identity);
-        }
+        let connect_secs = ssh_master::connect_secs(spec.connect_timeout);
         // ssh enforces ConnectTimeout on connect and handshake; this outer bound only guards
         // against an ssh that hangs somewhere else (authentication against a stuck server).
         let guard = Duration::from_secs(connect_secs.saturating_mul(2).saturating_add(5));
-        let session = match tokio::time::timeout(guard, builder.connect_mux(&spec.address)).await {
+        let launch = ssh_master::launch(spec, &login_user, connect_secs, &config, dir.path());
+        let session = match tokio::time::timeout(guard, launch).await {
             Ok(Ok(session)) => session,
-            Ok(Err(e)) => return Err(connect_error(spec, &host, &login_user, e)),
+            Ok(Err(LaunchError::Ssh(log))) => {
+                return Err(connect_error(spec, &host, &login_user, &log));
+            }
+            Ok(Err(LaunchError::Io(action, e))) => {
+                return Err(TransportError::io(&host, action, e));
+            }
             Err(_) => {
                 return Err(TransportError::Unreachable {
                     host,
@@ -215,7 +209,8 @@ impl SshTransport {
             &self.login_user,
         )
         .map(|user| (user, self.become_method));
-        let argv = wrap::build(cmd, become_as, cmd.timeout, true)?;
+        let marker = end_marker().map_err(|e| TransportError::io(&self.host, "draw a nonce", e))?;
+        let argv = wrap::with_end_marker(wrap::build(cmd, become_as, cmd.timeout, true)?, &marker);
         // The semaphore is never closed, so acquire cannot fail; the match keeps it honest.
         let Ok(_permit) = self.sessions.acquire().await else {
             return Err(self.ssh_error("the session limiter was closed"));
@@ -239,7 +234,10 @@ impl SshTransport {
                 stderr,
                 &mut out,
                 &mut err,
-                child.wait(),
+                End::WaitAfterMarker {
+                    wait: child.wait(),
+                    marker: marker.as_bytes(),
+                },
             );
             match cmd.timeout {
                 None => Some(work.await),
@@ -382,6 +380,19 @@ fn private_dir(parent: Option<&Path>) -> std::io::Result<tempfile::TempDir> {
     // tempfile leaves the mode to the umask; the control socket must be ours alone.
     std::fs::set_permissions(dir.path(), Permissions::from_mode(private_fs::DIR_MODE))?;
     Ok(dir)
+}
+
+/// A text that marks the command's exit on stderr (`wrap::with_end_marker`), fresh for each
+/// command: 128 random bits, so that no output holds it by chance.
+fn end_marker() -> std::io::Result<String> {
+    let mut nonce = [0u8; 16];
+    // SAFETY: the buffer is writable for its whole length, which is what we pass.
+    let n = unsafe { libc::getrandom(nonce.as_mut_ptr().cast(), nonce.len(), 0) };
+    if usize::try_from(n).ok() != Some(nonce.len()) {
+        return Err(std::io::Error::last_os_error());
+    }
+    let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("[drplan-exit:{hex}]"))
 }
 
 /// An error and its sources on one line.

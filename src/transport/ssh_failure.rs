@@ -1,28 +1,18 @@
 //! Why ssh could not open a master connection, read from what ssh printed.
 //!
-//! ssh reports failures only in prose (its log, which openssh hands back as the error
-//! text), so this file reads the words OpenSSH uses and sorts them into the distinctions
+//! ssh reports failures only in prose (the log it writes with `-E`), so this file reads the words OpenSSH uses and sorts them into the distinctions
 //! the executor acts on: host key, authentication, unreachable. It must not do I/O.
 
 use super::TransportError;
-use super::ssh::{SshSpec, chain};
+use super::ssh::SshSpec;
 
-/// Sort a failed master start into the distinctions the executor acts on. ssh only reports
-/// in prose (its log, which openssh hands back), so this reads the words ssh uses.
-pub(super) fn connect_error(
-    spec: &SshSpec,
-    host: &str,
-    user: &str,
-    e: openssh::Error,
-) -> TransportError {
-    let openssh::Error::Connect(io) = &e else {
-        return TransportError::Ssh {
-            host: host.to_owned(),
-            detail: chain(&e),
-        };
-    };
-    let log = io.to_string();
-    let detail = summary(&log);
+/// Sort a failed master start into the distinctions the executor acts on, from what ssh
+/// logged. Only a connection that could not be made (refused, timed out, no route, no such
+/// name, closed before the SSH handshake) is `Unreachable`: a key that does not match is a
+/// `HostKey` error and a refused login an `Auth` error, which a step's `on_unreachable:
+/// skip` must never skip (a changed key may be an impostor in the middle).
+pub(super) fn connect_error(spec: &SshSpec, host: &str, user: &str, log: &str) -> TransportError {
+    let detail = summary(log);
     let lower = log.to_ascii_lowercase();
     let has = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
     if has(&[
@@ -33,7 +23,7 @@ pub(super) fn connect_error(
         TransportError::HostKey {
             host: host.to_owned(),
             known_hosts: spec.known_hosts.clone(),
-            detail: host_key_summary(&log).unwrap_or(detail),
+            detail: host_key_summary(log).unwrap_or(detail),
         }
     } else if has(&["permission denied", "too many authentication failures"]) {
         TransportError::Auth {
@@ -41,10 +31,7 @@ pub(super) fn connect_error(
             user: user.to_owned(),
             detail,
         }
-    } else if matches!(
-        io.kind(),
-        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::TimedOut
-    ) || has(&[
+    } else if has(&[
         "connection refused",
         "timed out",
         "no route to host",
@@ -122,8 +109,7 @@ Host key verification failed.
 
     fn classify(log: &str) -> TransportError {
         let spec = SshSpec::new("10.0.0.1", "/k/known_hosts");
-        let io = std::io::Error::new(std::io::ErrorKind::ConnectionAborted, log.to_owned());
-        connect_error(&spec, "10.0.0.1:22", "ops", openssh::Error::Connect(io))
+        connect_error(&spec, "10.0.0.1:22", "ops", log)
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Turning a `Command` into the argv that the host really executes: the become wrapper
 //! (`sudo`/`runuser`), the `timeout` wrapper and the `env` wrapper (variables, directory).
 //!
+//! Over SSH the whole argv is then wrapped once more, in a tiny `sh` script that marks the
+//! command's exit on stderr (`with_end_marker`).
+//!
 //! Pure functions, no I/O. This file must not quote anything for a shell: the result is still
 //! an argv vector, and the SSH transport quotes each element exactly once.
 //!
@@ -109,6 +112,28 @@ pub(crate) fn build(
     }
     argv.extend(cmd.argv.iter().cloned());
     Ok(argv)
+}
+
+/// The remote wrapper around every SSH command: run it, then write `$1` (the end marker) to
+/// stderr, then end the way the command ended.
+///
+/// Why: over SSH the end of a command is only known from its exit status, and a mux
+/// session's wait cuts short the output not yet forwarded (see `capture::End`). This marker
+/// tells drplan that the command exited even while a daemon it started keeps stdout and
+/// stderr open. A signal death (status 129–143 in a shell) is passed on by the shell
+/// killing itself with the same signal, so drplan still sees "killed by a signal"; a
+/// program that itself exits with such a status is reported as killed too (sh cannot tell
+/// the two apart).
+const END_MARKER_SCRIPT: &str = r#"m=$1; shift; "$@"; s=$?; printf %s "$m" >&2; case $s in 129|13[0-9]|14[0-3]) kill -$((s - 128)) $$;; esac; exit $s"#;
+
+/// `argv` run under the end-marker wrapper: `sh -c SCRIPT sh MARKER argv…`. The marker and
+/// the argv stay arguments (never spliced into the script), so they are quoted once, like
+/// every other argument.
+pub(crate) fn with_end_marker(argv: Vec<String>, marker: &str) -> Vec<String> {
+    let mut wrapped = Vec::with_capacity(argv.len() + 5);
+    wrapped.extend(["sh", "-c", END_MARKER_SCRIPT, "sh", marker].map(String::from));
+    wrapped.extend(argv);
+    wrapped
 }
 
 /// `timeout(1)`'s duration: milliseconds, rounded up, never 0 (0 would disable the limit).

@@ -107,6 +107,11 @@ impl TestSshd {
             .count()
     }
 
+    /// Its public host key line (`ssh-ed25519 AAAA… comment`).
+    pub fn host_public_key(&self) -> String {
+        read(&self.dir.path().join("host_ed25519.pub"))
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -159,4 +164,58 @@ pub fn free_port() -> u16 {
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// A TCP door on 127.0.0.1 in front of a port: each connection waits `delay` before it is
+/// put through, so an SSH client spends that long connecting (its handshake has not begun).
+/// Tests use it to act while drplan's ssh master is still starting. Its threads stop when it
+/// is dropped.
+pub struct SlowDoor {
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SlowDoor {
+    pub fn open(target: u16, delay: Duration) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local_addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                std::thread::spawn(move || {
+                    std::thread::sleep(delay);
+                    let _ = client.set_nonblocking(false);
+                    let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                        return;
+                    };
+                    let (Ok(mut c_in), Ok(mut s_in)) = (client.try_clone(), server.try_clone())
+                    else {
+                        return;
+                    };
+                    let (mut c_out, mut s_out) = (client, server);
+                    let up = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut c_in, &mut s_out);
+                        let _ = s_out.shutdown(std::net::Shutdown::Write);
+                    });
+                    let _ = std::io::copy(&mut s_in, &mut c_out);
+                    let _ = c_out.shutdown(std::net::Shutdown::Write);
+                    let _ = up.join();
+                });
+            }
+        });
+        Self { port, stop }
+    }
+}
+
+impl Drop for SlowDoor {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
