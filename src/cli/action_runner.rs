@@ -33,13 +33,12 @@ impl ActionRunner {
 fn failure(e: ActionError) -> StepFailure {
     let kind = match e.kind {
         ActionErrorKind::Unreachable => FailureKind::Unreachable,
-        ActionErrorKind::Timeout => FailureKind::Timeout,
-        ActionErrorKind::Refused => FailureKind::Refused,
         // A key that cannot be verified is never "unreachable": `on_unreachable: skip` would
         // skip fencing because of a changed (or intercepted) key. Someone must look.
-        ActionErrorKind::HostKey | ActionErrorKind::Failed | ActionErrorKind::InvalidParams => {
-            FailureKind::Failed
-        }
+        ActionErrorKind::HostKey => FailureKind::HostKey,
+        ActionErrorKind::Timeout => FailureKind::Timeout,
+        ActionErrorKind::Refused => FailureKind::Refused,
+        ActionErrorKind::Failed | ActionErrorKind::InvalidParams => FailureKind::Failed,
     };
     StepFailure {
         kind,

@@ -183,7 +183,9 @@ impl Round<'_> {
                     Some(Ok(result)) => (Status::Ok, None, Some(result)),
                     Some(Err(failure)) => {
                         let status = match recorded {
-                            Some(Err(FailureKind::Unreachable)) => Status::Critical,
+                            Some(Err(FailureKind::Unreachable | FailureKind::HostKey)) => {
+                                Status::Critical
+                            }
                             _ => status_of(check.severity),
                         };
                         let result = match recorded {

@@ -14,8 +14,12 @@ use serde_json::Value;
 pub enum FailureKind {
     /// The action ran and reported failure.
     Failed,
-    /// The host could not be reached (or its key not verified).
+    /// Nothing answered: the connection was refused, timed out, or had no route.
     Unreachable,
+    /// Something answered but could not be trusted or would not let us in: a host key that
+    /// could not be verified, or a refused login. Never "unreachable": a changed or
+    /// intercepted key must not let `on_unreachable: skip` skip fencing.
+    HostKey,
     /// The action ran out of time.
     Timeout,
     /// A precondition (or an operator) refused: nothing was changed.
