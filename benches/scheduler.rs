@@ -54,7 +54,7 @@ fn run<R: StepRunner>(rt: &tokio::runtime::Runtime, graph: &PlanGraph, runner: R
         Arc::new(drplan::events::Silent),
     );
     let mut ex = Executor::new(shared, run.journal, RunState::default());
-    ex.start(id.as_str(), "plan", "site")
+    ex.start(id.as_str(), "plan", "site", &Default::default())
         .expect("journal works");
     let opts = Options {
         parallel: 8,

@@ -25,6 +25,9 @@ pub struct SavedPlan {
     pub drplan_saved_plan: u32,
     pub plan: SavedFile,
     pub site: SavedFile,
+    /// Parameter values given for this run (`--param`, `--params`), over the site's.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub params: serde_json::Map<String, serde_json::Value>,
     /// The preview as it was reviewed.
     pub preview: serde_json::Value,
 }
@@ -47,12 +50,17 @@ fn saved_file(name: &str, text: &str) -> SavedFile {
 }
 
 impl SavedPlan {
-    pub fn capture(graph: &PlanGraph, preview: &Preview) -> SavedPlan {
+    pub fn capture(
+        graph: &PlanGraph,
+        preview: &Preview,
+        params: serde_json::Map<String, serde_json::Value>,
+    ) -> SavedPlan {
         let b = &graph.bound;
         SavedPlan {
             drplan_saved_plan: SAVED_FORMAT,
             plan: saved_file(&b.valid.doc.file.name, &b.valid.doc.file.text),
             site: saved_file(&b.site_doc.file.name, &b.site_doc.file.text),
+            params,
             preview: serde_json::to_value(preview).unwrap_or_default(),
         }
     }

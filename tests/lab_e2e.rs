@@ -398,7 +398,12 @@ fn failover_killed_around_the_point_of_no_return_resumes_to_the_same_end_state()
         }
         // A step that had finished before the crash is never started again by the resume.
         let journal = lab.journal(&crashed.id);
-        for (_, step) in records[..n].iter().filter(|(k, _)| k == "step_finished") {
+        let ran_before =
+            |step: &String| records[..n].contains(&("step_started".into(), step.clone()));
+        for (_, step) in records[..n]
+            .iter()
+            .filter(|(k, step)| k == "step_finished" && ran_before(step))
+        {
             let starts = journal
                 .iter()
                 .filter(|r| {

@@ -226,7 +226,12 @@ fn a_signal_stops_retries() {
     let step = "  - id: flaky\n    on: a\n    action: exec\n    with: { argv: [sh, -c, 'echo try >> \"$1\"; exit 1', _, \"{{ vars.dir }}/log\"] }\n    retries: 50\n    retry_delay: 1s\n";
     let plan = s.plan(step);
     let mut child = s.apply_process(&plan, &[]).spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Wait for the second attempt: the run is then waiting to retry.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while s.read("log").lines().count() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
     // SAFETY: kill(2) on a child we started.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let started = std::time::Instant::now();

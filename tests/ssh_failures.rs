@@ -29,7 +29,7 @@ async fn a_host_key_mismatch_is_refused_before_anything_runs() {
     };
     assert_eq!(known_hosts, &wrong);
     let message = err.to_string();
-    assert!(message.contains("not verified"), "{message}");
+    assert!(message.contains("could not be verified"), "{message}");
     assert!(message.contains(&wrong.display().to_string()), "{message}");
     assert_eq!(
         miette::Diagnostic::code(&err).unwrap().to_string(),

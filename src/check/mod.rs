@@ -2,6 +2,7 @@
 //! roles, known actions with fitting parameters, `needs` that exist and make no cycle,
 //! templates that parse and read only what is in scope. All problems are collected.
 
+pub mod params;
 mod refs;
 pub mod site;
 

@@ -1,7 +1,7 @@
 //! `drplan apply (PLAN --site SITE | SAVED) [--yes] [--parallel N] [--on-failure …]`
 
 use super::session::{self, Drive, RunPlan};
-use super::{Failure, Global, load_graph};
+use super::{Failure, Global, ParamFlags, load_graph, with_params};
 use crate::journal::{RunId, RunStore};
 use crate::render;
 use crate::saved::SavedPlan;
@@ -20,19 +20,29 @@ pub struct Args {
     pub yes: bool,
     #[command(flatten)]
     pub run: session::RunFlags,
+    #[command(flatten)]
+    pub params: ParamFlags,
 }
 
 pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let run_plan = match &args.site {
         Some(site) => {
             let graph = load_graph(&args.plan, site)?;
-            let saved = SavedPlan::capture(&graph, &render::preview_json(&graph)?);
+            let params = args.params.values(&graph)?;
+            let graph = with_params(graph, &params)?;
+            let saved = SavedPlan::capture(&graph, &render::preview_json(&graph)?, params);
             RunPlan {
                 drplan_run: 1,
                 plan: saved.plan,
                 site: saved.site,
+                params: saved.params,
                 options: args.run.choices(Default::default()),
             }
+        }
+        None if args.params.given() => {
+            return Err(Failure::Usage(
+                "a saved plan carries its own parameters: preview it again with `drplan plan … --param … --out FILE`, or give the plan file with --site".into(),
+            ));
         }
         None => {
             let text = std::fs::read_to_string(&args.plan)
@@ -44,6 +54,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
                 drplan_run: 1,
                 plan: saved.plan,
                 site: saved.site,
+                params: saved.params,
                 options: args.run.choices(Default::default()),
             };
             rp.verify_texts(&args.plan.display().to_string())?;
@@ -77,6 +88,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         run_id.as_str(),
         &run_plan.plan.sha256,
         &run_plan.site.sha256,
+        &run_plan.params,
     )?;
     let started = std::time::Instant::now();
     session::preconditions(&mut ex, &run_id).await?;

@@ -18,7 +18,7 @@ mod status;
 mod validate;
 
 pub use action_runner::ActionRunner;
-pub use pipeline::{load_graph, load_plan};
+pub use pipeline::{ParamFlags, load_graph, load_plan, with_params};
 
 use crate::diag::{self, Diagnostics};
 use crate::plan::Severity;

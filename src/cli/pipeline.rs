@@ -1,10 +1,13 @@
 //! The stages every command shares: read → check → bind → build.
 
+use super::Failure;
 use crate::check::{self, ValidPlan};
 use crate::diag::Diagnostics;
 use crate::graph::PlanGraph;
 use crate::load;
-use std::path::Path;
+use crate::plan::Map;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
 
 /// Read and check a plan file.
 pub fn load_plan(path: &Path) -> Result<ValidPlan, Diagnostics> {
@@ -39,4 +42,53 @@ pub fn bind_graph(
             Err(a)
         }
     }
+}
+
+/// `--param NAME=VALUE` and `--params FILE`: values of the plan's `params` for one run, over
+/// the site's. Shown in the preview, recorded in the run (resume uses them).
+#[derive(Debug, Default, clap::Args)]
+pub struct ParamFlags {
+    /// A value for one of the plan's `params`, for this run (repeatable); typed as the plan
+    /// declares it (`--param rebuild=rewind`, `--param max_lag_bytes=1048576`).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub param: Vec<String>,
+    /// A YAML file mapping parameter names to values, for this run (`--param` wins over it).
+    #[arg(long = "params", value_name = "FILE")]
+    pub params_file: Option<PathBuf>,
+}
+
+impl ParamFlags {
+    pub fn given(&self) -> bool {
+        !self.param.is_empty() || self.params_file.is_some()
+    }
+
+    /// The values given, typed against the plan `graph` runs.
+    pub fn values(&self, graph: &PlanGraph) -> Result<Map, Failure> {
+        let mut out = Map::new();
+        if let Some(file) = &self.params_file {
+            match load::read(file)?.value {
+                Value::Object(m) => out.extend(m),
+                Value::Null => {}
+                _ => {
+                    return Err(Failure::Usage(format!(
+                        "{} must map parameter names to values (`rebuild: rewind`)",
+                        file.display()
+                    )));
+                }
+            }
+        }
+        out.extend(check::params::parse_words(&graph.bound, &self.param).map_err(Failure::Usage)?);
+        Ok(out)
+    }
+}
+
+/// `graph` with this run's parameter values laid over the site's.
+pub fn with_params(mut graph: PlanGraph, params: &Map) -> Result<PlanGraph, Failure> {
+    check::params::apply(&mut graph.bound, params).map_err(|problems| {
+        Failure::Usage(format!(
+            "invalid parameters for this run:\n  {}",
+            problems.join("\n  ")
+        ))
+    })?;
+    Ok(graph)
 }

@@ -1,6 +1,6 @@
 //! `drplan plan PLAN --site SITE [--format …] [--out FILE]`: the preview.
 
-use super::{Failure, Global, load_graph};
+use super::{Failure, Global, ParamFlags, load_graph, with_params};
 use crate::render;
 use crate::saved::SavedPlan;
 use std::path::PathBuf;
@@ -17,6 +17,8 @@ pub struct Args {
     /// Save the exact plan (with the sha-256 of both files) to apply later.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub params: ParamFlags,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -29,6 +31,8 @@ pub enum Format {
 
 pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let graph = load_graph(&args.plan, &args.site)?;
+    let params = args.params.values(&graph)?;
+    let graph = with_params(graph, &params)?;
     let preview = render::preview_json(&graph)?;
     let shown = match args.format {
         Format::Text => render::text(&preview, global.stdout_color()),
@@ -41,7 +45,7 @@ pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
     };
     print!("{shown}");
     if let Some(out) = &args.out {
-        let saved = SavedPlan::capture(&graph, &preview);
+        let saved = SavedPlan::capture(&graph, &preview, params);
         saved
             .write(out)
             .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", out.display())))?;

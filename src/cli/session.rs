@@ -21,6 +21,9 @@ pub struct RunPlan {
     pub drplan_run: u32,
     pub plan: SavedFile,
     pub site: SavedFile,
+    /// Parameter values given for this run (`--param`, `--params`), over the site's.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub params: crate::plan::Map,
     /// How the run was started: `resume` keeps it unless told otherwise.
     #[serde(default)]
     pub options: RunOptions,
@@ -34,8 +37,9 @@ pub struct RunOptions {
 }
 
 impl RunPlan {
-    pub fn graph(&self) -> Result<PlanGraph, Diagnostics> {
-        graph_from(&self.plan, &self.site)
+    /// The graph the run executes: its stored texts, with its parameter values.
+    pub fn graph(&self) -> Result<PlanGraph, Failure> {
+        super::with_params(graph_from(&self.plan, &self.site)?, &self.params)
     }
 
     /// Refuse texts that are not the ones their hashes name: what runs is what was hashed
@@ -133,7 +137,8 @@ pub fn open(
         .map_err(Failure::RunFailed)?;
     let mine = state.run_id == id.as_str()
         && state.plan_sha256 == plan.plan.sha256
-        && state.site_sha256 == plan.site.sha256;
+        && state.site_sha256 == plan.site.sha256
+        && state.params == plan.params;
     if state.started && !mine {
         return Err(Failure::Usage(format!(
             "run {run}: its journal belongs to another run ({} of plan {} / site {}); it was copied or altered, so nothing it says can be trusted for this run. Start a new run with `drplan apply`.",

@@ -208,6 +208,7 @@ impl<R: StepRunner> Executor<R> {
         run_id: &str,
         plan_sha256: &str,
         site_sha256: &str,
+        params: &crate::plan::Map,
     ) -> Result<(), JournalError> {
         let bound = &self.shared.graph.bound;
         let (plan, site) = (bound.valid.plan.name.clone(), bound.site.site.clone());
@@ -217,6 +218,7 @@ impl<R: StepRunner> Executor<R> {
             site: site.clone(),
             plan_sha256: plan_sha256.to_string(),
             site_sha256: site_sha256.to_string(),
+            params: params.clone(),
             at: record::now(),
         })?;
         self.shared.emit(Event::RunStarted {

@@ -99,6 +99,9 @@ pub enum Record {
         site: String,
         plan_sha256: String,
         site_sha256: String,
+        /// Parameter values given for this run (`--param`), over the site's.
+        #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+        params: serde_json::Map<String, Value>,
         at: String,
     },
     /// Every plan-level precondition held, with what each observed. Written before step

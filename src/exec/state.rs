@@ -45,6 +45,8 @@ pub struct RunState {
     pub site: String,
     pub plan_sha256: String,
     pub site_sha256: String,
+    /// Parameter values given for this run, as `run_started` recorded them.
+    pub params: serde_json::Map<String, Value>,
     pub started_at: String,
     /// The plan's preconditions held (journaled before step one).
     pub preconditions_passed: bool,
@@ -124,9 +126,11 @@ impl RunState {
                 site,
                 plan_sha256,
                 site_sha256,
+                params,
                 at,
             } => {
                 self.started = true;
+                self.params = params.clone();
                 self.run_id = run_id.clone();
                 self.plan = plan.clone();
                 self.site = site.clone();

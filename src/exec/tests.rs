@@ -101,7 +101,7 @@ fn executor(fake: Arc<Fake>, plan_text: &str, journal: MemJournal) -> Executor<A
     let fresh = !state.started;
     let mut ex = Executor::new(shared, Box::new(journal), state);
     if fresh {
-        ex.start("t", "p", "s").unwrap();
+        ex.start("t", "p", "s", &Default::default()).unwrap();
     }
     ex
 }
