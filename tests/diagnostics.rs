@@ -194,6 +194,15 @@ fixtures! {
         says ["`timeout` of step `promote-pg-standby` is not a duration", "\"30 seconds\"", "500ms, 30s, 5m, 1h"];
     unquoted_script: ["drplan::template::unquoted" @ Plan 14:23]
         says ["`{{ params.dir }}` is pasted into a shell script without `| shell_quote`"];
+    unquoted_rollback_script: [
+        "drplan::template::unquoted" @ Plan 13:19,
+        "drplan::template::unquoted" @ Plan 17:36,
+        "drplan::template::script_tag" @ Plan 17:52,
+    ] says [
+        "`{{ params.dir ~ '' | shell_quote }}` is pasted into a shell script partly unquoted",
+        "`{{ params.dir }}` is pasted into a shell script",
+        "may not hold template tags",
+    ];
     result_not_ancestor: ["drplan::template::undefined" @ Plan 28:20]
         says [
             "`steps.read_standby_status.result` is not known when step `record_timeline` runs",

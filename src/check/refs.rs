@@ -55,6 +55,12 @@ pub(super) fn check_step_templates(cx: &mut Checker, i: usize, step: &Step) {
             &Value::Object(rb.with.clone()),
             scope,
         );
+        // A rollback hook runs on the worst day: its script obeys the same quoting rule.
+        if rb.action == "exec"
+            && let Some(Value::String(script)) = rb.with.get("script")
+        {
+            check_script(cx, &format!("{base}/rollback/with/script"), script);
+        }
     }
     for (j, c) in step.preconditions.iter().enumerate() {
         check_check_templates(cx, &format!("{base}/preconditions/{j}"), c, Some(i));
@@ -286,13 +292,31 @@ fn subscripted_steps(source: &str) -> Vec<String> {
 fn check_script(cx: &mut Checker, pointer: &str, script: &str) {
     for (at, interpolation) in template::unquoted_interpolations(script) {
         let span = cx.doc.span_within(pointer, script, at, interpolation.len());
-        let d = Diagnostic::new(
-            "drplan::template::unquoted",
-            format!("`{interpolation}` is pasted into a shell script without `| shell_quote`"),
-        )
+        let message = if interpolation.contains("shell_quote") {
+            format!(
+                "`{interpolation}` is pasted into a shell script partly unquoted: `| shell_quote` binds to the value right before it, not to the whole expression"
+            )
+        } else {
+            format!("`{interpolation}` is pasted into a shell script without `| shell_quote`")
+        };
+        let d = Diagnostic::new("drplan::template::unquoted", message)
         .at(&cx.doc.file, span)
         .label("unquoted interpolation")
         .help("write `{{ … | shell_quote }}`, or pass values as `argv:` instead of a script");
+        cx.push(d);
+    }
+    // A tag (`{% filter %}`, `{% if %}`, …) can rewrite quoted text after it was quoted, so
+    // scripts carry interpolations only.
+    if let Some(at) = script.find("{%") {
+        let len = script[at..].find("%}").map_or(2, |end| end + 2);
+        let span = cx.doc.span_within(pointer, script, at, len);
+        let d = Diagnostic::new(
+            "drplan::template::script_tag",
+            "a shell script may not hold template tags (`{% … %}`): they can change text after `shell_quote` quoted it",
+        )
+        .at(&cx.doc.file, span)
+        .label("template tag in a script")
+        .help("compute the value in a `vars` entry or a `when:`, interpolate it with `{{ … | shell_quote }}`, or pass values as `argv:`");
         cx.push(d);
     }
 }

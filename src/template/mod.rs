@@ -277,9 +277,12 @@ pub fn unquoted_interpolations(script: &str) -> Vec<(usize, String)> {
         };
         let inner =
             rest[start + 2..start + len].trim_matches(|c: char| c == '-' || c.is_whitespace());
-        let quoted = inner
-            .rsplit_once('|')
-            .is_some_and(|(_, last)| last.trim() == "shell_quote");
+        // The outermost operation must be the filter: in `v ~ '' | shell_quote` the filter
+        // binds to `''` and `v` goes into the script as it is.
+        let quoted = matches!(
+            minijinja::machinery::parse_expr(inner),
+            Ok(minijinja::machinery::ast::Expr::Filter(f)) if f.name == "shell_quote"
+        );
         if !quoted {
             out.push((base + start, rest[start..start + len + 2].to_string()));
         }
@@ -388,12 +391,15 @@ mod tests {
 
     #[test]
     fn finds_interpolations_without_shell_quote() {
-        let s = "cp {{ a | shell_quote }} {{ b }} {{- c|shell_quote -}} {{ d | upper }}";
+        let s = "cp {{ a | shell_quote }} {{ b }} {{- c|shell_quote -}} {{ d | upper }} {{ e ~ '' | shell_quote }} {{ (f ~ g) | shell_quote }}";
         let bad: Vec<String> = unquoted_interpolations(s)
             .into_iter()
             .map(|(_, t)| t)
             .collect();
-        assert_eq!(bad, vec!["{{ b }}", "{{ d | upper }}"]);
+        assert_eq!(
+            bad,
+            vec!["{{ b }}", "{{ d | upper }}", "{{ e ~ '' | shell_quote }}"]
+        );
     }
 
     #[test]
