@@ -300,9 +300,9 @@ fn check_script(cx: &mut Checker, pointer: &str, script: &str) {
             format!("`{interpolation}` is pasted into a shell script without `| shell_quote`")
         };
         let d = Diagnostic::new("drplan::template::unquoted", message)
-        .at(&cx.doc.file, span)
-        .label("unquoted interpolation")
-        .help("write `{{ … | shell_quote }}`, or pass values as `argv:` instead of a script");
+            .at(&cx.doc.file, span)
+            .label("unquoted interpolation")
+            .help("write `{{ … | shell_quote }}`, or pass values as `argv:` instead of a script");
         cx.push(d);
     }
     // A tag (`{% filter %}`, `{% if %}`, …) can rewrite quoted text after it was quoted, so

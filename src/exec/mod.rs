@@ -82,7 +82,12 @@ impl<R> Shared<R> {
 
 /// Failpoint for crash tests: with `DRPLAN_CRASH_AFTER_RECORD=N`, the process kills itself
 /// with SIGKILL right after its N-th journal record is on disk — exactly the crash the
-/// journal must survive. Unset (always, outside tests) it does nothing.
+/// journal must survive. Compiled only with the `failpoints` feature (test builds): in a
+/// release binary the variable means nothing.
+#[cfg(not(feature = "failpoints"))]
+fn crash_point(_appended: u64) {}
+
+#[cfg(feature = "failpoints")]
 fn crash_point(appended: u64) {
     static AT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
     let at = AT.get_or_init(|| {
