@@ -340,3 +340,77 @@ fn retries_have_a_sane_maximum() {
         out(&a)
     );
 }
+
+/// A DOT line without its quoted strings (a `\"` inside one does not end it), and whether
+/// every string it opens is closed.
+fn outside_quotes(line: &str) -> (String, bool) {
+    let (mut out, mut inside, mut escaped) = (String::new(), false, false);
+    for c in line.chars() {
+        match c {
+            '\\' if inside && !escaped => escaped = true,
+            '"' if !escaped => inside = !inside,
+            _ if !inside => out.push(c),
+            _ => escaped = false,
+        }
+    }
+    (out, !inside)
+}
+
+#[test]
+fn graph_output_cannot_be_hijacked_by_names() {
+    let s = Site::new();
+    let hostile = "evil\\\" ]; x -> y [label=\\\"pwned <script>#x";
+    let text = format!(
+        "version: 1\nname: \"{hostile}\"\nroles: [a]\nsteps:\n  - id: one\n    name: \"{hostile}\"\n    on: a\n    action: exec\n    with: {{ argv: [\"true\"] }}\n  - id: two\n    name: \"back\\\\slash\"\n    on: a\n    action: exec\n    with: {{ argv: [\"true\"] }}\n    needs: [one]\n"
+    );
+    let plan = s.path("hostile.yaml");
+    fs::write(&plan, text).unwrap();
+    let render = |format: &str| {
+        let a = s
+            .drplan()
+            .arg("plan")
+            .arg(&plan)
+            .arg("--site")
+            .arg(s.path("site.yaml"))
+            .args(["--format", format])
+            .assert()
+            .success();
+        String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+    };
+    let dot = render("dot");
+    for line in dot.lines() {
+        assert_eq!(
+            unescaped_quotes(line) % 2,
+            0,
+            "a quote escapes its string: {line}"
+        );
+    }
+    assert!(!dot.contains("x -> y"), "{dot}");
+    assert_eq!(
+        dot.matches("->").count(),
+        1,
+        "exactly the one real edge: {dot}"
+    );
+    let mermaid = render("mermaid");
+    assert!(
+        !mermaid.contains("<script>") && !mermaid.contains("pwned\""),
+        "{mermaid}"
+    );
+    assert_eq!(mermaid.matches("-->").count(), 1, "{mermaid}");
+}
+
+#[test]
+fn control_characters_from_a_host_are_shown_escaped() {
+    let s = Site::new();
+    // A failing command that writes a terminal escape (clear screen) to stderr.
+    let step = "  - id: loud\n    on: a\n    action: exec\n    with: { argv: [sh, -c, 'printf \"\\033[2J\\033]0;owned\\007boom\" >&2; exit 1'] }\n";
+    let plan = s.plan(step);
+    let a = s.apply(&plan, &[]).code(1);
+    let stdout = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(stdout.contains("boom"), "{stdout}");
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
+        "{stdout:?}"
+    );
+    assert!(stdout.contains("\\u{1b}[2J"), "{stdout}");
+}

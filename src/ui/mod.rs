@@ -56,8 +56,41 @@ fn secs(ms: u64) -> String {
     format!("{:.2}s", ms as f64 / 1000.0)
 }
 
+/// What a host printed may hold terminal control sequences (a hostile `stderr` can move the
+/// cursor, recolour, or rewrite the screen an operator reads): every control character but
+/// newline and tab is shown escaped (`\u{1b}`) before anything reaches the terminal.
+fn printable(e: &Event) -> Event {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s)
+                if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') =>
+            {
+                *s = s
+                    .chars()
+                    .map(|c| {
+                        if c.is_control() && c != '\n' && c != '\t' {
+                            format!("\\u{{{:x}}}", c as u32)
+                        } else {
+                            c.to_string()
+                        }
+                    })
+                    .collect();
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
+            serde_json::Value::Object(o) => o.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let Ok(mut v) = serde_json::to_value(e) else {
+        return e.clone();
+    };
+    walk(&mut v);
+    serde_json::from_value(v).unwrap_or_else(|_| e.clone())
+}
+
 impl EventSink for Lines {
     fn emit(&self, e: &Event) {
+        let e = &printable(e);
         let text = match e {
             Event::RunStarted {
                 run_id,
