@@ -258,4 +258,6 @@ impl<R: StepRunner> Executor<R> {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

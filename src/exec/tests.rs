@@ -397,3 +397,34 @@ async fn a_resume_that_waits_for_a_decision_journals_nothing() {
         }
     );
 }
+
+#[tokio::test]
+#[ignore = "known gap: a step made ready by a `when` skip waits for the next scan, so plan order depends on where a run was resumed (see the report on the proofs branch)"]
+async fn a_resumed_sequential_run_starts_steps_in_the_same_order() {
+    let text = plan(&[
+        step("first", &[], ""),
+        step("maybe", &[], "    when: \"false\"\n"),
+        step("after-maybe", &["maybe"], ""),
+        exec_step("boom", &[], ""),
+    ]);
+    let sequential = Options {
+        parallel: 1,
+        ..Options::default()
+    };
+    let clean = Arc::new(Fake::failing(&["boom"]));
+    let mut ex = executor(clean.clone(), &text, MemJournal::default());
+    ex.forward(&sequential).await.unwrap();
+    // Killed right after `boom` started (run_started, first ×2, maybe, boom started).
+    let fake = Arc::new(Fake::failing(&["boom"]));
+    let journal = MemJournal::default();
+    let crash = Some(doubles::CrashAt { at: 5, torn: false });
+    let mut ex = executor(fake.clone(), &text, journal.process(crash));
+    assert!(ex.forward(&sequential).await.is_err());
+    let mut ex = executor(fake.clone(), &text, journal.clone());
+    let retry = Options {
+        retry: vec!["boom".into()],
+        ..sequential
+    };
+    ex.forward(&retry).await.unwrap();
+    assert_eq!(fake.order(), clean.order());
+}
