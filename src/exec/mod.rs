@@ -292,4 +292,6 @@ impl<R: StepRunner> Executor<R> {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

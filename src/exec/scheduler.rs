@@ -249,41 +249,45 @@ impl<R: StepRunner> Executor<R> {
 
     /// Steps a crash left in doubt: re-run the idempotent ones and those the operator asks
     /// to retry, mark the skipped ones done; the rest need a decision.
+    ///
+    /// Nothing is journaled unless every doubt is settled: a `retry` on disk makes a step
+    /// pending, and a run that then stops for a decision (and is perhaps rolled back
+    /// instead) would have forgotten that the step may have run.
     fn settle_doubts(&mut self, opts: &Options) -> Result<Option<Ending>, JournalError> {
         let shared = Arc::clone(&self.shared);
         let mut undecided = Vec::new();
+        let mut decided = Vec::new();
         for (i, step) in shared.graph.steps().iter().enumerate() {
             let id = &step.id;
-            let state = self.state.step(id).clone();
+            let state = self.state.step(id);
             if opts.skip.contains(id) && !state.is_done() {
-                self.record(Record::OperatorDecision {
-                    step: id.clone(),
-                    decision: Decision::Skip,
-                    at: record::now(),
-                })?;
-                shared.emit(Event::Note {
-                    message: format!("{id}: marked done by the operator"),
-                });
-                continue;
-            }
-            if let StepState::InDoubt { .. } = state {
+                decided.push((id.clone(), Decision::Skip));
+            } else if let StepState::InDoubt { .. } = state {
                 if opts.retry.contains(id) || shared.graph.idempotent(i) {
-                    self.record(Record::OperatorDecision {
-                        step: id.clone(),
-                        decision: Decision::Retry,
-                        at: record::now(),
-                    })?;
-                    shared.emit(Event::Note {
-                        message: format!("{id}: was in doubt; running it again"),
-                    });
+                    decided.push((id.clone(), Decision::Retry));
                 } else {
                     undecided.push(id.clone());
                 }
             }
         }
-        Ok((!undecided.is_empty()).then_some(Ending::NeedsDecision {
-            in_doubt: undecided,
-        }))
+        if !undecided.is_empty() {
+            return Ok(Some(Ending::NeedsDecision {
+                in_doubt: undecided,
+            }));
+        }
+        for (id, decision) in decided {
+            self.record(Record::OperatorDecision {
+                step: id.clone(),
+                decision,
+                at: record::now(),
+            })?;
+            let message = match decision {
+                Decision::Skip => format!("{id}: marked done by the operator"),
+                _ => format!("{id}: was in doubt; running it again"),
+            };
+            shared.emit(Event::Note { message });
+        }
+        Ok(None)
     }
 }
 

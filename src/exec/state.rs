@@ -172,7 +172,11 @@ impl RunState {
                 self.steps.insert(step.clone(), state);
             }
             Record::OperatorDecision { step, decision, .. } => match decision {
+                // Done by hand is done: rollback undoes it (newest first, from here) and
+                // stops at it if it is a point of no return, as for a step that succeeded.
                 Decision::Skip => {
+                    self.completed.retain(|s| s != step);
+                    self.completed.push(step.clone());
                     self.steps.insert(
                         step.clone(),
                         StepState::Skipped {
