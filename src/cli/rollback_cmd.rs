@@ -35,6 +35,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         match graph.index_of(s).map(|_| state.step(s)) {
             None => return Err(Failure::Usage(format!("run {id} has no step `{s}`"))),
             Some(StepState::InDoubt { .. }) => {}
+            Some(_) if state.compensation_open.as_deref() == Some(s.as_str()) => {}
             Some(_) => {
                 return Err(Failure::Usage(format!(
                     "step `{s}` of run {id} is not in doubt; `--assume-done`/`--assume-not-run` only settle steps a crash left in doubt (see `drplan status {id}`)"

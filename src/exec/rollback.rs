@@ -7,7 +7,9 @@
 //! if the step never ran); otherwise rollback changes nothing and names the step until the
 //! operator says `--assume-done STEP` (it ran: its hook runs) or `--assume-not-run STEP`
 //! (nothing to undo). Both are journaled. A point of no return in doubt always needs that
-//! word: whether rollback may go past it depends on whether it ran.
+//! word: whether rollback may go past it depends on whether it ran. A rollback *hook* a
+//! crash left in doubt (started, never finished) runs again only if it is idempotent;
+//! otherwise the same two flags say whether the hook ran (`--assume-done`) or not.
 
 use super::record::{self, Decision, FailureKind, Record, RunEnd, StepFailure};
 use super::scheduler::Ending;
@@ -40,16 +42,26 @@ impl<R: StepRunner> Executor<R> {
             })
             .collect();
         in_doubt.sort_by_key(|&i| std::cmp::Reverse((graph.wave_of[i], i)));
-        let undecided: Vec<String> = in_doubt
+        let decided =
+            |id: &String| opts.assume_done.contains(id) || opts.assume_not_run.contains(id);
+        let mut undecided: Vec<String> = in_doubt
             .iter()
             .map(|&i| &graph.steps()[i])
-            .filter(|s| !opts.assume_done.contains(&s.id) && !opts.assume_not_run.contains(&s.id))
+            .filter(|s| !decided(&s.id))
             .filter(|s| {
                 let i = graph.index_of(&s.id).unwrap_or_default();
                 s.point_of_no_return || (s.rollback.is_some() && !graph.rollback_idempotent(i))
             })
             .map(|s| s.id.clone())
             .collect();
+        // A rollback hook a crash left in doubt: run again only if it is idempotent.
+        let hook_in_doubt = self.state.compensation_open.clone();
+        undecided.extend(hook_in_doubt.iter().cloned().filter(|id| {
+            !decided(id)
+                && graph
+                    .index_of(id)
+                    .is_some_and(|i| !graph.rollback_idempotent(i))
+        }));
         if !undecided.is_empty() {
             return Ok(Ending::RollbackNeedsDecision {
                 in_doubt: undecided,
@@ -58,8 +70,8 @@ impl<R: StepRunner> Executor<R> {
         self.record(Record::RollbackStarted { at: record::now() })?;
         // The walk, newest first: in-doubt steps taken as having run, then the completed.
         let mut order: Vec<String> = Vec::new();
-        for &i in &in_doubt {
-            let id = graph.steps()[i].id.clone();
+        let doubted = in_doubt.iter().map(|&i| graph.steps()[i].id.clone());
+        for id in doubted.chain(hook_in_doubt.clone()) {
             for (list, decision) in [
                 (&opts.assume_done, Decision::AssumeDone),
                 (&opts.assume_not_run, Decision::AssumeNotRun),
@@ -72,7 +84,7 @@ impl<R: StepRunner> Executor<R> {
                     })?;
                 }
             }
-            if !opts.assume_not_run.contains(&id) {
+            if hook_in_doubt.as_ref() != Some(&id) && !opts.assume_not_run.contains(&id) {
                 order.push(id);
             }
         }

@@ -81,8 +81,10 @@ impl<R: StepRunner> Executor<R> {
         let mut failed = Vec::new();
         let mut refused = false;
         loop {
-            // Launch what is ready, unless something failed or we were told to stop.
-            if failed.is_empty() && !self.cancel.is_cancelled() {
+            // Launch what is ready, unless something failed or we were told to stop. A step
+            // skipped by `when` may make a step earlier in the plan ready: scan again, so the
+            // order never depends on where a run was resumed.
+            'scan: while failed.is_empty() && !self.cancel.is_cancelled() {
                 let mut ready: Vec<usize> = (0..steps.len())
                     .filter(|&i| !launched[i] && !self.state.step(&steps[i].id).is_done())
                     .filter(|&i| {
@@ -96,7 +98,7 @@ impl<R: StepRunner> Executor<R> {
                 for i in ready {
                     // A signal may arrive while this loop journals: check before each start.
                     if running.len() >= parallel || self.cancel.is_cancelled() {
-                        break;
+                        break 'scan;
                     }
                     launched[i] = true;
                     let ctx = self.context();
@@ -109,20 +111,17 @@ impl<R: StepRunner> Executor<R> {
                                     reason: SkipReason::When,
                                 };
                                 self.finish(i, 0, outcome, 0)?;
-                                continue;
+                                continue 'scan;
                             }
                             Err(e) => {
-                                let error = super::StepFailure {
-                                    kind: FailureKind::Failed,
-                                    message: format!("cannot evaluate `when: {when}`: {e}"),
-                                    host: shared.host_label(&step.on),
-                                    command: None,
-                                    status: None,
-                                    stderr_tail: None,
-                                };
+                                let error = super::StepFailure::new(
+                                    FailureKind::Failed,
+                                    format!("cannot evaluate `when: {when}`: {e}"),
+                                    shared.host_label(&step.on),
+                                );
                                 self.finish(i, 0, Outcome::Failed { error }, 0)?;
                                 failed.push(i);
-                                break;
+                                break 'scan;
                             }
                         }
                     }
@@ -145,6 +144,7 @@ impl<R: StepRunner> Executor<R> {
                         (i, attempt, outcome, ms)
                     });
                 }
+                break;
             }
             if running.is_empty() {
                 // Skipped steps may have made more steps ready: go round once more.

@@ -184,6 +184,14 @@ impl RunState {
                         },
                     );
                 }
+                // On a rollback hook left in doubt, the operator's word is about the hook.
+                Decision::AssumeDone if self.compensation_open.as_deref() == Some(step) => {
+                    self.compensation_open = None;
+                    self.compensated.insert(step.clone());
+                }
+                Decision::AssumeNotRun if self.compensation_open.as_deref() == Some(step) => {
+                    self.compensation_open = None;
+                }
                 Decision::Retry | Decision::AssumeNotRun => {
                     self.steps.insert(step.clone(), StepState::Pending);
                 }

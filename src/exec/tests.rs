@@ -314,7 +314,6 @@ async fn rollback_stops_at_a_point_of_no_return_the_operator_marked_done() {
 }
 
 #[tokio::test]
-#[ignore = "known gap: a compensation left in doubt is run again blindly (see the report on the proofs branch); the fix needs a `drplan rollback` flag"]
 async fn a_compensation_left_in_doubt_is_not_run_again_blindly() {
     let fake = Arc::new(Fake::failing(&["boom"]));
     let text = plan(&[exec_step("x", &[], ""), step("boom", &["x"], "")]);
@@ -399,7 +398,6 @@ async fn a_resume_that_waits_for_a_decision_journals_nothing() {
 }
 
 #[tokio::test]
-#[ignore = "known gap: a step made ready by a `when` skip waits for the next scan, so plan order depends on where a run was resumed (see the report on the proofs branch)"]
 async fn a_resumed_sequential_run_starts_steps_in_the_same_order() {
     let text = plan(&[
         step("first", &[], ""),
