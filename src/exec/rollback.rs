@@ -56,12 +56,17 @@ impl<R: StepRunner> Executor<R> {
             .collect();
         // A rollback hook a crash left in doubt: run again only if it is idempotent.
         let hook_in_doubt = self.state.compensation_open.clone();
-        undecided.extend(hook_in_doubt.iter().cloned().filter(|id| {
-            !decided(id)
-                && graph
-                    .index_of(id)
-                    .is_some_and(|i| !graph.rollback_idempotent(i))
-        }));
+        undecided.extend(
+            hook_in_doubt
+                .iter()
+                .filter(|id| {
+                    !decided(id)
+                        && graph
+                            .index_of(id)
+                            .is_some_and(|i| !graph.rollback_idempotent(i))
+                })
+                .cloned(),
+        );
         if !undecided.is_empty() {
             return Ok(Ending::RollbackNeedsDecision {
                 in_doubt: undecided,
