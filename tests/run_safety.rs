@@ -378,19 +378,13 @@ fn graph_output_cannot_be_hijacked_by_names() {
         String::from_utf8_lossy(&a.get_output().stdout).into_owned()
     };
     let dot = render("dot");
+    let mut edges = 0;
     for line in dot.lines() {
-        assert_eq!(
-            unescaped_quotes(line) % 2,
-            0,
-            "a quote escapes its string: {line}"
-        );
+        let (bare, closed) = outside_quotes(line);
+        assert!(closed, "a quote escapes its string: {line}");
+        edges += bare.matches("->").count();
     }
-    assert!(!dot.contains("x -> y"), "{dot}");
-    assert_eq!(
-        dot.matches("->").count(),
-        1,
-        "exactly the one real edge: {dot}"
-    );
+    assert_eq!(edges, 1, "exactly the one real edge: {dot}");
     let mermaid = render("mermaid");
     assert!(
         !mermaid.contains("<script>") && !mermaid.contains("pwned\""),
