@@ -408,3 +408,16 @@ fn control_characters_from_a_host_are_shown_escaped() {
     );
     assert!(stdout.contains("\\u{1b}[2J"), "{stdout}");
 }
+
+#[test]
+fn reads_are_bounded_and_bad_bytes_are_located() {
+    let s = Site::new();
+    let started = std::time::Instant::now();
+    let a = s.drplan().args(["validate", "/dev/zero"]).assert().code(2);
+    assert!(out(&a).contains("larger than 16 MiB"), "{}", out(&a));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let bad = s.path("bad.yaml");
+    fs::write(&bad, b"version: 1\nname: \xff\n").unwrap();
+    let a = s.drplan().arg("validate").arg(&bad).assert().code(2);
+    assert!(out(&a).contains("bad.yaml:2:7: not UTF-8"), "{}", out(&a));
+}

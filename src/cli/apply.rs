@@ -45,8 +45,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
             ));
         }
         None => {
-            let text = std::fs::read_to_string(&args.plan)
-                .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", args.plan.display())))?;
+            let text = crate::load::read_text(&args.plan).map_err(Failure::Usage)?;
             let saved: SavedPlan = serde_json::from_str(&text).map_err(|_| {
                 Failure::Usage(format!("{} is not a saved plan; to run a plan file give its site: `drplan apply {} --site SITE`", args.plan.display(), args.plan.display()))
             })?;

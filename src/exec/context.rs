@@ -27,9 +27,8 @@ impl Secrets {
                 })?,
                 SecretSource::File(path) => {
                     let full = bound.site_dir.join(path);
-                    let text = std::fs::read_to_string(&full).map_err(|e| {
-                        format!("secret `{name}`: cannot read {}: {e}", full.display())
-                    })?;
+                    let text = crate::load::read_text(&full)
+                        .map_err(|e| format!("secret `{name}`: {e}"))?;
                     text.trim_end_matches(['\n', '\r']).to_string()
                 }
             };
