@@ -391,3 +391,191 @@ async fn a_server_that_asks_for_a_password_is_not_unreachable() {
     .await;
     drop(clusters);
 }
+
+/// A site whose PostgreSQL wants scram passwords, which the site gives
+/// (`postgres.passwords`): pg.status logs in; pg.rebuild_check finds everything a rebuild
+/// needs, and names the replication password when the site lacks it; pg.basebackup copies
+/// as the replication user into a data directory whose parent is root's (the old contents
+/// kept beside it, in a directory root made), and the standby it writes streams with the
+/// replication user's password; pg.remove_old_copies keeps what it is told to and removes
+/// the rest.
+#[tokio::test]
+async fn site_passwords_a_root_owned_parent_and_kept_copies() {
+    let (mut clusters, pg) = setup();
+    let d1 = clusters.data_dirs[0].clone();
+    let srv = clusters._root.path().join("srv");
+    let d2 = srv.join("d2");
+    clusters.data_dirs.push(d2.clone());
+    sh(&[
+        "install",
+        "-d",
+        "-o",
+        "root",
+        "-g",
+        "root",
+        "-m",
+        "755",
+        srv.to_str().unwrap(),
+    ]);
+    sh(&[
+        "install",
+        "-d",
+        "-o",
+        "postgres",
+        "-g",
+        "postgres",
+        "-m",
+        "700",
+        d2.to_str().unwrap(),
+    ]);
+    std::fs::write(d2.join("junk"), "keep me").unwrap();
+    std::fs::write(
+        d1.join("pg_hba.conf"),
+        "local all postgres trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost replication replicator 127.0.0.1/32 scram-sha-256\n",
+    )
+    .unwrap();
+    let p1 = free_port();
+    let site = |passwords: &str| {
+        format!(
+            "  pg: {{ address: 127.0.0.1, transport: local }}\npostgres:\n  passwords: {{ {passwords} }}\n  sslmode: prefer\nsecrets:\n  pgpw: {{ env: DRPLAN_TEST_UNSET_1 }}\n  rpw: {{ env: DRPLAN_TEST_UNSET_2 }}"
+        )
+    };
+    let (pgpw, rpw) = (r#"it's a "pw" $(x) \n"#, "repl-pw");
+    let mut rig = Rig::new(&["pg"], &site("postgres: pgpw, replicator: rpw"));
+    rig.context["secrets"] = json!({ "pgpw": pgpw, "rpw": rpw });
+    let mut no_repl = Rig::new(&["pg"], &site("postgres: pgpw"));
+    no_repl.context["secrets"] = json!({ "pgpw": pgpw, "rpw": rpw });
+    rig.ok_as("pg", "postgres", "pg.start", start(&d1, &pg, 1, p1))
+        .await;
+    let socket = pg.join("run1");
+    let sql = format!(
+        "alter role postgres password '{}'; create role replicator login replication password '{rpw}'",
+        pgpw.replace('\'', "''")
+    );
+    rig.ok_as(
+        "pg",
+        "postgres",
+        "exec",
+        json!({ "argv": [format!("{BIN}/psql"), "-X", "-v", "ON_ERROR_STOP=1", "-h", socket.to_str(), "-p", p1.to_string(), "-d", "postgres", "-c", sql] }),
+    )
+    .await;
+
+    let s = rig.ok("pg", "pg.status", status(p1)).await;
+    assert_eq!(
+        (s["reachable"].clone(), s["in_recovery"].clone()),
+        (json!(true), json!(false)),
+        "{s}"
+    );
+    let c = rig
+        .ok(
+            "pg",
+            "pg.controldata",
+            json!({ "data_dir": d1.to_str(), "bin_dir": BIN, "os_user": "postgres" }),
+        )
+        .await;
+    assert_eq!(c["state"], "in production", "{c}");
+    assert_eq!(c["wal_log_hints"], true, "{c}");
+
+    let preflight = |method: &str| {
+        json!({
+            "method": method, "data_dir": d2.to_str(), "bin_dir": BIN, "source_host": "127.0.0.1",
+            "source_port": p1, "user": "postgres", "replication_user": "replicator", "os_user": "postgres",
+        })
+    };
+    let r = rig
+        .ok("pg", "pg.rebuild_check", preflight("basebackup"))
+        .await;
+    assert_eq!(r["ready"], true, "{r}");
+    assert_eq!(r["parent_writable"], false, "{r}");
+    assert_eq!(r["root_available"], true, "{r}");
+    assert!(r["needed_bytes"].as_u64().unwrap() > 0, "{r}");
+    let r = no_repl
+        .ok("pg", "pg.rebuild_check", preflight("basebackup"))
+        .await;
+    assert_eq!(r["ready"], false, "{r}");
+    let problems = r["problems"].to_string();
+    assert!(
+        problems.contains("user replicator cannot open a replication connection"),
+        "{r}"
+    );
+    // d2 holds no cluster: nothing to rewind, and no control file to read.
+    let r = rig.ok("pg", "pg.rebuild_check", preflight("rewind")).await;
+    assert_eq!(r["ready"], false, "{r}");
+    assert!(
+        r["problems"]
+            .to_string()
+            .contains("cannot read the control file"),
+        "{r}"
+    );
+
+    let bb = json!({
+        "data_dir": d2.to_str(), "bin_dir": BIN, "source_host": "127.0.0.1", "source_port": p1,
+        "user": "replicator", "wal_method": "fetch", "standby": true,
+    });
+    let r = rig.ok_as("pg", "postgres", "pg.basebackup", bb).await;
+    let old = PathBuf::from(r["moved_aside"].as_str().expect("moved aside"));
+    assert_eq!(old.parent(), Some(srv.as_path()));
+    assert_eq!(
+        std::fs::read_to_string(old.join("junk")).unwrap(),
+        "keep me"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&old).unwrap();
+    assert_eq!(
+        (meta.mode() & 0o777, meta.uid()),
+        (0o700, std::fs::metadata(&d2).unwrap().uid())
+    );
+    let auto = std::fs::read_to_string(d2.join("postgresql.auto.conf")).unwrap();
+    assert!(
+        auto.contains("user=''replicator''") && auto.contains("sslmode=''prefer''"),
+        "{auto}"
+    );
+    assert!(d2.join("standby.signal").exists());
+
+    let p2 = free_port();
+    rig.ok_as("pg", "postgres", "pg.start", start(&d2, &pg, 2, p2))
+        .await;
+    wait_streaming(&rig, p2).await;
+    let primary = rig
+        .ok("pg", "pg.status", json!({ "host": "127.0.0.1", "port": p1, "user": "postgres", "bin_dir": BIN, "replica": "127.0.0.1" }))
+        .await;
+    assert_eq!(primary["replica"]["state"], "streaming", "{primary}");
+    assert!(primary["replica_lag_bytes"].is_i64(), "{primary}");
+
+    let data = d2.to_str().unwrap();
+    let kept = rig
+        .ok_as(
+            "pg",
+            "postgres",
+            "pg.remove_old_copies",
+            json!({ "data_dir": data, "keep": old.to_str() }),
+        )
+        .await;
+    assert_eq!(
+        (kept["changed"].clone(), kept["kept"].clone()),
+        (json!(false), json!([old.to_str()]))
+    );
+    assert!(old.exists());
+    let gone = rig
+        .ok_as(
+            "pg",
+            "postgres",
+            "pg.remove_old_copies",
+            json!({ "data_dir": data, "keep": "" }),
+        )
+        .await;
+    assert_eq!(gone["removed"], json!([old.to_str()]), "{gone}");
+    assert!(!old.exists());
+    assert!(d2.join("PG_VERSION").exists());
+
+    for d in [&d2, &d1] {
+        rig.ok_as(
+            "pg",
+            "postgres",
+            "pg.stop",
+            json!({ "data_dir": d.to_str(), "bin_dir": BIN }),
+        )
+        .await;
+    }
+    drop(clusters);
+}

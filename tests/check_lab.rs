@@ -2,7 +2,9 @@
 //! site file, run by the real binary inside the controller's namespace. A fresh lab is all
 //! green (exit 0); then the test breaks one thing at a time and reads the report: the standby
 //! GoCD server stopped (its dashboard cannot be read: a warning, exit 1), the standby's replay
-//! paused behind a burst of writes (lag: a warning, exit 1), the standby PostgreSQL stopped
+//! paused behind a burst of writes (lag: a warning, exit 1), the standby no longer receiving
+//! while the primary writes (nothing un-replayed on the standby, but a failover would lose the
+//! burst: measured on the primary, a warning), the standby PostgreSQL stopped
 //! (no replica to promote: critical, exit 2). The lab is built by `tests/lab/up` and always
 //! removed by `tests/lab/down`. Needs root and the lab's packages: fails (never skips) without.
 
@@ -164,6 +166,7 @@ fn not_ok(report: &Value) -> Vec<(String, String)> {
 const SYNC: &str = "the standby GoCD server's config files are in sync with the primary's";
 const STREAMING: &str = "the standby PostgreSQL is a replica, streaming from the primary";
 const LAG: &str = "the standby PostgreSQL has replayed what it received (lag within max_lag_bytes)";
+const LOSS: &str = "a failover now would lose at most max_lag_bytes (the primary's current WAL against the standby's replay)";
 
 fn row<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["checks"]
@@ -188,7 +191,7 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
 
     // A fresh lab is ready: every check ok.
     let green = env.check_until(0, Duration::from_secs(60));
-    assert_eq!(green["ok"], 9, "{green:#}");
+    assert_eq!(green["ok"], 10, "{green:#}");
     assert_eq!(
         (&green["warnings"], &green["critical"]),
         (&0.into(), &0.into())
@@ -213,7 +216,7 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
         ),
         "{out}"
     );
-    assert!(out.ends_with("9 ok, 0 warnings, 0 critical\n"), "{out}");
+    assert!(out.ends_with("10 ok, 0 warnings, 0 critical\n"), "{out}");
 
     // The standby GoCD server stopped: its dashboard cannot be read. The standby server is
     // only restarted at a failover anyway, so that is a warning, not critical.
@@ -239,13 +242,58 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
     let report = env.check_until(1, Duration::from_secs(60));
     assert_eq!(
         not_ok(&report),
-        vec![(LAG.to_owned(), "warning".to_owned())]
+        vec![
+            (LOSS.to_owned(), "warning".to_owned()),
+            (LAG.to_owned(), "warning".to_owned())
+        ]
     );
     let lag = row(&report, LAG)["result"]["replay_lag_bytes"]
         .as_i64()
         .unwrap_or(0);
     assert!(lag > 16_777_216, "{report:#}");
+    // Measured on the primary: its current WAL position against the standby's replay.
+    let loss = row(&report, LOSS)["result"]["replica_lag_bytes"]
+        .as_i64()
+        .unwrap_or(0);
+    assert!(loss > 16_777_216, "{report:#}");
     env.psql(&env.var("LAB_ADDR_PG2"), "select pg_wal_replay_resume()");
+    env.psql(&pg1, "drop table drplan_check_lag");
+    env.check_until(0, Duration::from_secs(60));
+
+    // The standby stops receiving (its primary_conninfo emptied) while the primary writes
+    // ~30 MB: it has nothing un-replayed, so its own receive→replay gap says all is well, but
+    // a failover now would lose the burst. The primary measures that: a warning (and the
+    // standby no longer streams: critical).
+    let pg2 = env.var("LAB_ADDR_PG2");
+    let conninfo = env.psql(&pg2, "show primary_conninfo").trim().to_owned();
+    env.psql(&pg2, "alter system set primary_conninfo = ''");
+    env.psql(&pg2, "select pg_reload_conf()");
+    env.psql(
+        &pg1,
+        "create table drplan_check_lag as select g, repeat('x', 1000) as pad from generate_series(1, 30000) g",
+    );
+    let report = env.check_until(2, Duration::from_secs(60));
+    assert_eq!(
+        not_ok(&report),
+        vec![
+            (STREAMING.to_owned(), "critical".to_owned()),
+            (LOSS.to_owned(), "warning".to_owned())
+        ],
+        "{report:#}"
+    );
+    assert_eq!(
+        row(&report, LAG)["result"]["replay_lag_bytes"],
+        0,
+        "{report:#}"
+    );
+    env.psql(
+        &pg2,
+        &format!(
+            "alter system set primary_conninfo = '{}'",
+            conninfo.replace('\'', "''")
+        ),
+    );
+    env.psql(&pg2, "select pg_reload_conf()");
     env.psql(&pg1, "drop table drplan_check_lag");
     env.check_until(0, Duration::from_secs(60));
 
@@ -262,12 +310,14 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
         not_ok(&report),
         vec![
             (STREAMING.to_owned(), "critical".to_owned()),
+            (LOSS.to_owned(), "warning".to_owned()),
             (LAG.to_owned(), "warning".to_owned())
         ]
     );
     assert_eq!(row(&report, STREAMING)["result"]["reachable"], false);
+    assert_eq!(row(&report, LOSS)["result"]["replica"], Value::Null);
     assert_eq!(
         (&report["ok"], &report["warnings"], &report["critical"]),
-        (&7.into(), &1.into(), &1.into())
+        (&7.into(), &2.into(), &1.into())
     );
 }

@@ -31,8 +31,9 @@ pub use file::{
 pub use gocd::{GocdMode, GocdSetModeParams, GocdSyncStatusParams};
 pub use http::{HttpGetParams, HttpWaitParams, TcpWaitParams};
 pub use pg::{
-    PgBasebackupParams, PgMakeStandbyParams, PgPromoteParams, PgRewindParams, PgStartParams,
-    PgStatusParams, PgStopMode, PgStopParams, WalMethod,
+    PgBasebackupParams, PgControldataParams, PgMakeStandbyParams, PgPromoteParams,
+    PgRebuildCheckParams, PgRemoveOldCopiesParams, PgRewindParams, PgStartParams, PgStatusParams,
+    PgStopMode, PgStopParams, RebuildMethod, WalMethod,
 };
 pub use service::ServiceParams;
 pub use vip::VipParams;
@@ -189,6 +190,13 @@ pub static CATALOGUE: &[ActionSpec] = &[
         params::<PgBasebackupParams>,
     ),
     spec(
+        "pg.controldata",
+        Check,
+        true,
+        "Report a cluster's control file: state, latest checkpoint LSN, timeline, wal_log_hints, checksums",
+        params::<PgControldataParams>,
+    ),
+    spec(
         "pg.make_standby",
         Change,
         true,
@@ -201,6 +209,20 @@ pub static CATALOGUE: &[ActionSpec] = &[
         true,
         "Promote a standby (nothing to do on a primary); waits until it accepts writes",
         params::<PgPromoteParams>,
+    ),
+    spec(
+        "pg.rebuild_check",
+        Check,
+        true,
+        "Preflight of a rebuild by basebackup or rewind: rights, free space, replication access, rewind needs",
+        params::<PgRebuildCheckParams>,
+    ),
+    spec(
+        "pg.remove_old_copies",
+        Change,
+        true,
+        "Remove the data directories pg.basebackup moved aside, except the one to keep",
+        params::<PgRemoveOldCopiesParams>,
     ),
     spec(
         "pg.rewind",

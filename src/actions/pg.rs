@@ -91,12 +91,17 @@ pub struct PgBasebackupParams {
     /// fetch (default) or stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wal_method: Option<WalMethod>,
-    /// Write standby.signal + primary_conninfo (`-R`): the copy starts as a standby.
+    /// Write standby.signal + primary_conninfo (as `user`, with the site's `sslmode`): the
+    /// copy starts as a standby of the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standby: Option<bool>,
-    /// Password for the replication user (use a secret); sent through the environment.
+    /// Password for the replication user (use a secret; default: the site's
+    /// `postgres.passwords` for `user`); sent through the environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// `application_name` in the primary_conninfo written with `standby`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_name: Option<String>,
 }
 
 /// Resynchronise a cleanly stopped old primary with the new primary.
@@ -113,11 +118,22 @@ pub struct PgRewindParams {
     pub user: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
-    /// Write standby.signal + primary_conninfo (`-R`).
+    /// Write standby.signal + primary_conninfo naming `replication_user` (not pg_rewind's
+    /// `--write-recovery-conf`, which names the rewinding user and needs PostgreSQL 13).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standby: Option<bool>,
+    /// Password of `user` (use a secret; default: the site's `postgres.passwords`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// The user the rewound standby streams as (default: `user`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_user: Option<String>,
+    /// Its password (use a secret; default: the site's `postgres.passwords`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_password: Option<String>,
+    /// `application_name` in the primary_conninfo written with `standby`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_name: Option<String>,
 }
 
 /// Turn a stopped cluster into a standby of `primary_host`.
@@ -130,7 +146,8 @@ pub struct PgMakeStandbyParams {
     pub primary_port: Option<u16>,
     /// Replication user.
     pub user: String,
-    /// Replication password (use a secret); written to `postgresql.auto.conf`, mode 0600.
+    /// Replication password (use a secret; default: the site's `postgres.passwords` for
+    /// `user`); written to `postgresql.auto.conf`, mode 0600.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     /// `application_name` the primary sees in pg_stat_replication.
@@ -154,6 +171,74 @@ pub struct PgStatusParams {
     /// Directory of psql (default: found on PATH).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bin_dir: Option<String>,
+    /// Password (use a secret; default: the site's `postgres.passwords` for `user`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// On a primary: the standby to report on (its address as the primary sees it, or its
+    /// `application_name`). The result's `replica` is its `pg_stat_replication` row and
+    /// `replica_lag_bytes` the primary's current LSN minus its replay LSN — what a failover
+    /// to it would lose now (null when it is not connected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
+}
+
+/// How a failback rebuilds the old primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RebuildMethod {
+    Basebackup,
+    Rewind,
+}
+
+/// What the control file of a cluster says (`pg_controldata`); works on a stopped cluster.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PgControldataParams {
+    pub data_dir: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin_dir: Option<String>,
+    /// The OS user that may read the data directory (default: the step's user). Checks have
+    /// no `become:`, so a precondition names it here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_user: Option<String>,
+}
+
+/// Read-only preflight of a rebuild (`pg.basebackup` or `pg.rewind` of `data_dir` from
+/// `source_host`): everything it will need, checked before anything is stopped. The result's
+/// `problems` names each thing missing; `ready` is true when there is none.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PgRebuildCheckParams {
+    /// basebackup or rewind.
+    pub method: RebuildMethod,
+    /// The data directory that will be rebuilt (on this host).
+    pub data_dir: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin_dir: Option<String>,
+    /// The server it will be rebuilt from.
+    pub source_host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_port: Option<u16>,
+    /// The administrative user (sizes; for rewind: the rewinding user, whose rights are
+    /// checked).
+    pub user: String,
+    /// The user the rebuilt standby streams as (and pg_basebackup copies as).
+    pub replication_user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// The cluster's OS user, which runs the rebuild (default: the step's user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_user: Option<String>,
+}
+
+/// Retention of the copies `pg.basebackup` moved aside (`DATA.drplan-old-<UTC time>`): every
+/// one is removed except `keep` (the copy this run made). Run at the end of a successful
+/// failback.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PgRemoveOldCopiesParams {
+    pub data_dir: String,
+    /// A moved-aside copy to keep (empty: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<String>,
 }

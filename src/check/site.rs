@@ -135,6 +135,7 @@ pub fn bind(valid: ValidPlan, site_doc: Document) -> Result<BoundPlan, Diagnosti
         }
     }
     let params = resolve_params(&valid, &site, &site_doc, &mut diags);
+    check_postgres_passwords(&site, &site_doc, &mut diags);
     let mut hosts: BTreeMap<String, HostBinding> = site
         .hosts
         .iter()
@@ -185,6 +186,34 @@ pub fn bind(valid: ValidPlan, site_doc: Document) -> Result<BoundPlan, Diagnosti
     };
     check_site_references(&bound, &mut diags);
     diags.sorted().into_result(bound)
+}
+
+/// Every password the site's `postgres:` names must be one of its `secrets:`.
+fn check_postgres_passwords(site: &Site, site_doc: &Document, diags: &mut Diagnostics) {
+    let Some(pg) = &site.postgres else { return };
+    for (user, secret) in &pg.passwords {
+        if site.secrets.contains_key(secret) {
+            continue;
+        }
+        let help = match suggest(secret, site.secrets.keys().map(String::as_str)) {
+            Some(s) => s,
+            None => {
+                format!("declare it: `secrets: {{ {secret}: {{ env: VARIABLE }} }}` (or `file:`)")
+            }
+        };
+        let d = site_doc
+            .error_at(
+                "drplan::site::unknown_secret",
+                &child("/postgres/passwords", user),
+                format!(
+                    "the password of PostgreSQL user `{user}` is secret `{secret}`, which site `{}` does not declare under `secrets:`",
+                    site.site
+                ),
+            )
+            .label("no such secret")
+            .help(help);
+        diags.push(d);
+    }
 }
 
 fn resolve_params(

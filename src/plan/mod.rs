@@ -8,7 +8,9 @@ pub mod duration;
 mod site;
 
 pub use duration::Duration;
-pub use site::{HostSpec, SecretSource, ServiceCommands, Site, SshSpec, TransportKind};
+pub use site::{
+    HostSpec, PostgresSpec, SecretSource, ServiceCommands, Site, SshSpec, SslMode, TransportKind,
+};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -30,6 +30,58 @@ pub struct Site {
     /// Secrets, `secrets.*` in templates; never printed, logged or journaled.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, SecretSource>,
+    /// How `pg.*` actions log into PostgreSQL at this site: whose password is which secret,
+    /// and the TLS mode. Plans name PostgreSQL users (`vars.pg.user`); the site says how
+    /// they authenticate, so the same plan runs at a trust-only lab and a scram-only site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<PostgresSpec>,
+}
+
+/// PostgreSQL logins of a site, for every `pg.*` action and check.
+///
+/// An action that connects as user `U` (its `user:`, or `replication_user:`) without a
+/// `password:` of its own uses the secret named by `passwords.U`. The password reaches the
+/// PostgreSQL program through its environment (`PGPASSWORD`, read from standard input by a
+/// tiny shell wrapper: never in any argv, never journaled) and, for a standby's
+/// `primary_conninfo`, the standby's `postgresql.auto.conf` (mode 0600), as `pg_basebackup
+/// -R` writes it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSpec {
+    /// PostgreSQL user → the name of a secret under `secrets:` holding its password, e.g.
+    /// `{ postgres: pg_password, replicator: replication_password }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub passwords: BTreeMap<String, String>,
+    /// libpq's `sslmode` for every connection drplan makes, and for the `primary_conninfo`
+    /// it writes (default: libpq's, `prefer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sslmode: Option<SslMode>,
+}
+
+/// libpq's `sslmode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    /// The value as libpq spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
 }
 
 /// How drplan reaches a host.

@@ -15,6 +15,9 @@ mod http;
 mod jvm_options;
 mod libpq;
 mod pg;
+mod pg_aside;
+mod pg_auth;
+mod pg_check;
 mod pg_copy;
 mod pg_status;
 mod service;
@@ -59,6 +62,9 @@ enum Call {
     HttpWait(HttpWaitParams),
     TcpWait(TcpWaitParams),
     PgBasebackup(PgBasebackupParams),
+    PgControldata(PgControldataParams),
+    PgRebuildCheck(PgRebuildCheckParams),
+    PgRemoveOldCopies(PgRemoveOldCopiesParams),
     PgMakeStandby(PgMakeStandbyParams),
     PgPromote(PgPromoteParams),
     PgRewind(PgRewindParams),
@@ -100,6 +106,9 @@ fn parse(action: &str, p: &Value) -> Result<Call, ParseError> {
         "http.wait" => Call::HttpWait(typed(p)?),
         "tcp.wait" => Call::TcpWait(typed(p)?),
         "pg.basebackup" => Call::PgBasebackup(typed(p)?),
+        "pg.controldata" => Call::PgControldata(typed(p)?),
+        "pg.rebuild_check" => Call::PgRebuildCheck(typed(p)?),
+        "pg.remove_old_copies" => Call::PgRemoveOldCopies(typed(p)?),
         "pg.make_standby" => Call::PgMakeStandby(typed(p)?),
         "pg.promote" => Call::PgPromote(typed(p)?),
         "pg.rewind" => Call::PgRewind(typed(p)?),
@@ -150,6 +159,9 @@ pub(crate) async fn dispatch(
         Call::HttpWait(p) => http::wait(&ctx, p).await,
         Call::TcpWait(p) => http::tcp_wait(&ctx, p).await,
         Call::PgBasebackup(p) => pg_copy::basebackup(&ctx, p).await,
+        Call::PgControldata(p) => pg_check::controldata(&ctx, p).await,
+        Call::PgRebuildCheck(p) => pg_check::rebuild_check(&ctx, p).await,
+        Call::PgRemoveOldCopies(p) => pg_aside::remove_old_copies(&ctx, p).await,
         Call::PgMakeStandby(p) => pg_copy::make_standby(&ctx, p).await,
         Call::PgPromote(p) => pg::promote(&ctx, p).await,
         Call::PgRewind(p) => pg_copy::rewind(&ctx, p).await,

@@ -1,27 +1,21 @@
 //! `pg.basebackup`, `pg.rewind`, `pg.make_standby`: (re)building a cluster from another one
 //! and making it follow a primary. Run as the cluster's OS user (`become: postgres`).
 //!
-//! Nothing is ever deleted: an existing, non-empty data directory is moved aside to
-//! `DATA.drplan-old-<UTC time>` before pg_basebackup writes a new one (the operator removes
-//! it once the new one is proven). Passwords travel in `PGPASSWORD`, never in argv (where
-//! `ps` shows them). Connection strings are quoted per libpq (see `libpq.rs`).
+//! Nothing is ever deleted here: an existing, non-empty data directory's contents are moved
+//! aside (`pg_aside.rs`) before pg_basebackup writes a new one. Passwords travel through the
+//! environment, never in argv (`pg_auth.rs`). Connection strings are quoted per libpq (see
+//! `libpq.rs`). A rebuilt standby's `standby.signal` + `primary_conninfo` are written here,
+//! not by the tools' `--write-recovery-conf`: pg_rewind's names the rewinding user (a
+//! superuser, which pg_hba rarely lets replicate) and exists only from PostgreSQL 13 on.
 
 use serde_json::{Value, json};
 
 use super::file_read::{read, write_atomic};
 use super::pg::{Running, pg_ctl_status};
-use super::{Ctx, Host, libpq, program};
+use super::pg_auth::Login;
+use super::{Ctx, Host, libpq, pg_aside, program};
 use crate::actions::error::ActionError;
 use crate::actions::{PgBasebackupParams, PgMakeStandbyParams, PgRewindParams, WalMethod};
-use crate::journal::clock::UtcTime;
-
-/// Moves a non-empty data directory aside; prints where to.
-const MOVE_ASIDE_SCRIPT: &str = r#"set -eu
-d=$1 old="$1.drplan-old-$2"
-if [ -d "$d" ] && [ -n "$(ls -A -- "$d")" ]; then
-    mv -T -- "$d" "$old"
-    printf '%s' "$old"
-fi"#;
 
 /// Refuse to touch a data directory that a live server uses.
 async fn refuse_running(host: &Host<'_>, bin: Option<&str>, data: &str) -> Result<(), ActionError> {
@@ -35,27 +29,68 @@ async fn refuse_running(host: &Host<'_>, bin: Option<&str>, data: &str) -> Resul
     Ok(())
 }
 
-fn stamp() -> String {
-    let t = UtcTime::from_system(std::time::SystemTime::now());
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year, t.month, t.day, t.hour, t.minute, t.second
-    )
+/// Where a standby streams from, and as whom.
+struct Upstream<'a> {
+    host: &'a str,
+    port: Option<u16>,
+    user: &'a str,
+    login: Login,
+    application_name: Option<&'a str>,
+}
+
+impl Upstream<'_> {
+    fn conninfo(&self) -> Result<String, String> {
+        let port = self.port.map(|p| p.to_string());
+        libpq::conninfo(&[
+            ("host", Some(self.host)),
+            ("port", port.as_deref()),
+            ("user", Some(self.user)),
+            ("password", self.login.password()),
+            ("sslmode", self.login.sslmode()),
+            ("application_name", self.application_name),
+        ])
+    }
+}
+
+/// `standby.signal` + `primary_conninfo` in a stopped cluster; Ok(changed).
+async fn write_standby(host: &Host<'_>, data: &str, conninfo: &str) -> Result<bool, ActionError> {
+    let auto_conf = format!("{data}/postgresql.auto.conf");
+    let old = if host.exists(&auto_conf).await? {
+        String::from_utf8_lossy(&read(host, &auto_conf).await?).into_owned()
+    } else {
+        String::new()
+    };
+    let new = libpq::set_line(&old, "primary_conninfo", &libpq::conf_string(conninfo));
+    let signal = format!("{data}/standby.signal");
+    let has_signal = host.exists(&signal).await?;
+    if new == old && has_signal {
+        return Ok(false);
+    }
+    if new != old {
+        write_atomic(host, &auto_conf, new.into_bytes(), Some("0600"), None).await?;
+    }
+    if !has_signal {
+        write_atomic(host, &signal, Vec::new(), Some("0600"), None).await?;
+    }
+    Ok(true)
 }
 
 pub(super) async fn basebackup(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<Value, ActionError> {
     super::file::absolute(ctx, "data_dir", &p.data_dir)?;
     let data = p.data_dir.trim_end_matches('/');
+    let login = Login::of(ctx, Some(&p.user), p.password.as_deref())?;
+    let upstream = Upstream {
+        host: &p.source_host,
+        port: p.source_port,
+        user: &p.user,
+        login: login.clone(),
+        application_name: p.application_name.as_deref(),
+    };
+    let conninfo = upstream.conninfo().map_err(|e| ctx.invalid(e))?;
     let host = ctx.host().await?;
     let bin = p.bin_dir.as_deref();
     refuse_running(&host, bin, data).await?;
-    let moved = host
-        .ok(
-            host.cmd(["sh", "-c", MOVE_ASIDE_SCRIPT, "sh", data, &stamp()]),
-            &format!("moving the old {data} aside"),
-        )
-        .await?;
-    let moved = String::from_utf8_lossy(&moved.stdout).into_owned();
+    let moved = pg_aside::move_aside(&host, data).await?;
     let wal = match p.wal_method.unwrap_or_default() {
         WalMethod::Fetch => "fetch",
         WalMethod::Stream => "stream",
@@ -77,35 +112,32 @@ pub(super) async fn basebackup(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<V
     if let Some(port) = p.source_port {
         argv.extend(["-p".into(), port.to_string()]);
     }
-    if p.standby.unwrap_or(false) {
-        argv.push("--write-recovery-conf".into());
-    }
-    let mut cmd = host.cmd(argv);
-    if let Some(password) = &p.password {
-        cmd.env.push(("PGPASSWORD".into(), password.clone()));
-    }
+    let cmd = login.apply(host.cmd(argv));
     let from = format!(
         "copying {}:{} into {data}",
         p.source_host,
         p.source_port.unwrap_or(5432)
     );
-    host.ok(cmd, &from)
-        .await
-        .map_err(|e| match moved.as_str() {
-            "" => e,
-            old => e.context(&format!("the old data directory is kept at {old}")),
-        })?;
+    let kept = |e: ActionError| match &moved {
+        None => e,
+        Some(old) => e.context(&format!("the old data directory is kept at {old}")),
+    };
+    host.ok(cmd, &from).await.map_err(kept)?;
     host.ok(
         host.cmd(["chmod", "0700", "--", data]),
         &format!("making {data} private"),
     )
     .await?;
-    let moved = (!moved.is_empty()).then_some(moved);
-    Ok(json!({ "changed": true, "moved_aside": moved, "standby": p.standby.unwrap_or(false) }))
+    let standby = p.standby.unwrap_or(false);
+    if standby {
+        write_standby(&host, data, &conninfo).await?;
+    }
+    Ok(json!({ "changed": true, "moved_aside": moved, "standby": standby }))
 }
 
 pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, ActionError> {
     super::file::absolute(ctx, "data_dir", &p.data_dir)?;
+    let data = p.data_dir.trim_end_matches('/');
     let port = p.source_port.map(|p| p.to_string());
     let conninfo = libpq::conninfo(&[
         ("host", Some(&p.source_host)),
@@ -114,29 +146,45 @@ pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, Ac
         ("dbname", Some(p.database.as_deref().unwrap_or("postgres"))),
     ])
     .map_err(|e| ctx.invalid(e))?;
+    let login = Login::of(ctx, Some(&p.user), p.password.as_deref())?;
+    let replication_user = p.replication_user.as_deref().unwrap_or(&p.user);
+    let upstream = Upstream {
+        host: &p.source_host,
+        port: p.source_port,
+        user: replication_user,
+        login: Login::of(
+            ctx,
+            Some(replication_user),
+            p.replication_password
+                .as_deref()
+                .or(if replication_user == p.user {
+                    p.password.as_deref()
+                } else {
+                    None
+                }),
+        )?,
+        application_name: p.application_name.as_deref(),
+    };
+    let primary_conninfo = upstream.conninfo().map_err(|e| ctx.invalid(e))?;
     let host = ctx.host().await?;
     let bin = p.bin_dir.as_deref();
-    let password = p
-        .password
-        .as_ref()
-        .map(|pw| ("PGPASSWORD".to_owned(), pw.clone()));
     // pg_rewind reads the source's timeline from its control file, which a promoted server
     // updates only at its next checkpoint: ask for one now. Without the right to, pg_rewind
     // may still work (the promotion's own checkpoint may be done), so this is a warning.
     let mut checkpoint = host.cmd([
         program(bin, "psql"),
         "-X".into(),
+        "-w".into(),
         "-At".into(),
         "-d".into(),
         conninfo.clone(),
         "-c".into(),
         "checkpoint".into(),
     ]);
-    checkpoint.env.extend(password.clone());
     checkpoint
         .env
         .push(("PGCONNECT_TIMEOUT".into(), "10".into()));
-    let warning = match host.run(checkpoint).await {
+    let warning = match host.run(login.apply(checkpoint)).await {
         Ok(out) if out.success() => None,
         Ok(out) => Some(format!(
             "CHECKPOINT on the source failed: {}",
@@ -144,20 +192,15 @@ pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, Ac
         )),
         Err(e) => Some(format!("CHECKPOINT on the source failed: {}", e.message)),
     };
-    let mut argv = vec![
+    let argv = vec![
         program(bin, "pg_rewind"),
-        format!("--target-pgdata={}", p.data_dir),
+        format!("--target-pgdata={data}"),
         format!("--source-server={conninfo}"),
     ];
-    if p.standby.unwrap_or(false) {
-        argv.push("--write-recovery-conf".into());
-    }
-    let mut cmd = host.cmd(argv);
-    cmd.env.extend(password);
     let out = host
         .ok(
-            cmd,
-            &format!("rewinding {} from {}", p.data_dir, p.source_host),
+            login.apply(host.cmd(argv)),
+            &format!("rewinding {data} from {}", p.source_host),
         )
         .await?;
     let said = format!(
@@ -166,7 +209,13 @@ pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, Ac
         String::from_utf8_lossy(&out.stderr)
     );
     let needed = !said.contains("no rewind required");
-    Ok(json!({ "changed": needed, "rewound": needed, "warning": warning }))
+    let standby = p.standby.unwrap_or(false);
+    if standby {
+        write_standby(&host, data, &primary_conninfo).await?;
+    }
+    Ok(
+        json!({ "changed": needed || standby, "rewound": needed, "standby": standby, "warning": warning }),
+    )
 }
 
 pub(super) async fn make_standby(
@@ -175,15 +224,14 @@ pub(super) async fn make_standby(
 ) -> Result<Value, ActionError> {
     super::file::absolute(ctx, "data_dir", &p.data_dir)?;
     let data = p.data_dir.trim_end_matches('/');
-    let port = p.primary_port.map(|p| p.to_string());
-    let conninfo = libpq::conninfo(&[
-        ("host", Some(&p.primary_host)),
-        ("port", port.as_deref()),
-        ("user", Some(&p.user)),
-        ("password", p.password.as_deref()),
-        ("application_name", p.application_name.as_deref()),
-    ])
-    .map_err(|e| ctx.invalid(e))?;
+    let upstream = Upstream {
+        host: &p.primary_host,
+        port: p.primary_port,
+        user: &p.user,
+        login: Login::of(ctx, Some(&p.user), p.password.as_deref())?,
+        application_name: p.application_name.as_deref(),
+    };
+    let conninfo = upstream.conninfo().map_err(|e| ctx.invalid(e))?;
     let host = ctx.host().await?;
     if !host.exists(&format!("{data}/PG_VERSION")).await? {
         return Err(host.fail(format!(
@@ -197,23 +245,6 @@ pub(super) async fn make_standby(
             "{data} has a postmaster.pid: its server is running (or was not shut down cleanly); stop it first"
         )));
     }
-    let auto_conf = format!("{data}/postgresql.auto.conf");
-    let old = if host.exists(&auto_conf).await? {
-        String::from_utf8_lossy(&read(&host, &auto_conf).await?).into_owned()
-    } else {
-        String::new()
-    };
-    let new = libpq::set_line(&old, "primary_conninfo", &libpq::conf_string(&conninfo));
-    let signal = format!("{data}/standby.signal");
-    let has_signal = host.exists(&signal).await?;
-    if new == old && has_signal {
-        return Ok(json!({ "changed": false }));
-    }
-    if new != old {
-        write_atomic(&host, &auto_conf, new.into_bytes(), Some("0600"), None).await?;
-    }
-    if !has_signal {
-        write_atomic(&host, &signal, Vec::new(), Some("0600"), None).await?;
-    }
-    Ok(json!({ "changed": true }))
+    let changed = write_standby(&host, data, &conninfo).await?;
+    Ok(json!({ "changed": changed }))
 }

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::pg_auth::Login;
 use super::{Ctx, program};
 use crate::actions::PgStatusParams;
 use crate::actions::error::ActionError;
@@ -109,8 +110,28 @@ fn unreachable(error: String) -> Value {
         "replay_lsn_bytes": null,
         "replay_lag_bytes": null,
         "replicas": [],
+        "replica": null,
+        "replica_lag_bytes": null,
         "server_version": null,
     })
+}
+
+/// On a primary, the row of `pg_stat_replication` for the standby named `replica` (its
+/// address as the primary sees it, or its `application_name`): what a failover to it would
+/// lose now is `replica_lag_bytes`, the primary's current LSN minus the standby's replay LSN.
+fn pick_replica(row: &mut Value, replica: Option<&str>) {
+    let found = replica.and_then(|name| {
+        row["replicas"].as_array().and_then(|rows| {
+            rows.iter()
+                .find(|r| r["client_addr"] == name)
+                .or_else(|| rows.iter().find(|r| r["application_name"] == name))
+                .cloned()
+        })
+    });
+    row["replica_lag_bytes"] = found
+        .as_ref()
+        .map_or(Value::Null, |r| r["replay_lag_bytes"].clone());
+    row["replica"] = found.unwrap_or(Value::Null);
 }
 
 pub(super) async fn status(ctx: &Ctx<'_>, p: PgStatusParams) -> Result<Value, ActionError> {
@@ -142,12 +163,11 @@ pub(super) async fn status(ctx: &Ctx<'_>, p: PgStatusParams) -> Result<Value, Ac
     let database = p.database.as_deref().unwrap_or("postgres");
     argv.extend(["-d".into(), database.into(), "-c".into(), STATUS_SQL.into()]);
     let host = ctx.host().await?;
+    let login = Login::of(ctx, p.user.as_deref(), p.password.as_deref())?;
     let mut cmd = host.cmd(argv.clone());
     cmd.env.push(("PGCONNECT_TIMEOUT".into(), "5".into()));
     cmd.env.push(("PGAPPNAME".into(), "drplan".into()));
-    if let Some(password) = &p.password {
-        cmd.env.push(("PGPASSWORD".into(), password.clone()));
-    }
+    let mut cmd = login.apply(cmd);
     cmd.timeout = Some(Duration::from_secs(30));
     let out = host.run(cmd).await?;
     let what = format!("asking PostgreSQL at {target} about itself");
@@ -157,6 +177,7 @@ pub(super) async fn status(ctx: &Ctx<'_>, p: PgStatusParams) -> Result<Value, Ac
             let mut row: Value = serde_json::from_str(text.trim())
                 .map_err(|e| host.fail(format!("{what}: psql printed no JSON row ({e})")))?;
             row["reachable"] = json!(true);
+            pick_replica(&mut row, p.replica.as_deref());
             Ok(row)
         }
         // psql: 2 = the connection failed (or broke).
