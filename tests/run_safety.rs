@@ -421,3 +421,22 @@ fn reads_are_bounded_and_bad_bytes_are_located() {
     let a = s.drplan().arg("validate").arg(&bad).assert().code(2);
     assert!(out(&a).contains("bad.yaml:2:7: not UTF-8"), "{}", out(&a));
 }
+
+#[test]
+fn a_secret_the_plan_never_reads_is_not_required() {
+    let s = Site::new();
+    // The site declares `token`; this plan never reads it.
+    let plan = s.plan(&logging_step("one", &[], ""));
+    let a = s
+        .apply_process(&plan, &[])
+        .env_remove("DRPLAN_TEST_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(
+        a.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&a.stderr)
+    );
+    assert_eq!(s.read("log"), "one\n");
+}

@@ -17,10 +17,25 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    /// Read every secret the site declares. A missing variable or file is an error naming it.
+    /// Read every secret the plan may use: those its templates name, and the site's
+    /// PostgreSQL passwords when it runs `pg.*` actions. A site serves several plans, so a
+    /// secret this plan never reads is not required. A missing variable or file is an error
+    /// naming it.
     pub fn resolve(bound: &BoundPlan) -> Result<Secrets, String> {
+        let plan = serde_json::to_string(&bound.valid.plan).unwrap_or_default();
+        let named = |name: &str| {
+            plan.contains(&format!("secrets.{name}"))
+                || plan.contains(&format!("secrets['{name}']"))
+        };
+        let postgres: Vec<&String> = match &bound.site.postgres {
+            Some(pg) if plan.contains("\"pg.") => pg.passwords.values().collect(),
+            _ => Vec::new(),
+        };
         let mut values = Map::new();
         for (name, source) in &bound.site.secrets {
+            if !named(name) && !postgres.contains(&name) {
+                continue;
+            }
             let value = match source {
                 SecretSource::Env(var) => std::env::var(var).map_err(|_| {
                     format!("secret `{name}`: environment variable {var} is not set")
