@@ -108,7 +108,19 @@ impl Hosts {
     }
 }
 
-fn local_spec(become_user: Option<String>, method: Option<BecomeMethod>) -> LocalSpec {
+/// The site's `become_method` as the transport runs it.
+fn method(m: crate::plan::BecomeMethod) -> BecomeMethod {
+    match m {
+        crate::plan::BecomeMethod::Sudo => BecomeMethod::Sudo,
+        crate::plan::BecomeMethod::Runuser => BecomeMethod::Runuser,
+        crate::plan::BecomeMethod::None => BecomeMethod::None,
+    }
+}
+
+fn local_spec(
+    become_user: Option<String>,
+    site_method: Option<crate::plan::BecomeMethod>,
+) -> LocalSpec {
     // On the controller, root can always use runuser, while sudo may not even be installed:
     // so runuser is root's default there. Anyone else needs sudo.
     let default = match crate::whoami::user_name() {
@@ -117,7 +129,7 @@ fn local_spec(become_user: Option<String>, method: Option<BecomeMethod>) -> Loca
     };
     LocalSpec {
         become_user,
-        become_method: method.unwrap_or(default),
+        become_method: site_method.map_or(default, method),
     }
 }
 
@@ -141,7 +153,7 @@ fn ssh_spec(
         .connect_timeout
         .map_or(DEFAULT_CONNECT_TIMEOUT, |d| d.std());
     spec.become_user = host.become_user.clone();
-    spec.become_method = host.become_method.unwrap_or_default();
+    spec.become_method = method(host.become_method.unwrap_or_default());
     spec.control_dir = Some(control_dir.to_path_buf());
     Ok(spec)
 }

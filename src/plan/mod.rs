@@ -9,7 +9,8 @@ mod site;
 
 pub use duration::Duration;
 pub use site::{
-    HostSpec, PostgresSpec, SecretSource, ServiceCommands, Site, SshSpec, SslMode, TransportKind,
+    BecomeMethod, HostSpec, PostgresSpec, SecretSource, ServiceCommands, Site, SshSpec, SslMode,
+    TransportKind,
 };
 
 use schemars::JsonSchema;

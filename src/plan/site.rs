@@ -1,7 +1,6 @@
 //! The site model: which address plays which role, how to reach it, and the site's values.
 
 use super::{Duration, Map, Version};
-use crate::transport::BecomeMethod;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -166,4 +165,18 @@ pub enum SecretSource {
     Env(String),
     /// A file on the controller (relative to the site file); trailing newline trimmed.
     File(String),
+}
+
+/// How a host's steps switch to another OS user: `sudo` (the default), `runuser` (root
+/// logins only, no sudo needed), or `none`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BecomeMethod {
+    /// `sudo -n -u USER -- argv…` (the default)
+    #[default]
+    Sudo,
+    /// `runuser -u USER -- argv…` (root login only; no sudo needed)
+    Runuser,
+    /// never switch user
+    None,
 }

@@ -22,19 +22,9 @@ pub use error::TransportError;
 pub use local::{LocalSpec, LocalTransport};
 pub use ssh::{SshSpec, SshTransport};
 
-/// How to run a command as another user than the login user.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
+/// How to run a command as another user than the login user. (The site's word for it is
+/// `plan::BecomeMethod`; the actions' runtime translates, so this module knows no plans.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum BecomeMethod {
     /// `sudo -n -u USER -- argv…` (the default)
     #[default]

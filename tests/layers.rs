@@ -1,0 +1,80 @@
+//! The layering rule, checked on the source: a lower layer never imports a higher one.
+//! The executor talks to hosts only through its `StepRunner` trait; actions never reach
+//! back into the executor or the command line; the plan model is plain data.
+
+use std::fs;
+use std::path::Path;
+
+/// Every `crate::NAME` a module's files use (`src/NAME/**` or `src/NAME.rs`).
+fn imports(module: &str) -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    let mut stack = vec![root.join(module)];
+    let single = root.join(format!("{module}.rs"));
+    if single.is_file() {
+        files.push(single);
+    }
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    assert!(!files.is_empty(), "no source for module {module}");
+    let mut found = Vec::new();
+    for f in files {
+        let text = fs::read_to_string(&f).unwrap();
+        for (i, _) in text.match_indices("crate::") {
+            let name: String = text[i + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            found.push((name, f.display().to_string()));
+        }
+    }
+    found
+}
+
+fn never(module: &str, forbidden: &[&str]) {
+    let bad: Vec<String> = imports(module)
+        .into_iter()
+        .filter(|(name, _)| forbidden.contains(&name.as_str()))
+        .map(|(name, file)| format!("{file} imports crate::{name}"))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{module} must not import {forbidden:?}:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn the_executor_reaches_hosts_only_through_its_runner() {
+    never("exec", &["actions", "transport", "cli"]);
+}
+
+#[test]
+fn actions_never_reach_back_into_the_executor_or_the_command_line() {
+    never("actions", &["exec", "cli"]);
+}
+
+#[test]
+fn the_plan_model_imports_nothing_of_ours() {
+    let ours: Vec<(String, String)> = imports("plan");
+    assert!(ours.is_empty(), "plan imports {ours:?}");
+}
+
+#[test]
+fn transport_knows_no_plans() {
+    never(
+        "transport",
+        &["plan", "check", "graph", "exec", "actions", "cli"],
+    );
+}
