@@ -151,6 +151,10 @@ fn ordering_against_a_null_value_fails_the_check_instead_of_passing() {
     assert_eq!(s.read("log"), "");
 }
 
+/// A rollback hook that appends `undo` to `log` (exec: not idempotent).
+const UNDO_TO_LOG: &str =
+    "{ action: exec, with: { argv: [sh, -c, 'echo undo >> \"$1\"', _, \"{{ vars.dir }}/log\"] } }";
+
 /// One step that writes `ran` and is undone by appending `undo` (exec: not idempotent),
 /// killed right after its start is journaled: it is in doubt.
 fn in_doubt_run(s: &Site, hook: &str) -> String {
@@ -170,7 +174,7 @@ fn in_doubt_run(s: &Site, hook: &str) -> String {
 #[test]
 fn rollback_will_not_guess_about_a_step_in_doubt_with_a_hook_that_is_not_idempotent() {
     let s = Site::new();
-    let hook = "{ action: exec, with: { argv: [sh, -c, 'echo undo >> \"$1\"', _, \"{{ vars.dir }}/log\"] } }";
+    let hook = UNDO_TO_LOG;
     let run = in_doubt_run(&s, hook);
     let a = s.drplan().args(["rollback", &run]).assert().code(1);
     let text = out(&a);
@@ -204,7 +208,7 @@ fn rollback_runs_the_idempotent_hook_of_a_step_in_doubt_first() {
 #[test]
 fn assume_not_run_settles_a_step_in_doubt_without_undoing_it() {
     let s = Site::new();
-    let hook = "{ action: exec, with: { argv: [sh, -c, 'echo undo >> \"$1\"', _, \"{{ vars.dir }}/log\"] } }";
+    let hook = UNDO_TO_LOG;
     let run = in_doubt_run(&s, hook);
     let wrong = s
         .drplan()
