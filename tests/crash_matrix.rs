@@ -185,10 +185,16 @@ impl Lab {
             };
             for s in status["steps"].as_array().into_iter().flatten() {
                 let id = s["step"].as_str().unwrap();
-                if s["state"] != "in doubt" || !asked.contains(&id) {
-                    continue;
-                }
-                let ran = self.count(&format!("count-{id}")) > 0;
+                // A rollback hook left in doubt: did the hook itself take effect?
+                let ran = match s["state"].as_str() {
+                    Some("in doubt") if asked.contains(&id) => {
+                        self.count(&format!("count-{id}")) > 0
+                    }
+                    Some("undo in doubt") if goal == Goal::RolledBack => {
+                        self.count(&format!("undo-{id}")) > 0
+                    }
+                    _ => continue,
+                };
                 let flag = match (goal, ran) {
                     (Goal::Succeeded, true) => "--skip",
                     (Goal::Succeeded, false) => "--retry",

@@ -38,6 +38,9 @@ pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
         let word = match s {
             StepState::Pending => "pending".to_string(),
             StepState::InDoubt { .. } => "in doubt".to_string(),
+            _ if state.compensation_open.as_deref() == Some(step.id.as_str()) => {
+                "undo in doubt".to_string()
+            }
             StepState::Succeeded { .. } if state.compensated.contains(&step.id) => {
                 "rolled back".to_string()
             }
