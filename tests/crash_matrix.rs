@@ -1,7 +1,7 @@
 //! The crash matrix: `drplan apply` is killed with SIGKILL right after each journal record
-//! of a multi-step plan (after every `started` and every `finished`), then resumed until it
-//! completes. Per-step counter files prove every non-idempotent step ran exactly once and
-//! the end state equals an uninterrupted run's.
+//! of a multi-step plan (after every `started`, `command_started` and `finished`), then
+//! resumed until it completes. Per-step counter files prove every non-idempotent step ran
+//! exactly once and the end state equals an uninterrupted run's.
 
 use assert_cmd::Command;
 use std::fs;
@@ -67,13 +67,18 @@ fn apply(dir: &Path, crash_after: Option<usize>) -> std::process::Output {
     c.output().unwrap()
 }
 
-fn journal_len(dir: &Path) -> usize {
+/// The kinds of the run's journal records, in order.
+fn journal_kinds(dir: &Path) -> Vec<String> {
     let runs = dir.join("state/runs");
     let run = fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
     fs::read_to_string(run.join("journal.jsonl"))
         .unwrap()
         .lines()
-        .count()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["record"]["kind"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect()
 }
 
 fn run_id(dir: &Path) -> String {
@@ -92,11 +97,17 @@ fn every_journal_boundary_survives_sigkill() {
     // The uninterrupted run, for reference.
     let clean = setup();
     assert!(apply(clean.path(), None).status.success());
-    let records = journal_len(clean.path());
+    let kinds = journal_kinds(clean.path());
+    let records = kinds.len();
+    let commands = kinds.iter().filter(|k| *k == "command_started").count();
     assert_eq!(
-        records,
+        records - commands,
         3 + 2 * (STEPS.len() + 1),
         "run_started, preconditions_passed, started+finished per step, run_finished"
+    );
+    assert!(
+        commands > STEPS.len(),
+        "each step's commands are journaled: {kinds:?}"
     );
 
     for k in 1..=records {
