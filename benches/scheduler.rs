@@ -11,6 +11,7 @@ use drplan::exec::{Call, Executor, Options, RunState, Secrets, Shared, StepFailu
 use drplan::graph::PlanGraph;
 use drplan::journal::{FileRunStore, RunId, RunStore};
 use drplan::load::Document;
+use drplan::transport::CommandIdentity;
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::sync::Arc;
@@ -20,6 +21,15 @@ struct Noop;
 impl StepRunner for Noop {
     async fn call(&self, _: Call) -> Result<Value, StepFailure> {
         Ok(json!({}))
+    }
+
+    // No commands run, so none is ever left running.
+    async fn processes(&self, _: &str, _: &CommandIdentity) -> Result<Vec<i32>, StepFailure> {
+        Ok(Vec::new())
+    }
+
+    async fn signal(&self, _: &str, _: &CommandIdentity, _: &str) -> Result<Vec<i32>, StepFailure> {
+        Ok(Vec::new())
     }
 }
 

@@ -76,6 +76,7 @@ impl Site {
             become_user: None,
             timeout: Some(std::time::Duration::from_secs(120)),
             context: &self.context,
+            commands: None,
         };
         match actions::run(&env, &inv).await {
             Ok(v) => v,

@@ -274,10 +274,11 @@ fn resume_keeps_the_runs_failure_handling() {
     let undo = "    rollback: { action: exec, with: { argv: [sh, -c, 'echo undo >> \"$1\"', _, \"{{ vars.dir }}/log\"] } }\n";
     let plan = s.plan(&(logging_step("one", &[], undo) + "  - id: boom\n    on: a\n    action: exec\n    with: { argv: [\"false\"] }\n    needs: [one]\n"));
     // Killed right after `one` finished (records: run_started, preconditions_passed,
-    // step_started, step_finished); the run was started with --on-failure rollback.
+    // step_started, command_started, step_finished); the run was started with
+    // --on-failure rollback.
     let crashed = s
         .apply_process(&plan, &["--parallel", "1", "--on-failure", "rollback"])
-        .env("DRPLAN_CRASH_AFTER_RECORD", "4")
+        .env("DRPLAN_CRASH_AFTER_RECORD", "5")
         .output()
         .unwrap();
     use std::os::unix::process::ExitStatusExt;

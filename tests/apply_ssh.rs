@@ -68,9 +68,9 @@ fn a_killed_run_leaves_no_ssh_master_once_the_next_run_starts() {
         c
     };
     // Killed right after step one finished (run_started, preconditions_passed,
-    // step_started, step_finished): its master connection is open.
+    // step_started, command_started, step_finished): its master connection is open.
     let out = drplan()
-        .env("DRPLAN_CRASH_AFTER_RECORD", "4")
+        .env("DRPLAN_CRASH_AFTER_RECORD", "5")
         .args(["apply", "--yes", "--parallel", "1"])
         .arg(dir.path().join("plan.yaml"))
         .arg("--site")

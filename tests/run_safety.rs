@@ -43,10 +43,11 @@ fn passed_preconditions_are_journaled_with_what_they_saw_and_not_checked_again()
     fs::write(s.path("flag"), "").unwrap();
     let steps = logging_step("one", &[], "") + &logging_step("two", &["one"], "");
     let plan = s.guarded_plan(FLAG, &steps);
-    // Killed after `one` finished (run_started, preconditions_passed, started, finished).
+    // Killed after `one` finished (run_started, preconditions_passed, started,
+    // command_started, finished).
     let crashed = s
         .apply_process(&plan, &["--parallel", "1"])
-        .env("DRPLAN_CRASH_AFTER_RECORD", "4")
+        .env("DRPLAN_CRASH_AFTER_RECORD", "5")
         .output()
         .unwrap();
     assert_eq!(crashed.status.signal(), Some(9));
@@ -253,9 +254,10 @@ fn a_signal_stops_retries() {
 fn an_edited_run_plan_or_a_borrowed_journal_is_refused() {
     let s = Site::new();
     let plan = s.plan(&(logging_step("one", &[], "") + &logging_step("two", &["one"], "")));
+    // Killed after `one` finished (its started, command_started and finished records).
     let crashed = s
         .apply_process(&plan, &["--parallel", "1"])
-        .env("DRPLAN_CRASH_AFTER_RECORD", "4")
+        .env("DRPLAN_CRASH_AFTER_RECORD", "5")
         .output()
         .unwrap();
     assert_eq!(crashed.status.signal(), Some(9));

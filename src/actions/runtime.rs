@@ -19,6 +19,7 @@ use tokio::sync::{Mutex, OnceCell};
 use super::error::ActionError;
 
 use crate::check::BoundPlan;
+use crate::exec::CommandSink;
 use crate::plan::TransportKind;
 use crate::transport::{
     BecomeMethod, HostSpec as TransportSpec, LocalSpec, SshSpec, Transport, TransportError,
@@ -172,6 +173,8 @@ pub struct Invocation<'a> {
     /// The template context (`params`, `vars`, `hosts`, `secrets`, `steps`) for expressions
     /// an action evaluates itself (`wait.until`'s `expect`).
     pub context: &'a Value,
+    /// Where each command the action starts is reported as soon as it runs.
+    pub commands: Option<&'a CommandSink>,
 }
 
 /// Which `manual.approve` steps the operator approved up front, and whether one can be asked.

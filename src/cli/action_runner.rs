@@ -5,6 +5,7 @@ use crate::actions::{
 };
 use crate::check::BoundPlan;
 use crate::exec::{Call, FailureKind, StepFailure, StepRunner};
+use crate::transport::{CommandIdentity, Transport};
 use serde_json::Value;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -22,6 +23,14 @@ impl ActionRunner {
             bound: bound.clone(),
             approvals: Approvals::new(approve, std::io::stdin().is_terminal()),
         }
+    }
+
+    /// `role`'s host, connected.
+    async fn transport(&self, role: &str) -> Result<&Transport, StepFailure> {
+        self.hosts
+            .get(role)
+            .await
+            .map_err(|e| failure(ActionError::transport(&self.hosts.label(role), None, e)))
     }
 
     /// Close every connection this runner opened.
@@ -65,7 +74,33 @@ impl StepRunner for ActionRunner {
             become_user: call.become_user.as_deref(),
             timeout: call.timeout,
             context: &call.context,
+            commands: call.commands.as_ref(),
         };
         runtime::run(&env, &inv).await.map_err(failure)
+    }
+
+    async fn processes(
+        &self,
+        role: &str,
+        identity: &CommandIdentity,
+    ) -> Result<Vec<i32>, StepFailure> {
+        let transport = self.transport(role).await?;
+        transport
+            .command_alive(identity)
+            .await
+            .map_err(|e| failure(ActionError::transport(&self.hosts.label(role), None, e)))
+    }
+
+    async fn signal(
+        &self,
+        role: &str,
+        identity: &CommandIdentity,
+        signal: &str,
+    ) -> Result<Vec<i32>, StepFailure> {
+        let transport = self.transport(role).await?;
+        transport
+            .signal_command(identity, signal)
+            .await
+            .map_err(|e| failure(ActionError::transport(&self.hosts.label(role), None, e)))
     }
 }

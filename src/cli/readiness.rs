@@ -12,6 +12,7 @@ use crate::events::Silent;
 use crate::exec::{Call, FailureKind, Secrets, Shared, StepFailure, StepRunner, run_check};
 use crate::graph::PlanGraph;
 use crate::plan::{Check, Severity};
+use crate::transport::CommandIdentity;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -102,6 +103,23 @@ impl StepRunner for Recording {
             seen.insert(id, kept);
         }
         outcome
+    }
+
+    async fn processes(
+        &self,
+        role: &str,
+        identity: &CommandIdentity,
+    ) -> Result<Vec<i32>, StepFailure> {
+        self.inner.processes(role, identity).await
+    }
+
+    async fn signal(
+        &self,
+        role: &str,
+        identity: &CommandIdentity,
+        signal: &str,
+    ) -> Result<Vec<i32>, StepFailure> {
+        self.inner.signal(role, identity, signal).await
     }
 }
 

@@ -1,4 +1,4 @@
-//! `drplan resume RUN [--retry STEP]... [--skip STEP]...`
+//! `drplan resume RUN [--retry STEP]... [--skip STEP]... [--kill-stale]`
 
 use super::session::{self, Drive};
 use super::{Failure, Global};
@@ -14,6 +14,10 @@ pub struct Args {
     /// Mark this step done by hand; it satisfies its dependants (repeatable).
     #[arg(long, value_name = "STEP")]
     pub skip: Vec<String>,
+    /// Stop the commands the crashed run left running in steps left in doubt (SIGTERM,
+    /// then SIGKILL; journaled) instead of waiting for them to end.
+    #[arg(long)]
+    pub kill_stale: bool,
     #[command(flatten)]
     pub flags: session::RunFlags,
 }
@@ -62,7 +66,8 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     if !checked {
         session::preconditions(&mut ex, &id).await?;
     }
-    let opts = args.flags.options(stored, args.retry, args.skip);
+    let mut opts = args.flags.options(stored, args.retry, args.skip);
+    opts.kill_stale = args.kill_stale;
     let ending = ex
         .forward(&opts)
         .await

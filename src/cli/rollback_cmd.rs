@@ -1,4 +1,5 @@
-//! `drplan rollback RUN [--assume-done STEP]... [--assume-not-run STEP]...`: undo what a run
+//! `drplan rollback RUN [--assume-done STEP]... [--assume-not-run STEP]... [--kill-stale]`:
+//! undo what a run
 //! did — first the steps a crash left in doubt (when their hooks are safe to run, or the
 //! operator says what happened), then the completed steps newest first — stopping at a
 //! point of no return.
@@ -17,6 +18,10 @@ pub struct Args {
     /// A step left in doubt never ran: nothing to undo (journaled; repeatable).
     #[arg(long, value_name = "STEP")]
     pub assume_not_run: Vec<String>,
+    /// Stop the commands the crashed run left running (in steps left in doubt, or a
+    /// rollback hook) with SIGTERM, then SIGKILL (journaled), instead of waiting for them.
+    #[arg(long)]
+    pub kill_stale: bool,
     #[arg(long, value_enum, default_value = "text")]
     pub format: super::validate::Format,
 }
@@ -67,6 +72,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let opts = RollbackOptions {
         assume_done: args.assume_done,
         assume_not_run: args.assume_not_run,
+        kill_stale: args.kill_stale,
     };
     match ex
         .rollback(&opts)

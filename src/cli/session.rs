@@ -244,6 +244,7 @@ impl RunFlags {
             on_failure: c.on_failure.unwrap_or_default(),
             retry,
             skip,
+            kill_stale: false,
         }
     }
 }

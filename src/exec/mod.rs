@@ -10,13 +10,14 @@ pub mod record;
 mod rollback;
 pub mod runner;
 mod scheduler;
+mod stale;
 pub mod state;
 mod step;
 
 pub use context::Secrets;
 pub use record::{FailureKind, Outcome, StepFailure};
 pub use rollback::RollbackOptions;
-pub use runner::{Call, StepRunner};
+pub use runner::{Call, CommandSink, StartedCommand, StepRunner};
 pub use scheduler::{Ending, OnFailure, Options};
 pub use state::{RunState, RunStatus, StepState};
 pub use step::run_check;

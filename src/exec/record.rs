@@ -120,6 +120,29 @@ pub enum Record {
         attempt: u32,
         at: String,
     },
+    /// A command of the step's attempt (or, with `rollback`, of its rollback hook) runs on
+    /// a host: who it is, so that a later `resume` or `rollback` can tell whether it still
+    /// runs. Journaled as soon as it is known, before the step's end.
+    CommandStarted {
+        step: String,
+        /// The step's attempt; 0 for a rollback hook.
+        attempt: u32,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        rollback: bool,
+        #[serde(flatten)]
+        command: RunCommand,
+        at: String,
+    },
+    /// `--kill-stale`: a command of a crashed run that still ran is being stopped (journaled
+    /// before the first signal).
+    StaleCommandStopped {
+        step: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        rollback: bool,
+        #[serde(flatten)]
+        command: RunCommand,
+        at: String,
+    },
     StepFinished {
         step: String,
         attempt: u32,
@@ -163,6 +186,13 @@ pub enum Record {
         end: RunEnd,
         at: String,
     },
+}
+
+/// A command a step ran: on which role's host, and who it is there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCommand {
+    pub role: String,
+    pub identity: crate::transport::CommandIdentity,
 }
 
 /// What a passing check saw.

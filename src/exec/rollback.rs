@@ -10,9 +10,12 @@
 //! word: whether rollback may go past it depends on whether it ran. A rollback *hook* a
 //! crash left in doubt (started, never finished) runs again only if it is idempotent;
 //! otherwise the same two flags say whether the hook ran (`--assume-done`) or not.
+//! Nothing is undone while a command the crashed run left running still runs (`stale`).
 
 use super::record::{self, Decision, FailureKind, Record, RunEnd, StepFailure};
+use super::runner::CommandSink;
 use super::scheduler::Ending;
+use super::stale::StaleWait;
 use super::{Call, Executor, StepRunner, StepState};
 use crate::events::Event;
 use crate::journal::JournalError;
@@ -26,6 +29,8 @@ use std::time::Instant;
 pub struct RollbackOptions {
     pub assume_done: Vec<String>,
     pub assume_not_run: Vec<String>,
+    /// Stop the commands a crashed run left running instead of waiting for them to end.
+    pub kill_stale: bool,
 }
 
 impl<R: StepRunner> Executor<R> {
@@ -71,6 +76,19 @@ impl<R: StepRunner> Executor<R> {
             return Ok(Ending::RollbackNeedsDecision {
                 in_doubt: undecided,
             });
+        }
+        // Nothing is undone while a command of the crashed run still runs: neither a step
+        // left in doubt nor a rollback hook that was running when it crashed.
+        let mut stale: Vec<(String, bool)> = in_doubt
+            .iter()
+            .map(|&i| (graph.steps()[i].id.clone(), false))
+            .collect();
+        stale.extend(self.state.compensation_open.clone().map(|id| (id, true)));
+        for (id, hook) in stale {
+            if self.settle_stale(&id, hook, opts.kill_stale).await? == StaleWait::Interrupted {
+                self.record(Record::Interrupted { at: record::now() })?;
+                return Ok(Ending::Interrupted);
+            }
         }
         self.record(Record::RollbackStarted { at: record::now() })?;
         // The walk, newest first: in-doubt steps taken as having run, then the completed.
@@ -159,7 +177,8 @@ impl<R: StepRunner> Executor<R> {
             action: rb.action.clone(),
             host: host.clone(),
         });
-        let started = Instant::now();
+        let started_at = Instant::now();
+        let (tx, mut started) = tokio::sync::mpsc::unbounded_channel();
         let ctx = self.context();
         let rendered =
             template::render_value(template::shared(), &Value::Object(rb.with.clone()), &ctx);
@@ -181,16 +200,25 @@ impl<R: StepRunner> Executor<R> {
                     ),
                     timeout: rb.timeout.or(step.timeout).map(|d| d.std()),
                     context: ctx,
+                    commands: Some(CommandSink::new(tx, &id, 0, true)),
                 };
-                shared
-                    .runner
-                    .call(call)
-                    .await
-                    .err()
-                    .map(|e| StepFailure { host, ..e })
+                // The hook's commands are journaled as they start, as a step's are.
+                let work = shared.runner.call(call);
+                tokio::pin!(work);
+                let result = loop {
+                    tokio::select! {
+                        biased;
+                        Some(command) = started.recv() => self.command_started(command)?,
+                        result = &mut work => break result,
+                    }
+                };
+                while let Ok(command) = started.try_recv() {
+                    self.command_started(command)?;
+                }
+                result.err().map(|e| StepFailure { host, ..e })
             }
         };
-        let ms = started.elapsed().as_millis() as u64;
+        let ms = started_at.elapsed().as_millis() as u64;
         self.record(Record::CompensationFinished {
             step: id.clone(),
             error: error.clone(),

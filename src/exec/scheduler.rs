@@ -1,6 +1,8 @@
 //! The forward run: a ready queue over the DAG with at most `parallel` steps in flight.
 
 use super::record::{self, Decision, FailureKind, Outcome, Record, RunEnd, SkipReason};
+use super::runner::{CommandSink, StartedCommand};
+use super::stale::StaleWait;
 use super::{Executor, StepRunner, StepState, step};
 use crate::events::Event;
 use crate::journal::JournalError;
@@ -37,6 +39,8 @@ pub struct Options {
     pub retry: Vec<String>,
     /// Steps the operator marks done by hand.
     pub skip: Vec<String>,
+    /// Stop the commands a crashed run left running instead of waiting for them to end.
+    pub kill_stale: bool,
 }
 
 /// How a forward run (or a rollback) ended.
@@ -69,9 +73,11 @@ pub enum Ending {
 impl<R: StepRunner> Executor<R> {
     /// Run (or continue) the plan forward until it ends, fails, or is cancelled.
     pub async fn forward(&mut self, opts: &Options) -> Result<Ending, JournalError> {
-        if let Some(ending) = self.settle_doubts(opts)? {
+        if let Some(ending) = self.settle_doubts(opts).await? {
             return Ok(ending);
         }
+        // Step tasks report the commands they start here; only this loop journals them.
+        let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::clone(&self.shared);
         let steps = shared.graph.steps();
         let dag = shared.graph.dag();
@@ -139,8 +145,9 @@ impl<R: StepRunner> Executor<R> {
                         attempt,
                     });
                     let task_shared = Arc::clone(&shared);
+                    let sink = CommandSink::new(started_tx.clone(), &step.id, attempt, false);
                     running.spawn(async move {
-                        let (outcome, ms) = step::run(task_shared, i, ctx).await;
+                        let (outcome, ms) = step::run(task_shared, i, ctx, sink).await;
                         (i, attempt, outcome, ms)
                     });
                 }
@@ -165,6 +172,12 @@ impl<R: StepRunner> Executor<R> {
             }
             let cancel = self.cancel.clone();
             let joined = tokio::select! {
+                // Before any end: a command's start is journaled before its step's end.
+                biased;
+                Some(command) = started.recv() => {
+                    self.command_started(command)?;
+                    continue;
+                }
                 j = running.join_next() => j,
                 _ = cancel.cancelled(), if !cancel.is_cancelled() => {
                     shared.emit(Event::Note { message: "interrupted: no new steps start; waiting for the running ones to end".into() });
@@ -172,6 +185,10 @@ impl<R: StepRunner> Executor<R> {
                 }
             };
             let Some(joined) = joined else { continue };
+            // The task sent its commands before it ended: they are all in the channel now.
+            while let Ok(command) = started.try_recv() {
+                self.command_started(command)?;
+            }
             let (i, attempt, outcome, ms) = match joined {
                 Ok(done) => done,
                 // A panicking step task is a bug; its step stays in doubt for resume to judge.
@@ -247,14 +264,47 @@ impl<R: StepRunner> Executor<R> {
         Ok(())
     }
 
+    /// Journal a command a step started.
+    pub(super) fn command_started(&mut self, c: StartedCommand) -> Result<(), JournalError> {
+        self.record(Record::CommandStarted {
+            step: c.step,
+            attempt: c.attempt,
+            rollback: c.rollback,
+            command: c.command,
+            at: record::now(),
+        })
+    }
+
     /// Steps a crash left in doubt: re-run the idempotent ones and those the operator asks
-    /// to retry, mark the skipped ones done; the rest need a decision.
+    /// to retry, mark the skipped ones done; the rest need a decision. Before any of that,
+    /// the commands the crashed run left running in them must be over (`stale`): nothing
+    /// starts beside them.
     ///
     /// Nothing is journaled unless every doubt is settled: a `retry` on disk makes a step
     /// pending, and a run that then stops for a decision (and is perhaps rolled back
     /// instead) would have forgotten that the step may have run.
-    fn settle_doubts(&mut self, opts: &Options) -> Result<Option<Ending>, JournalError> {
+    async fn settle_doubts(&mut self, opts: &Options) -> Result<Option<Ending>, JournalError> {
         let shared = Arc::clone(&self.shared);
+        let in_doubt: Vec<(usize, &String)> = shared
+            .graph
+            .steps()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(self.state.step(&s.id), StepState::InDoubt { .. }))
+            .map(|(i, s)| (i, &s.id))
+            .collect();
+        let undecided = in_doubt.iter().any(|&(i, id)| {
+            !opts.skip.contains(id) && !opts.retry.contains(id) && !shared.graph.idempotent(i)
+        });
+        // With a step left undecided nothing starts: the operator is asked first.
+        if !undecided {
+            for &(_, id) in &in_doubt {
+                if self.settle_stale(id, false, opts.kill_stale).await? == StaleWait::Interrupted {
+                    self.record(Record::Interrupted { at: record::now() })?;
+                    return Ok(Some(Ending::Interrupted));
+                }
+            }
+        }
         let mut undecided = Vec::new();
         let mut decided = Vec::new();
         for (i, step) in shared.graph.steps().iter().enumerate() {

@@ -1,7 +1,7 @@
 //! The state of a run, rebuilt by replaying its journal: the only truth the executor,
 //! `resume`, `rollback` and `status` share.
 
-use super::record::{Decision, Outcome, Record, RunEnd, SkipReason, StepFailure};
+use super::record::{Decision, Outcome, Record, RunCommand, RunEnd, SkipReason, StepFailure};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
@@ -52,6 +52,10 @@ pub struct RunState {
     pub preconditions_passed: bool,
     steps: HashMap<String, StepState>,
     pub attempts: HashMap<String, u32>,
+    /// The commands of each step's latest attempt, in the order they started.
+    pub commands: HashMap<String, Vec<RunCommand>>,
+    /// The commands of each step's latest rollback hook run.
+    pub rollback_commands: HashMap<String, Vec<RunCommand>>,
     pub durations_ms: HashMap<String, u64>,
     /// Steps that succeeded, in the order they finished (rollback goes backwards through it).
     pub completed: Vec<String>,
@@ -146,9 +150,24 @@ impl RunState {
                 self.paused = None;
                 self.interrupted = false;
                 self.attempts.insert(step.clone(), *attempt);
+                self.commands.remove(step);
                 self.steps
                     .insert(step.clone(), StepState::InDoubt { attempt: *attempt });
             }
+            Record::CommandStarted {
+                step,
+                rollback,
+                command,
+                ..
+            } => {
+                let list = if *rollback {
+                    &mut self.rollback_commands
+                } else {
+                    &mut self.commands
+                };
+                list.entry(step.clone()).or_default().push(command.clone());
+            }
+            Record::StaleCommandStopped { .. } => {}
             Record::StepFinished {
                 step,
                 outcome,
@@ -214,7 +233,10 @@ impl RunState {
                 self.interrupted = false;
                 self.compensation_failed = None;
             }
-            Record::CompensationStarted { step, .. } => self.compensation_open = Some(step.clone()),
+            Record::CompensationStarted { step, .. } => {
+                self.rollback_commands.remove(step);
+                self.compensation_open = Some(step.clone())
+            }
             Record::CompensationFinished { step, error, .. } => {
                 self.compensation_open = None;
                 match error {
@@ -273,6 +295,8 @@ fn at_of(rec: &Record) -> Option<&str> {
         | Record::PreconditionsPassed { at, .. }
         | Record::PreconditionRefused { at, .. }
         | Record::StepStarted { at, .. }
+        | Record::CommandStarted { at, .. }
+        | Record::StaleCommandStopped { at, .. }
         | Record::StepFinished { at, .. }
         | Record::OperatorDecision { at, .. }
         | Record::Paused { at, .. }

@@ -3,7 +3,7 @@
 
 use super::Shared;
 use super::record::{FailureKind, Outcome, SkipReason, StepFailure};
-use super::runner::{Call, StepRunner};
+use super::runner::{Call, CommandSink, StepRunner};
 use crate::events::Event;
 use crate::plan::{Check, OnUnreachable};
 use crate::template;
@@ -11,15 +11,25 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Run step `i` (attempt `attempt`) with template context `ctx`; returns the outcome and
-/// how long it took.
-pub async fn run<R: StepRunner>(shared: Arc<Shared<R>>, i: usize, ctx: Value) -> (Outcome, u64) {
+/// Run step `i` with template context `ctx`, reporting its commands to `sink`; returns the
+/// outcome and how long it took.
+pub async fn run<R: StepRunner>(
+    shared: Arc<Shared<R>>,
+    i: usize,
+    ctx: Value,
+    sink: CommandSink,
+) -> (Outcome, u64) {
     let started = Instant::now();
-    let outcome = attempt_all(&shared, i, &ctx).await;
+    let outcome = attempt_all(&shared, i, &ctx, sink).await;
     (outcome, started.elapsed().as_millis() as u64)
 }
 
-async fn attempt_all<R: StepRunner>(shared: &Shared<R>, i: usize, ctx: &Value) -> Outcome {
+async fn attempt_all<R: StepRunner>(
+    shared: &Shared<R>,
+    i: usize,
+    ctx: &Value,
+    sink: CommandSink,
+) -> Outcome {
     let step = &shared.graph.steps()[i];
     for check in &step.preconditions {
         if let Err(error) = run_check(shared, &step.id, check, ctx).await {
@@ -38,6 +48,7 @@ async fn attempt_all<R: StepRunner>(shared: &Shared<R>, i: usize, ctx: &Value) -
         become_user: shared.become_user(step.become_user.as_deref(), &step.on),
         timeout: step.timeout.map(|d| d.std()),
         context: ctx.clone(),
+        commands: Some(sink),
     };
     let mut attempt = 0;
     loop {
@@ -110,6 +121,7 @@ pub async fn run_check<R: StepRunner>(
         become_user: shared.become_user(None, &check.on),
         timeout: None,
         context: ctx.clone(),
+        commands: None,
     };
     let refused = |message: String, e: Option<&StepFailure>| StepFailure {
         kind: FailureKind::Refused,

@@ -48,34 +48,67 @@ pub(crate) async fn drain_tail<R: AsyncRead + Unpin>(
     cap: usize,
     into: &mut Captured,
 ) -> io::Result<()> {
-    drain_watching(reader, cap, into, None).await
+    drain_watching(reader, cap, into, None, None).await
 }
 
 /// A text the command's wrapper writes to stderr when the command has exited (see
-/// `wrap::with_end_marker`), and where to say that it was seen.
+/// `wrap::with_markers`), and where to say that it was seen.
 pub(crate) struct EndMarker<'a> {
     pub text: &'a [u8],
     pub seen: oneshot::Sender<()>,
 }
 
-/// `drain_tail`, and when `end` is given: cut its text out of the stream and report it.
+/// The start record the command's wrapper writes to stderr before the command runs (see
+/// `wrap::with_markers`): its one-time prefix, and what to do with the text between the
+/// prefix and the closing `]`.
+pub(crate) struct StartRecord<'a> {
+    pub prefix: &'a [u8],
+    pub seen: &'a mut (dyn FnMut(&str) + Send),
+}
+
+/// How far into stderr a start record is looked for. It is the wrapper's first write; only
+/// something the login shell prints could come before it.
+const START_WINDOW: usize = 64 * 1024;
+
+/// The longest start record (five numbers and a boot id, with room to spare).
+const START_RECORD_MAX: usize = 256;
+
+/// `drain_tail`, and when `end` is given: cut its text out of the stream and report it;
+/// when `start` is given, the same for the start record.
 async fn drain_watching<R: AsyncRead + Unpin>(
     reader: Option<R>,
     cap: usize,
     into: &mut Captured,
     mut end: Option<EndMarker<'_>>,
+    mut start: Option<StartRecord<'_>>,
 ) -> io::Result<()> {
     let Some(mut reader) = reader else {
         return Ok(());
     };
     let mut chunk = vec![0u8; 64 * 1024];
+    let mut total = 0usize;
     loop {
         let n = reader.read(&mut chunk).await?;
         if n == 0 {
             break;
         }
-        let before = into.bytes.len();
+        let mut before = into.bytes.len();
         into.bytes.extend_from_slice(&chunk[..n]);
+        total = total.saturating_add(n);
+        if let Some(record) = start.as_mut() {
+            // Looked for in the whole buffer: within the window it was never trimmed.
+            match cut_record(&mut into.bytes, record.prefix) {
+                Cut::Found { at, text } => {
+                    (record.seen)(&text);
+                    before = before.min(at);
+                    start = None;
+                }
+                Cut::Incomplete => {}
+                Cut::Absent if total <= START_WINDOW => {}
+                // Not there (a host without /proc), or not a record: stop looking.
+                Cut::Absent | Cut::Malformed => start = None,
+            }
+        }
         if let Some(marker) = end.take_if(|m| cut_marker(&mut into.bytes, before, m.text)) {
             // The receiver may have stopped listening (output ended first): nothing to tell.
             let _ = marker.seen.send(());
@@ -88,6 +121,42 @@ async fn drain_watching<R: AsyncRead + Unpin>(
     }
     trim(into, cap);
     Ok(())
+}
+
+enum Cut {
+    /// The record began at `at` (and was removed); `text` is what it held.
+    Found {
+        at: usize,
+        text: String,
+    },
+    /// Its prefix is there, its end not yet.
+    Incomplete,
+    Absent,
+    /// Its prefix is followed by something that is no record.
+    Malformed,
+}
+
+/// Remove the first `prefix…]` from `bytes`.
+fn cut_record(bytes: &mut Vec<u8>, prefix: &[u8]) -> Cut {
+    if prefix.is_empty() {
+        return Cut::Absent;
+    }
+    let Some(at) = bytes.windows(prefix.len()).position(|w| w == prefix) else {
+        return Cut::Absent;
+    };
+    let body = &bytes[at + prefix.len()..];
+    let Some(close) = body.iter().take(START_RECORD_MAX).position(|&b| b == b']') else {
+        return if body.len() >= START_RECORD_MAX {
+            Cut::Malformed
+        } else {
+            Cut::Incomplete
+        };
+    };
+    let Ok(text) = std::str::from_utf8(&body[..close]).map(str::to_owned) else {
+        return Cut::Malformed;
+    };
+    bytes.drain(at..at + prefix.len() + close + 1);
+    Cut::Found { at, text }
 }
 
 /// Remove `marker` from `bytes` if it ends at or after `new_from` (it may have begun in an
@@ -161,7 +230,8 @@ pub(crate) enum End<'a, F> {
 /// `DRAIN_AFTER_EXIT` after the command exited if it does not (a daemon the command started
 /// holds the pipes); then the command's status. Whatever such a daemon writes later is not
 /// read (our ends of the pipes are closed), and the daemon is left running: starting it is
-/// what the user asked for.
+/// what the user asked for. `start`: a start record to cut out of stderr and report.
+#[allow(clippy::too_many_arguments)] // the three streams, their buffers, and two watches
 pub(crate) async fn exchange_then_wait<W, O, E, F>(
     stdin: Option<W>,
     stdin_bytes: Option<&[u8]>,
@@ -170,6 +240,7 @@ pub(crate) async fn exchange_then_wait<W, O, E, F>(
     out: &mut Captured,
     err: &mut Captured,
     end: End<'_, F>,
+    start: Option<StartRecord<'_>>,
 ) -> (io::Result<()>, F::Output)
 where
     W: AsyncWrite + Unpin,
@@ -190,7 +261,7 @@ where
         let (fed, o, e) = tokio::join!(
             feed(stdin, stdin_bytes),
             drain_tail(stdout, OUTPUT_CAP, out),
-            drain_watching(stderr, OUTPUT_CAP, err, watch),
+            drain_watching(stderr, OUTPUT_CAP, err, watch, start),
         );
         fed.and(o).and(e)
     };
@@ -232,6 +303,19 @@ mod tests {
         assert!(cut_marker(&mut bytes, before, marker));
         assert_eq!(bytes, b"err\nlate");
         assert!(!cut_marker(&mut bytes, 0, marker), "cut once");
+    }
+
+    #[test]
+    fn a_start_record_is_cut_once_complete() {
+        let mut bytes = b"motd\n[S 1 2 3 b".to_vec();
+        assert!(matches!(cut_record(&mut bytes, b"[S"), Cut::Incomplete));
+        bytes.extend_from_slice(b" 4]err");
+        match cut_record(&mut bytes, b"[S") {
+            Cut::Found { at, text } => assert_eq!((at, text.as_str()), (5, " 1 2 3 b 4")),
+            _ => panic!("not found"),
+        }
+        assert_eq!(bytes, b"motd\nerr");
+        assert!(matches!(cut_record(&mut bytes, b"[S"), Cut::Absent));
     }
 
     #[tokio::test]

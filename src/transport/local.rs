@@ -16,13 +16,13 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use super::capture::{self, Captured, End, output};
-use super::local_spawn;
 use super::wrap::{self, KILL_AFTER};
 use super::{BecomeMethod, Command, Output, TransportError};
+use super::{identity, local_spawn};
 use crate::whoami;
 
 /// How errors and events name the controller.
-const HOST: &str = "local";
+pub(super) const HOST: &str = "local";
 
 /// How long to wait for a SIGKILLed group to let go of its pipes before giving up on them.
 const REAP_WAIT: Duration = Duration::from_secs(2);
@@ -91,6 +91,14 @@ impl LocalTransport {
             Err(e) => return not_started(&argv[0], cmd.cwd.as_deref(), e),
         };
         let mut group = GroupKiller(child.id().and_then(|id| libc::pid_t::try_from(id).ok()));
+        if let (Some(tx), Some(pid)) = (&cmd.on_started, group.0) {
+            // Read before the first wait, so the entry is there even if it already exited.
+            // Without /proc there is no identity, and nothing to tell.
+            let user = become_as.map_or(self.login_user.as_str(), |(user, _)| user);
+            if let Ok(id) = identity::local(pid, user) {
+                let _ = tx.send(id);
+            }
+        }
         let (stdin, stdout, stderr) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take());
 
@@ -105,6 +113,7 @@ impl LocalTransport {
                 &mut out,
                 &mut err,
                 End::Wait(child.wait()),
+                None,
             );
             tokio::pin!(work);
             match cmd.timeout {

@@ -169,10 +169,10 @@ async fn a_command_ends_at_its_exit_though_a_daemon_holds_its_output() {
     }
 }
 
-/// The SSH transport's end-marker wrapper (run here through a local shell) passes the
-/// command's status on, and a signal death stays one.
+/// The SSH transport's wrapper (run here through a local shell) writes the start record
+/// first, passes the command's status on, and a signal death stays one.
 #[tokio::test]
-async fn the_end_marker_wrapper_keeps_the_status() {
+async fn the_remote_wrapper_keeps_the_status_and_starts_with_its_identity() {
     let cases = [
         ("exit 0", Some(0)),
         ("exit 3", Some(3)),
@@ -182,9 +182,17 @@ async fn the_end_marker_wrapper_keeps_the_status() {
         ("drplan-no-such-program", Some(127)),
     ];
     for (script, status) in cases {
-        let argv = wrap::with_end_marker(vec!["sh".into(), "-c".into(), script.into()], "[M]");
+        let argv = wrap::with_markers(vec!["sh".into(), "-c".into(), script.into()], "[S", "[M]");
         let out = transport().run(&Command::new(argv)).await.unwrap();
         assert_eq!(out.status, status, "{script}");
         assert!(out.stderr.ends_with(b"[M]"), "{script}");
+        let text = String::from_utf8_lossy(&out.stderr);
+        let record = text
+            .strip_prefix("[S")
+            .and_then(|t| t.split_once(']'))
+            .map(|(r, _)| r)
+            .unwrap_or_default();
+        let id = super::super::identity::from_start_record(record, "local", "root");
+        assert!(id.is_some_and(|id| id.start_time > 0), "{script}: {text}");
     }
 }

@@ -8,6 +8,7 @@
 
 mod capture;
 mod error;
+mod identity;
 pub mod local;
 mod local_spawn;
 pub mod ssh;
@@ -17,8 +18,12 @@ mod wrap;
 
 use std::time::Duration;
 
+/// How long checking for (or signalling) a command's processes may take on its host.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub use capture::OUTPUT_CAP;
 pub use error::TransportError;
+pub use identity::CommandIdentity;
 pub use local::{LocalSpec, LocalTransport};
 pub use ssh::{SshSpec, SshTransport};
 
@@ -50,6 +55,10 @@ pub struct Command {
     pub become_user: Option<String>,
     /// give up (and kill the command) after this long
     pub timeout: Option<Duration>,
+    /// told who the command is as soon as it runs (`CommandIdentity`), before it can end:
+    /// what lets a later drplan find it if this one dies. Unbounded so that the transport
+    /// never waits on the listener; a sender rather than a oneshot so `Command` stays `Clone`.
+    pub on_started: Option<tokio::sync::mpsc::UnboundedSender<CommandIdentity>>,
 }
 
 impl Command {
@@ -129,6 +138,48 @@ impl Transport {
         match self {
             Self::Local(t) => t.run(cmd).await,
             Self::Ssh(t) => t.run(cmd).await,
+        }
+    }
+
+    /// The processes of the command `id` names that still run on this host (empty when
+    /// none does: it ended, or the host rebooted since).
+    pub async fn command_alive(&self, id: &CommandIdentity) -> Result<Vec<i32>, TransportError> {
+        self.probe(id, "check").await
+    }
+
+    /// Send `signal` (`TERM`, `KILL`) to every process of the command `id` names; returns
+    /// the processes it was sent to (empty when nothing of it ran any more).
+    pub async fn signal_command(
+        &self,
+        id: &CommandIdentity,
+        signal: &str,
+    ) -> Result<Vec<i32>, TransportError> {
+        self.probe(id, signal).await
+    }
+
+    /// Run `identity::PROBE_SCRIPT` as the command's own user.
+    async fn probe(&self, id: &CommandIdentity, op: &str) -> Result<Vec<i32>, TransportError> {
+        let mut cmd = Command::new(["sh", "-c", identity::PROBE_SCRIPT, "sh", op]);
+        cmd.argv.extend(id.probe_args());
+        // Naming the login user explicitly means "no switch" (see `wrap::become_target`).
+        cmd.become_user = Some(id.user.clone());
+        cmd.timeout = Some(PROBE_TIMEOUT);
+        let out = self.run(&cmd).await?;
+        match out.status {
+            Some(0) => Ok(String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()),
+            Some(1) => Ok(Vec::new()),
+            _ => Err(TransportError::io(
+                self.host(),
+                format!("look for the processes of pid {}", id.pid),
+                std::io::Error::other(format!(
+                    "the check exited with {:?}: {}",
+                    out.status,
+                    out.stderr_tail(3)
+                )),
+            )),
         }
     }
 

@@ -17,7 +17,9 @@
 //! really ends on the host; the local wait is bounded too, in case the host stops answering.
 //! A command's end is its exit: the argv runs under a small `sh` wrapper that writes a
 //! one-time marker to stderr once the command exited, so a daemon it left holding stdout
-//! does not hold the step (`capture::End`, `wrap::with_end_marker`).
+//! does not hold the step (`capture::End`, `wrap::with_markers`). Before the command runs,
+//! the same wrapper writes a start record (who the command is, `identity`) behind another
+//! one-time prefix; it is cut out of stderr and sent to `Command::on_started`.
 //! Cancellation: dropping the future of `run` closes our side of the mux session, but the
 //! SSH multiplexing protocol has no way to kill the remote process: it runs on until it ends
 //! (or its `timeout` ends it), unobserved. The executor must therefore never drop it.
@@ -32,7 +34,8 @@ use std::time::{Duration, Instant};
 use openssh::{Session, Stdio};
 use tokio::sync::Semaphore;
 
-use super::capture::{self, Captured, End, output};
+use super::capture::{self, Captured, End, StartRecord, output};
+use super::identity;
 use super::ssh_failure::connect_error;
 use super::ssh_master::{self, LaunchError};
 use super::wrap::{self, KILL_AFTER};
@@ -209,8 +212,21 @@ impl SshTransport {
             &self.login_user,
         )
         .map(|user| (user, self.become_method));
-        let marker = end_marker().map_err(|e| TransportError::io(&self.host, "draw a nonce", e))?;
-        let argv = wrap::with_end_marker(wrap::build(cmd, become_as, cmd.timeout, true)?, &marker);
+        let nonce = || nonce().map_err(|e| TransportError::io(&self.host, "draw a nonce", e));
+        let marker = format!("[drplan-exit:{}]", nonce()?);
+        let start = format!("[drplan-start:{}", nonce()?);
+        let argv = wrap::with_markers(
+            wrap::build(cmd, become_as, cmd.timeout, true)?,
+            &start,
+            &marker,
+        );
+        let user = become_as.map_or(self.login_user.as_str(), |(user, _)| user);
+        let mut on_start = |record: &str| {
+            let id = identity::from_start_record(record, &self.host, user);
+            if let (Some(tx), Some(id)) = (&cmd.on_started, id) {
+                let _ = tx.send(id);
+            }
+        };
         // The semaphore is never closed, so acquire cannot fail; the match keeps it honest.
         let Ok(_permit) = self.sessions.acquire().await else {
             return Err(self.ssh_error("the session limiter was closed"));
@@ -238,6 +254,10 @@ impl SshTransport {
                     wait: child.wait(),
                     marker: marker.as_bytes(),
                 },
+                Some(StartRecord {
+                    prefix: start.as_bytes(),
+                    seen: &mut on_start,
+                }),
             );
             match cmd.timeout {
                 None => Some(work.await),
@@ -382,17 +402,17 @@ fn private_dir(parent: Option<&Path>) -> std::io::Result<tempfile::TempDir> {
     Ok(dir)
 }
 
-/// A text that marks the command's exit on stderr (`wrap::with_end_marker`), fresh for each
-/// command: 128 random bits, so that no output holds it by chance.
-fn end_marker() -> std::io::Result<String> {
+/// 128 random bits in hex, fresh for each command: the one-time part of the texts that mark
+/// a command's start and exit on stderr (`wrap::with_markers`), so no output holds them by
+/// chance.
+fn nonce() -> std::io::Result<String> {
     let mut nonce = [0u8; 16];
     // SAFETY: the buffer is writable for its whole length, which is what we pass.
     let n = unsafe { libc::getrandom(nonce.as_mut_ptr().cast(), nonce.len(), 0) };
     if usize::try_from(n).ok() != Some(nonce.len()) {
         return Err(std::io::Error::last_os_error());
     }
-    let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("[drplan-exit:{hex}]"))
+    Ok(nonce.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// An error and its sources on one line.

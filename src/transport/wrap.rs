@@ -1,8 +1,8 @@
 //! Turning a `Command` into the argv that the host really executes: the become wrapper
 //! (`sudo`/`runuser`), the `timeout` wrapper and the `env` wrapper (variables, directory).
 //!
-//! Over SSH the whole argv is then wrapped once more, in a tiny `sh` script that marks the
-//! command's exit on stderr (`with_end_marker`).
+//! Over SSH the whole argv is then wrapped once more, in a tiny `sh` script that writes who
+//! the command is and marks its exit on stderr (`with_markers`).
 //!
 //! Pure functions, no I/O. This file must not quote anything for a shell: the result is still
 //! an argv vector, and the SSH transport quotes each element exactly once.
@@ -114,24 +114,32 @@ pub(crate) fn build(
     Ok(argv)
 }
 
-/// The remote wrapper around every SSH command: run it, then write `$1` (the end marker) to
-/// stderr, then end the way the command ended.
+/// The remote wrapper around every SSH command: write a start record to stderr (`$1`, a
+/// one-time prefix, then `PID PGID SID BOOT_ID START_TIME]`), run the command, then write
+/// `$2` (the end marker) to stderr, then end the way the command ended.
 ///
-/// Why: over SSH the end of a command is only known from its exit status, and a mux
-/// session's wait cuts short the output not yet forwarded (see `capture::End`). This marker
-/// tells drplan that the command exited even while a daemon it started keeps stdout and
-/// stderr open. A signal death (status 129–143 in a shell) is passed on by the shell
+/// The start record is who the command is (`identity`): the wrapper's pid, process group
+/// and session, the host's boot id and the wrapper's start time, read with the shell's own
+/// `read` (no extra process) before the command runs, so nothing the command writes can
+/// come before it or be taken for it. The wrapper waits for the command, so while the
+/// wrapper lives the command does. On a host without `/proc` the record is left out.
+///
+/// The end marker: over SSH the end of a command is only known from its exit status, and a
+/// mux session's wait cuts short the output not yet forwarded (see `capture::End`). This
+/// marker tells drplan that the command exited even while a daemon it started keeps stdout
+/// and stderr open. A signal death (status 129–143 in a shell) is passed on by the shell
 /// killing itself with the same signal, so drplan still sees "killed by a signal"; a
 /// program that itself exits with such a status is reported as killed too (sh cannot tell
-/// the two apart).
-const END_MARKER_SCRIPT: &str = r#"m=$1; shift; "$@"; s=$?; printf %s "$m" >&2; case $s in 129|13[0-9]|14[0-3]) kill -$((s - 128)) $$;; esac; exit $s"#;
+/// the two apart). `set -f`: the unquoted stat fields must not be globbed (`"$@"` is
+/// quoted, so the command is not affected).
+const WRAPPER_SCRIPT: &str = r#"set -f; _drplan_s=$1 _drplan_e=$2; shift 2; _drplan_id() { _drplan_g=$3 _drplan_i=$4 _drplan_t=${20}; }; { read -r _drplan_b < /proc/sys/kernel/random/boot_id && read -r _drplan_l < /proc/$$/stat; } 2>/dev/null && _drplan_id ${_drplan_l##*) } && printf '%s %s %s %s %s %s]' "$_drplan_s" $$ "$_drplan_g" "$_drplan_i" "$_drplan_b" "$_drplan_t" >&2; "$@"; _drplan_x=$?; printf %s "$_drplan_e" >&2; case $_drplan_x in 129|13[0-9]|14[0-3]) kill -$((_drplan_x - 128)) $$;; esac; exit $_drplan_x"#;
 
-/// `argv` run under the end-marker wrapper: `sh -c SCRIPT sh MARKER argv…`. The marker and
+/// `argv` run under the remote wrapper: `sh -c SCRIPT sh START END argv…`. The markers and
 /// the argv stay arguments (never spliced into the script), so they are quoted once, like
 /// every other argument.
-pub(crate) fn with_end_marker(argv: Vec<String>, marker: &str) -> Vec<String> {
-    let mut wrapped = Vec::with_capacity(argv.len() + 5);
-    wrapped.extend(["sh", "-c", END_MARKER_SCRIPT, "sh", marker].map(String::from));
+pub(crate) fn with_markers(argv: Vec<String>, start: &str, end: &str) -> Vec<String> {
+    let mut wrapped = Vec::with_capacity(argv.len() + 6);
+    wrapped.extend(["sh", "-c", WRAPPER_SCRIPT, "sh", start, end].map(String::from));
     wrapped.extend(argv);
     wrapped
 }

@@ -103,6 +103,7 @@ impl Rig {
             become_user,
             timeout,
             context: &self.context,
+            commands: None,
         };
         actions::run(&env, &inv).await
     }

@@ -33,6 +33,7 @@ use serde_json::Value;
 use super::error::ActionError;
 use super::runtime::{ActionEnv, Invocation};
 use super::*;
+use crate::exec::CommandSink;
 use crate::transport::{Command, Output, Transport};
 
 /// How long an action may run when its step sets no `timeout`. Polling actions have their
@@ -220,6 +221,8 @@ impl<'a> Ctx<'a> {
             .map_err(|e| ActionError::transport(&label, None, e))?;
         Ok(Host {
             transport,
+            role: role.to_owned(),
+            commands: self.inv.commands,
             label,
             become_user: become_user.map(str::to_owned),
             deadline: self.deadline,
@@ -256,6 +259,9 @@ fn remaining(deadline: Instant, label: &str, what: &str) -> Result<Duration, Act
 /// A host's transport with a user to run as and a deadline.
 pub(crate) struct Host<'a> {
     transport: &'a Transport,
+    role: String,
+    /// Where each command's identity goes as soon as it runs (see `run`).
+    commands: Option<&'a CommandSink>,
     pub label: String,
     become_user: Option<String>,
     deadline: Instant,
@@ -293,10 +299,30 @@ impl Host<'_> {
             }
         })?;
         cmd.timeout = Some(cmd.timeout.map_or(left, |t| t.min(left)));
-        self.transport
-            .run(&cmd)
-            .await
-            .map_err(|e| ActionError::transport(&self.label, Some(&cmd.argv), e))
+        let Some(sink) = self.commands else {
+            return self
+                .transport
+                .run(&cmd)
+                .await
+                .map_err(|e| ActionError::transport(&self.label, Some(&cmd.argv), e));
+        };
+        // Pass the command's identity on, tagged with the role, while it runs: the executor
+        // journals it before the step can end.
+        let (tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+        cmd.on_started = Some(tx);
+        let work = self.transport.run(&cmd);
+        tokio::pin!(work);
+        let result = loop {
+            tokio::select! {
+                biased;
+                Some(identity) = started.recv() => sink.started(&self.role, identity),
+                result = &mut work => break result,
+            }
+        };
+        while let Ok(identity) = started.try_recv() {
+            sink.started(&self.role, identity);
+        }
+        result.map_err(|e| ActionError::transport(&self.label, Some(&cmd.argv), e))
     }
 
     /// Run `cmd`; a non-zero exit is an error saying it was for `what`.

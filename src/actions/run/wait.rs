@@ -69,6 +69,7 @@ pub(super) async fn until(ctx: &Ctx<'_>, p: WaitUntilParams) -> Result<Value, Ac
                     .max(Duration::from_millis(1)),
             ),
             context: ctx.inv.context,
+            commands: ctx.inv.commands,
         };
         // Boxed (in a plain fn, so that `Send` is proven without a cycle): this is a
         // recursive call into the dispatcher.

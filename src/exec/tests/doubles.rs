@@ -183,6 +183,24 @@ impl StepRunner for Arc<Fake> {
         }
         Ok(json!({ "tag": tag, "ok": true, "exists": true }))
     }
+
+    // The double runs no commands, so none of them is ever left running.
+    async fn processes(
+        &self,
+        _role: &str,
+        _identity: &crate::transport::CommandIdentity,
+    ) -> Result<Vec<i32>, StepFailure> {
+        Ok(Vec::new())
+    }
+
+    async fn signal(
+        &self,
+        _role: &str,
+        _identity: &crate::transport::CommandIdentity,
+        _signal: &str,
+    ) -> Result<Vec<i32>, StepFailure> {
+        Ok(Vec::new())
+    }
 }
 
 pub const SITE: &str = "version: 1\nsite: t\nhosts:\n  a: { address: 127.0.0.1, transport: local }\n  b: { address: 127.0.0.1, transport: local }\n";
