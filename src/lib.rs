@@ -13,6 +13,7 @@ pub mod journal;
 pub mod load;
 pub mod plan;
 mod private_fs;
+pub mod process;
 pub mod render;
 pub mod saved;
 pub mod schema;

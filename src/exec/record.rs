@@ -192,7 +192,7 @@ pub enum Record {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunCommand {
     pub role: String,
-    pub identity: crate::transport::CommandIdentity,
+    pub identity: crate::process::CommandIdentity,
 }
 
 /// What a passing check saw.

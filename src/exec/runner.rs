@@ -3,7 +3,7 @@
 //! transports; scheduling tests use a double.
 
 use super::record::{RunCommand, StepFailure};
-use crate::transport::CommandIdentity;
+use crate::process::CommandIdentity;
 use serde_json::Value;
 use std::future::Future;
 use std::time::Duration;

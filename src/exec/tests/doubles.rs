@@ -188,7 +188,7 @@ impl StepRunner for Arc<Fake> {
     async fn processes(
         &self,
         _role: &str,
-        _identity: &crate::transport::CommandIdentity,
+        _identity: &crate::process::CommandIdentity,
     ) -> Result<Vec<i32>, StepFailure> {
         Ok(Vec::new())
     }
@@ -196,7 +196,7 @@ impl StepRunner for Arc<Fake> {
     async fn signal(
         &self,
         _role: &str,
-        _identity: &crate::transport::CommandIdentity,
+        _identity: &crate::process::CommandIdentity,
         _signal: &str,
     ) -> Result<Vec<i32>, StepFailure> {
         Ok(Vec::new())
