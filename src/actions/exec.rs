@@ -41,3 +41,11 @@ pub struct ManualApproveParams {
     /// The question shown to the operator.
     pub prompt: String,
 }
+
+/// Say something to whoever reads the run's output (what a plan leaves, what to do next).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteParams {
+    /// The text; it is the step's result (`note`) and is printed with the step's end.
+    pub message: String,
+}

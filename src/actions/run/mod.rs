@@ -11,6 +11,7 @@ mod file;
 mod file_read;
 mod file_sync;
 mod gocd;
+mod gocd_files;
 mod http;
 mod jvm_options;
 mod libpq;
@@ -53,8 +54,14 @@ enum Call {
     FileSync(FileSyncParams),
     FileTouch(FileTouchParams),
     FileWrite(FileWriteParams),
+    GocdCompareFiles(GocdFilesParams),
+    GocdDbProperties(GocdDbPropertiesParams),
+    GocdMaintenance(GocdMaintenanceParams),
     GocdSetMode(GocdSetModeParams),
+    GocdSyncConfig(GocdFilesParams),
     GocdSyncStatus(GocdSyncStatusParams),
+    GocdWaitReady(GocdWaitReadyParams),
+    Note(NoteParams),
     HttpGet(HttpGetParams),
     HttpWait(HttpWaitParams),
     TcpWait(TcpWaitParams),
@@ -94,8 +101,14 @@ fn parse(action: &str, p: &Value) -> Result<Call, ParseError> {
         "file.sync" => Call::FileSync(typed(p)?),
         "file.touch" => Call::FileTouch(typed(p)?),
         "file.write" => Call::FileWrite(typed(p)?),
+        "gocd.compare_files" => Call::GocdCompareFiles(typed(p)?),
+        "gocd.db_properties" => Call::GocdDbProperties(typed(p)?),
+        "gocd.maintenance_mode" => Call::GocdMaintenance(typed(p)?),
         "gocd.set_mode" => Call::GocdSetMode(typed(p)?),
+        "gocd.sync_config" => Call::GocdSyncConfig(typed(p)?),
         "gocd.sync_status" => Call::GocdSyncStatus(typed(p)?),
+        "gocd.wait_ready" => Call::GocdWaitReady(typed(p)?),
+        "note" => Call::Note(typed(p)?),
         "http.get" => Call::HttpGet(typed(p)?),
         "http.wait" => Call::HttpWait(typed(p)?),
         "tcp.wait" => Call::TcpWait(typed(p)?),
@@ -144,8 +157,14 @@ pub(crate) async fn dispatch(
         Call::FileSync(p) => file_sync::sync(&ctx, p).await,
         Call::FileTouch(p) => file::touch(&ctx, p).await,
         Call::FileWrite(p) => file::write(&ctx, p).await,
+        Call::GocdCompareFiles(p) => gocd_files::compare(&ctx, p).await,
+        Call::GocdDbProperties(p) => gocd::db_properties(&ctx, p).await,
+        Call::GocdMaintenance(p) => gocd::maintenance_mode(&ctx, p).await,
         Call::GocdSetMode(p) => gocd::set_mode(&ctx, p).await,
+        Call::GocdSyncConfig(p) => gocd_files::sync(&ctx, p).await,
         Call::GocdSyncStatus(p) => gocd::sync_status(&ctx, p).await,
+        Call::GocdWaitReady(p) => gocd::wait_ready(&ctx, p).await,
+        Call::Note(p) => exec::note(&ctx, p).await,
         Call::HttpGet(p) => http::get(&ctx, p).await,
         Call::HttpWait(p) => http::wait(&ctx, p).await,
         Call::TcpWait(p) => http::tcp_wait(&ctx, p).await,
