@@ -15,7 +15,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::file::absolute;
 use super::file_sync::{carry_out, manifest};
-use super::sync_plan::{self, Manifest};
+use super::sync_plan::{self, Manifest, Op};
 use super::{Ctx, Host};
 use crate::actions::GocdFilesParams;
 use crate::actions::error::ActionError;
@@ -205,12 +205,62 @@ pub(super) async fn compare(ctx: &Ctx<'_>, p: GocdFilesParams) -> Result<Value, 
     }))
 }
 
+/// What one directory's sync did, by kind, as paths under `dir`.
+#[derive(Default)]
+struct Done {
+    /// files and symlinks whose content was copied (new or different)
+    copied: Vec<String>,
+    /// paths whose content was the same but whose mode or owner was set like the source's
+    permissions: Vec<String>,
+    deleted: Vec<String>,
+}
+
+impl Done {
+    fn add(&mut self, dir: &str, plan: &sync_plan::SyncPlan) {
+        let full = |rel: &str| format!("{dir}/{rel}");
+        self.copied.extend(plan.transfer.iter().map(|r| full(r)));
+        // The top directory's own mode and owner are not the files' business.
+        self.permissions
+            .extend(plan.ops.iter().filter_map(|op| match op {
+                Op::Attr(rel, _, _) if !rel.is_empty() => Some(full(rel)),
+                _ => None,
+            }));
+        self.deleted.extend(plan.deleted.iter().map(|r| full(r)));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.copied.is_empty() && self.permissions.is_empty() && self.deleted.is_empty()
+    }
+}
+
+/// The operator's summary: what was copied, what only had its permissions set, what went.
+fn sync_note(done: &Done, from: &str, to: &str) -> String {
+    if done.is_empty() {
+        return format!(
+            "nothing changed: {to}'s config files and external plugins already match {from}'s"
+        );
+    }
+    let mut parts = Vec::new();
+    if !done.copied.is_empty() {
+        parts.push(format!("copied {}", done.copied.join(", ")));
+    }
+    if !done.permissions.is_empty() {
+        parts.push(format!(
+            "set the mode and owner of {} like {from}'s (same content)",
+            done.permissions.join(", ")
+        ));
+    }
+    if !done.deleted.is_empty() {
+        parts.push(format!("removed {}", done.deleted.join(", ")));
+    }
+    format!("{} on {to}", parts.join("; "))
+}
+
 pub(super) async fn sync(ctx: &Ctx<'_>, p: GocdFilesParams) -> Result<Value, ActionError> {
     let scope = scope(ctx, &p)?;
     let primary = ctx.host_of(&p.from).await?;
     let standby = ctx.host().await?;
-    let mut changed: Vec<String> = Vec::new();
-    let mut deleted: Vec<String> = Vec::new();
+    let mut done = Done::default();
 
     // Config files: only the listed ones; one missing on the primary is left alone here
     // (GoCD would not start without cruise-config.xml: that is for the operator to see).
@@ -235,10 +285,7 @@ pub(super) async fn sync(ctx: &Ctx<'_>, p: GocdFilesParams) -> Result<Value, Act
         &plan,
     )
     .await?;
-    let prefix = |dir: &str, paths: &[String]| -> Vec<String> {
-        paths.iter().map(|r| format!("{dir}/{r}")).collect()
-    };
-    changed.extend(prefix(&scope.config_dir, &plan.changed));
+    done.add(&scope.config_dir, &plan);
 
     // External plugins: the whole directory, removed ones removed (they would load otherwise).
     if let Some(dir) = &scope.plugins_dir {
@@ -247,39 +294,15 @@ pub(super) async fn sync(ctx: &Ctx<'_>, p: GocdFilesParams) -> Result<Value, Act
         if let Some(pp) = pp {
             let plan = sync_plan::plan(&pp, ps.as_ref(), &[], true).map_err(|e| standby.fail(e))?;
             carry_out(&primary, dir, &standby, dir, &plan).await?;
-            let gone: Vec<String> = plan.deleted.clone();
-            changed.extend(prefix(
-                dir,
-                &plan
-                    .changed
-                    .iter()
-                    .filter(|c| !gone.contains(c))
-                    .cloned()
-                    .collect::<Vec<_>>(),
-            ));
-            deleted.extend(prefix(dir, &gone));
+            done.add(dir, &plan);
         }
     }
-    changed.retain(|c| c != &scope.config_dir && !c.ends_with('/'));
-    let note = if changed.is_empty() && deleted.is_empty() {
-        format!(
-            "nothing changed: {}'s config files and external plugins already match {}'s",
-            standby.label, primary.label
-        )
-    } else {
-        let mut parts = Vec::new();
-        if !changed.is_empty() {
-            parts.push(format!("copied {}", changed.join(", ")));
-        }
-        if !deleted.is_empty() {
-            parts.push(format!("removed {}", deleted.join(", ")));
-        }
-        format!("{} to {}", parts.join("; "), standby.label)
-    };
+    let note = sync_note(&done, &primary.label, &standby.label);
     Ok(json!({
-        "changed": !(changed.is_empty() && deleted.is_empty()),
-        "copied": changed,
-        "deleted": deleted,
+        "changed": !done.is_empty(),
+        "copied": done.copied,
+        "permissions": done.permissions,
+        "deleted": done.deleted,
         "note": note,
     }))
 }
@@ -336,5 +359,39 @@ mod tests {
         .collect();
         let kept = only(Some(m), &["cipher.aes".to_owned()]).unwrap_or_default();
         assert_eq!(kept.keys().collect::<Vec<_>>(), ["", "cipher.aes"]);
+    }
+
+    #[test]
+    fn a_sync_says_what_it_copied_and_what_only_had_its_permissions_set() {
+        let src: Manifest = [
+            (String::new(), file("", 0)),
+            ("cruise-config.xml".to_owned(), file("new", 0)),
+            ("cipher.aes".to_owned(), file("same", 0)),
+        ]
+        .into_iter()
+        .collect();
+        let mut private = file("same", 0);
+        private.mode = "600".into();
+        let dest: Manifest = [
+            (String::new(), file("", 0)),
+            ("cruise-config.xml".to_owned(), file("old", 0)),
+            ("cipher.aes".to_owned(), private),
+        ]
+        .into_iter()
+        .collect();
+        let plan = sync_plan::plan(&src, Some(&dest), &[], false).unwrap();
+        let mut done = Done::default();
+        done.add("/etc/go", &plan);
+        assert_eq!(done.copied, ["/etc/go/cruise-config.xml"]);
+        assert_eq!(done.permissions, ["/etc/go/cipher.aes"]);
+        assert_eq!(
+            sync_note(&done, "go1", "go2"),
+            "copied /etc/go/cruise-config.xml; set the mode and owner of /etc/go/cipher.aes like go1's (same content) on go2"
+        );
+        let same = sync_plan::plan(&src, Some(&src), &[], false).unwrap();
+        let mut none = Done::default();
+        none.add("/etc/go", &same);
+        assert!(none.is_empty());
+        assert!(sync_note(&none, "go1", "go2").starts_with("nothing changed"));
     }
 }
