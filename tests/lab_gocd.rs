@@ -408,6 +408,7 @@ fn a_failover_sets_the_mode_in_wrapper_properties_and_go2_serves_as_an_active_pr
     );
     let failover = lab.apply("failover", &site, &[], &[]);
     applied(&failover, "failover with wrapper properties");
+    served_by_pair_two(&lab, "after the failover (wrapper properties)");
     assert!(
         failover.out.stdout.contains(
             "Jobs that were running on GO1 when it was lost have lost their console logs"
@@ -415,7 +416,6 @@ fn a_failover_sets_the_mode_in_wrapper_properties_and_go2_serves_as_an_active_pr
         "the failover ends with its note:\n{}",
         failover.out.report()
     );
-    served_by_pair_two(&lab, "after the failover (wrapper properties)");
     // Active: the wait saw it serve what agents send (a standby redirects it).
     let waited = step_result(&lab, &failover.id, "wait-go-standby-healthy");
     assert!(
