@@ -24,3 +24,9 @@ pub struct CommandIdentity {
     /// the leader's start time in clock ticks since boot (`/proc/PID/stat` field 22)
     pub start_time: u64,
 }
+
+/// Where an action reports each command it starts, as soon as the host says who it is: the
+/// executor journals it (`command_started`) before the command can finish.
+pub trait CommandReport: Send + Sync {
+    fn started(&self, role: &str, identity: CommandIdentity);
+}

@@ -1,7 +1,8 @@
 //! `drplan check` on the DR lab: the shipped `plans/gocd/readiness.yaml` against the lab's own
 //! site file, run by the real binary inside the controller's namespace. A fresh lab is all
 //! green (exit 0); then the test breaks one thing at a time and reads the report: the standby
-//! GoCD server stopped (its dashboard cannot be read: a warning, exit 1), the standby's replay
+//! GoCD server stopped (no dashboard to read: still green, its files are compared over ssh),
+//! a stale config file on the stopped standby (a warning naming it, exit 1), the standby's replay
 //! paused behind a burst of writes (lag: a warning, exit 1), the standby no longer receiving
 //! while the primary writes (nothing un-replayed on the standby, but a failover would lose the
 //! burst: measured on the primary, a warning), the standby PostgreSQL stopped
@@ -163,7 +164,10 @@ fn not_ok(report: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-const SYNC: &str = "the standby GoCD server's config files are in sync with the primary's";
+const FILES: &str =
+    "the standby GoCD server's config files and external plugins are the same as the primary's";
+const DASHBOARD: &str =
+    "where the business-continuity add-on runs, its dashboard shows the standby in sync";
 const STREAMING: &str = "the standby PostgreSQL is a replica, streaming from the primary";
 const LAG: &str = "the standby PostgreSQL has replayed what it received (lag within max_lag_bytes)";
 const LOSS: &str = "a failover now would lose at most max_lag_bytes (the primary's current WAL against the standby's replay)";
@@ -198,6 +202,18 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
     );
     assert_eq!(green["site"], format!("lab-{}", env.var("LAB_PREFIX")));
     assert_eq!(row(&green, LAG)["result"]["in_recovery"], true);
+    // The lab's go2 runs the add-on: its dashboard is read, and in sync.
+    assert_eq!(
+        row(&green, DASHBOARD)["result"]["present"],
+        true,
+        "{green:#}"
+    );
+    assert_eq!(
+        row(&green, DASHBOARD)["result"]["in_sync"],
+        true,
+        "{green:#}"
+    );
+    assert_eq!(row(&green, FILES)["result"]["in_sync"], true, "{green:#}");
 
     // The text report says the same.
     let text = Command::new("ip")
@@ -218,17 +234,38 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
     );
     assert!(out.ends_with("10 ok, 0 warnings, 0 critical\n"), "{out}");
 
-    // The standby GoCD server stopped: its dashboard cannot be read. The standby server is
-    // only restarted at a failover anyway, so that is a warning, not critical.
+    // The standby GoCD server stopped (a cold standby): no dashboard to read, which says
+    // nothing bad — the files themselves are compared over ssh. Still all green.
     let ctl = env.var("LAB_GO_CTL");
     env.ssh(&go2, &format!("{ctl} stop"));
+    let (code, report) = env.check();
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["ok"], 10, "{report:#}");
+    assert_eq!(row(&report, DASHBOARD)["status"], "ok", "{report:#}");
+    assert_eq!(
+        row(&report, DASHBOARD)["result"]["present"],
+        false,
+        "{report:#}"
+    );
+    let reason = row(&report, DASHBOARD)["result"]["reason"]
+        .as_str()
+        .unwrap_or("");
+    assert!(reason.contains("no GoCD server answers"), "{reason}");
+
+    // While it is stopped, its copy of cruise-config.xml goes stale: a warning that names the
+    // file (exit 1). Started again, the stand-in syncs it back from go1 (by md5), as the
+    // add-on does, and the site is green again.
+    env.ssh(&go2, "echo '<!-- stale -->' >> /etc/go/cruise-config.xml");
     let report = env.check_until(1, Duration::from_secs(30));
     assert_eq!(
         not_ok(&report),
-        vec![(SYNC.to_owned(), "warning".to_owned())]
+        vec![(FILES.to_owned(), "warning".to_owned())]
     );
-    let message = row(&report, SYNC)["message"].as_str().unwrap_or("");
-    assert!(message.contains("could not run"), "{message}");
+    assert_eq!(
+        row(&report, FILES)["result"]["differ"],
+        serde_json::json!(["/etc/go/cruise-config.xml"]),
+        "{report:#}"
+    );
     env.ssh(&go2, &format!("{ctl} start"));
     env.check_until(0, Duration::from_secs(60));
 
@@ -318,6 +355,6 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
     assert_eq!(row(&report, LOSS)["result"]["replica"], Value::Null);
     assert_eq!(
         (&report["ok"], &report["warnings"], &report["critical"]),
-        (&7.into(), &2.into(), &1.into())
+        (&8.into(), &1.into(), &1.into())
     );
 }

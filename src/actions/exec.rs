@@ -51,6 +51,14 @@ pub struct ManualApproveParams {
     pub prompt: String,
 }
 
+/// Say something to whoever reads the run's output (what a plan leaves, what to do next).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteParams {
+    /// The text; it is the step's result (`note`) and is printed with the step's end.
+    pub message: String,
+}
+
 /// Arguments and environment values are text. A parameter that is one whole `{{ expr }}`
 /// keeps the expression's type (`"{{ params.count }}"` renders the number 3), so numbers and
 /// booleans are taken as the text they print as, like a shell would pass them.

@@ -23,12 +23,15 @@ mod wait;
 pub use error::{ActionError, ActionErrorKind};
 pub use runtime::{ActionEnv, Approvals, Hosts, Invocation, run};
 
-pub use exec::{ExecParams, ManualApproveParams, SleepParams};
+pub use exec::{ExecParams, ManualApproveParams, NoteParams, SleepParams};
 pub use file::{
     FileCopyParams, FileRemoveParams, FileRenameParams, FileStatParams, FileSyncParams,
     FileTouchParams, FileWriteParams,
 };
-pub use gocd::{GocdMode, GocdSetModeParams, GocdSyncStatusParams};
+pub use gocd::{
+    GocdDbPropertiesParams, GocdFilesParams, GocdLayout, GocdMaintenanceParams, GocdMode,
+    GocdSetModeParams, GocdSyncStatusParams, GocdWaitReadyParams,
+};
 pub use http::{HttpGetParams, HttpWaitParams, TcpWaitParams};
 pub use pg::{
     PgBasebackupParams, PgControldataParams, PgMakeStandbyParams, PgPromoteParams,
@@ -148,18 +151,53 @@ pub static CATALOGUE: &[ActionSpec] = &[
         params::<FileWriteParams>,
     ),
     spec(
+        "gocd.compare_files",
+        Check,
+        true,
+        "Compare this GoCD server's config files and external plugins with another's: md5 and last change per file (never db.properties)",
+        params::<GocdFilesParams>,
+    ),
+    spec(
+        "gocd.db_properties",
+        Check,
+        true,
+        "Read a GoCD server's db.properties: the PostgreSQL host, port, database and user it uses",
+        params::<GocdDbPropertiesParams>,
+    ),
+    spec(
+        "gocd.maintenance_mode",
+        Change,
+        true,
+        "Turn GoCD's maintenance mode on or off through its API (bearer token from a file)",
+        params::<GocdMaintenanceParams>,
+    ),
+    spec(
         "gocd.set_mode",
         Change,
         true,
-        "Set -Dgo.server.mode= where the GoCD server reads it (primary or standby)",
+        "Set -Dgo.server.mode= where the GoCD server reads it (defaults file, wrapper properties or container env)",
         params::<GocdSetModeParams>,
+    ),
+    spec(
+        "gocd.sync_config",
+        Change,
+        true,
+        "Copy what changed of another GoCD server's config files and external plugins here, atomically (never db.properties)",
+        params::<GocdFilesParams>,
     ),
     spec(
         "gocd.sync_status",
         Check,
         true,
-        "Read a standby GoCD server's business-continuity dashboard: is it in sync?",
+        "Read a standby GoCD server's business-continuity dashboard where there is one: is it in sync?",
         params::<GocdSyncStatusParams>,
+    ),
+    spec(
+        "gocd.wait_ready",
+        Check,
+        true,
+        "Poll a GoCD server until it is healthy and active as a primary (or passive as a standby)",
+        params::<GocdWaitReadyParams>,
     ),
     spec(
         "http.get",
@@ -181,6 +219,13 @@ pub static CATALOGUE: &[ActionSpec] = &[
         true,
         "Ask the operator to confirm before going on",
         params::<ManualApproveParams>,
+    ),
+    spec(
+        "note",
+        Check,
+        true,
+        "Print a message with the step's end (what the run leaves, what comes next)",
+        params::<NoteParams>,
     ),
     spec(
         "pg.basebackup",

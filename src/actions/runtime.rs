@@ -19,8 +19,8 @@ use tokio::sync::{Mutex, OnceCell};
 use super::error::ActionError;
 
 use crate::check::BoundPlan;
-use crate::exec::CommandSink;
 use crate::plan::TransportKind;
+use crate::process::CommandReport;
 use crate::transport::{
     BecomeMethod, HostSpec as TransportSpec, LocalSpec, SshSpec, Transport, TransportError,
 };
@@ -174,7 +174,7 @@ pub struct Invocation<'a> {
     /// an action evaluates itself (`wait.until`'s `expect`).
     pub context: &'a Value,
     /// Where each command the action starts is reported as soon as it runs.
-    pub commands: Option<&'a CommandSink>,
+    pub commands: Option<&'a dyn CommandReport>,
 }
 
 /// Which `manual.approve` steps the operator approved up front, and whether one can be asked.

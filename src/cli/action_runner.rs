@@ -74,7 +74,10 @@ impl StepRunner for ActionRunner {
             become_user: call.become_user.as_deref(),
             timeout: call.timeout,
             context: &call.context,
-            commands: call.commands.as_ref(),
+            commands: call
+                .commands
+                .as_ref()
+                .map(|c| c as &dyn crate::process::CommandReport),
         };
         runtime::run(&env, &inv).await.map_err(failure)
     }

@@ -60,9 +60,11 @@ impl CommandSink {
             rollback,
         }
     }
+}
 
+impl crate::process::CommandReport for CommandSink {
     /// A command of this step started on `role`'s host.
-    pub fn started(&self, role: &str, identity: CommandIdentity) {
+    fn started(&self, role: &str, identity: CommandIdentity) {
         // The loop only stops listening once the run is over; nothing is left to tell then.
         let _ = self.tx.send(StartedCommand {
             step: self.step.clone(),

@@ -146,11 +146,19 @@ impl EventSink for Lines {
                     self.paint("32", "✓"),
                     secs(*duration_ms)
                 ),
-                Outcome::Succeeded { .. } => format!(
-                    "{} {step} done in {}",
-                    self.paint("32", "✓"),
-                    secs(*duration_ms)
-                ),
+                // A result's `note` (the `note` action's message, what a sync did) is for
+                // the operator: shown without -v.
+                Outcome::Succeeded { result } => {
+                    let mut s = format!(
+                        "{} {step} done in {}",
+                        self.paint("32", "✓"),
+                        secs(*duration_ms)
+                    );
+                    if let Some(note) = result.get("note").and_then(|n| n.as_str()) {
+                        s.push_str(&format!("\n            · {note}"));
+                    }
+                    s
+                }
                 Outcome::Skipped { reason } => {
                     let why = match reason {
                         SkipReason::When => "its `when` is false",

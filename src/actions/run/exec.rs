@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{Ctx, text};
 use crate::actions::error::{ActionError, ActionErrorKind};
-use crate::actions::{ExecParams, ManualApproveParams, SleepParams};
+use crate::actions::{ExecParams, ManualApproveParams, NoteParams, SleepParams};
 
 /// Run the operator's program (argv as is, or `/bin/sh -c script`).
 pub(super) async fn exec(ctx: &Ctx<'_>, p: ExecParams) -> Result<Value, ActionError> {
@@ -111,4 +111,9 @@ fn ask(prompt: &str) -> std::io::Result<bool> {
         line.trim().to_ascii_lowercase().as_str(),
         "y" | "yes"
     ))
+}
+
+/// `note`: the message is the result; the run's output prints a result's `note`.
+pub(super) async fn note(_ctx: &Ctx<'_>, p: NoteParams) -> Result<Value, ActionError> {
+    Ok(json!({ "note": p.message }))
 }

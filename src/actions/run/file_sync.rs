@@ -18,7 +18,7 @@ use crate::actions::error::ActionError;
 
 const MANIFEST_SCRIPT: &str = r#"if [ ! -e "$1" ]; then printf 'ABSENT\0'; exit 0; fi
 cd -- "$1" || exit 1
-find . -printf '%y\0%m\0%u\0%g\0%l\0%P\0' || exit 1
+find . -printf '%y\0%m\0%u\0%g\0%Ts\0%l\0%P\0' || exit 1
 printf 'MD5\0'
 find . -type f -exec md5sum -z -- {} + || exit 1"#;
 
@@ -58,7 +58,7 @@ while IFS= read -r -d '' op && IFS= read -r -d '' p && IFS= read -r -d '' mode &
     esac
 done"#;
 
-async fn manifest(host: &Host<'_>, dir: &str) -> Result<Option<Manifest>, ActionError> {
+pub(super) async fn manifest(host: &Host<'_>, dir: &str) -> Result<Option<Manifest>, ActionError> {
     let out = host
         .ok(
             host.cmd(["sh", "-c", MANIFEST_SCRIPT, "sh", dir]),
@@ -100,10 +100,26 @@ pub(super) async fn sync(ctx: &Ctx<'_>, p: FileSyncParams) -> Result<Value, Acti
     if plan.ops.is_empty() {
         return Ok(result(&plan));
     }
+    carry_out(&source, &p.src, &host, dest_dir, &plan).await?;
+    Ok(result(&plan))
+}
+
+/// Apply a worked-out sync: the changed files travel from `source`'s `src` in one tar, are
+/// unpacked into a staging directory inside `dest_dir` and renamed into place one by one.
+pub(super) async fn carry_out(
+    source: &Host<'_>,
+    src: &str,
+    host: &Host<'_>,
+    dest_dir: &str,
+    plan: &sync_plan::SyncPlan,
+) -> Result<(), ActionError> {
+    if plan.ops.is_empty() {
+        return Ok(());
+    }
     let stage = if plan.transfer.is_empty() {
         String::new()
     } else {
-        let archive = pack(&source, &p.src, &plan.transfer).await?;
+        let archive = pack(source, src, &plan.transfer).await?;
         let mut cmd = host.cmd(["sh", "-c", UNPACK_SCRIPT, "sh", dest_dir]);
         cmd.stdin = Some(archive);
         let out = host
@@ -114,7 +130,7 @@ pub(super) async fn sync(ctx: &Ctx<'_>, p: FileSyncParams) -> Result<Value, Acti
             .await?;
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let applied = apply(&host, dest_dir, &stage, &plan.ops).await;
+    let applied = apply(host, dest_dir, &stage, &plan.ops).await;
     if !stage.is_empty() {
         // Whatever happened, the staging directory goes; a failure to remove it is not the
         // error to report if applying failed too.
@@ -129,7 +145,7 @@ pub(super) async fn sync(ctx: &Ctx<'_>, p: FileSyncParams) -> Result<Value, Acti
     } else {
         applied?;
     }
-    Ok(result(&plan))
+    Ok(())
 }
 
 /// Pack `paths` (relative to `dir`) on the source host and bring the tar here.

@@ -15,9 +15,9 @@ use crate::actions::error::{ActionError, ActionErrorKind};
 use crate::actions::{HttpGetParams, HttpWaitParams, TcpWaitParams};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+pub(super) const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// The longest one request or connection attempt may take.
-const PROBE_LIMIT: Duration = Duration::from_secs(10);
+pub(super) const PROBE_LIMIT: Duration = Duration::from_secs(10);
 
 /// What one GET brought back.
 pub(super) struct Fetched {
@@ -37,6 +37,22 @@ fn curl_config_string(v: &str) -> String {
     format!("\"{}\"", v.replace('\\', r"\\").replace('"', "\\\""))
 }
 
+/// Credentials for a request; they reach curl through its config on stdin (`-K -`), never argv.
+pub(super) enum Auth<'a> {
+    Basic(&'a str, &'a str),
+    Bearer(&'a str),
+}
+
+/// One HTTP request made from a host.
+pub(super) struct Request<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    pub limit: Duration,
+    pub auth: Option<Auth<'a>>,
+    /// Extra request headers (`Name: value`), e.g. GoCD's versioned `Accept`.
+    pub headers: &'a [&'a str],
+}
+
 /// GET `url` from the host with curl. Credentials, if any, go through stdin (`-K -`), never
 /// argv. An Err is a request that got no HTTP answer at all (refused, timed out, bad URL).
 pub(super) async fn fetch(
@@ -45,7 +61,23 @@ pub(super) async fn fetch(
     limit: Duration,
     auth: Option<(&str, &str)>,
 ) -> Result<Fetched, ActionError> {
-    let secs = format!("{:.3}", limit.as_secs_f64().max(0.1));
+    send(
+        host,
+        &Request {
+            method: "GET",
+            url,
+            limit,
+            auth: auth.map(|(u, p)| Auth::Basic(u, p)),
+            headers: &[],
+        },
+    )
+    .await
+}
+
+/// Make `req` from the host with curl (redirects are not followed: a 3xx is an answer).
+pub(super) async fn send(host: &Host<'_>, req: &Request<'_>) -> Result<Fetched, ActionError> {
+    let url = req.url;
+    let secs = format!("{:.3}", req.limit.as_secs_f64().max(0.1));
     let mut argv: Vec<String> = [
         "curl",
         "-sS",
@@ -61,22 +93,34 @@ pub(super) async fn fetch(
     ]
     .map(String::from)
     .to_vec();
+    if req.method != "GET" {
+        argv.extend(["-X".into(), req.method.into()]);
+        // A body (empty) so curl sends Content-Length: 0, as servers expect of a POST.
+        argv.extend(["--data-binary".into(), "".into()]);
+    }
+    for h in req.headers {
+        argv.extend(["-H".into(), (*h).into()]);
+    }
     let mut stdin = None;
-    if let Some((user, password)) = auth {
+    if let Some(auth) = &req.auth {
         argv.extend(["-K".into(), "-".into()]);
-        stdin = Some(
-            format!(
+        let line = match auth {
+            Auth::Basic(user, password) => format!(
                 "user = {}\n",
                 curl_config_string(&format!("{user}:{password}"))
-            )
-            .into_bytes(),
-        );
+            ),
+            Auth::Bearer(token) => format!(
+                "header = {}\n",
+                curl_config_string(&format!("Authorization: Bearer {token}"))
+            ),
+        };
+        stdin = Some(line.into_bytes());
     }
     argv.extend(["--url".into(), url.into()]);
     let mut cmd = host.cmd(argv.clone());
     cmd.stdin = stdin;
-    cmd.timeout = Some(limit + Duration::from_secs(5));
-    let out = host.ok(cmd, &format!("GET {url}")).await?;
+    cmd.timeout = Some(req.limit + Duration::from_secs(5));
+    let out = host.ok(cmd, &format!("{} {url}", req.method)).await?;
     let raw = out.stdout;
     let split = raw.iter().rposition(|b| *b == b'\n').unwrap_or(0);
     let code = String::from_utf8_lossy(&raw[(split + 1).min(raw.len())..])
@@ -84,9 +128,9 @@ pub(super) async fn fetch(
         .to_owned();
     let status: u16 = code
         .parse()
-        .map_err(|_| host.fail(format!("GET {url}: curl printed no status code")))?;
+        .map_err(|_| host.fail(format!("{} {url}: curl printed no status code", req.method)))?;
     if status == 0 {
-        return Err(host.fail(format!("GET {url}: no HTTP answer")));
+        return Err(host.fail(format!("{} {url}: no HTTP answer", req.method)));
     }
     Ok(Fetched {
         status,
@@ -101,12 +145,12 @@ pub(super) async fn get(ctx: &Ctx<'_>, p: HttpGetParams) -> Result<Value, Action
 }
 
 /// The deadline of a wait: its own timeout or the step's, whichever comes first.
-fn wait_deadline(ctx: &Ctx<'_>, timeout: Option<crate::plan::Duration>) -> Instant {
+pub(super) fn wait_deadline(ctx: &Ctx<'_>, timeout: Option<crate::plan::Duration>) -> Instant {
     let own = Instant::now() + timeout.map_or(DEFAULT_TIMEOUT, |t| t.std());
     own.min(ctx.deadline)
 }
 
-fn timed_out(host: &Host<'_>, what: String) -> ActionError {
+pub(super) fn timed_out(host: &Host<'_>, what: String) -> ActionError {
     ActionError::new(ActionErrorKind::Timeout, &host.label, what)
 }
 

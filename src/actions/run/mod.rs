@@ -11,6 +11,7 @@ mod file;
 mod file_read;
 mod file_sync;
 mod gocd;
+mod gocd_files;
 mod http;
 mod jvm_options;
 mod libpq;
@@ -33,7 +34,7 @@ use serde_json::Value;
 use super::error::ActionError;
 use super::runtime::{ActionEnv, Invocation};
 use super::*;
-use crate::exec::CommandSink;
+use crate::process::CommandReport;
 use crate::transport::{Command, Output, Transport};
 
 /// How long an action may run when its step sets no `timeout`. Polling actions have their
@@ -57,8 +58,14 @@ enum Call {
     FileSync(FileSyncParams),
     FileTouch(FileTouchParams),
     FileWrite(FileWriteParams),
+    GocdCompareFiles(GocdFilesParams),
+    GocdDbProperties(GocdDbPropertiesParams),
+    GocdMaintenance(GocdMaintenanceParams),
     GocdSetMode(GocdSetModeParams),
+    GocdSyncConfig(GocdFilesParams),
     GocdSyncStatus(GocdSyncStatusParams),
+    GocdWaitReady(GocdWaitReadyParams),
+    Note(NoteParams),
     HttpGet(HttpGetParams),
     HttpWait(HttpWaitParams),
     TcpWait(TcpWaitParams),
@@ -101,8 +108,14 @@ fn parse(action: &str, p: &Value) -> Result<Call, ParseError> {
         "file.sync" => Call::FileSync(typed(p)?),
         "file.touch" => Call::FileTouch(typed(p)?),
         "file.write" => Call::FileWrite(typed(p)?),
+        "gocd.compare_files" => Call::GocdCompareFiles(typed(p)?),
+        "gocd.db_properties" => Call::GocdDbProperties(typed(p)?),
+        "gocd.maintenance_mode" => Call::GocdMaintenance(typed(p)?),
         "gocd.set_mode" => Call::GocdSetMode(typed(p)?),
+        "gocd.sync_config" => Call::GocdSyncConfig(typed(p)?),
         "gocd.sync_status" => Call::GocdSyncStatus(typed(p)?),
+        "gocd.wait_ready" => Call::GocdWaitReady(typed(p)?),
+        "note" => Call::Note(typed(p)?),
         "http.get" => Call::HttpGet(typed(p)?),
         "http.wait" => Call::HttpWait(typed(p)?),
         "tcp.wait" => Call::TcpWait(typed(p)?),
@@ -154,8 +167,14 @@ pub(crate) async fn dispatch(
         Call::FileSync(p) => file_sync::sync(&ctx, p).await,
         Call::FileTouch(p) => file::touch(&ctx, p).await,
         Call::FileWrite(p) => file::write(&ctx, p).await,
+        Call::GocdCompareFiles(p) => gocd_files::compare(&ctx, p).await,
+        Call::GocdDbProperties(p) => gocd::db_properties(&ctx, p).await,
+        Call::GocdMaintenance(p) => gocd::maintenance_mode(&ctx, p).await,
         Call::GocdSetMode(p) => gocd::set_mode(&ctx, p).await,
+        Call::GocdSyncConfig(p) => gocd_files::sync(&ctx, p).await,
         Call::GocdSyncStatus(p) => gocd::sync_status(&ctx, p).await,
+        Call::GocdWaitReady(p) => gocd::wait_ready(&ctx, p).await,
+        Call::Note(p) => exec::note(&ctx, p).await,
         Call::HttpGet(p) => http::get(&ctx, p).await,
         Call::HttpWait(p) => http::wait(&ctx, p).await,
         Call::TcpWait(p) => http::tcp_wait(&ctx, p).await,
@@ -261,7 +280,7 @@ pub(crate) struct Host<'a> {
     transport: &'a Transport,
     role: String,
     /// Where each command's identity goes as soon as it runs (see `run`).
-    commands: Option<&'a CommandSink>,
+    commands: Option<&'a dyn CommandReport>,
     pub label: String,
     become_user: Option<String>,
     deadline: Instant,

@@ -3,7 +3,7 @@
 //! is unit-tested here.
 //!
 //! A manifest lists every entry under a directory (relative path, type, mode, owner, link
-//! target, md5 of regular files), as `find -printf` and `md5sum -z` print them on the host.
+//! target, modification time, md5 of regular files), as `find -printf` and `md5sum -z` print them on the host.
 //! Exclude patterns follow rsync's unanchored rule: a pattern matches a path's last names at
 //! any depth (`db.properties` matches `db.properties` and `sub/db.properties`), a leading `/`
 //! anchors it at the top, `*` and `?` stay within one name, and an excluded directory
@@ -21,13 +21,16 @@ pub(super) struct Entry {
     pub owner: String,
     pub link: String,
     pub md5: Option<String>,
+    /// last modification, seconds since the epoch (never compared by a sync: a copy gets a
+    /// new one; shown by `gocd.compare_files`)
+    pub mtime: i64,
 }
 
 /// Relative path (`""` for the top directory) → entry.
 pub(super) type Manifest = BTreeMap<String, Entry>;
 
 /// Parse the output of the manifest script: `ABSENT\0`, or 6-field records
-/// (`%y %m %u %g %l %P`, each NUL-terminated), `MD5\0`, then `md5sum -z` lines.
+/// (`%y %m %u %g %Ts %l %P`, each NUL-terminated), `MD5\0`, then `md5sum -z` lines.
 pub(super) fn parse_manifest(bytes: &[u8]) -> Result<Option<Manifest>, String> {
     let text = String::from_utf8_lossy(bytes);
     let mut fields = text.split('\0');
@@ -46,13 +49,19 @@ pub(super) fn parse_manifest(bytes: &[u8]) -> Result<Option<Manifest>, String> {
             return Err(format!("unexpected manifest field {kind:?}"));
         };
         let mut next = || fields.next().ok_or("the manifest ended inside a record");
-        let (mode, user, group, link, path) = (next()?, next()?, next()?, next()?, next()?);
+        let (mode, user, group, mtime, link, path) =
+            (next()?, next()?, next()?, next()?, next()?, next()?);
         let entry = Entry {
             kind: k,
             mode: mode.to_owned(),
             owner: format!("{user}:{group}"),
             link: link.to_owned(),
             md5: None,
+            mtime: mtime
+                .split('.')
+                .next()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0),
         };
         manifest.insert(path.to_owned(), entry);
     }

@@ -11,6 +11,7 @@ fn file(md5: &str) -> Entry {
         owner: "go:go".into(),
         link: String::new(),
         md5: Some(md5.into()),
+        mtime: 0,
     }
 }
 
@@ -21,6 +22,7 @@ fn dir() -> Entry {
         owner: "go:go".into(),
         link: String::new(),
         md5: None,
+        mtime: 0,
     }
 }
 
@@ -62,7 +64,7 @@ fn globs_stay_within_a_name_and_directories_exclude_their_contents() {
 
 #[test]
 fn manifest_parses_records_and_md5s() {
-    let raw = "d\x00755\x00go\x00go\x00\x00\x00f\x00644\x00go\x00go\x00\x00a b\x00l\x00777\x00go\x00go\x00a b\x00ln\x00MD5\x00d41d8cd98f00b204e9800998ecf8427e  ./a b\x00";
+    let raw = "d\x00755\x00go\x00go\x001\x00\x00\x00f\x00644\x00go\x00go\x001700000000\x00\x00a b\x00l\x00777\x00go\x00go\x002\x00a b\x00ln\x00MD5\x00d41d8cd98f00b204e9800998ecf8427e  ./a b\x00";
     let m = parse_manifest(raw.as_bytes()).unwrap().unwrap();
     assert_eq!(m.len(), 3);
     assert_eq!(m[""].kind, 'd');
@@ -71,6 +73,7 @@ fn manifest_parses_records_and_md5s() {
         Some("d41d8cd98f00b204e9800998ecf8427e")
     );
     assert_eq!(m["ln"].link, "a b");
+    assert_eq!(m["a b"].mtime, 1_700_000_000);
     assert_eq!(parse_manifest(b"ABSENT\x00").unwrap(), None);
     assert!(parse_manifest(b"f\x00644").is_err());
 }

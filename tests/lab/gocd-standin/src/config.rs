@@ -43,6 +43,18 @@ impl ServerSettings {
         ServerSettings::from_jvm_options(&options)
     }
 
+    /// Reads the JVM options of a package install (GoCD ≥ 19.6): every
+    /// `wrapper.java.additional.N=OPTION` line of the Java Service Wrapper's
+    /// `wrapper-properties.conf`, in the order of N. A missing file means "no options".
+    pub fn load_wrapper(path: &Path) -> Result<ServerSettings, String> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        ServerSettings::from_jvm_options(&wrapper_options(&text))
+    }
+
     pub fn from_jvm_options(options: &str) -> Result<ServerSettings, String> {
         let props = system_properties(options);
         let prop = |name: &str| {
@@ -124,6 +136,26 @@ fn unquote(raw: &str) -> String {
         }
     }
     out
+}
+
+/// The options of `wrapper.java.additional.N=` lines, ordered by N, joined by blanks.
+pub fn wrapper_options(text: &str) -> String {
+    let mut options: Vec<(u64, String)> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix("wrapper.java.additional.")?;
+            let (n, v) = rest.split_once('=')?;
+            Some((n.trim().parse().ok()?, v.trim().to_string()))
+        })
+        .collect();
+    options.sort_by_key(|(n, _)| *n);
+    options
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The `-Dname=value` system properties in a JVM options string, in order.
@@ -286,5 +318,27 @@ mod tests {
         );
         assert!(DbSettings::parse("db.url=jdbc:h2:mem").is_err());
         assert!(DbSettings::parse("db.user=x").is_err());
+    }
+
+    #[test]
+    fn wrapper_properties() {
+        let text = "# GoCD\nwrapper.java.additional.101=-Dbc.primary.url=http://go1:8153\n\
+                    wrapper.java.additional.100=-Dgo.server.mode=standby\n\
+                    #wrapper.java.additional.102=-Dgo.server.mode=primary\n\
+                    wrapper.java.additional.103=-Dgo.server.mode=primary\n";
+        assert_eq!(
+            wrapper_options(text),
+            "-Dgo.server.mode=standby -Dbc.primary.url=http://go1:8153 -Dgo.server.mode=primary"
+        );
+        let s = ServerSettings::from_jvm_options(&wrapper_options(text)).unwrap();
+        assert_eq!(s.mode, Mode::Primary);
+        assert_eq!(
+            ServerSettings::from_jvm_options(&wrapper_options(
+                "wrapper.java.additional.100=-Dgo.server.mode=standby\n"
+            ))
+            .unwrap()
+            .mode,
+            Mode::Standby
+        );
     }
 }

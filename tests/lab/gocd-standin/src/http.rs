@@ -15,12 +15,15 @@ pub struct Request {
     /// The path without the query string.
     pub path: String,
     pub authorization: Option<String>,
+    pub accept: Option<String>,
 }
 
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// A `Location:` header (redirects).
+    pub location: Option<String>,
 }
 
 impl Response {
@@ -29,6 +32,15 @@ impl Response {
             status,
             content_type,
             body: body.into(),
+            location: None,
+        }
+    }
+
+    /// `302 Found` to `location`, as GoCD's standby answers what it does not serve.
+    pub fn redirect(location: &str) -> Response {
+        Response {
+            location: Some(location.to_string()),
+            ..Response::text(302, "")
         }
     }
 
@@ -44,6 +56,11 @@ impl Response {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        204 => "No Content",
+        302 => "Found",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        406 => "Not Acceptable",
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
@@ -88,8 +105,8 @@ fn handle<H: Fn(&Request) -> Response>(mut stream: TcpStream, handler: &H) -> st
     }
     let head = String::from_utf8_lossy(&buf);
     let response = match parse_request(&head) {
-        Some(req) if req.method == "GET" => handler(&req),
-        Some(_) => Response::text(405, "only GET\n"),
+        Some(req) if req.method == "GET" || req.method == "POST" => handler(&req),
+        Some(_) => Response::text(405, "only GET and POST\n"),
         None => Response::text(400, "bad request\n"),
     };
     write_response(&mut stream, &response)
@@ -101,20 +118,29 @@ fn parse_request(head: &str) -> Option<Request> {
     let method = parts.next()?.to_string();
     let target = parts.next()?;
     let path = target.split('?').next().unwrap_or(target);
-    let authorization = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"))
-        .map(|(_, v)| v.trim().to_string());
+    let headers: Vec<(&str, &str)> = lines.filter_map(|l| l.split_once(':')).collect();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+    };
     Some(Request {
         method,
         path: path.to_string(),
-        authorization,
+        authorization: header("authorization"),
+        accept: header("accept"),
     })
 }
 
 fn write_response(stream: &mut TcpStream, r: &Response) -> std::io::Result<()> {
+    let location = r
+        .location
+        .as_deref()
+        .map(|l| format!("Location: {l}\r\n"))
+        .unwrap_or_default();
     let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\nServer: gocd-standin\r\n\r\n",
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{location}Connection: close\r\nServer: gocd-standin\r\n\r\n",
         r.status,
         reason(r.status),
         r.content_type,
@@ -144,6 +170,15 @@ impl std::fmt::Display for FetchError {
 
 /// `GET url` (plain `http://host[:port]/path` only), with `timeout` for connecting and for each read.
 pub fn get(url: &str, timeout: Duration) -> Result<Reply, FetchError> {
+    get_with(url, timeout, None)
+}
+
+/// `get` with an `Authorization:` header value.
+pub fn get_with(
+    url: &str,
+    timeout: Duration,
+    authorization: Option<&str>,
+) -> Result<Reply, FetchError> {
     let err = |m: String| FetchError(m);
     let rest = url
         .strip_prefix("http://")
@@ -168,7 +203,10 @@ pub fn get(url: &str, timeout: Duration) -> Result<Reply, FetchError> {
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
     let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: gocd-standin\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: gocd-standin\r\nAccept: */*\r\n{}Connection: close\r\n\r\n",
+        authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default()
     );
     stream.write_all(request.as_bytes()).map_err(io)?;
     let mut raw = Vec::new();

@@ -24,9 +24,16 @@ const USAGE: &str = "\
 usage:
   gocd-standin serve [--name NAME] [--port 8153] [--bind 0.0.0.0] [--defaults /etc/default/go-server]
                      [--config-dir /etc/go] [--pidfile PATH] [--psql psql] [--db-wait SECS]
-                     [--bc-addon on|off]
+                     [--bc-addon on|off] [--bc-auth on|off] [--wrapper-properties PATH]
+                     [--api-token-file PATH]
       --bc-addon off: the business-continuity add-on is not installed: go.server.mode is
       ignored (always primary) and /go/add-on/business-continuity/* answers 404
+      --bc-auth on: the add-on's API and dashboard want Basic auth with the token of
+      CONFIG-DIR/business-continuity-token (401 without), and a standby sends its own
+      --wrapper-properties PATH: a package install (GoCD >= 19.6): the JVM options come from
+      PATH's wrapper.java.additional.N lines, and --defaults is not read
+      --api-token-file PATH: the API access tokens (one a line) GoCD's API accepts as
+      `Authorization: Bearer TOKEN` (maintenance mode)
   gocd-standin reap [--grace SECS] -- CMD [ARGS...]
   gocd-standin probe [--timeout SECS] URL
       prints the body; exit 0 on HTTP 2xx, 1 on another HTTP status, 2 when nothing answered";
@@ -86,6 +93,9 @@ fn serve(args: &[String]) -> i32 {
         psql: PathBuf::from("psql"),
         db_wait: Duration::from_secs(120),
         bc_addon: true,
+        bc_auth: false,
+        wrapper_properties: None,
+        api_token_file: None,
     };
     for (name, value) in pairs {
         if let Err(e) = set_serve_option(&mut opts, &name, &value) {
@@ -117,13 +127,20 @@ fn set_serve_option(opts: &mut server::Options, name: &str, value: &str) -> Resu
         "pidfile" => opts.pidfile = Some(PathBuf::from(value)),
         "psql" => opts.psql = PathBuf::from(value),
         "db-wait" => opts.db_wait = Duration::from_secs(number()?),
-        "bc-addon" => {
-            opts.bc_addon = match value {
+        "bc-addon" | "bc-auth" => {
+            let on = match value {
                 "on" => true,
                 "off" => false,
-                _ => return Err(format!("--bc-addon {value:?}: expected on or off")),
+                _ => return Err(format!("--{name} {value:?}: expected on or off")),
+            };
+            if name == "bc-addon" {
+                opts.bc_addon = on;
+            } else {
+                opts.bc_auth = on;
             }
         }
+        "wrapper-properties" => opts.wrapper_properties = Some(PathBuf::from(value)),
+        "api-token-file" => opts.api_token_file = Some(PathBuf::from(value)),
         _ => return Err(format!("unknown option --{name}")),
     }
     Ok(())
@@ -184,6 +201,9 @@ mod tests {
             psql: PathBuf::from("psql"),
             db_wait: Duration::from_secs(120),
             bc_addon: true,
+            bc_auth: false,
+            wrapper_properties: None,
+            api_token_file: None,
         }
     }
 
@@ -195,5 +215,9 @@ mod tests {
         set_serve_option(&mut opts, "bc-addon", "on").unwrap();
         assert!(opts.bc_addon);
         assert!(set_serve_option(&mut opts, "bc-addon", "no").is_err());
+        set_serve_option(&mut opts, "bc-auth", "on").unwrap();
+        assert!(opts.bc_auth);
+        set_serve_option(&mut opts, "wrapper-properties", "/w.conf").unwrap();
+        assert_eq!(opts.wrapper_properties, Some(PathBuf::from("/w.conf")));
     }
 }

@@ -57,7 +57,17 @@ pub struct Options {
     pub db_wait: Duration,
     /// Whether the business-continuity add-on is installed (standby mode, BC API, dashboard).
     pub bc_addon: bool,
+    /// Whether the add-on's API and dashboard want the token (Basic auth), as GoCD ≥ 20.6 does.
+    pub bc_auth: bool,
+    /// A package install: JVM options from this `wrapper-properties.conf`, not `defaults_file`.
+    pub wrapper_properties: Option<PathBuf>,
+    /// The API access tokens GoCD's API accepts (maintenance mode).
+    pub api_token_file: Option<PathBuf>,
 }
+
+/// Where a standby sends whatever it does not serve, as GoCD's add-on does.
+const STANDBY_DASHBOARD: &str = "/go/add-on/business-continuity/admin/dashboard";
+const TOKEN_FILE: &str = "business-continuity-token";
 
 pub fn log(msg: &str) {
     eprintln!(
@@ -70,6 +80,10 @@ pub fn log(msg: &str) {
 struct State {
     /// The business-continuity add-on is installed.
     bc_addon: bool,
+    bc_auth: bool,
+    api_token_file: Option<PathBuf>,
+    /// GoCD's maintenance mode (set through its API; lost at restart).
+    maintenance: AtomicBool,
     settings: ServerSettings,
     config_dir: PathBuf,
     ready: AtomicBool,
@@ -110,7 +124,11 @@ pub fn run(opts: Options) -> i32 {
         ));
         return 2;
     }
-    let mut settings = match ServerSettings::load(&opts.defaults_file) {
+    let loaded = match &opts.wrapper_properties {
+        Some(w) => ServerSettings::load_wrapper(w),
+        None => ServerSettings::load(&opts.defaults_file),
+    };
+    let mut settings = match loaded {
         Ok(s) => s,
         Err(e) => {
             log(&format!("FATAL: {e}"));
@@ -143,7 +161,7 @@ pub fn run(opts: Options) -> i32 {
         }
     }
     log(&format!(
-        "{} listening on {}:{} in {} mode (go.server.mode={}, defaults {}, config dir {})",
+        "{} listening on {}:{} in {} mode (go.server.mode={}, {}, config dir {})",
         opts.name,
         opts.bind,
         opts.port,
@@ -153,12 +171,20 @@ pub fn run(opts: Options) -> i32 {
             "primary"
         },
         settings.mode_value,
-        opts.defaults_file.display(),
+        opts.wrapper_properties
+            .as_ref()
+            .map_or_else(|| format!("defaults {}", opts.defaults_file.display()), |w| format!(
+                "wrapper properties {} (package install)",
+                w.display()
+            )),
         opts.config_dir.display()
     ));
 
     let state = Arc::new(State {
         bc_addon: opts.bc_addon,
+        bc_auth: opts.bc_auth,
+        api_token_file: opts.api_token_file.clone(),
+        maintenance: AtomicBool::new(false),
         settings: settings.clone(),
         config_dir: opts.config_dir.clone(),
         ready: AtomicBool::new(false),
@@ -325,7 +351,7 @@ fn run_standby(state: &Arc<State>) -> i32 {
     let interval = Duration::from_millis(state.settings.primary_check_interval_ms);
     let mut reachable: Option<bool> = None;
     loop {
-        let able = able_to_connect(&primary);
+        let able = able_to_connect(state, &primary);
         if reachable != Some(able) {
             log(&format!(
                 "standby: primary {primary} {}",
@@ -359,14 +385,25 @@ fn run_standby(state: &Arc<State>) -> i32 {
     }
 }
 
-fn able_to_connect(primary: &str) -> bool {
-    matches!(http::get(&format!("{primary}{BC_API}health-check"), HTTP_TIMEOUT), Ok(r) if r.status == 200)
+fn able_to_connect(state: &State, primary: &str) -> bool {
+    matches!(fetch(state, primary, "health-check"), Ok(_))
 }
 
-/// GET a BC API resource from the primary; non-200 is an error.
-fn fetch(primary: &str, what: &str) -> Result<Vec<u8>, String> {
+/// `Basic …` for this server's token file (`user=password` or `user:password`).
+fn own_token(state: &State) -> Option<String> {
+    let text = std::fs::read_to_string(state.config_dir.join(TOKEN_FILE)).ok()?;
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let at = line.find(['=', ':'])?;
+    Some(format!(
+        "Basic {}",
+        base64_encode(format!("{}:{}", &line[..at], &line[at + 1..]).as_bytes())
+    ))
+}
+
+/// GET a BC API resource from the primary (with this server's token); non-200 is an error.
+fn fetch(state: &State, primary: &str, what: &str) -> Result<Vec<u8>, String> {
     let url = format!("{primary}{BC_API}{what}");
-    match http::get(&url, HTTP_TIMEOUT) {
+    match http::get_with(&url, HTTP_TIMEOUT, own_token(state).as_deref()) {
         Ok(r) if r.status == 200 => Ok(r.body),
         Ok(r) => Err(format!("{url}: HTTP {}", r.status)),
         Err(e) => Err(e.to_string()),
@@ -374,14 +411,14 @@ fn fetch(primary: &str, what: &str) -> Result<Vec<u8>, String> {
 }
 
 /// The primary's `config_files_status`, parsed.
-fn primary_status(primary: &str) -> Result<Value, String> {
-    let body = fetch(primary, "config_files_status")?;
+fn primary_status(state: &State, primary: &str) -> Result<Value, String> {
+    let body = fetch(state, primary, "config_files_status")?;
     crate::json::parse(&String::from_utf8_lossy(&body))
         .map_err(|e| format!("config_files_status: {e}"))
 }
 
 fn sync_files(state: &State, primary: &str) -> Result<(), String> {
-    let status = primary_status(primary)?;
+    let status = primary_status(state, primary)?;
     let Some(map) = status.get("fileDetailsMap") else {
         return Err("config_files_status has no fileDetailsMap".to_string());
     };
@@ -397,7 +434,7 @@ fn sync_files(state: &State, primary: &str) -> Result<(), String> {
         if local == remote {
             continue;
         }
-        let body = fetch(primary, api)?;
+        let body = fetch(state, primary, api)?;
         let got = md5::hex(&body);
         if got != remote {
             return Err(format!(
@@ -462,12 +499,22 @@ fn route(state: &State, name: &str, req: &Request) -> Response {
                 ),
                 ("ready", Value::Bool(ready)),
                 ("bc_addon", Value::Bool(state.bc_addon)),
+                (
+                    "maintenance",
+                    Value::Bool(state.maintenance.load(Ordering::SeqCst)),
+                ),
                 ("pid", Value::from(u64::from(std::process::id()))),
             ])
             .to_json(),
         ),
         path if !state.bc_addon && path.starts_with("/go/add-on/business-continuity/") => {
             Response::text(404, "not found\n")
+        }
+        path if path.starts_with("/go/add-on/business-continuity/")
+            && state.bc_auth
+            && req.authorization.as_deref().is_none_or(|a| own_token(state).as_deref() != Some(a)) =>
+        {
+            Response::text(401, "Unauthorized: send the business-continuity token\n")
         }
         "/go/add-on/business-continuity/admin/dashboard.json" => {
             if mode == Mode::Standby {
@@ -476,11 +523,74 @@ fn route(state: &State, name: &str, req: &Request) -> Response {
                 Response::text(500, "This information only available for standby server\n")
             }
         }
-        path => match path.strip_prefix(BC_API) {
-            Some(api) if mode == Mode::Primary && ready => primary_api(state, api),
-            Some(_) if mode == Mode::Primary => Response::text(503, "Server is starting\n"),
-            _ => Response::text(404, "not found\n"),
-        },
+        path if path.starts_with("/go/add-on/business-continuity/") => {
+            match path.strip_prefix(BC_API) {
+                Some(api) if mode == Mode::Primary && ready => primary_api(state, api),
+                Some(_) if mode == Mode::Primary => Response::text(503, "Server is starting\n"),
+                _ => Response::text(404, "not found\n"),
+            }
+        }
+        // GoCD's standby serves nothing else: agents and browsers are sent to the dashboard.
+        // Its health API still answers 200, so health alone cannot tell it from a primary.
+        _ if mode == Mode::Standby => Response::redirect(STANDBY_DASHBOARD),
+        _ if !ready => Response::text(503, "Server is starting\n"),
+        path if path.starts_with("/go/api/admin/maintenance_mode") => maintenance_api(state, req),
+        // An agent that is not registered (the stand-in has no agents): refused, but served.
+        "/go/remoting/api/agent/ping" if req.method == "POST" => {
+            Response::json(403, r#"{"message":"Unknown agent"}"#.to_string())
+        }
+        _ => Response::text(404, "not found\n"),
+    }
+}
+
+/// GoCD's maintenance-mode API: `POST …/enable|disable` (204), `GET …/info`, with a bearer
+/// token of the API token file and GoCD's versioned `Accept`.
+fn maintenance_api(state: &State, req: &Request) -> Response {
+    let tokens = state
+        .api_token_file
+        .as_ref()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .unwrap_or_default();
+    let given = req
+        .authorization
+        .as_deref()
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .map(str::trim);
+    if !given.is_some_and(|g| !g.is_empty() && tokens.lines().any(|t| t.trim() == g)) {
+        return Response::json(401, r#"{"message":"You are not authenticated!"}"#.to_string());
+    }
+    if !req
+        .accept
+        .as_deref()
+        .is_some_and(|a| a.contains("application/vnd.go.cd"))
+    {
+        return Response::json(
+            404,
+            r#"{"message":"The url you are trying to reach appears to be incorrect."}"#.to_string(),
+        );
+    }
+    let verb = req.path.trim_start_matches("/go/api/admin/maintenance_mode");
+    match (req.method.as_str(), verb) {
+        ("POST", "/enable" | "/disable") => {
+            let on = verb == "/enable";
+            let was = state.maintenance.swap(on, Ordering::SeqCst);
+            if was != on {
+                log(&format!(
+                    "maintenance mode {}",
+                    if on { "enabled" } else { "disabled" }
+                ));
+            }
+            Response::new(204, "application/json", "")
+        }
+        ("GET", "/info") => Response::json(
+            200,
+            Value::object([(
+                "is_maintenance_mode",
+                Value::Bool(state.maintenance.load(Ordering::SeqCst)),
+            )])
+            .to_json(),
+        ),
+        _ => Response::text(404, "not found\n"),
     }
 }
 
@@ -538,7 +648,7 @@ fn dashboard(state: &State, req: &Request) -> Value {
         .unwrap_or_default();
     let primary = state.settings.primary_url.clone().unwrap_or_default();
     let primary = primary.trim_end_matches('/');
-    if !able_to_connect(primary) {
+    if !able_to_connect(state, primary) {
         return Value::object([
             ("userName", Value::str(user)),
             ("setupStatus", Value::str("incomplete")),
@@ -558,7 +668,7 @@ fn dashboard(state: &State, req: &Request) -> Value {
             Value::str("Not Available"),
         ),
     ];
-    match primary_status(primary) {
+    match primary_status(state, primary) {
         Ok(status) => {
             let number = |k: &str| status.get(k).and_then(Value::as_f64).unwrap_or(0.0);
             primary_details.push((
@@ -620,6 +730,23 @@ fn basic_user(header: &str) -> Option<String> {
     Some(text.split(':').next().unwrap_or("").to_string())
 }
 
+fn base64_encode(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let value = |c: u8| -> Option<u32> {
         Some(match c {
@@ -659,6 +786,9 @@ mod tests {
         assert_eq!(basic_user("Basic YWRtaW46").as_deref(), Some("admin"));
         assert_eq!(basic_user("Bearer x"), None);
         assert_eq!(basic_user("Basic !!!!"), None);
+        assert_eq!(base64_encode(b"foo:bar"), "Zm9vOmJhcg==");
+        assert_eq!(base64_encode(b"admin:"), "YWRtaW46");
+        assert_eq!(base64_encode(b"ab"), "YWI=");
     }
 
     #[test]
