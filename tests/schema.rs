@@ -184,6 +184,7 @@ const NOT_SHAPE_ERRORS: &[&str] = &[
     "undefined_variable",
     "undefined_root",
     "unquoted_script",
+    "unquoted_rollback_script",
     "result_not_ancestor",
     "undefined_site_var",
     "site_param_type",
