@@ -195,7 +195,7 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
 
     // A fresh lab is ready: every check ok.
     let green = env.check_until(0, Duration::from_secs(60));
-    assert_eq!(green["ok"], 10, "{green:#}");
+    assert_eq!(green["ok"], 11, "{green:#}");
     assert_eq!(
         (&green["warnings"], &green["critical"]),
         (&0.into(), &0.into())
@@ -240,7 +240,7 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
     env.ssh(&go2, &format!("{ctl} stop"));
     let (code, report) = env.check();
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["ok"], 10, "{report:#}");
+    assert_eq!(report["ok"], 11, "{report:#}");
     assert_eq!(row(&report, DASHBOARD)["status"], "ok", "{report:#}");
     assert_eq!(
         row(&report, DASHBOARD)["result"]["present"],
@@ -355,6 +355,6 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
     assert_eq!(row(&report, LOSS)["result"]["replica"], Value::Null);
     assert_eq!(
         (&report["ok"], &report["warnings"], &report["critical"]),
-        (&8.into(), &1.into(), &1.into())
+        (&8.into(), &2.into(), &1.into())
     );
 }

@@ -22,9 +22,10 @@ const COUNTED: &[&str] = &["a", "p", "c", "d", "boom"];
 const HOOKED: &[&str] = &["a", "p", "c", "d"];
 
 /// `bump FILE`: a non-idempotent shell command, as argv for `exec`.
+/// Bump a counter atomically (a command killed with drplan never leaves it half-written).
 fn bump(file: &Path) -> String {
     format!(
-        "[sh, -c, 'n=$(cat \"$1\" 2>/dev/null || echo 0); echo $((n+1)) > \"$1\"', _, \"{}\"]",
+        "[sh, -c, 'n=$(cat \"$1\" 2>/dev/null || echo 0); echo $((n+1)) > \"$1.tmp\" && mv \"$1.tmp\" \"$1\"', _, \"{}\"]",
         file.display()
     )
 }
@@ -155,7 +156,8 @@ impl Lab {
         let mut files = BTreeMap::new();
         for e in fs::read_dir(self.path()).unwrap() {
             let name = e.unwrap().file_name().to_string_lossy().into_owned();
-            if name.starts_with("count-") || name.starts_with("undo-") || name == "done" {
+            let counter = name.starts_with("count-") || name.starts_with("undo-");
+            if (counter && !name.ends_with(".tmp")) || name == "done" {
                 let text = fs::read_to_string(self.path().join(&name)).unwrap();
                 files.insert(name, text);
             }
