@@ -85,18 +85,23 @@ impl<R> Shared<R> {
 /// with SIGKILL right after its N-th journal record is on disk — exactly the crash the
 /// journal must survive. Compiled only with the `failpoints` feature (test builds): in a
 /// release binary the variable means nothing.
+///
+/// `N` counts records; `KIND:STEP` (`step_finished:release-vip`) names one, for tests on real
+/// hosts where how many commands a step runs (and so how many records come before) varies.
 #[cfg(not(feature = "failpoints"))]
-fn crash_point(_appended: u64) {}
+fn crash_point(_appended: u64, _record: &serde_json::Value) {}
 
 #[cfg(feature = "failpoints")]
-fn crash_point(appended: u64) {
-    static AT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    let at = AT.get_or_init(|| {
-        std::env::var("DRPLAN_CRASH_AFTER_RECORD")
-            .ok()
-            .and_then(|v| v.parse().ok())
-    });
-    if *at == Some(appended) {
+fn crash_point(appended: u64, record: &serde_json::Value) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let Some(at) = AT.get_or_init(|| std::env::var("DRPLAN_CRASH_AFTER_RECORD").ok()) else {
+        return;
+    };
+    let hit = match at.split_once(':') {
+        Some((kind, step)) => record["kind"] == kind && record["step"] == step,
+        None => at.parse() == Ok(appended),
+    };
+    if hit {
         // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
         unsafe {
             libc::kill(libc::getpid(), libc::SIGKILL);
@@ -204,7 +209,7 @@ impl<R: StepRunner> Executor<R> {
         self.journal.append(&value)?;
         self.state.apply(&rec);
         self.appended += 1;
-        crash_point(self.appended);
+        crash_point(self.appended, &value);
         Ok(())
     }
 
