@@ -1012,18 +1012,30 @@ fn site_fencing_then_failbacks_that_fail_before_the_point_of_no_return_leave_the
         failover.out.report()
     );
     served_by_pair_two(&lab, "after the failover again");
-    let read_at = 1 + lab
-        .journal(&full.id)
+    // Killed right after the step before pg2_final_lsn finished (named: how many commands,
+    // and so records, come before varies with polls).
+    let journal = lab.journal(&full.id);
+    let read_at = journal
         .iter()
         .position(|r| {
             r["record"]["kind"] == "step_started" && r["record"]["step"] == "pg2_final_lsn"
         })
         .expect("pg2_final_lsn started");
+    let before = journal[..read_at]
+        .iter()
+        .rev()
+        .find(|r| r["record"]["kind"] == "step_finished")
+        .and_then(|r| r["record"]["step"].as_str())
+        .expect("a step finished before pg2_final_lsn")
+        .to_string();
     let crashed = lab.apply(
         "failback",
         &lab.site(),
         &["--parallel", "1"],
-        &[("DRPLAN_CRASH_AFTER_RECORD", &(read_at - 1).to_string())],
+        &[(
+            "DRPLAN_CRASH_AFTER_RECORD",
+            &format!("step_finished:{before}"),
+        )],
     );
     assert_eq!(crashed.out.signal, Some(9), "{}", crashed.out.report());
     let pg_ctl = |verb: &str| {

@@ -86,7 +86,7 @@ fn resume_runs_with_the_values_the_run_was_given() {
     // Killed after `one` finished: run_started, preconditions_passed, started, finished.
     let crashed = s
         .apply_process(&plan, &["--parallel", "1", "--param", "mode=fast"])
-        .env("DRPLAN_CRASH_AFTER_RECORD", "4")
+        .env("DRPLAN_CRASH_AFTER_RECORD", "step_finished:one")
         .output()
         .unwrap();
     assert_eq!(crashed.status.signal(), Some(9));

@@ -307,7 +307,7 @@ fn the_journal_names_each_command_before_its_step_ends() {
 /// while its old command still runs.
 #[test]
 fn an_idempotent_step_is_not_rerun_automatically_beside_its_old_command() {
-    const SECS: u32 = 6;
+    const SECS: u32 = 7; // unique: each test's Cleanup kills every `sleep SECS`
     let _cleanup = Cleanup(SECS);
     let run = Run::new(LOCAL_SUDO, "");
     run.plan(SECS, "    idempotent: true\n");
