@@ -67,11 +67,37 @@ impl Secrets {
         out
     }
 
-    /// Any serializable value with every secret redacted in every string it holds. None
-    /// only if the value cannot make the round trip through JSON (a bug).
+    /// A journal record or an event with every secret redacted, except the fields that
+    /// say what the record *is* (its kind, step id, outcome, time…): drplan and the plan
+    /// choose those, never a host, and a short secret that happens to be part of a word like
+    /// `step_started` must not make the record unreadable.
+    pub fn redact_record(&self, v: &Value) -> Value {
+        const STRUCTURE: &[&str] = &[
+            "kind", "event", "step", "at", "attempt", "outcome", "reason", "decision", "end",
+            "status", "rollback",
+        ];
+        match v {
+            Value::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, x)| {
+                        let kept = match x {
+                            _ if STRUCTURE.contains(&k.as_str()) => x.clone(),
+                            Value::Object(_) if k == "error" => self.redact_record(x),
+                            _ => self.redact(x),
+                        };
+                        (k.clone(), kept)
+                    })
+                    .collect(),
+            ),
+            other => self.redact(other),
+        }
+    }
+
+    /// A record or event with its secrets redacted (see `redact_record`). None only if it
+    /// cannot make the round trip through JSON (a bug).
     pub fn redact_as<T: serde::Serialize + serde::de::DeserializeOwned>(&self, t: &T) -> Option<T> {
         let v = serde_json::to_value(t).ok()?;
-        serde_json::from_value(self.redact(&v)).ok()
+        serde_json::from_value(self.redact_record(&v)).ok()
     }
 
     /// A value with every string redacted.
@@ -148,5 +174,37 @@ fn waits_for_steps(v: &Value) -> bool {
         Value::Array(items) => items.iter().any(waits_for_steps),
         Value::Object(o) => o.values().any(waits_for_steps),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::record::{Outcome, Record, StepFailure};
+
+    #[test]
+    fn a_short_secret_never_makes_a_record_unreadable() {
+        let mut values = Map::new();
+        values.insert("pw".into(), Value::String("ta".into()));
+        let secrets = Secrets { values };
+        let rec = Record::StepFinished {
+            step: "start-tasks".into(),
+            attempt: 1,
+            outcome: Outcome::Failed {
+                error: StepFailure::new(crate::exec::FailureKind::Failed, "status ta", "host"),
+            },
+            duration_ms: 1,
+            at: "t".into(),
+        };
+        let back: Record = secrets.redact_as(&rec).expect("still a record");
+        let Record::StepFinished { step, outcome, .. } = back else {
+            panic!("kind changed");
+        };
+        assert_eq!(step, "start-tasks");
+        let Outcome::Failed { error } = outcome else {
+            panic!("outcome changed");
+        };
+        assert!(!error.message.contains("ta"), "{}", error.message);
+        assert_eq!(error.kind, crate::exec::FailureKind::Failed);
     }
 }

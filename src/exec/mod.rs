@@ -204,7 +204,7 @@ impl<R: StepRunner> Executor<R> {
         let value = self
             .shared
             .secrets
-            .redact(&serde_json::to_value(&rec).map_err(encode)?);
+            .redact_record(&serde_json::to_value(&rec).map_err(encode)?);
         let rec: Record = serde_json::from_value(value.clone()).map_err(encode)?;
         self.journal.append(&value)?;
         self.state.apply(&rec);
