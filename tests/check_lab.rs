@@ -232,7 +232,7 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
         ),
         "{out}"
     );
-    assert!(out.ends_with("10 ok, 0 warnings, 0 critical\n"), "{out}");
+    assert!(out.ends_with("11 ok, 0 warnings, 0 critical\n"), "{out}");
 
     // The standby GoCD server stopped (a cold standby): no dashboard to read, which says
     // nothing bad — the files themselves are compared over ssh. Still all green.
