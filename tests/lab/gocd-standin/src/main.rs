@@ -83,20 +83,7 @@ fn serve(args: &[String]) -> i32 {
             return 2;
         }
     };
-    let mut opts = server::Options {
-        defaults_file: PathBuf::from("/etc/default/go-server"),
-        config_dir: PathBuf::from("/etc/go"),
-        bind: "0.0.0.0".to_string(),
-        port: 8153,
-        name: "go".to_string(),
-        pidfile: None,
-        psql: PathBuf::from("psql"),
-        db_wait: Duration::from_secs(120),
-        bc_addon: true,
-        bc_auth: false,
-        wrapper_properties: None,
-        api_token_file: None,
-    };
+    let mut opts = server::Options::default();
     for (name, value) in pairs {
         if let Err(e) = set_serve_option(&mut opts, &name, &value) {
             eprintln!("serve: {e}\n{USAGE}");
@@ -191,20 +178,7 @@ mod tests {
     use super::*;
 
     fn options() -> server::Options {
-        server::Options {
-            defaults_file: PathBuf::from("/etc/default/go-server"),
-            config_dir: PathBuf::from("/etc/go"),
-            bind: "0.0.0.0".to_string(),
-            port: 8153,
-            name: "go".to_string(),
-            pidfile: None,
-            psql: PathBuf::from("psql"),
-            db_wait: Duration::from_secs(120),
-            bc_addon: true,
-            bc_auth: false,
-            wrapper_properties: None,
-            api_token_file: None,
-        }
+        server::Options::default()
     }
 
     #[test]

@@ -65,6 +65,26 @@ pub struct Options {
     pub api_token_file: Option<PathBuf>,
 }
 
+/// What a GoCD package install uses when no flag says otherwise.
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            defaults_file: PathBuf::from("/etc/default/go-server"),
+            config_dir: PathBuf::from("/etc/go"),
+            bind: "0.0.0.0".to_string(),
+            port: 8153,
+            name: "go".to_string(),
+            pidfile: None,
+            psql: PathBuf::from("psql"),
+            db_wait: Duration::from_secs(120),
+            bc_addon: true,
+            bc_auth: false,
+            wrapper_properties: None,
+            api_token_file: None,
+        }
+    }
+}
+
 /// Where a standby sends whatever it does not serve, as GoCD's add-on does.
 const STANDBY_DASHBOARD: &str = "/go/add-on/business-continuity/admin/dashboard";
 const TOKEN_FILE: &str = "business-continuity-token";
@@ -171,12 +191,10 @@ pub fn run(opts: Options) -> i32 {
             "primary"
         },
         settings.mode_value,
-        opts.wrapper_properties
-            .as_ref()
-            .map_or_else(|| format!("defaults {}", opts.defaults_file.display()), |w| format!(
-                "wrapper properties {} (package install)",
-                w.display()
-            )),
+        opts.wrapper_properties.as_ref().map_or_else(
+            || format!("defaults {}", opts.defaults_file.display()),
+            |w| format!("wrapper properties {} (package install)", w.display())
+        ),
         opts.config_dir.display()
     ));
 
@@ -512,7 +530,10 @@ fn route(state: &State, name: &str, req: &Request) -> Response {
         }
         path if path.starts_with("/go/add-on/business-continuity/")
             && state.bc_auth
-            && req.authorization.as_deref().is_none_or(|a| own_token(state).as_deref() != Some(a)) =>
+            && req
+                .authorization
+                .as_deref()
+                .is_none_or(|a| own_token(state).as_deref() != Some(a)) =>
         {
             Response::text(401, "Unauthorized: send the business-continuity token\n")
         }
@@ -557,7 +578,10 @@ fn maintenance_api(state: &State, req: &Request) -> Response {
         .and_then(|a| a.strip_prefix("Bearer "))
         .map(str::trim);
     if !given.is_some_and(|g| !g.is_empty() && tokens.lines().any(|t| t.trim() == g)) {
-        return Response::json(401, r#"{"message":"You are not authenticated!"}"#.to_string());
+        return Response::json(
+            401,
+            r#"{"message":"You are not authenticated!"}"#.to_string(),
+        );
     }
     if !req
         .accept
@@ -569,7 +593,9 @@ fn maintenance_api(state: &State, req: &Request) -> Response {
             r#"{"message":"The url you are trying to reach appears to be incorrect."}"#.to_string(),
         );
     }
-    let verb = req.path.trim_start_matches("/go/api/admin/maintenance_mode");
+    let verb = req
+        .path
+        .trim_start_matches("/go/api/admin/maintenance_mode");
     match (req.method.as_str(), verb) {
         ("POST", "/enable" | "/disable") => {
             let on = verb == "/enable";
@@ -734,7 +760,11 @@ fn base64_encode(bytes: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
