@@ -121,7 +121,7 @@ ver=; [ -r "$d/PG_VERSION" ] && ver=$(head -n1 -- "$d/PG_VERSION")
 printf '%s\n' "$exists" "$owner" "$pw" "$empty" "$same" "${avail:-0}" "${pavail:-0}" "${used:-0}" "$ver""#;
 
 /// Run `psql -c SQL` against a conninfo with `login`; Ok(stdout) or Err(what it said).
-async fn ask(
+pub(super) async fn ask(
     host: &Host<'_>,
     bin: Option<&str>,
     os_user: Option<&str>,
@@ -142,8 +142,7 @@ async fn ask(
         sql.into(),
     ]);
     cmd.env.push(("PGCONNECT_TIMEOUT".into(), "5".into()));
-    cmd.env
-        .push(("PGAPPNAME".into(), "drplan-preflight".into()));
+    cmd.env.push(("PGAPPNAME".into(), "drplan".into()));
     let out = host.run(login.apply(as_user(cmd, os_user))).await?;
     Ok(if out.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())

@@ -84,35 +84,16 @@ impl<'a> Upstream<'a> {
         ])
         .map_err(|e| host.fail(e))?;
         // The name is checked (`slot_name`): it needs no quoting.
-        let argv = vec![
-            program(bin, "psql"),
-            "-X".into(),
-            "-w".into(),
-            "-At".into(),
-            "-v".into(),
-            "ON_ERROR_STOP=1".into(),
-            "-d".into(),
-            conninfo,
-            "-c".into(),
-            format!("CREATE_REPLICATION_SLOT {slot} PHYSICAL RESERVE_WAL"),
-        ];
-        let mut cmd = host.cmd(argv.clone());
-        cmd.env.push(("PGCONNECT_TIMEOUT".into(), "10".into()));
-        let out = host.run(self.login.apply(cmd)).await?;
-        if out.success() || out.stderr_tail(3).contains("already exists") {
-            return Ok(());
-        }
-        Err(ActionError::command(
-            &host.label,
-            &argv,
-            &out,
-            &format!(
-                "creating replication slot {slot} on {}:{} as {}",
+        let sql = format!("CREATE_REPLICATION_SLOT {slot} PHYSICAL RESERVE_WAL");
+        match super::pg_check::ask(host, bin, None, &conninfo, &self.login, &sql).await? {
+            Err(why) if !why.contains("already exists") => Err(host.fail(format!(
+                "creating replication slot {slot} on {}:{} as {}: {why}",
                 self.host,
                 self.port.unwrap_or(5432),
                 self.user
-            ),
-        ))
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 
