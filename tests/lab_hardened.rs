@@ -480,18 +480,13 @@ fn the_shipped_plans_host_operations_run_over_sudo_on_the_hardened_lab() {
     });
 }
 
-/// The run id an `apply` printed (`drplan resume RUN` in its last lines).
+/// The run id an `apply` printed first (`run RUN: plan …`).
 fn run_id(out: &Output) -> String {
     let t = text(out);
-    let at = t
-        .rfind("drplan resume ")
-        .map(|i| i + "drplan resume ".len())
-        .unwrap_or_else(|| panic!("no run id in:\n{t}"));
-    t[at..]
-        .split(|c: char| c.is_whitespace() || c == '`')
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    t.split_once("] run ")
+        .and_then(|(_, rest)| rest.split_once(':'))
+        .map(|(id, _)| id.to_string())
+        .unwrap_or_else(|| panic!("no run id in:\n{t}"))
 }
 
 /// `drplan apply plans/gocd/PLAN.yaml --site SITE --yes`.

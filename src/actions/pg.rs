@@ -3,8 +3,7 @@
 //! Standbys are `standby.signal` + `primary_conninfo` (PostgreSQL 12 removed
 //! `recovery.conf`; the server refuses to start with one). 13 is the oldest supported:
 //! its `pg_rewind` recovers a target that was not shut down cleanly (an old primary lost
-//! in a disaster) before rewinding it, and `wal_keep_size` replaced `wal_keep_segments`;
-//! `pg.rebuild_check` refuses anything older. These actions run as the cluster's OS user
+//! in a disaster) before rewinding it; `pg.rebuild_check` refuses anything older. These actions run as the cluster's OS user
 //! (`become: postgres`): `pg_ctl` refuses to run as root.
 
 use crate::plan::Duration;
