@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod diag;
 pub mod events;
 pub mod exec;

@@ -54,7 +54,7 @@ pub struct CheckRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub site: String,
-    pub checked_at: String,
+    pub checked_at: crate::clock::Timestamp,
     pub checks: Vec<CheckRow>,
     pub ok: usize,
     pub warnings: usize,
