@@ -45,13 +45,6 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let secrets = session::prepare(&graph)?;
     let _lock = session::lock(global, &graph.bound.site.site, &id, "resume")?;
     let events = session::events(global, args.flags.json());
-    events.emit(&crate::events::Event::RunStarted {
-        run_id: id.to_string(),
-        plan: state.plan.clone(),
-        site: state.site.clone(),
-        steps: graph.steps().len(),
-        resumed: true,
-    });
     let checked = state.preconditions_passed;
     let mut ex = session::executor(Drive {
         graph,
@@ -62,6 +55,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         state_dir: global.state_dir.clone(),
         secrets,
     })?;
+    ex.resumed();
     let started = std::time::Instant::now();
     if !checked {
         session::preconditions(&mut ex, &id).await?;
