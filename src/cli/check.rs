@@ -13,7 +13,6 @@ use super::validate::Format;
 use super::{Failure, Global};
 use crate::check::{self, ValidPlan};
 use crate::diag::Diagnostics;
-use crate::exec::Secrets;
 use crate::load::{self, Document};
 use crate::plan::Severity;
 use serde_json::Value;
@@ -65,13 +64,13 @@ fn interval(text: &str) -> Result<crate::plan::Duration, String> {
 pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let path = checks_path(args.checks.as_deref())?;
     let graph = bind_graph(load_checks(&path), &args.site)?;
-    let secrets = Secrets::resolve(&graph.bound).map_err(Failure::Usage)?;
+    let secrets = super::session::secrets(&graph)?;
     // SSH control sockets in a private temporary directory: a report must not leave a
     // `.drplan` behind in whatever directory a monitoring job runs it from.
     let control = tempfile::Builder::new()
         .prefix("drplan-check-")
         .tempdir()
-        .map_err(|e| Failure::RunFailed(format!("cannot create a temporary directory: {e}")))?;
+        .map_err(Failure::io("create a temporary directory"))?;
     let round = Round {
         graph: &graph,
         secrets: &secrets,
@@ -105,12 +104,14 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         }
     }
     match last {
-        None => Err(Failure::Interrupted(
-            "interrupted before the checks finished: no report".into(),
-        )),
+        None => Err(Failure::ChecksInterrupted),
         Some(Status::Ok) => Ok(()),
-        Some(Status::Warning) => Err(Failure::Unready(Severity::Warning)),
-        Some(Status::Critical) => Err(Failure::Unready(Severity::Critical)),
+        Some(Status::Warning) => Err(Failure::Unready {
+            severity: Severity::Warning,
+        }),
+        Some(Status::Critical) => Err(Failure::Unready {
+            severity: Severity::Critical,
+        }),
     }
 }
 
@@ -126,9 +127,10 @@ fn checks_path(given: Option<&Path>) -> Result<PathBuf, Failure> {
     let here = std::env::current_dir()
         .map(|d| d.display().to_string())
         .unwrap_or_else(|_| "the current directory".into());
-    Err(Failure::Usage(format!(
-        "no checks file: the default {DEFAULT_CHECKS} is not in {here}; pass `--checks FILE` (a plan with `steps: []` whose preconditions are the checks)"
-    )))
+    Err(Failure::NoChecksFile {
+        default: DEFAULT_CHECKS,
+        here,
+    })
 }
 
 /// Read and check a checks file: a valid plan, plus what makes it a checks file. Every

@@ -16,7 +16,7 @@ pub fn control_dir(state_dir: &Path) -> Result<PathBuf, Failure> {
         .recursive(true)
         .mode(0o700)
         .create(&mine)
-        .map_err(|e| Failure::RunFailed(format!("cannot create {}: {e}", mine.display())))?;
+        .map_err(Failure::io(format!("create {}", mine.display())))?;
     sweep_dead_masters(&root);
     Ok(mine)
 }

@@ -26,20 +26,20 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let (id, plan, state, journal) = session::open(global, &args.run)?;
     let stored = plan.options;
     if let Some(why) = state.not_resumable() {
-        return Err(Failure::Usage(format!(
-            "run {id} cannot be resumed: {why}. `drplan status {id}` shows it; start a new run with `drplan apply`"
-        )));
+        return Err(Failure::NotResumable { run: id, why });
     }
     if state.status() == RunStatus::RollingBack {
-        return Err(Failure::Usage(format!(
-            "run {id} is being rolled back; continue with `drplan rollback {id}`"
-        )));
+        return Err(Failure::RollingBack { run: id });
     }
     plan.check_unchanged("the run started")?;
     let graph = plan.graph()?;
     for s in args.retry.iter().chain(&args.skip) {
         if graph.index_of(s).is_none() {
-            return Err(Failure::Usage(format!("run {id} has no step `{s}`")));
+            return Err(Failure::no_such_step(
+                &id,
+                s,
+                graph.steps().iter().map(|st| st.id.as_str()),
+            ));
         }
     }
     let secrets = session::prepare(&graph)?;
@@ -62,10 +62,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     }
     let mut opts = args.flags.options(stored, args.retry, args.skip);
     opts.kill_stale = args.kill_stale;
-    let ending = ex
-        .forward(&opts)
-        .await
-        .map_err(|e| Failure::RunFailed(format!("run {id}: {e}")))?;
+    let ending = ex.forward(&opts).await?;
     session::finish(
         &ex,
         &id,
