@@ -15,6 +15,7 @@ pub mod load;
 pub mod plan;
 mod private_fs;
 pub mod process;
+pub mod readiness;
 pub mod render;
 pub mod saved;
 pub mod schema;

@@ -78,3 +78,14 @@ fn transport_knows_no_plans() {
         &["plan", "check", "graph", "exec", "actions", "cli"],
     );
 }
+
+#[test]
+fn readiness_reaches_hosts_only_through_a_runner() {
+    never("readiness", &["actions", "transport", "cli"]);
+}
+
+#[test]
+fn the_clock_imports_nothing_of_ours() {
+    let ours: Vec<(String, String)> = imports("clock");
+    assert!(ours.is_empty(), "clock imports {ours:?}");
+}

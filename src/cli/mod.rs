@@ -11,7 +11,6 @@ mod control_dir;
 mod failure;
 mod pipeline;
 mod plan_cmd;
-mod readiness;
 mod resume;
 mod rollback_cmd;
 mod schema_cmd;

@@ -20,7 +20,7 @@ pub use rollback::RollbackOptions;
 pub use runner::{Call, CommandSink, StartedCommand, StepRunner};
 pub use scheduler::{Ending, OnFailure, Options};
 pub use state::{RunState, RunStatus, StepState};
-pub use step::run_check;
+pub use step::{CheckVerdict, judge_check, run_check};
 
 use crate::events::{Event, EventSink, Stamped};
 use crate::graph::PlanGraph;
@@ -148,7 +148,8 @@ impl Cancel {
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
-    async fn cancelled(&self) {
+    /// Returns once cancelled (at once if it is already).
+    pub async fn cancelled(&self) {
         loop {
             let notified = self.1.notified();
             if self.is_cancelled() {
