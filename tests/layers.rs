@@ -89,3 +89,28 @@ fn the_clock_imports_nothing_of_ours() {
     let ours: Vec<(String, String)> = imports("clock");
     assert!(ours.is_empty(), "clock imports {ours:?}");
 }
+
+/// Argument parsing is the command line's: domain types carry no clap derives (the cli keeps
+/// its own small argument enums and converts).
+#[test]
+fn only_the_command_line_knows_clap() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut stack = vec![root.clone()];
+    let mut bad = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p == root.join("cli") {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs")
+                && fs::read_to_string(&p).unwrap().contains("clap::")
+            {
+                bad.push(p.display().to_string());
+            }
+        }
+    }
+    assert!(bad.is_empty(), "clap outside src/cli: {bad:?}");
+}

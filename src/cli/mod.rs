@@ -7,7 +7,6 @@
 pub mod action_runner;
 mod apply;
 mod check;
-mod control_dir;
 mod failure;
 mod pipeline;
 mod plan_cmd;

@@ -6,7 +6,7 @@ use super::{Failure, Global, action_runner::ActionRunner};
 use crate::check;
 use crate::diag::{Diagnostics, SourceFile};
 use crate::events::EventSink;
-use crate::exec::{Ending, Executor, Options, Preconditions, RunState, Secrets, Shared};
+use crate::exec::{Ending, Executor, OnFailure, Options, Preconditions, RunState, Secrets, Shared};
 use crate::graph::PlanGraph;
 use crate::journal::{FileRunStore, Journal, LockInfo, RunId, RunStore, SiteLock};
 use crate::load::Document;
@@ -33,7 +33,7 @@ pub struct RunPlan {
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct RunOptions {
     pub parallel: Option<u16>,
-    pub on_failure: Option<crate::exec::OnFailure>,
+    pub on_failure: Option<OnFailure>,
 }
 
 impl RunPlan {
@@ -198,12 +198,33 @@ pub struct Drive {
 pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
     let runner = ActionRunner::new(
         &d.graph.bound,
-        &super::control_dir::control_dir(&d.state_dir)?,
+        &crate::transport::control_dir(&d.state_dir).map_err(Failure::io(format!(
+            "create the SSH control directory in {}",
+            d.state_dir.display()
+        )))?,
         d.approve,
     );
     let mut shared = Shared::new(d.graph, runner, d.secrets, d.events);
     shared.cancel = crate::exec::Cancel::on_signals();
     Ok(Executor::new(shared, d.journal, d.state))
+}
+
+/// `--on-failure`: the executor's `OnFailure`, as the command line spells it.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OnFailureArg {
+    /// Stop, keep the checkpoint, and tell how to resume or roll back.
+    Pause,
+    /// Run the compensations of completed steps, newest first.
+    Rollback,
+}
+
+impl From<OnFailureArg> for OnFailure {
+    fn from(a: OnFailureArg) -> Self {
+        match a {
+            OnFailureArg::Pause => OnFailure::Pause,
+            OnFailureArg::Rollback => OnFailure::Rollback,
+        }
+    }
 }
 
 /// Flags shared by the commands that run steps forward (`apply`, `resume`).
@@ -214,7 +235,7 @@ pub struct RunFlags {
     pub parallel: Option<u16>,
     /// What to do when a step fails [default: pause; `resume`: what the run was started with].
     #[arg(long, value_enum)]
-    pub on_failure: Option<crate::exec::OnFailure>,
+    pub on_failure: Option<OnFailureArg>,
     /// Approve a `manual.approve` step ahead of time (repeatable).
     #[arg(long, value_name = "STEP")]
     pub approve: Vec<String>,
@@ -232,7 +253,12 @@ impl RunFlags {
     pub fn choices(&self, stored: RunOptions) -> RunOptions {
         RunOptions {
             parallel: Some(self.parallel.or(stored.parallel).unwrap_or(8)),
-            on_failure: Some(self.on_failure.or(stored.on_failure).unwrap_or_default()),
+            on_failure: Some(
+                self.on_failure
+                    .map(OnFailure::from)
+                    .or(stored.on_failure)
+                    .unwrap_or_default(),
+            ),
         }
     }
 
