@@ -24,6 +24,8 @@
 //! Needs root, the lab's packages and `sudo`. Without them it FAILS: a lab test that did not run
 //! has not passed.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
@@ -137,10 +139,7 @@ impl Lab {
     /// `drplan ARGS` inside the controller's namespace, state in the lab directory.
     fn drplan(&self, args: &[&str]) -> Output {
         let started = Instant::now();
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.var("LAB_NS_CTL")])
-            .arg(env!("CARGO_BIN_EXE_drplan"))
-            .arg("--no-color")
+        let out = common::drplan_in(&self.var("LAB_NS_CTL"))
             .arg("--state-dir")
             .arg(self.dir.join("s"))
             .args(args)

@@ -33,10 +33,14 @@ impl Site {
         fs::write(&p, text).unwrap();
         p
     }
+    /// `drplan --state-dir STATE` with the site's secret set, to add arguments to.
     pub fn drplan(&self) -> Command {
-        let mut c = Command::cargo_bin("drplan").unwrap();
-        c.env("NO_COLOR", "1")
-            .env("DRPLAN_TEST_TOKEN", TOKEN)
+        Command::from_std(self.process())
+    }
+    /// The same as a `std::process::Command`, for runs a test spawns.
+    pub fn process(&self) -> std::process::Command {
+        let mut c = super::drplan();
+        c.env("DRPLAN_TEST_TOKEN", TOKEN)
             .arg("--state-dir")
             .arg(self.path("state"));
         c
@@ -44,12 +48,8 @@ impl Site {
     /// `drplan apply PLAN --site SITE --yes EXTRA…`, as a process (for runs a test watches,
     /// crashes or reads while they go).
     pub fn apply_process(&self, plan: &Path, extra: &[&str]) -> std::process::Command {
-        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("drplan"));
-        c.env("NO_COLOR", "1")
-            .env("DRPLAN_TEST_TOKEN", TOKEN)
-            .arg("--state-dir")
-            .arg(self.path("state"))
-            .arg("apply")
+        let mut c = self.process();
+        c.arg("apply")
             .arg(plan)
             .arg("--site")
             .arg(self.path("site.yaml"))
