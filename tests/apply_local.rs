@@ -333,3 +333,52 @@ fn a_run_id_that_is_not_one_points_to_status() {
         out(&a)
     );
 }
+
+/// Exactly what an operator reads (times, run ids and the site's directory normalised): the
+/// progress of a run that retries a step and pauses, the message that says how to go on,
+/// `status` of the run and the list of runs, and the progress of the resumed run.
+#[test]
+fn progress_and_status_read_as_documented() {
+    let s = Site::new();
+    let steps = logging_step("first", &[], "")
+        + "  - id: check-ready\n    on: b\n    action: exec\n    retries: 1\n    retry_delay: 10ms\n    with: { argv: [sh, -c, 'test -f \"$1\" || { echo \"not ready: $1\" >&2; exit 7; }', _, \"{{ vars.dir }}/ready\"] }\n    needs: [first]\n"
+        + &logging_step("after", &["check-ready"], "");
+    let plan = s.plan(&steps);
+    let paused = s.apply(&plan, &["--parallel", "1"]).code(1);
+    let run = s.run_id();
+    let stdout = |a: &assert_cmd::assert::Assert| {
+        String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+    };
+    let stderr = String::from_utf8_lossy(&paused.get_output().stderr).into_owned();
+    let status = s.drplan().args(["status", &run]).assert().success();
+    let list = s.drplan().arg("status").assert().success();
+    fs::write(s.path("ready"), "").unwrap();
+    let resumed = s.drplan().args(["resume", &run]).assert().success();
+
+    let mut settings = insta::Settings::clone_current();
+    // The time since the run started, how long steps took, when the run started.
+    settings.add_filter(r"\[ *\d+\.\d\ds\]", "[   T.TTs]");
+    settings.add_filter(r"\b\d+\.\d\ds\b", "D.DDs");
+    settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", "TIME");
+    // Which run, which site (named after the test's pid), where its files are.
+    settings.add_filter(&regex_quote(&run), "RUN");
+    settings.add_filter(r"local-\d+", "local-PID");
+    settings.add_filter(&regex_quote(&s.path("").display().to_string()), "DIR/");
+    settings.bind(|| {
+        insta::assert_snapshot!("paused_progress", stdout(&paused));
+        insta::assert_snapshot!("paused_message", stderr);
+        insta::assert_snapshot!("paused_status", stdout(&status));
+        insta::assert_snapshot!("status_list", stdout(&list));
+        insta::assert_snapshot!("resumed_progress", stdout(&resumed));
+    });
+}
+
+/// `text` as a regular expression that matches exactly it.
+fn regex_quote(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
+}

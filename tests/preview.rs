@@ -232,6 +232,7 @@ fn dot_has_an_edge_per_need() {
         "no other edges:\n{dot}"
     );
     assert!(dot.contains("\"promote-pg-standby\" [label=") && dot.contains("doubleoctagon"));
+    insta::assert_snapshot!("failover_dot", dot);
 }
 
 #[test]
@@ -243,6 +244,7 @@ fn mermaid_is_a_flowchart_with_an_edge_per_need() {
         m.contains("{{\"Promote the standby PostgreSQL"),
         "the point of no return is a hexagon:\n{m}"
     );
+    insta::assert_snapshot!("failover_mermaid", m);
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
