@@ -110,3 +110,31 @@ impl Site {
         p
     }
 }
+
+impl Site {
+    /// Snapshot settings that hide what changes from one test run to the next: the time
+    /// since a run started, how long steps took, when a run started, run ids, the site's
+    /// name (after the test's pid), its directory, and pids and host names.
+    pub fn snapshot_settings(&self) -> insta::Settings {
+        let mut settings = insta::Settings::clone_current();
+        settings.add_filter(r"\[ *\d+\.\d\ds\]", "[   T.TTs]");
+        settings.add_filter(r"\b\d+\.\d\ds\b", "D.DDs");
+        settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", "TIME");
+        settings.add_filter(r"\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{4}", "RUN");
+        settings.add_filter(r"local-\d+", "local-PID");
+        settings.add_filter(&regex_quote(&self.dir.path().display().to_string()), "DIR");
+        // Who held a lock a crashed run left behind.
+        settings.add_filter(r"pid \d+ on host \S+", "pid PID on host HOST");
+        settings
+    }
+}
+
+/// `text` as a regular expression that matches exactly it.
+fn regex_quote(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
+}
