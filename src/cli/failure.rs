@@ -291,7 +291,10 @@ pub enum Failure {
             "a refused run is over; once the site is ready, start a new run with `drplan apply`. See why:\n  drplan status {run}"
         )
     )]
-    Refused { run: RunId, failure: StepFailure },
+    Refused {
+        run: RunId,
+        failure: Box<StepFailure>,
+    },
 
     // ---- another run holds the site: exit 4 (other lock errors: 2 or 1) --------------
     #[error(transparent)]

@@ -375,7 +375,7 @@ pub async fn preconditions(ex: &mut Executor<ActionRunner>, run: &RunId) -> Resu
         Preconditions::Held => Ok(()),
         Preconditions::Refused(failure) => Err(Failure::Refused {
             run: run.clone(),
-            failure,
+            failure: Box::new(failure),
         }),
         Preconditions::Interrupted => Err(Failure::InterruptedBeforeStart { run: run.clone() }),
     }
