@@ -106,13 +106,10 @@ impl LabEnv {
     /// `drplan check --site DIR/site.yaml --format json` inside the controller's namespace,
     /// from the repository (so the default checks file is found): exit code and report.
     fn check(&self) -> (i32, Value) {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.var("LAB_NS_CTL")])
-            .arg(env!("CARGO_BIN_EXE_drplan"))
+        let out = common::drplan_in(&self.var("LAB_NS_CTL"))
             .args(["check", "--format", "json", "--site"])
             .arg(self.dir.join("site.yaml"))
             .current_dir(repo())
-            .env("NO_COLOR", "1")
             .output()
             .expect("drplan check");
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -220,10 +217,8 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
     assert_eq!(row(&green, FILES)["result"]["in_sync"], true, "{green:#}");
 
     // The text report says the same.
-    let text = Command::new("ip")
-        .args(["netns", "exec", &env.var("LAB_NS_CTL")])
-        .arg(env!("CARGO_BIN_EXE_drplan"))
-        .args(["--no-color", "check", "--site"])
+    let text = common::drplan_in(&env.var("LAB_NS_CTL"))
+        .args(["check", "--site"])
         .arg(dir.join("site.yaml"))
         .current_dir(repo())
         .output()

@@ -31,6 +31,8 @@
 //! The tests need root and the lab's packages (tests/lab/README.md). Without them they FAIL:
 //! a lab test that did not run has not passed.
 
+mod common;
+
 #[path = "lab_e2e/harness.rs"]
 mod harness;
 

@@ -27,6 +27,8 @@
 //!
 //! Needs root and the lab's packages (tests/lab/README.md): FAILS without, never skips.
 
+mod common;
+
 #[path = "lab_e2e/harness.rs"]
 mod harness;
 

@@ -27,6 +27,7 @@
 //! Needs root, the lab's packages and `sudo`. Without them it FAILS: a lab test that did not run
 //! has not passed.
 
+mod common;
 #[path = "lab_e2e/harness.rs"]
 mod harness;
 
@@ -143,10 +144,7 @@ impl Lab {
     /// `drplan ARGS` inside the controller's namespace, state in the lab directory.
     fn drplan(&self, args: &[&str]) -> Output {
         let started = Instant::now();
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.var("LAB_NS_CTL")])
-            .arg(env!("CARGO_BIN_EXE_drplan"))
-            .arg("--no-color")
+        let out = common::drplan_in(&self.var("LAB_NS_CTL"))
             .arg("--state-dir")
             .arg(self.dir.join("s"))
             .args(args)

@@ -43,8 +43,7 @@ impl Run {
     fn start(&self, role: &str, steps: &str) -> Child {
         let plan = format!("version: 1\nname: signals\nroles: [{role}]\nsteps:\n{steps}");
         fs::write(self.path("plan.yaml"), plan).unwrap();
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("drplan"))
-            .env("NO_COLOR", "1")
+        common::drplan()
             .arg("--state-dir")
             .arg(self.state())
             .arg("apply")

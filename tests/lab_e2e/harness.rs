@@ -415,11 +415,8 @@ impl Lab {
 
     /// `ip netns exec <ctl> drplan --state-dir DIR/state ARGS…` with extra environment.
     pub fn drplan_cmd(&self, args: &[&str], envs: &[(&str, &str)]) -> Command {
-        let mut c = self.cmd_in("ctl", env!("CARGO_BIN_EXE_drplan"));
-        c.env("NO_COLOR", "1")
-            .arg("--state-dir")
-            .arg(self.state_dir())
-            .args(args);
+        let mut c = crate::common::drplan_in(self.ns("ctl"));
+        c.arg("--state-dir").arg(self.state_dir()).args(args);
         for (k, v) in envs {
             c.env(k, v);
         }
