@@ -10,10 +10,7 @@ use std::fs;
 
 /// Run `args` on the site, expect exit code `code`, and snapshot stderr as `name`.
 fn refused(s: &Site, args: &[&str], code: i32, name: &str) {
-    let a = s.drplan().args(args).assert().code(code);
-    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
-    s.snapshot_settings()
-        .bind(|| insta::assert_snapshot!(name, stderr));
+    s.snapshot_stderr(&s.drplan().args(args).assert().code(code), name);
 }
 
 /// A run of `first` then `boom` (which fails): paused.
@@ -151,9 +148,7 @@ fn refusals_before_a_run_exists() {
         ])
         .assert()
         .code(2);
-    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
-    s.snapshot_settings()
-        .bind(|| insta::assert_snapshot!("apply_missing_secret", stderr));
+    s.snapshot_stderr(&a, "apply_missing_secret");
     assert!(!s.path("state/runs").exists(), "no run was created");
 }
 
@@ -188,9 +183,7 @@ fn check_without_a_checks_file_says_how_to_give_one() {
         .args(["check", "--site", site.to_str().unwrap()])
         .assert()
         .code(2);
-    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
-    s.snapshot_settings()
-        .bind(|| insta::assert_snapshot!("check_no_checks_file", stderr));
+    s.snapshot_stderr(&a, "check_no_checks_file");
 }
 
 #[test]
@@ -208,9 +201,7 @@ fn a_run_that_rolled_back_or_whose_rollback_paused_says_what_next() {
     let s = Site::new();
     let plan = s.plan(&(logging_step("first", &[], "") + "  - id: boom\n    on: a\n    action: exec\n    with: { argv: [\"false\"] }\n    needs: [first]\n"));
     let a = s.apply(&plan, &["--on-failure", "rollback"]).code(1);
-    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
-    s.snapshot_settings()
-        .bind(|| insta::assert_snapshot!("rolled_back", stderr));
+    s.snapshot_stderr(&a, "rolled_back");
 }
 
 /// Killed right after its rollback started: the run is being rolled back, and only
@@ -230,21 +221,6 @@ fn a_run_being_rolled_back_is_continued_by_rollback() {
         Some(9)
     );
     refused(&s, &["resume", &run], 2, "resume_rolling_back");
-}
-
-#[test]
-fn a_step_precondition_that_refuses_pauses_the_run_with_exit_3() {
-    let s = Site::new();
-    let steps = logging_step(
-        "guarded",
-        &[],
-        "    preconditions:\n      - { name: the flag file exists, on: b, check: file.stat, with: { path: \"{{ vars.dir }}/flag\" }, expect: result.exists }\n",
-    );
-    let plan = s.plan(&steps);
-    let a = s.apply(&plan, &[]).code(3);
-    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
-    s.snapshot_settings()
-        .bind(|| insta::assert_snapshot!("step_refused", stderr));
 }
 
 #[test]

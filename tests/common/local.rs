@@ -129,6 +129,15 @@ impl Site {
     }
 }
 
+impl Site {
+    /// Snapshot what a command wrote on stderr as `name`, with `snapshot_settings`.
+    pub fn snapshot_stderr(&self, a: &assert_cmd::assert::Assert, name: &str) {
+        let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+        self.snapshot_settings()
+            .bind(|| insta::assert_snapshot!(name, stderr));
+    }
+}
+
 /// `text` as a regular expression that matches exactly it.
 fn regex_quote(text: &str) -> String {
     text.chars()
