@@ -10,7 +10,8 @@ use std::fs;
 
 /// Run `args` on the site, expect exit code `code`, and snapshot stderr as `name`.
 fn refused(s: &Site, args: &[&str], code: i32, name: &str) {
-    s.snapshot_stderr(&s.drplan().args(args).assert().code(code), name);
+    let a = s.drplan().args(args).assert().code(code);
+    snapshot_stderr!(s, a, name);
 }
 
 /// A run of `first` then `boom` (which fails): paused.
@@ -148,7 +149,7 @@ fn refusals_before_a_run_exists() {
         ])
         .assert()
         .code(2);
-    s.snapshot_stderr(&a, "apply_missing_secret");
+    snapshot_stderr!(s, a, "apply_missing_secret");
     assert!(!s.path("state/runs").exists(), "no run was created");
 }
 
@@ -183,7 +184,7 @@ fn check_without_a_checks_file_says_how_to_give_one() {
         .args(["check", "--site", site.to_str().unwrap()])
         .assert()
         .code(2);
-    s.snapshot_stderr(&a, "check_no_checks_file");
+    snapshot_stderr!(s, a, "check_no_checks_file");
 }
 
 #[test]
@@ -201,7 +202,7 @@ fn a_run_that_rolled_back_or_whose_rollback_paused_says_what_next() {
     let s = Site::new();
     let plan = s.plan(&(logging_step("first", &[], "") + "  - id: boom\n    on: a\n    action: exec\n    with: { argv: [\"false\"] }\n    needs: [first]\n"));
     let a = s.apply(&plan, &["--on-failure", "rollback"]).code(1);
-    s.snapshot_stderr(&a, "rolled_back");
+    snapshot_stderr!(s, a, "rolled_back");
 }
 
 /// Killed right after its rollback started: the run is being rolled back, and only
