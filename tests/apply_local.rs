@@ -126,6 +126,7 @@ fn a_step_precondition_stops_the_step_with_the_values_that_failed() {
     );
     let plan = s.plan(&steps);
     let a = s.apply(&plan, &[]).code(3);
+    snapshot_stderr!(s, a, "step_refused");
     let text = out(&a);
     assert!(
         text.contains("the flag file exists") && text.contains("\"exists\":false"),

@@ -11,9 +11,7 @@ use std::fs;
 /// Run `args` on the site, expect exit code `code`, and snapshot stderr as `name`.
 fn refused(s: &Site, args: &[&str], code: i32, name: &str) {
     let a = s.drplan().args(args).assert().code(code);
-    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
-    s.snapshot_settings()
-        .bind(|| insta::assert_snapshot!(name, stderr));
+    snapshot_stderr!(s, a, name);
 }
 
 /// A run of `first` then `boom` (which fails): paused.
@@ -151,9 +149,7 @@ fn refusals_before_a_run_exists() {
         ])
         .assert()
         .code(2);
-    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
-    s.snapshot_settings()
-        .bind(|| insta::assert_snapshot!("apply_missing_secret", stderr));
+    snapshot_stderr!(s, a, "apply_missing_secret");
     assert!(!s.path("state/runs").exists(), "no run was created");
 }
 
@@ -188,7 +184,63 @@ fn check_without_a_checks_file_says_how_to_give_one() {
         .args(["check", "--site", site.to_str().unwrap()])
         .assert()
         .code(2);
-    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
-    s.snapshot_settings()
-        .bind(|| insta::assert_snapshot!("check_no_checks_file", stderr));
+    snapshot_stderr!(s, a, "check_no_checks_file");
+}
+
+#[test]
+fn a_run_that_rolled_back_or_whose_rollback_paused_says_what_next() {
+    let s = Site::new();
+    // `first` is undone by a hook that fails; `boom` fails.
+    let undo = "    rollback: { action: exec, with: { argv: [\"false\"] } }\n";
+    let steps = logging_step("first", &[], undo)
+        + "  - id: boom\n    on: a\n    action: exec\n    with: { argv: [\"false\"] }\n    needs: [first]\n";
+    let plan = s.plan(&steps);
+    s.apply(&plan, &[]).code(1);
+    let run = s.run_id();
+    refused(&s, &["rollback", &run], 1, "rollback_paused");
+
+    let s = Site::new();
+    let plan = s.plan(&(logging_step("first", &[], "") + "  - id: boom\n    on: a\n    action: exec\n    with: { argv: [\"false\"] }\n    needs: [first]\n"));
+    let a = s.apply(&plan, &["--on-failure", "rollback"]).code(1);
+    snapshot_stderr!(s, a, "rolled_back");
+}
+
+/// Killed right after its rollback started: the run is being rolled back, and only
+/// `rollback` continues it.
+#[test]
+fn a_run_being_rolled_back_is_continued_by_rollback() {
+    let s = Site::new();
+    let run = paused_run(&s);
+    let crashed = s
+        .process()
+        .args(["rollback", &run])
+        .env("DRPLAN_CRASH_AFTER_RECORD", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&crashed.status),
+        Some(9)
+    );
+    refused(&s, &["resume", &run], 2, "resume_rolling_back");
+}
+
+#[test]
+fn a_preview_that_cannot_be_saved_says_why() {
+    let s = Site::new();
+    let plan = s.plan(&logging_step("one", &[], ""));
+    let out = s.path("no-such-dir/saved.json");
+    refused(
+        &s,
+        &[
+            "plan",
+            plan.to_str().unwrap(),
+            "--site",
+            s.path("site.yaml").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ],
+        2,
+        "plan_out_unwritable",
+    );
 }

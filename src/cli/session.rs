@@ -1,6 +1,6 @@
 //! What `apply`, `resume` and `rollback` share: the run's stored plan, opening runs,
 //! taking the site lock, wiring the executor to real hosts, and turning how a run ended
-//! into a message and an exit code.
+//! into a typed `Failure` (which knows its message and exit code).
 
 use super::{Failure, Global, action_runner::ActionRunner};
 use crate::check;

@@ -129,6 +129,18 @@ impl Site {
     }
 }
 
+/// Snapshot what a command wrote on stderr (`$a`, an `Assert`) as `$name`, with the
+/// site's `snapshot_settings` (a macro, so the snapshot belongs to the calling test file).
+#[macro_export]
+macro_rules! snapshot_stderr {
+    ($site:expr, $a:expr, $name:expr) => {{
+        let stderr = String::from_utf8_lossy(&$a.get_output().stderr).into_owned();
+        $site
+            .snapshot_settings()
+            .bind(|| insta::assert_snapshot!($name, stderr));
+    }};
+}
+
 /// `text` as a regular expression that matches exactly it.
 fn regex_quote(text: &str) -> String {
     text.chars()
