@@ -221,13 +221,11 @@ impl<R: StepRunner> Executor<R> {
                 let result = loop {
                     tokio::select! {
                         biased;
-                        Some(command) = started.recv() => self.command_started(command)?,
+                        Some(command) = started.recv() => self.commands_started(Some(command), &mut started)?,
                         result = &mut work => break result,
                     }
                 };
-                while let Ok(command) = started.try_recv() {
-                    self.command_started(command)?;
-                }
+                self.commands_started(None, &mut started)?;
                 result.err().map(|e| StepFailure { host, ..e })
             }
         };
