@@ -137,7 +137,7 @@ impl<R: StepRunner> Executor<R> {
                         .map(|&(i, attempt)| Record::StepStarted {
                             step: steps[i].id.clone(),
                             attempt,
-                            at: now.clone(),
+                            at: now,
                         })
                         .collect(),
                 )?;
@@ -262,7 +262,7 @@ impl<R: StepRunner> Executor<R> {
                     attempt: *attempt,
                     outcome: outcome.clone(),
                     duration_ms: *ms,
-                    at: now.clone(),
+                    at: now,
                 })
                 .collect(),
         )?;
@@ -293,7 +293,7 @@ impl<R: StepRunner> Executor<R> {
                 attempt: c.attempt,
                 rollback: c.rollback,
                 command: c.command,
-                at: now.clone(),
+                at: now,
             })
             .collect();
         if records.is_empty() {

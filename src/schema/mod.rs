@@ -187,6 +187,9 @@ fn allow_templates(def: &mut Value) {
     }
 }
 
+/// An action's `with:` validator and the standalone schema it was compiled from.
+type Compiled = (jsonschema::Validator, Value);
+
 /// A compiled validator, made once per process.
 pub struct Validators {
     pub plan: jsonschema::Validator,
@@ -197,7 +200,7 @@ pub struct Validators {
     defs: OnceLock<Value>,
     /// each action's `$ref` into `defs`, and its schema and validator once the action is
     /// first checked: making them all costs more than a small plan's whole validation
-    params: HashMap<&'static str, (Value, OnceLock<(jsonschema::Validator, Value)>)>,
+    params: HashMap<&'static str, (Value, OnceLock<Compiled>)>,
 }
 
 impl Validators {
