@@ -51,22 +51,6 @@ impl MemJournal {
     pub fn push(&self, record: Value) {
         self.records.lock().unwrap().push(record);
     }
-}
-
-impl Journal for MemJournal {
-    // Record by record, so a simulated crash can fall inside a group commit.
-    fn append_all(&mut self, records: &[Value]) -> Result<(), JournalError> {
-        records.iter().try_for_each(|r| self.append_one(r))
-    }
-    fn replay(&mut self) -> Result<Replay, JournalError> {
-        Ok(Replay {
-            records: self.records(),
-            torn_tail: *self.torn.lock().unwrap(),
-        })
-    }
-}
-
-impl MemJournal {
     fn append_one(&mut self, record: &Value) -> Result<(), JournalError> {
         self.appended += 1;
         match self.crash {
@@ -93,6 +77,19 @@ impl MemJournal {
                 Ok(())
             }
         }
+    }
+}
+
+impl Journal for MemJournal {
+    // Record by record, so a simulated crash can fall inside a group commit.
+    fn append_all(&mut self, records: &[Value]) -> Result<(), JournalError> {
+        records.iter().try_for_each(|r| self.append_one(r))
+    }
+    fn replay(&mut self) -> Result<Replay, JournalError> {
+        Ok(Replay {
+            records: self.records(),
+            torn_tail: *self.torn.lock().unwrap(),
+        })
     }
 }
 
