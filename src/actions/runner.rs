@@ -1,5 +1,5 @@
 //! Running one action: the hosts it runs on, what the executor hands it, and the dispatch
-//! from an action's name to the code that does it (under `run/`, one file per family).
+//! from an action's name to the code that does it (through the registry).
 //!
 //! The executor calls [`run`] with an [`Invocation`] whose parameters are already rendered;
 //! `run` checks them against the action's parameter type, reaches the role's host through
@@ -16,7 +16,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::{Mutex, OnceCell};
 
-use super::error::ActionError;
+use super::failure::ActionError;
+use super::host::Ctx;
 
 use crate::check::BoundPlan;
 use crate::plan::TransportKind;
@@ -213,5 +214,13 @@ pub struct ActionEnv<'a> {
 
 /// Run one action or check; returns its result object.
 pub async fn run(env: &ActionEnv<'_>, inv: &Invocation<'_>) -> Result<Value, ActionError> {
-    super::run::dispatch(env, inv).await
+    let Some(action) = super::find(inv.action) else {
+        let label = env.hosts.label(inv.role);
+        return Err(ActionError::invalid(
+            &label,
+            format!("there is no action `{}`", inv.action),
+        ));
+    };
+    let ctx = Ctx::new(env, inv, action.about().budget);
+    action.run(&ctx, inv.params).await
 }

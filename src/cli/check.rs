@@ -65,7 +65,7 @@ fn interval(text: &str) -> Result<crate::plan::Duration, String> {
 pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let path = checks_path(args.checks.as_deref())?;
     let graph = bind_graph(load_checks(&path), &args.site)?;
-    let secrets = Secrets::resolve(&graph.bound).map_err(Failure::Usage)?;
+    let secrets = Secrets::resolve(&graph).map_err(Failure::Usage)?;
     // SSH control sockets in a private temporary directory: a report must not leave a
     // `.drplan` behind in whatever directory a monitoring job runs it from.
     let control = tempfile::Builder::new()
@@ -163,12 +163,13 @@ fn checks_file_rules(doc: &Document) -> Diagnostics {
     match checks {
         Some(list) if !list.is_empty() => {
             for (i, c) in list.iter().enumerate() {
-                if c.get("check").and_then(Value::as_str) == Some("manual.approve") {
+                let name = c.get("check").and_then(Value::as_str).unwrap_or_default();
+                if crate::actions::lookup(name).is_some_and(|a| a.asks_operator) {
                     found.push(
                         doc.error_at(
                             "drplan::checks::asks_operator",
                             &format!("/preconditions/{i}/check"),
-                            "`manual.approve` asks the operator, which a readiness report cannot do",
+                            format!("`{name}` asks the operator, which a readiness report cannot do"),
                         )
                         .label("not a check of the site")
                         .help("check something on a host instead (`pg.status`, `file.stat`, `http.get`, …)"),

@@ -157,7 +157,7 @@ pub fn open(
 /// Everything a run needs that can be known before it exists: the secrets, and every
 /// template that does not wait for a step. A failure here leaves nothing on disk.
 pub fn prepare(graph: &PlanGraph) -> Result<Secrets, Failure> {
-    let secrets = Secrets::resolve(&graph.bound).map_err(Failure::Usage)?;
+    let secrets = Secrets::resolve(graph).map_err(Failure::Usage)?;
     let problems = crate::exec::context::render_ahead(graph, &secrets);
     if !problems.is_empty() {
         return Err(Failure::Usage(format!(

@@ -18,17 +18,18 @@ pub struct Secrets {
 
 impl Secrets {
     /// Read every secret the plan may use: those its templates name, and the site's
-    /// PostgreSQL passwords when it runs `pg.*` actions. A site serves several plans, so a
-    /// secret this plan never reads is not required. A missing variable or file is an error
-    /// naming it.
-    pub fn resolve(bound: &BoundPlan) -> Result<Secrets, String> {
+    /// PostgreSQL passwords when one of its actions may read them. A site serves several
+    /// plans, so a secret this plan never reads is not required. A missing variable or file
+    /// is an error naming it.
+    pub fn resolve(graph: &PlanGraph) -> Result<Secrets, String> {
+        let bound = &graph.bound;
         let plan = serde_json::to_string(&bound.valid.plan).unwrap_or_default();
         let named = |name: &str| {
             plan.contains(&format!("secrets.{name}"))
                 || plan.contains(&format!("secrets['{name}']"))
         };
         let postgres: Vec<&String> = match &bound.site.postgres {
-            Some(pg) if plan.contains("\"pg.") => pg.passwords.values().collect(),
+            Some(pg) if graph.reads_site_passwords() => pg.passwords.values().collect(),
             _ => Vec::new(),
         };
         let mut values = Map::new();

@@ -102,8 +102,8 @@ fn set_id(root: &mut Value, name: &str) {
 fn plan_schema(with_actions: bool) -> Value {
     let mut g = generator();
     let mut params_refs = Vec::new();
-    for a in actions::CATALOGUE {
-        params_refs.push((a, (a.params)(&mut g).to_value()));
+    for a in actions::registry() {
+        params_refs.push((a.about(), a.params_schema(&mut g).to_value()));
     }
     let mut root = g.root_schema_for::<Plan>().to_value();
     strip_null(&mut root);
@@ -141,8 +141,7 @@ fn plan_schema(with_actions: bool) -> Value {
             .collect()
     };
     let all: Vec<&str> = actions::names().collect();
-    let checks: Vec<&str> = actions::CATALOGUE
-        .iter()
+    let checks: Vec<&str> = actions::all()
         .filter(|a| a.kind == ActionKind::Check)
         .map(|a| a.name)
         .collect();
@@ -217,10 +216,10 @@ pub fn validators() -> &'static Validators {
         let defs = published.get("$defs").cloned().unwrap_or(json!({}));
         let mut params = HashMap::new();
         let mut g = generator();
-        for a in actions::CATALOGUE {
-            let r = (a.params)(&mut g).to_value();
+        for a in actions::registry() {
+            let r = a.params_schema(&mut g).to_value();
             let doc = json!({ "$schema": "https://json-schema.org/draft/2020-12/schema", "$ref": r["$ref"], "$defs": defs });
-            params.insert(a.name, (compile(&doc), doc));
+            params.insert(a.about().name, (compile(&doc), doc));
         }
         Validators { plan: compile(&plan_doc), plan_doc, site: compile(&site_doc), site_doc, params }
     })

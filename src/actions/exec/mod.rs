@@ -1,5 +1,12 @@
-//! `exec`, `sleep` and `manual.approve`: the generic actions.
+//! `exec`, `sleep`, `manual.approve` and `note`: the generic actions. Their parameters and
+//! declarations are here; their code is in `run.rs`.
 
+mod run;
+
+use super::action::ActionKind::{Change, Check};
+use super::action::{About, Action, Registered};
+use super::failure::ActionError;
+use super::host::Ctx;
 use crate::plan::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, de};
@@ -83,4 +90,91 @@ fn argv<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error
 fn env<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
     let vars: BTreeMap<String, Value> = BTreeMap::deserialize(d)?;
     vars.into_iter().map(|(k, v)| Ok((k, text(v)?))).collect()
+}
+
+// The family's actions: each one's declaration, and the code that does it.
+
+/// Every action of this family, for the registry.
+pub(super) const ACTIONS: &[&dyn Registered] = &[&Exec, &ManualApprove, &Note, &Sleep];
+
+struct Exec;
+
+impl Action for Exec {
+    type Params = ExecParams;
+    const ABOUT: About = About {
+        name: "exec",
+        kind: Change,
+        idempotent: false,
+        summary: "Run a program (argv) or a /bin/sh script",
+        result: "`changed: true`, `status` (the exit status, 0), the tail of `stdout` and `stderr` (64 \
+            KiB each); with `creates` when that path exists: `skipped: true`, `changed: false`, \
+            `reason`. A non-zero exit fails the step, naming the command and the end of its stderr.",
+        needs: "The program (`/bin/sh` for a `script`), run as the step's `become` user.",
+        script_params: &["script"],
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: ExecParams) -> Result<Value, ActionError> {
+        run::exec(ctx, p).await
+    }
+}
+
+struct ManualApprove;
+
+impl Action for ManualApprove {
+    type Params = ManualApproveParams;
+    const ABOUT: About = About {
+        name: "manual.approve",
+        kind: Check,
+        idempotent: true,
+        summary: "Ask the operator to confirm before going on",
+        result: "`approved: true` and `by` (`--approve` or `terminal`); refused when the operator says \
+            no, or when there is no terminal and no `--approve STEP`.",
+        needs: "Nothing on a host: a terminal on the controller, or `--approve STEP`.",
+        asks_operator: true,
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: ManualApproveParams) -> Result<Value, ActionError> {
+        run::approve(ctx, p).await
+    }
+}
+
+struct Note;
+
+impl Action for Note {
+    type Params = NoteParams;
+    const ABOUT: About = About {
+        name: "note",
+        kind: Check,
+        idempotent: true,
+        summary: "Print a message with the step's end (what the run leaves, what comes next)",
+        result: "`note`: the message, which the run's output prints with the step's end.",
+        needs: "Nothing.",
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: NoteParams) -> Result<Value, ActionError> {
+        run::note(ctx, p).await
+    }
+}
+
+struct Sleep;
+
+impl Action for Sleep {
+    type Params = SleepParams;
+    const ABOUT: About = About {
+        name: "sleep",
+        kind: Change,
+        idempotent: true,
+        summary: "Wait for a fixed time",
+        result: "`changed: false`, `slept_ms`. Fails with a timeout when the step's `timeout` ends first.\
+            `changed: false`, `slept_ms`. Fails with a timeout when the step's `timeout` ends first.",
+        needs: "Nothing: it waits on the controller.",
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: SleepParams) -> Result<Value, ActionError> {
+        run::sleep(ctx, p).await
+    }
 }

@@ -4,9 +4,9 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use serde_json::{Value, json};
 
-use super::{Ctx, text};
-use crate::actions::error::{ActionError, ActionErrorKind};
-use crate::actions::{ExecParams, ManualApproveParams, NoteParams, SleepParams};
+use super::{ExecParams, ManualApproveParams, NoteParams, SleepParams};
+use crate::actions::failure::{ActionError, ActionErrorKind};
+use crate::actions::host::{Ctx, text};
 
 /// Run the operator's program (argv as is, or `/bin/sh -c script`).
 pub(super) async fn exec(ctx: &Ctx<'_>, p: ExecParams) -> Result<Value, ActionError> {

@@ -10,15 +10,15 @@
 
 use md5::{Digest, Md5};
 
-use super::Host;
-use crate::actions::error::ActionError;
+use crate::actions::failure::ActionError;
+use crate::actions::host::Host;
 
 /// Bytes read per command: well under the transports' stdout cap (1 MiB).
 const CHUNK: u64 = 512 * 1024;
 
 /// What `stat` and `md5sum` say about an existing path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Stat {
+pub(crate) struct Stat {
     /// permission bits as `stat %a` prints them (`644`, `4755`)
     pub mode: String,
     pub user: String,
@@ -46,7 +46,7 @@ printf '%s\n' "$out"
 if [ -f "$p" ]; then md5sum < "$p" || exit 1; fi"#;
 
 /// The path's facts, or None when nothing is there (symlinks are followed).
-pub(super) async fn stat(host: &Host<'_>, path: &str) -> Result<Option<Stat>, ActionError> {
+pub(crate) async fn stat(host: &Host<'_>, path: &str) -> Result<Option<Stat>, ActionError> {
     let cmd = host.cmd(["sh", "-c", STAT_SCRIPT, "sh", path]);
     let out = host.ok(cmd, &format!("looking at {path}")).await?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -78,7 +78,7 @@ pub(super) async fn stat(host: &Host<'_>, path: &str) -> Result<Option<Stat>, Ac
     }))
 }
 
-pub(super) fn md5_hex(bytes: &[u8]) -> String {
+pub(crate) fn md5_hex(bytes: &[u8]) -> String {
     Md5::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -86,7 +86,7 @@ pub(super) fn md5_hex(bytes: &[u8]) -> String {
 }
 
 /// The whole content of a regular file.
-pub(super) async fn read(host: &Host<'_>, path: &str) -> Result<Vec<u8>, ActionError> {
+pub(crate) async fn read(host: &Host<'_>, path: &str) -> Result<Vec<u8>, ActionError> {
     // A file rewritten while we read it in chunks is read again, once.
     for _ in 0..2 {
         let Some(before) = stat(host, path).await? else {
@@ -157,7 +157,7 @@ fi
 mv -f -T -- "$tmp" "$path"
 trap - EXIT"#;
 
-pub(super) async fn write_atomic(
+pub(crate) async fn write_atomic(
     host: &Host<'_>,
     path: &str,
     content: Vec<u8>,
@@ -179,7 +179,7 @@ pub(super) async fn write_atomic(
 }
 
 /// Set mode and/or owner of an existing path.
-pub(super) async fn set_attrs(
+pub(crate) async fn set_attrs(
     host: &Host<'_>,
     path: &str,
     mode: Option<&str>,
@@ -203,7 +203,7 @@ pub(super) async fn set_attrs(
 }
 
 /// Does the existing file need `mode`/`owner` applied?
-pub(super) fn attrs_differ(st: &Stat, mode: Option<&str>, owner: Option<&str>) -> bool {
+pub(crate) fn attrs_differ(st: &Stat, mode: Option<&str>, owner: Option<&str>) -> bool {
     let mode_differs = mode.is_some_and(|m| parse_mode(m) != parse_mode(&st.mode));
     let owner_differs = owner.is_some_and(|o| match o.split_once(':') {
         Some((u, g)) => u != st.user || g != st.group,
@@ -213,7 +213,7 @@ pub(super) fn attrs_differ(st: &Stat, mode: Option<&str>, owner: Option<&str>) -
 }
 
 /// An octal mode string as a number (`0644`, `644` → 420).
-pub(super) fn parse_mode(mode: &str) -> Option<u32> {
+pub(crate) fn parse_mode(mode: &str) -> Option<u32> {
     u32::from_str_radix(mode, 8).ok()
 }
 

@@ -6,22 +6,13 @@
 
 use serde_json::{Value, json};
 
-use super::Ctx;
-use super::file_read::{self, attrs_differ, md5_hex, set_attrs, write_atomic};
-use crate::actions::error::ActionError;
-use crate::actions::{
+use super::read::{self as file_read, attrs_differ, md5_hex, set_attrs, write_atomic};
+use super::{
     FileCopyParams, FileRemoveParams, FileRenameParams, FileStatParams, FileTouchParams,
     FileWriteParams,
 };
-
-/// Refuse a relative or empty path, naming the parameter.
-pub(super) fn absolute(ctx: &Ctx<'_>, name: &str, path: &str) -> Result<(), ActionError> {
-    if path.starts_with('/') {
-        Ok(())
-    } else {
-        Err(ctx.invalid(format!("`{name}` must be an absolute path, not {path:?}")))
-    }
-}
+use crate::actions::failure::ActionError;
+use crate::actions::host::{Ctx, absolute};
 
 pub(super) async fn write(ctx: &Ctx<'_>, p: FileWriteParams) -> Result<Value, ActionError> {
     absolute(ctx, "path", &p.path)?;

@@ -10,11 +10,11 @@
 
 use serde_json::{Value, json};
 
-use super::file::absolute;
+use super::FileSyncParams;
+use super::read as file_read;
 use super::sync_plan::{self, Manifest, Op};
-use super::{Ctx, Host, file_read};
-use crate::actions::FileSyncParams;
-use crate::actions::error::ActionError;
+use crate::actions::failure::ActionError;
+use crate::actions::host::{Ctx, Host, absolute};
 
 const MANIFEST_SCRIPT: &str = r#"if [ ! -e "$1" ]; then printf 'ABSENT\0'; exit 0; fi
 cd -- "$1" || exit 1
@@ -58,7 +58,7 @@ while IFS= read -r -d '' op && IFS= read -r -d '' p && IFS= read -r -d '' mode &
     esac
 done"#;
 
-pub(super) async fn manifest(host: &Host<'_>, dir: &str) -> Result<Option<Manifest>, ActionError> {
+pub(crate) async fn manifest(host: &Host<'_>, dir: &str) -> Result<Option<Manifest>, ActionError> {
     let out = host
         .ok(
             host.cmd(["sh", "-c", MANIFEST_SCRIPT, "sh", dir]),
@@ -106,7 +106,7 @@ pub(super) async fn sync(ctx: &Ctx<'_>, p: FileSyncParams) -> Result<Value, Acti
 
 /// Apply a worked-out sync: the changed files travel from `source`'s `src` in one tar, are
 /// unpacked into a staging directory inside `dest_dir` and renamed into place one by one.
-pub(super) async fn carry_out(
+pub(crate) async fn carry_out(
     source: &Host<'_>,
     src: &str,
     host: &Host<'_>,

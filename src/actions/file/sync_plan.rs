@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 /// One entry of a directory tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Entry {
+pub(crate) struct Entry {
     /// `f` file, `d` directory, `l` symlink, or find's letter for anything else
     pub kind: char,
     pub mode: String,
@@ -27,11 +27,11 @@ pub(super) struct Entry {
 }
 
 /// Relative path (`""` for the top directory) → entry.
-pub(super) type Manifest = BTreeMap<String, Entry>;
+pub(crate) type Manifest = BTreeMap<String, Entry>;
 
 /// Parse the output of the manifest script: `ABSENT\0`, or 6-field records
 /// (`%y %m %u %g %Ts %l %P`, each NUL-terminated), `MD5\0`, then `md5sum -z` lines.
-pub(super) fn parse_manifest(bytes: &[u8]) -> Result<Option<Manifest>, String> {
+pub(crate) fn parse_manifest(bytes: &[u8]) -> Result<Option<Manifest>, String> {
     let text = String::from_utf8_lossy(bytes);
     let mut fields = text.split('\0');
     let mut manifest = Manifest::new();
@@ -95,7 +95,7 @@ fn glob(pattern: &[char], name: &[char]) -> bool {
 }
 
 /// Is `path` (relative, `/`-separated) excluded by one of `patterns`?
-pub(super) fn excluded(path: &str, patterns: &[String]) -> bool {
+pub(crate) fn excluded(path: &str, patterns: &[String]) -> bool {
     if path.is_empty() {
         return false;
     }
@@ -127,7 +127,7 @@ pub(super) fn excluded(path: &str, patterns: &[String]) -> bool {
 
 /// One step of applying a sync on the destination host.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Op {
+pub(crate) enum Op {
     /// remove the path (recursively)
     Del(String),
     /// create the directory if missing, then set mode and owner
@@ -140,7 +140,7 @@ pub(super) enum Op {
 
 /// The plan for one sync.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct SyncPlan {
+pub(crate) struct SyncPlan {
     pub ops: Vec<Op>,
     /// files and symlinks to carry over from the source
     pub transfer: Vec<String>,
@@ -152,7 +152,7 @@ pub(super) struct SyncPlan {
 }
 
 /// Work out how to make `dest` (None: absent) match `src`, leaving excluded paths alone.
-pub(super) fn plan(
+pub(crate) fn plan(
     src: &Manifest,
     dest: Option<&Manifest>,
     exclude: &[String],

@@ -7,18 +7,17 @@
 //! `db.properties` never: each server points at its own PostgreSQL, so it is refused even
 //! when a plan lists it. Both actions run on the receiving server (the standby) and read the
 //! other one (`from`) over its own connection; they list both sides with md5s and
-//! modification times (`file_sync`'s manifests), so the copy moves only what differs, each
+//! modification times (`file.sync`'s manifests), so the copy moves only what differs, each
 //! file renamed into place (a reader sees the old or the new file, never half of one).
 
 use serde_json::{Value, json};
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::file::absolute;
-use super::file_sync::{carry_out, manifest};
-use super::sync_plan::{self, Manifest, Op};
-use super::{Ctx, Host};
-use crate::actions::GocdFilesParams;
-use crate::actions::error::ActionError;
+use super::GocdFilesParams;
+use crate::actions::failure::ActionError;
+use crate::actions::file::sync::{carry_out, manifest};
+use crate::actions::file::sync_plan::{self, Manifest, Op};
+use crate::actions::host::{Ctx, Host, absolute};
 use crate::journal::clock::UtcTime;
 
 const DEFAULT_CONFIG_DIR: &str = "/etc/go";
@@ -309,8 +308,8 @@ pub(super) async fn sync(ctx: &Ctx<'_>, p: GocdFilesParams) -> Result<Value, Act
 
 #[cfg(test)]
 mod tests {
-    use super::sync_plan::Entry;
     use super::*;
+    use crate::actions::file::sync_plan::Entry;
 
     fn file(md5: &str, mtime: i64) -> Entry {
         Entry {

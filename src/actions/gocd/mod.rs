@@ -6,10 +6,22 @@
 //! `GOCD_SERVER_JVM_OPTS`. The business-continuity add-on (GoCD ≤ 22.3) kept a standby's
 //! config files and external plugins in sync; current GoCD has no add-on, so drplan compares
 //! (`gocd.compare_files`) and copies (`gocd.sync_config`) those files itself.
+//!
+//! Parameters and declarations are here; the code in `run.rs` (mode, readiness, dashboard,
+//! db.properties, maintenance mode), `files.rs` (compare and sync) and `jvm_options.rs`.
 
+mod files;
+mod jvm_options;
+mod run;
+
+use super::action::ActionKind::{Change, Check};
+use super::action::{About, Action, Registered};
+use super::failure::ActionError;
+use super::host::Ctx;
 use crate::plan::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The mode a GoCD server starts in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -129,4 +141,168 @@ pub struct GocdMaintenanceParams {
     /// A file on this step's host holding an API access token of a GoCD administrator; it
     /// travels to curl on stdin, never in arguments, results or the journal.
     pub token_file: String,
+}
+
+// The family's actions: each one's declaration, and the code that does it.
+
+/// Every action of this family, for the registry.
+pub(super) const ACTIONS: &[&dyn Registered] = &[
+    &CompareFiles,
+    &DbProperties,
+    &MaintenanceMode,
+    &SetMode,
+    &SyncConfig,
+    &SyncStatus,
+    &WaitReady,
+];
+
+struct CompareFiles;
+
+impl Action for CompareFiles {
+    type Params = GocdFilesParams;
+    const ABOUT: About = About {
+        name: "gocd.compare_files",
+        kind: Check,
+        idempotent: true,
+        summary: "Compare this GoCD server's config files and external plugins with another's: md5 and \
+            last change per file (never db.properties)",
+        result: "`in_sync`, `differ` (the paths that differ), `compared` (how many files), `files` (per \
+            path: `same`, and the `primary`'s and `standby`'s `md5` and `changed_at`), `note`.",
+        needs: "`sh`, `find`, `md5sum` on both servers, as users who may read the config and plugins \
+            directories.",
+        role_params: &["from"],
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: GocdFilesParams) -> Result<Value, ActionError> {
+        files::compare(ctx, p).await
+    }
+}
+
+struct DbProperties;
+
+impl Action for DbProperties {
+    type Params = GocdDbPropertiesParams;
+    const ABOUT: About = About {
+        name: "gocd.db_properties",
+        kind: Check,
+        idempotent: true,
+        summary: "Read a GoCD server's db.properties: the PostgreSQL host, port, database and user it uses\
+            Read a GoCD server's db.properties: the PostgreSQL host, port, database and user it uses",
+        result: "`exists`, `path`; when it exists: `url`, `host`, `port`, `database`, `user` (never the \
+            password).",
+        needs: "`sh`, `stat`, `md5sum`, `cat`; read rights on the file.",
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: GocdDbPropertiesParams) -> Result<Value, ActionError> {
+        run::db_properties(ctx, p).await
+    }
+}
+
+struct MaintenanceMode;
+
+impl Action for MaintenanceMode {
+    type Params = GocdMaintenanceParams;
+    const ABOUT: About = About {
+        name: "gocd.maintenance_mode",
+        kind: Change,
+        idempotent: true,
+        summary: "Turn GoCD's maintenance mode on or off through its API (bearer token from a file)\
+            Turn GoCD's maintenance mode on or off through its API (bearer token from a file)",
+        result: "`maintenance_mode` (as asked), `status` (the API's HTTP status), `note`.",
+        needs: "`curl` on the step's host; the token file readable by the step's user.",
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: GocdMaintenanceParams) -> Result<Value, ActionError> {
+        run::maintenance_mode(ctx, p).await
+    }
+}
+
+struct SetMode;
+
+impl Action for SetMode {
+    type Params = GocdSetModeParams;
+    const ABOUT: About = About {
+        name: "gocd.set_mode",
+        kind: Change,
+        idempotent: true,
+        summary: "Set -Dgo.server.mode= where the GoCD server reads it (defaults file, wrapper properties \
+            or container env)",
+        result: "`changed`, `mode`, `was` (the mode found before, or null), `file`. It takes effect at \
+            the server's next start.",
+        needs: "`sh`, `stat`, `md5sum`, `cat`, `mktemp`, `mv`; write rights on the file.",
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: GocdSetModeParams) -> Result<Value, ActionError> {
+        run::set_mode(ctx, p).await
+    }
+}
+
+struct SyncConfig;
+
+impl Action for SyncConfig {
+    type Params = GocdFilesParams;
+    const ABOUT: About = About {
+        name: "gocd.sync_config",
+        kind: Change,
+        idempotent: true,
+        summary: "Copy what changed of another GoCD server's config files and external plugins here, \
+            atomically (never db.properties)",
+        result: "`changed`, `copied`, `permissions` (files whose mode or owner was set), `deleted` \
+            (plugins the other server no longer has), `note`.",
+        needs: "`find`, `md5sum`, `tar`, `dd` on both servers, `bash` here; run as root (or the `go` \
+            user) to write the config and keep owners.",
+        role_params: &["from"],
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: GocdFilesParams) -> Result<Value, ActionError> {
+        files::sync(ctx, p).await
+    }
+}
+
+struct SyncStatus;
+
+impl Action for SyncStatus {
+    type Params = GocdSyncStatusParams;
+    const ABOUT: About = About {
+        name: "gocd.sync_status",
+        kind: Check,
+        idempotent: true,
+        summary: "Read a standby GoCD server's business-continuity dashboard where there is one: is it in \
+            sync?",
+        result: "`present: false` (with `reason`, `in_sync: null`) without the add-on; otherwise \
+            `present: true`, `in_sync`, `setup_status`, `sync_errors`, `primary_error`, `files` \
+            (each file's md5 on both), `plugins_in_sync`, `plugins`, `sync_gap_s`.",
+        needs: "`curl` on the step's host; with `token_file`, that file readable there.",
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: GocdSyncStatusParams) -> Result<Value, ActionError> {
+        run::sync_status(ctx, p).await
+    }
+}
+
+struct WaitReady;
+
+impl Action for WaitReady {
+    type Params = GocdWaitReadyParams;
+    const ABOUT: About = About {
+        name: "gocd.wait_ready",
+        kind: Check,
+        idempotent: true,
+        summary: "Poll a GoCD server until it is healthy and active as a primary (or passive as a standby)\
+            Poll a GoCD server until it is healthy and active as a primary (or passive as a standby)",
+        result: "`healthy: true`, `active`, `agent_request_status`, `attempts`, `waited_ms`. Fails with a \
+            timeout showing what the server last said.",
+        needs: "`curl` on the step's host.",
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: GocdWaitReadyParams) -> Result<Value, ActionError> {
+        run::wait_ready(ctx, p).await
+    }
 }

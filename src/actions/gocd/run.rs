@@ -15,15 +15,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use super::file_read::{read, write_atomic};
-use super::http::{self, Auth, Fetched, Request, fetch, send};
 use super::jvm_options::{self, Layout};
-use super::{Ctx, Host};
-use crate::actions::error::{ActionError, ActionErrorKind};
-use crate::actions::{
+use super::{
     GocdDbPropertiesParams, GocdLayout, GocdMaintenanceParams, GocdMode, GocdSetModeParams,
     GocdSyncStatusParams, GocdWaitReadyParams,
 };
+use crate::actions::failure::{ActionError, ActionErrorKind};
+use crate::actions::file::read::{read, write_atomic};
+use crate::actions::host::{Ctx, Host, absolute, text};
+use crate::actions::http::run::{self as http, Auth, Fetched, Request, fetch, send};
 
 const DEFAULT_DEFAULTS_FILE: &str = "/etc/default/go-server";
 const DEFAULT_WRAPPER_PROPERTIES: &str =
@@ -81,7 +81,7 @@ pub(super) async fn set_mode(ctx: &Ctx<'_>, p: GocdSetModeParams) -> Result<Valu
             }
         },
     };
-    super::file::absolute(ctx, "file", path)?;
+    absolute(ctx, "file", path)?;
     let host = ctx.host().await?;
     // A missing file is an error, not a fresh one: a wrong path would otherwise "succeed"
     // while the server goes on reading the real file.
@@ -114,7 +114,7 @@ async fn look(host: &Host<'_>, base: &str, limit: Duration) -> Result<Seen, Acti
         Err(e) => return Err(e),
     };
     if got.status != 200 {
-        let body: String = super::text(&got.body).chars().take(200).collect();
+        let body: String = text(&got.body).chars().take(200).collect();
         return Ok(Seen::NotHealthy(format!(
             "health answered {}: {body}",
             got.status
@@ -228,7 +228,7 @@ pub(super) async fn sync_status(
         _ => return Err(ctx.invalid("give both `username` and `password`, or neither")),
     };
     if let (None, Some(file)) = (&auth, p.token_file.as_deref()) {
-        super::file::absolute(ctx, "token_file", file)?;
+        absolute(ctx, "token_file", file)?;
         if host.exists(file).await? {
             let text = read(&host, file).await?;
             auth = Some(token_pair(&String::from_utf8_lossy(&text)).ok_or_else(|| {
@@ -273,7 +273,7 @@ pub(super) async fn sync_status(
             )));
         }
         status => {
-            let body: String = super::text(&got.body).chars().take(300).collect();
+            let body: String = text(&got.body).chars().take(300).collect();
             return Err(host.fail(format!("GET {url} answered {status}: {body}")));
         }
     }
@@ -292,7 +292,7 @@ pub(super) async fn db_properties(
     p: GocdDbPropertiesParams,
 ) -> Result<Value, ActionError> {
     let path = p.path.as_deref().unwrap_or(DEFAULT_DB_PROPERTIES);
-    super::file::absolute(ctx, "path", path)?;
+    absolute(ctx, "path", path)?;
     let host = ctx.host().await?;
     if !host.exists(path).await? {
         return Ok(json!({ "exists": false, "path": path }));
@@ -348,7 +348,7 @@ pub(super) async fn maintenance_mode(
     ctx: &Ctx<'_>,
     p: GocdMaintenanceParams,
 ) -> Result<Value, ActionError> {
-    super::file::absolute(ctx, "token_file", &p.token_file)?;
+    absolute(ctx, "token_file", &p.token_file)?;
     let host = ctx.host().await?;
     let token = read(&host, &p.token_file).await?;
     let token = String::from_utf8_lossy(&token).trim().to_owned();
@@ -376,7 +376,7 @@ pub(super) async fn maintenance_mode(
     )
     .await?;
     if !(200..300).contains(&got.status) {
-        let body: String = super::text(&got.body).chars().take(300).collect();
+        let body: String = text(&got.body).chars().take(300).collect();
         return Err(host.fail(format!("POST {url} answered {}: {body}", got.status)));
     }
     Ok(json!({

@@ -1,8 +1,16 @@
-//! `http.get`, `http.wait`, `tcp.wait`: reachability as seen from a host.
+//! `http.get`, `http.wait`, `tcp.wait`: reachability as seen from a host. Parameters and
+//! declarations are here; the code (and the curl helpers `gocd.*` uses) in `run.rs`.
 
+pub(crate) mod run;
+
+use super::action::ActionKind::Check;
+use super::action::{About, Action, Registered};
+use super::failure::ActionError;
+use super::host::Ctx;
 use crate::plan::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// GET a URL once.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -43,4 +51,68 @@ pub struct TcpWaitParams {
     /// Pause between polls (default 1s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
+}
+
+// The family's actions: each one's declaration, and the code that does it.
+
+/// Every action of this family, for the registry.
+pub(super) const ACTIONS: &[&dyn Registered] = &[&HttpGet, &HttpWait, &TcpWait];
+
+struct HttpGet;
+
+impl Action for HttpGet {
+    type Params = HttpGetParams;
+    const ABOUT: About = About {
+        name: "http.get",
+        kind: Check,
+        idempotent: true,
+        summary: "GET a URL from the host; result: status, body, json",
+        result: "`status` (HTTP status), `body` (its last 64 KiB as text), `json` (the body parsed, or \
+            null).",
+        needs: "`curl` on the step's host.",
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: HttpGetParams) -> Result<Value, ActionError> {
+        run::get(ctx, p).await
+    }
+}
+
+struct HttpWait;
+
+impl Action for HttpWait {
+    type Params = HttpWaitParams;
+    const ABOUT: About = About {
+        name: "http.wait",
+        kind: Check,
+        idempotent: true,
+        summary: "Poll a URL from the host until it answers the expected status",
+        result: "As `http.get`, plus `attempts` and `waited_ms`. Fails with a timeout showing the last \
+            answer.",
+        needs: "`curl` on the step's host.",
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: HttpWaitParams) -> Result<Value, ActionError> {
+        run::wait(ctx, p).await
+    }
+}
+
+struct TcpWait;
+
+impl Action for TcpWait {
+    type Params = TcpWaitParams;
+    const ABOUT: About = About {
+        name: "tcp.wait",
+        kind: Check,
+        idempotent: true,
+        summary: "Poll until a TCP port accepts connections",
+        result: "`open: true`, `attempts`, `waited_ms`. Fails with a timeout.",
+        needs: "`bash` (its `/dev/tcp`) and `timeout` on the step's host.",
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: TcpWaitParams) -> Result<Value, ActionError> {
+        run::tcp_wait(ctx, p).await
+    }
 }

@@ -10,17 +10,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Ctx, Host, text};
-use crate::actions::error::{ActionError, ActionErrorKind};
-use crate::actions::{HttpGetParams, HttpWaitParams, TcpWaitParams};
+use super::{HttpGetParams, HttpWaitParams, TcpWaitParams};
+use crate::actions::failure::{ActionError, ActionErrorKind};
+use crate::actions::host::{Ctx, Host, text};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-pub(super) const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// The longest one request or connection attempt may take.
-pub(super) const PROBE_LIMIT: Duration = Duration::from_secs(10);
+pub(crate) const PROBE_LIMIT: Duration = Duration::from_secs(10);
 
 /// What one GET brought back.
-pub(super) struct Fetched {
+pub(crate) struct Fetched {
     pub status: u16,
     pub body: Vec<u8>,
 }
@@ -38,13 +38,13 @@ fn curl_config_string(v: &str) -> String {
 }
 
 /// Credentials for a request; they reach curl through its config on stdin (`-K -`), never argv.
-pub(super) enum Auth<'a> {
+pub(crate) enum Auth<'a> {
     Basic(&'a str, &'a str),
     Bearer(&'a str),
 }
 
 /// One HTTP request made from a host.
-pub(super) struct Request<'a> {
+pub(crate) struct Request<'a> {
     pub method: &'a str,
     pub url: &'a str,
     pub limit: Duration,
@@ -55,7 +55,7 @@ pub(super) struct Request<'a> {
 
 /// GET `url` from the host with curl. Credentials, if any, go through stdin (`-K -`), never
 /// argv. An Err is a request that got no HTTP answer at all (refused, timed out, bad URL).
-pub(super) async fn fetch(
+pub(crate) async fn fetch(
     host: &Host<'_>,
     url: &str,
     limit: Duration,
@@ -75,7 +75,7 @@ pub(super) async fn fetch(
 }
 
 /// Make `req` from the host with curl (redirects are not followed: a 3xx is an answer).
-pub(super) async fn send(host: &Host<'_>, req: &Request<'_>) -> Result<Fetched, ActionError> {
+pub(crate) async fn send(host: &Host<'_>, req: &Request<'_>) -> Result<Fetched, ActionError> {
     let url = req.url;
     let secs = format!("{:.3}", req.limit.as_secs_f64().max(0.1));
     let mut argv: Vec<String> = [
@@ -138,23 +138,23 @@ pub(super) async fn send(host: &Host<'_>, req: &Request<'_>) -> Result<Fetched, 
     })
 }
 
-pub(super) async fn get(ctx: &Ctx<'_>, p: HttpGetParams) -> Result<Value, ActionError> {
+pub(crate) async fn get(ctx: &Ctx<'_>, p: HttpGetParams) -> Result<Value, ActionError> {
     let host = ctx.host().await?;
     let limit = ctx.remaining("GET")?.min(Duration::from_secs(30));
     Ok(fetch(&host, &p.url, limit, None).await?.result())
 }
 
 /// The deadline of a wait: its own timeout or the step's, whichever comes first.
-pub(super) fn wait_deadline(ctx: &Ctx<'_>, timeout: Option<crate::plan::Duration>) -> Instant {
+pub(crate) fn wait_deadline(ctx: &Ctx<'_>, timeout: Option<crate::plan::Duration>) -> Instant {
     let own = Instant::now() + timeout.map_or(DEFAULT_TIMEOUT, |t| t.std());
     own.min(ctx.deadline)
 }
 
-pub(super) fn timed_out(host: &Host<'_>, what: String) -> ActionError {
+pub(crate) fn timed_out(host: &Host<'_>, what: String) -> ActionError {
     ActionError::new(ActionErrorKind::Timeout, &host.label, what)
 }
 
-pub(super) async fn wait(ctx: &Ctx<'_>, p: HttpWaitParams) -> Result<Value, ActionError> {
+pub(crate) async fn wait(ctx: &Ctx<'_>, p: HttpWaitParams) -> Result<Value, ActionError> {
     let host = ctx.host().await?;
     let want = p.status.unwrap_or(200);
     let interval = p.interval.map_or(DEFAULT_INTERVAL, |i| i.std());
@@ -207,7 +207,7 @@ pub(super) async fn wait(ctx: &Ctx<'_>, p: HttpWaitParams) -> Result<Value, Acti
 /// Connects with bash's /dev/tcp; host and port arrive as positional parameters.
 const TCP_SCRIPT: &str = r#"exec 3<>"/dev/tcp/$1/$2""#;
 
-pub(super) async fn tcp_wait(ctx: &Ctx<'_>, p: TcpWaitParams) -> Result<Value, ActionError> {
+pub(crate) async fn tcp_wait(ctx: &Ctx<'_>, p: TcpWaitParams) -> Result<Value, ActionError> {
     if p.host.is_empty() || p.host.contains(['/', '\0']) {
         return Err(ctx.invalid(format!("{:?} is not a host name or address", p.host)));
     }

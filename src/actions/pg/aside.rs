@@ -13,9 +13,9 @@
 
 use serde_json::{Value, json};
 
-use super::{Ctx, Host};
-use crate::actions::PgRemoveOldCopiesParams;
-use crate::actions::error::ActionError;
+use super::PgRemoveOldCopiesParams;
+use crate::actions::failure::ActionError;
+use crate::actions::host::{Ctx, Host, absolute};
 use crate::journal::clock::UtcTime;
 
 /// What separates a data directory's path from its copies' time stamps.
@@ -120,7 +120,7 @@ pub(super) async fn remove_old_copies(
     ctx: &Ctx<'_>,
     p: PgRemoveOldCopiesParams,
 ) -> Result<Value, ActionError> {
-    super::file::absolute(ctx, "data_dir", &p.data_dir)?;
+    absolute(ctx, "data_dir", &p.data_dir)?;
     let data = p.data_dir.trim_end_matches('/');
     let keep = p
         .keep

@@ -8,8 +8,8 @@
 //! argv of `sudo` (alive for the whole command) on the host and of `ssh` on the controller,
 //! where `ps` shows it to everyone.
 
-use super::Ctx;
-use crate::actions::error::ActionError;
+use crate::actions::failure::ActionError;
+use crate::actions::host::Ctx;
 use crate::transport::Command;
 
 /// Reads the password from stdin into the environment, then becomes the program. 125: the

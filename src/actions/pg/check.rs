@@ -8,10 +8,11 @@
 
 use serde_json::{Value, json};
 
-use super::pg_auth::Login;
-use super::{Ctx, Host, libpq, program};
-use crate::actions::error::ActionError;
-use crate::actions::{PgControldataParams, PgRebuildCheckParams, RebuildMethod};
+use super::auth::Login;
+use super::libpq;
+use super::{PgControldataParams, PgRebuildCheckParams, RebuildMethod};
+use crate::actions::failure::ActionError;
+use crate::actions::host::{Ctx, Host, absolute, program};
 use crate::transport::Command;
 
 /// What `pg_controldata` prints, as a result object.
@@ -69,7 +70,7 @@ pub(super) async fn controldata(
     ctx: &Ctx<'_>,
     p: PgControldataParams,
 ) -> Result<Value, ActionError> {
-    super::file::absolute(ctx, "data_dir", &p.data_dir)?;
+    absolute(ctx, "data_dir", &p.data_dir)?;
     let host = ctx.host().await?;
     let data = p.data_dir.trim_end_matches('/');
     controldata_of(&host, p.bin_dir.as_deref(), data, p.os_user.as_deref())
@@ -142,7 +143,7 @@ pub(super) async fn rebuild_check(
     ctx: &Ctx<'_>,
     p: PgRebuildCheckParams,
 ) -> Result<Value, ActionError> {
-    super::file::absolute(ctx, "data_dir", &p.data_dir)?;
+    absolute(ctx, "data_dir", &p.data_dir)?;
     let data = p.data_dir.trim_end_matches('/');
     let bin = p.bin_dir.as_deref();
     let os = p.os_user.as_deref();

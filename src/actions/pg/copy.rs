@@ -2,20 +2,21 @@
 //! and making it follow a primary. Run as the cluster's OS user (`become: postgres`).
 //!
 //! Nothing is ever deleted here: an existing, non-empty data directory's contents are moved
-//! aside (`pg_aside.rs`) before pg_basebackup writes a new one. Passwords travel through the
-//! environment, never in argv (`pg_auth.rs`). Connection strings are quoted per libpq (see
+//! aside (`aside.rs`) before pg_basebackup writes a new one. Passwords travel through the
+//! environment, never in argv (`auth.rs`). Connection strings are quoted per libpq (see
 //! `libpq.rs`). A rebuilt standby's `standby.signal` + `primary_conninfo` are written here,
 //! not by the tools' `--write-recovery-conf`: pg_rewind's names the rewinding user (a
 //! superuser, which pg_hba rarely lets replicate) and exists only from PostgreSQL 13 on.
 
 use serde_json::{Value, json};
 
-use super::file_read::{read, write_atomic};
-use super::pg::{Running, pg_ctl_status};
-use super::pg_auth::Login;
-use super::{Ctx, Host, libpq, pg_aside, program};
-use crate::actions::error::ActionError;
-use crate::actions::{PgBasebackupParams, PgMakeStandbyParams, PgRewindParams, WalMethod};
+use super::auth::Login;
+use super::run::{Running, pg_ctl_status};
+use super::{PgBasebackupParams, PgMakeStandbyParams, PgRewindParams, WalMethod};
+use super::{aside, libpq};
+use crate::actions::failure::ActionError;
+use crate::actions::file::read::{read, write_atomic};
+use crate::actions::host::{Ctx, Host, absolute, program};
 
 /// Refuse to touch a data directory that a live server uses.
 async fn refuse_running(host: &Host<'_>, bin: Option<&str>, data: &str) -> Result<(), ActionError> {
@@ -76,7 +77,7 @@ async fn write_standby(host: &Host<'_>, data: &str, conninfo: &str) -> Result<bo
 }
 
 pub(super) async fn basebackup(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<Value, ActionError> {
-    super::file::absolute(ctx, "data_dir", &p.data_dir)?;
+    absolute(ctx, "data_dir", &p.data_dir)?;
     let data = p.data_dir.trim_end_matches('/');
     let login = Login::of(ctx, Some(&p.user), p.password.as_deref())?;
     let upstream = Upstream {
@@ -90,7 +91,7 @@ pub(super) async fn basebackup(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<V
     let host = ctx.host().await?;
     let bin = p.bin_dir.as_deref();
     refuse_running(&host, bin, data).await?;
-    let moved = pg_aside::move_aside(&host, data).await?;
+    let moved = aside::move_aside(&host, data).await?;
     let wal = match p.wal_method.unwrap_or_default() {
         WalMethod::Fetch => "fetch",
         WalMethod::Stream => "stream",
@@ -136,7 +137,7 @@ pub(super) async fn basebackup(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<V
 }
 
 pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, ActionError> {
-    super::file::absolute(ctx, "data_dir", &p.data_dir)?;
+    absolute(ctx, "data_dir", &p.data_dir)?;
     let data = p.data_dir.trim_end_matches('/');
     let port = p.source_port.map(|p| p.to_string());
     let conninfo = libpq::conninfo(&[
@@ -222,7 +223,7 @@ pub(super) async fn make_standby(
     ctx: &Ctx<'_>,
     p: PgMakeStandbyParams,
 ) -> Result<Value, ActionError> {
-    super::file::absolute(ctx, "data_dir", &p.data_dir)?;
+    absolute(ctx, "data_dir", &p.data_dir)?;
     let data = p.data_dir.trim_end_matches('/');
     let upstream = Upstream {
         host: &p.primary_host,

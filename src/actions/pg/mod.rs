@@ -3,10 +3,28 @@
 //! Standbys are `standby.signal` + `primary_conninfo` (PostgreSQL 12 removed
 //! `recovery.conf`; the server refuses to start with one). These actions run as the
 //! cluster's OS user (`become: postgres`): `pg_ctl` refuses to run as root.
+//!
+//! Parameters and declarations are here; the code in `run.rs` (start, stop, promote),
+//! `status.rs`, `copy.rs` (basebackup, rewind, make_standby), `check.rs` (controldata,
+//! rebuild_check) and `aside.rs` (moved-aside copies), with `auth.rs` (passwords) and
+//! `libpq.rs` (connection strings).
 
+mod aside;
+mod auth;
+mod check;
+mod copy;
+mod libpq;
+mod run;
+mod status;
+
+use super::action::ActionKind::{Change, Check};
+use super::action::{About, Action, LONG_BUDGET, Registered};
+use super::failure::ActionError;
+use super::host::Ctx;
 use crate::plan::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Promote a standby and wait until it accepts writes.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -241,4 +259,234 @@ pub struct PgRemoveOldCopiesParams {
     /// A moved-aside copy to keep (empty: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep: Option<String>,
+}
+
+// The family's actions: each one's declaration, and the code that does it.
+
+/// Every action of this family, for the registry.
+pub(super) const ACTIONS: &[&dyn Registered] = &[
+    &Basebackup,
+    &Controldata,
+    &MakeStandby,
+    &Promote,
+    &RebuildCheck,
+    &RemoveOldCopies,
+    &Rewind,
+    &Start,
+    &Status,
+    &Stop,
+];
+
+struct Basebackup;
+
+impl Action for Basebackup {
+    type Params = PgBasebackupParams;
+    const ABOUT: About = About {
+        name: "pg.basebackup",
+        kind: Change,
+        idempotent: false,
+        summary: "Rebuild a data directory from another server with pg_basebackup",
+        result: "`changed: true`, `moved_aside` (where the old contents went, or null), `standby` \
+            (whether standby.signal and primary_conninfo were written).",
+        needs: "`pg_basebackup` (in `bin_dir` or on PATH), run as the cluster's OS user; write rights in \
+            the data directory's parent, or root through the host's become method, to keep the old \
+            contents beside it; a replication connection to the source.",
+        budget: LONG_BUDGET,
+        site_passwords: true,
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<Value, ActionError> {
+        copy::basebackup(ctx, p).await
+    }
+}
+
+struct Controldata;
+
+impl Action for Controldata {
+    type Params = PgControldataParams;
+    const ABOUT: About = About {
+        name: "pg.controldata",
+        kind: Check,
+        idempotent: true,
+        summary: "Report a cluster's control file: state, latest checkpoint LSN, timeline, wal_log_hints, \
+            checksums",
+        result: "`state`, `system_identifier`, `checkpoint_lsn` (and `_bytes`), `redo_lsn`, `timeline`, \
+            `min_recovery_end_lsn_bytes`, `wal_log_hints`, `data_checksums`. Works on a stopped \
+            cluster.",
+        needs: "`pg_controldata`, run as `os_user` (or the step's user).",
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: PgControldataParams) -> Result<Value, ActionError> {
+        check::controldata(ctx, p).await
+    }
+}
+
+struct MakeStandby;
+
+impl Action for MakeStandby {
+    type Params = PgMakeStandbyParams;
+    const ABOUT: About = About {
+        name: "pg.make_standby",
+        kind: Change,
+        idempotent: true,
+        summary: "Configure a stopped cluster as a standby: standby.signal + primary_conninfo",
+        result: "`changed`: false when both were already so.",
+        needs: "`sh`, `cat`, `mktemp`, `mv`, run as the cluster's OS user.",
+        site_passwords: true,
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: PgMakeStandbyParams) -> Result<Value, ActionError> {
+        copy::make_standby(ctx, p).await
+    }
+}
+
+struct Promote;
+
+impl Action for Promote {
+    type Params = PgPromoteParams;
+    const ABOUT: About = About {
+        name: "pg.promote",
+        kind: Change,
+        idempotent: true,
+        summary: "Promote a standby (nothing to do on a primary); waits until it accepts writes",
+        result: "`promoted`, `changed`, `timeline` (the new one); `running: false` for a stopped primary.\
+            `promoted`, `changed`, `timeline` (the new one); `running: false` for a stopped primary.",
+        needs: "`pg_ctl`, `pg_controldata` and `psql` (in `bin_dir` or on PATH), run as the cluster's OS \
+            user.",
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: PgPromoteParams) -> Result<Value, ActionError> {
+        run::promote(ctx, p).await
+    }
+}
+
+struct RebuildCheck;
+
+impl Action for RebuildCheck {
+    type Params = PgRebuildCheckParams;
+    const ABOUT: About = About {
+        name: "pg.rebuild_check",
+        kind: Check,
+        idempotent: true,
+        summary: "Preflight of a rebuild by basebackup or rewind: rights, free space, replication access, \
+            rewind needs",
+        result: "`ready`, `problems` (each thing missing, in words), `method`, `data_dir`, `exists`, \
+            `parent_writable`, `root_available`, `free_bytes`, `needed_bytes`, `source` (what the \
+            source server says), `system_identifier`, `control`.",
+        needs: "`psql`, `pg_controldata`, `df`, `du` and `sh`, run as `os_user`; changes nothing.",
+        site_passwords: true,
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: PgRebuildCheckParams) -> Result<Value, ActionError> {
+        check::rebuild_check(ctx, p).await
+    }
+}
+
+struct RemoveOldCopies;
+
+impl Action for RemoveOldCopies {
+    type Params = PgRemoveOldCopiesParams;
+    const ABOUT: About = About {
+        name: "pg.remove_old_copies",
+        kind: Change,
+        idempotent: true,
+        summary: "Remove the data directories pg.basebackup moved aside, except the one to keep",
+        result: "`changed`, `removed` (the copies removed), `kept`.",
+        needs: "`find` and `rm`, as a user who may remove the copies (root for copies under a root-owned \
+            parent).",
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: PgRemoveOldCopiesParams) -> Result<Value, ActionError> {
+        aside::remove_old_copies(ctx, p).await
+    }
+}
+
+struct Rewind;
+
+impl Action for Rewind {
+    type Params = PgRewindParams;
+    const ABOUT: About = About {
+        name: "pg.rewind",
+        kind: Change,
+        idempotent: false,
+        summary: "Resynchronise a stopped old primary with the new one (pg_rewind)",
+        result: "`changed`, `rewound` (false when the timelines had not diverged), `standby`, `warning`.\
+            `changed`, `rewound` (false when the timelines had not diverged), `standby`, `warning`.",
+        needs: "`pg_rewind` and `pg_controldata`, run as the cluster's OS user; `wal_log_hints` or data \
+            checksums on the old primary; a user with pg_rewind's rights on the source.",
+        budget: LONG_BUDGET,
+        site_passwords: true,
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, ActionError> {
+        copy::rewind(ctx, p).await
+    }
+}
+
+struct Start;
+
+impl Action for Start {
+    type Params = PgStartParams;
+    const ABOUT: About = About {
+        name: "pg.start",
+        kind: Change,
+        idempotent: true,
+        summary: "Start a PostgreSQL cluster with pg_ctl and wait until it accepts connections",
+        result: "`changed`, `running: true`.",
+        needs: "`pg_ctl`, run as the cluster's OS user.",
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: PgStartParams) -> Result<Value, ActionError> {
+        run::start(ctx, p).await
+    }
+}
+
+struct Status;
+
+impl Action for Status {
+    type Params = PgStatusParams;
+    const ABOUT: About = About {
+        name: "pg.status",
+        kind: Check,
+        idempotent: true,
+        summary: "Report reachability, recovery state, timeline, LSNs and replay lag",
+        result: "`reachable` (false only when nothing answered; then `error`), `in_recovery`, \
+            `streaming`, `timeline`, `current_lsn`, `receive_lsn`, `replay_lsn` (each also as \
+            `_bytes`), `replay_lag_bytes`, `replicas`, `replica` and `replica_lag_bytes` (with \
+            `replica`), `server_version`.",
+        needs: "`psql` on the step's host; superuser or `pg_read_all_stats` to see replication.",
+        site_passwords: true,
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: PgStatusParams) -> Result<Value, ActionError> {
+        status::status(ctx, p).await
+    }
+}
+
+struct Stop;
+
+impl Action for Stop {
+    type Params = PgStopParams;
+    const ABOUT: About = About {
+        name: "pg.stop",
+        kind: Change,
+        idempotent: true,
+        summary: "Stop a PostgreSQL cluster with pg_ctl (nothing to do when stopped)",
+        result: "`changed`, `running: false`, `mode` (when it stopped one).",
+        needs: "`pg_ctl`, run as the cluster's OS user.",
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: PgStopParams) -> Result<Value, ActionError> {
+        run::stop(ctx, p).await
+    }
 }

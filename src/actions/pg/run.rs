@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Ctx, Host, program};
-use crate::actions::error::{ActionError, ActionErrorKind};
-use crate::actions::{PgPromoteParams, PgStartParams, PgStopMode, PgStopParams};
+use super::{PgPromoteParams, PgStartParams, PgStopMode, PgStopParams};
+use crate::actions::failure::{ActionError, ActionErrorKind};
+use crate::actions::host::{Ctx, Host, program};
 
 const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 const PROMOTE_POLL: Duration = Duration::from_millis(100);

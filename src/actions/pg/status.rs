@@ -21,10 +21,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::pg_auth::Login;
-use super::{Ctx, program};
-use crate::actions::PgStatusParams;
-use crate::actions::error::ActionError;
+use super::PgStatusParams;
+use super::auth::Login;
+use crate::actions::failure::ActionError;
+use crate::actions::host::{Ctx, program};
 
 const STATUS_SQL: &str = "\
 select json_build_object(

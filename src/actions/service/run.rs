@@ -8,9 +8,9 @@
 
 use serde_json::{Value, json};
 
-use super::{Ctx, Host};
-use crate::actions::ServiceParams;
-use crate::actions::error::ActionError;
+use super::ServiceParams;
+use crate::actions::failure::ActionError;
+use crate::actions::host::{Ctx, Host};
 use crate::plan::ServiceCommands;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,9 +10,9 @@ use std::net::Ipv4Addr;
 
 use serde_json::{Value, json};
 
-use super::{Ctx, Host};
-use crate::actions::VipParams;
-use crate::actions::error::ActionError;
+use super::VipParams;
+use crate::actions::failure::ActionError;
+use crate::actions::host::{Ctx, Host};
 
 const DEFAULT_ARP_COUNT: u32 = 3;
 

@@ -1,8 +1,16 @@
-//! `wait.until`: poll a check until its expectation holds.
+//! `wait.until`: poll a check until its expectation holds. Parameters and declaration are
+//! here; the code in `run.rs`.
 
+mod run;
+
+use super::action::ActionKind::Check;
+use super::action::{About, Action, Registered, RunsCheck};
+use super::failure::ActionError;
+use super::host::Ctx;
 use crate::plan::{Duration, Map};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Run `check` every `interval` until `expect` holds, or fail after `timeout`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -21,4 +29,34 @@ pub struct WaitUntilParams {
     /// Pause between polls (default 1s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
+}
+
+// The family's actions: each one's declaration, and the code that does it.
+
+/// Every action of this family, for the registry.
+pub(super) const ACTIONS: &[&dyn Registered] = &[&WaitUntil];
+
+struct WaitUntil;
+
+impl Action for WaitUntil {
+    type Params = WaitUntilParams;
+    const ABOUT: About = About {
+        name: "wait.until",
+        kind: Check,
+        idempotent: true,
+        summary: "Run a check repeatedly until its expectation holds",
+        result: "`attempts`, `waited_ms`, `result` (the check's last result). Fails with a timeout \
+            showing the last result or error.",
+        needs: "What its check needs.",
+        runs_check: Some(RunsCheck {
+            check: "check",
+            with: "with",
+            expect: "expect",
+        }),
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: WaitUntilParams) -> Result<Value, ActionError> {
+        run::until(ctx, p).await
+    }
 }

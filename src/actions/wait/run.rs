@@ -6,16 +6,15 @@
 //! back, connection refused) is polled again; one whose failure cannot fix itself (bad
 //! parameters, an unverified host key) ends the wait at once.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::Ctx;
-use crate::actions::error::{ActionError, ActionErrorKind};
-use crate::actions::runtime::{ActionEnv, Invocation};
-use crate::actions::{ActionKind, WaitUntilParams, lookup};
+use super::WaitUntilParams;
+use crate::actions::failure::{ActionError, ActionErrorKind};
+use crate::actions::host::Ctx;
+use crate::actions::lookup;
+use crate::actions::runner::{Invocation, run};
 use crate::template;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -23,17 +22,9 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// How much of the last result a timeout message shows.
 const SHOWN: usize = 2000;
 
-type Boxed<'a> = Pin<Box<dyn Future<Output = Result<Value, ActionError>> + Send + 'a>>;
-
-fn boxed_dispatch<'a>(env: &'a ActionEnv<'a>, inv: &'a Invocation<'a>) -> Boxed<'a> {
-    Box::pin(super::dispatch(env, inv))
-}
-
 pub(super) async fn until(ctx: &Ctx<'_>, p: WaitUntilParams) -> Result<Value, ActionError> {
     match lookup(&p.check) {
-        Some(spec)
-            if spec.kind == ActionKind::Check
-                && !matches!(spec.name, "wait.until" | "manual.approve") => {}
+        Some(check) if check.pollable() => {}
         Some(_) => {
             return Err(ctx.invalid(format!(
                 "`{}` cannot be waited on: `check` must be a read-only check such as pg.status or http.get",
@@ -71,10 +62,7 @@ pub(super) async fn until(ctx: &Ctx<'_>, p: WaitUntilParams) -> Result<Value, Ac
             context: ctx.inv.context,
             commands: ctx.inv.commands,
         };
-        // Boxed (in a plain fn, so that `Send` is proven without a cycle): this is a
-        // recursive call into the dispatcher.
-        let check = boxed_dispatch(ctx.env, &inv);
-        let last = match check.await {
+        let last = match run(ctx.env, &inv).await {
             Ok(result) => {
                 scope.insert("result".to_owned(), result.clone());
                 let holds = template::eval_bool(env, &p.expect, &Value::Object(scope.clone()))
