@@ -2,7 +2,7 @@
 //! subscribers (terminal progress, JSON lines) decide how they look. Every text in an event
 //! is already redacted.
 
-use crate::exec::record::{Outcome, StepFailure};
+use crate::step::{Outcome, StepFailure};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,9 +62,37 @@ pub enum Event {
     /// The last event of a run (or of a resumed part of it).
     RunFinished {
         run_id: String,
-        status: crate::exec::RunStatus,
+        status: RunStatus,
         summary: String,
     },
+}
+
+/// A run's state in one word, for listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Running now, or stopped by a crash (a resume tells which by taking the lock).
+    Incomplete,
+    Paused,
+    Interrupted,
+    Succeeded,
+    Refused,
+    RollingBack,
+    RolledBack,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Incomplete => "incomplete",
+            RunStatus::Paused => "paused",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Refused => "refused",
+            RunStatus::RollingBack => "rolling back",
+            RunStatus::RolledBack => "rolled back",
+        }
+    }
 }
 
 /// Something that shows events.

@@ -17,6 +17,7 @@ pub mod process;
 pub mod render;
 pub mod saved;
 pub mod schema;
+pub mod step;
 pub mod template;
 pub mod transport;
 pub mod ui;

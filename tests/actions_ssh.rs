@@ -62,6 +62,6 @@ async fn actions_over_one_ssh_connection() {
 
     // Every action above shared one SSH login.
     assert_eq!(sshd.logins(), 1);
-    let Rig { hosts, .. } = rig;
-    hosts.close().await;
+    let Rig { runner, .. } = rig;
+    runner.close().await;
 }

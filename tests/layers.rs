@@ -1,6 +1,7 @@
 //! The layering rule, checked on the source: a lower layer never imports a higher one.
-//! The executor talks to hosts only through its `StepRunner` trait; actions never reach
-//! back into the executor or the command line; the plan model is plain data.
+//! The executor and the actions meet only in the step seam (`step.rs`: `Call`,
+//! `StepFailure`, the `StepRunner` trait), which imports nothing above it; actions never
+//! reach back into the executor or the command line; the plan model is plain data.
 
 use std::fs;
 use std::path::Path;
@@ -63,6 +64,21 @@ fn the_executor_reaches_hosts_only_through_its_runner() {
 #[test]
 fn actions_never_reach_back_into_the_executor_or_the_command_line() {
     never("actions", &["exec", "cli"]);
+}
+
+#[test]
+fn the_step_seam_imports_nothing_above_it() {
+    // `process`: what a host says about a command (plain data the transport fills in).
+    let above: Vec<(String, String)> = imports("step")
+        .into_iter()
+        .filter(|(name, _)| name != "process")
+        .collect();
+    assert!(above.is_empty(), "step imports {above:?}");
+}
+
+#[test]
+fn events_speak_of_steps_not_of_the_executor() {
+    never("events", &["exec", "actions", "transport", "cli"]);
 }
 
 #[test]

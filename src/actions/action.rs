@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::failure::ActionError;
 use super::host::Ctx;
+use crate::step::StepFailure;
 
 /// How long an action may run when its step sets no `timeout`.
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(600);
@@ -115,11 +115,11 @@ pub(crate) trait Action: Sync + 'static {
     fn run(
         ctx: &Ctx<'_>,
         params: Self::Params,
-    ) -> impl Future<Output = Result<Value, ActionError>> + Send;
+    ) -> impl Future<Output = Result<Value, StepFailure>> + Send;
 }
 
 /// An action's running code, boxed.
-pub(crate) type Running<'a> = Pin<Box<dyn Future<Output = Result<Value, ActionError>> + Send + 'a>>;
+pub(crate) type Running<'a> = Pin<Box<dyn Future<Output = Result<Value, StepFailure>> + Send + 'a>>;
 
 /// An action as the registry holds it, whatever its parameter type.
 pub(crate) trait Registered: Sync {

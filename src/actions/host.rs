@@ -8,9 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::failure::ActionError;
-use super::runner::{ActionEnv, Invocation};
-use crate::process::CommandReport;
+use super::failure::{command_failure, show_argv, transport_failure};
+use super::runner::ActionRunner;
+use crate::step::{Call, CommandReport, FailureKind, StepFailure};
 use crate::transport::{Command, Output, Transport};
 
 /// The longest text of a command's output kept in a result (the tail).
@@ -18,29 +18,31 @@ pub(crate) const RESULT_TEXT_CAP: usize = 64 * 1024;
 
 /// One invocation in progress: who asked, and by when it must be done.
 pub(crate) struct Ctx<'a> {
-    pub env: &'a ActionEnv<'a>,
-    pub inv: &'a Invocation<'a>,
+    /// The hosts, the bound plan and the operator's approvals.
+    pub runner: &'a ActionRunner,
+    pub call: &'a Call,
     pub deadline: Instant,
 }
 
 impl<'a> Ctx<'a> {
     /// The step's `timeout`, else the action's own `budget`, runs from now.
-    pub(crate) fn new(env: &'a ActionEnv<'a>, inv: &'a Invocation<'a>, budget: Duration) -> Self {
-        let budget = inv.timeout.unwrap_or(budget);
+    pub(crate) fn new(runner: &'a ActionRunner, call: &'a Call, budget: Duration) -> Self {
+        let budget = call.timeout.unwrap_or(budget);
         Self {
-            env,
-            inv,
+            runner,
+            call,
             deadline: Instant::now() + budget,
         }
     }
 
     /// This step's host, with the step's `become`.
-    pub async fn host(&self) -> Result<Host<'a>, ActionError> {
-        self.host_as(self.inv.role, self.inv.become_user).await
+    pub async fn host(&self) -> Result<Host<'a>, StepFailure> {
+        self.host_as(&self.call.role, self.call.become_user.as_deref())
+            .await
     }
 
     /// Another role's host (the source of a copy), as that host's own default user.
-    pub async fn host_of(&self, role: &str) -> Result<Host<'a>, ActionError> {
+    pub async fn host_of(&self, role: &str) -> Result<Host<'a>, StepFailure> {
         self.host_as(role, None).await
     }
 
@@ -48,18 +50,18 @@ impl<'a> Ctx<'a> {
         &self,
         role: &str,
         become_user: Option<&str>,
-    ) -> Result<Host<'a>, ActionError> {
-        let label = self.env.hosts.label(role);
+    ) -> Result<Host<'a>, StepFailure> {
+        let label = self.runner.hosts.label(role);
         let transport = self
-            .env
+            .runner
             .hosts
             .get(role)
             .await
-            .map_err(|e| ActionError::transport(&label, None, e))?;
+            .map_err(|e| transport_failure(&label, None, e))?;
         Ok(Host {
             transport,
             role: role.to_owned(),
-            commands: self.inv.commands,
+            commands: self.call.commands.as_deref(),
             label,
             become_user: become_user.map(str::to_owned),
             deadline: self.deadline,
@@ -68,22 +70,22 @@ impl<'a> Ctx<'a> {
 
     /// The label of this step's host, for errors raised before it is reached.
     pub fn label(&self) -> String {
-        self.env.hosts.label(self.inv.role)
+        self.runner.hosts.label(&self.call.role)
     }
 
-    pub fn invalid(&self, message: impl Into<String>) -> ActionError {
-        ActionError::invalid(&self.label(), message)
+    pub fn invalid(&self, message: impl Into<String>) -> StepFailure {
+        StepFailure::new(FailureKind::InvalidParams, self.label(), message)
     }
 
     /// The time left, or a Timeout error naming `what` when there is none.
-    pub fn remaining(&self, what: &str) -> Result<Duration, ActionError> {
+    pub fn remaining(&self, what: &str) -> Result<Duration, StepFailure> {
         remaining(self.deadline, &self.label(), what)
     }
 }
 
 /// Refuse a relative or empty path, naming the parameter: commands run in `/`, and a
 /// relative path would silently mean something else on every host.
-pub(crate) fn absolute(ctx: &Ctx<'_>, name: &str, path: &str) -> Result<(), ActionError> {
+pub(crate) fn absolute(ctx: &Ctx<'_>, name: &str, path: &str) -> Result<(), StepFailure> {
     if path.starts_with('/') {
         Ok(())
     } else {
@@ -91,11 +93,11 @@ pub(crate) fn absolute(ctx: &Ctx<'_>, name: &str, path: &str) -> Result<(), Acti
     }
 }
 
-fn remaining(deadline: Instant, label: &str, what: &str) -> Result<Duration, ActionError> {
+fn remaining(deadline: Instant, label: &str, what: &str) -> Result<Duration, StepFailure> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
-        return Err(ActionError::new(
-            super::ActionErrorKind::Timeout,
+        return Err(StepFailure::new(
+            FailureKind::Timeout,
             label,
             format!("ran out of time before {what}"),
         ));
@@ -138,10 +140,10 @@ impl Host<'_> {
     }
 
     /// Run `cmd`, bounded by its own timeout and the action's deadline.
-    pub async fn run(&self, mut cmd: Command) -> Result<Output, ActionError> {
+    pub async fn run(&self, mut cmd: Command) -> Result<Output, StepFailure> {
         let left = remaining(self.deadline, &self.label, "running a command").map_err(|e| {
-            ActionError {
-                command: Some(super::failure::show_argv(&cmd.argv)),
+            StepFailure {
+                command: Some(show_argv(&cmd.argv)),
                 ..e
             }
         })?;
@@ -151,7 +153,7 @@ impl Host<'_> {
                 .transport
                 .run(&cmd)
                 .await
-                .map_err(|e| ActionError::transport(&self.label, Some(&cmd.argv), e));
+                .map_err(|e| transport_failure(&self.label, Some(&cmd.argv), e));
         };
         // Pass the command's identity on, tagged with the role, while it runs: the executor
         // journals it before the step can end.
@@ -169,33 +171,33 @@ impl Host<'_> {
         while let Ok(identity) = started.try_recv() {
             sink.started(&self.role, identity);
         }
-        result.map_err(|e| ActionError::transport(&self.label, Some(&cmd.argv), e))
+        result.map_err(|e| transport_failure(&self.label, Some(&cmd.argv), e))
     }
 
     /// Run `cmd`; a non-zero exit is an error saying it was for `what`.
-    pub async fn ok(&self, cmd: Command, what: &str) -> Result<Output, ActionError> {
+    pub async fn ok(&self, cmd: Command, what: &str) -> Result<Output, StepFailure> {
         let argv = cmd.argv.clone();
         let out = self.run(cmd).await?;
         if out.success() {
             Ok(out)
         } else {
-            Err(ActionError::command(&self.label, &argv, &out, what))
+            Err(command_failure(&self.label, &argv, &out, what))
         }
     }
 
     /// An error on this host.
-    pub fn fail(&self, message: impl Into<String>) -> ActionError {
-        ActionError::failed(&self.label, message)
+    pub fn fail(&self, message: impl Into<String>) -> StepFailure {
+        StepFailure::new(FailureKind::Failed, &self.label, message)
     }
 
     /// Does `path` exist (as anything, even a dangling symlink)?
-    pub async fn exists(&self, path: &str) -> Result<bool, ActionError> {
+    pub async fn exists(&self, path: &str) -> Result<bool, StepFailure> {
         let script = r#"[ -e "$1" ] || [ -L "$1" ]"#;
         let out = self.run(self.cmd(["sh", "-c", script, "sh", path])).await?;
         match out.status {
             Some(0) => Ok(true),
             Some(1) => Ok(false),
-            _ => Err(ActionError::command(
+            _ => Err(command_failure(
                 &self.label,
                 &["sh".into(), "-c".into(), script.into()],
                 &out,

@@ -22,8 +22,7 @@ mod vip;
 mod wait;
 
 pub use action::{About, ActionKind, DEFAULT_BUDGET, LONG_BUDGET, RunsCheck};
-pub use failure::{ActionError, ActionErrorKind};
-pub use runner::{ActionEnv, Approvals, Hosts, Invocation, run};
+pub use runner::{ActionRunner, Approvals, Hosts};
 
 pub use exec::{ExecParams, ManualApproveParams, NoteParams, SleepParams};
 pub use file::{

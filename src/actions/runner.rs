@@ -1,13 +1,13 @@
-//! Running one action: the hosts it runs on, what the executor hands it, and the dispatch
-//! from an action's name to the code that does it (through the registry).
+//! The real `StepRunner`: [`ActionRunner`] runs the executor's calls as actions from the
+//! registry, over the hosts' transports.
 //!
-//! The executor calls [`run`] with an [`Invocation`] whose parameters are already rendered;
-//! `run` checks them against the action's parameter type, reaches the role's host through
-//! [`Hosts`] (connected once, on first use, shared by every step) and returns the action's
-//! result object. It never drops a command half-way: time limits travel *into* the commands
-//! (the step's `timeout` becomes a deadline every command is bounded by), so the executor must
-//! not wrap `run` in its own timeout (a dropped SSH command runs on, unobserved).
-//! This file must not know how any single action works.
+//! A call's parameters are already rendered; the runner finds the action by name, checks
+//! the parameters against its type, reaches the role's host through [`Hosts`] (connected
+//! once, on first use, shared by every step) and returns the action's result object. It
+//! never drops a command half-way: time limits travel *into* the commands (the step's
+//! `timeout`, else the action's budget, becomes a deadline every command is bounded by), so
+//! the executor must not wrap a call in its own timeout (a dropped SSH command runs on,
+//! unobserved). This file must not know how any single action works.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -16,12 +16,12 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::{Mutex, OnceCell};
 
-use super::failure::ActionError;
+use super::failure::transport_failure;
 use super::host::Ctx;
-
 use crate::check::BoundPlan;
 use crate::plan::TransportKind;
-use crate::process::CommandReport;
+use crate::process::CommandIdentity;
+use crate::step::{Call, FailureKind, StepFailure, StepRunner};
 use crate::transport::{
     BecomeMethod, HostSpec as TransportSpec, LocalSpec, SshSpec, Transport, TransportError,
 };
@@ -160,24 +160,6 @@ fn ssh_spec(
     Ok(spec)
 }
 
-/// One action to run, as the executor hands it over.
-pub struct Invocation<'a> {
-    pub step_id: &'a str,
-    pub action: &'a str,
-    /// Already rendered: templates replaced by values, secrets included.
-    pub params: &'a Value,
-    pub role: &'a str,
-    /// The step's `become`, else the host's, else None.
-    pub become_user: Option<&'a str>,
-    /// The step's `timeout`: every command the action runs ends before it.
-    pub timeout: Option<Duration>,
-    /// The template context (`params`, `vars`, `hosts`, `secrets`, `steps`) for expressions
-    /// an action evaluates itself (`wait.until`'s `expect`).
-    pub context: &'a Value,
-    /// Where each command the action starts is reported as soon as it runs.
-    pub commands: Option<&'a dyn CommandReport>,
-}
-
 /// Which `manual.approve` steps the operator approved up front, and whether one can be asked.
 pub struct Approvals {
     approved: BTreeSet<String>,
@@ -205,22 +187,78 @@ impl Approvals {
     }
 }
 
-/// What every action may use.
-pub struct ActionEnv<'a> {
-    pub hosts: &'a Hosts,
-    pub bound: &'a BoundPlan,
-    pub approvals: &'a Approvals,
+/// Runs the executor's calls: every action of the registry, on the hosts of one bound plan.
+pub struct ActionRunner {
+    pub(crate) hosts: Hosts,
+    pub(crate) bound: BoundPlan,
+    pub(crate) approvals: Approvals,
 }
 
-/// Run one action or check; returns its result object.
-pub async fn run(env: &ActionEnv<'_>, inv: &Invocation<'_>) -> Result<Value, ActionError> {
-    let Some(action) = super::find(inv.action) else {
-        let label = env.hosts.label(inv.role);
-        return Err(ActionError::invalid(
-            &label,
-            format!("there is no action `{}`", inv.action),
-        ));
-    };
-    let ctx = Ctx::new(env, inv, action.about().budget);
-    action.run(&ctx, inv.params).await
+impl ActionRunner {
+    /// The hosts of `bound` (SSH control sockets under `control_dir`), and the operator's
+    /// approvals for `manual.approve`.
+    pub fn new(bound: &BoundPlan, control_dir: &Path, approvals: Approvals) -> Self {
+        ActionRunner {
+            hosts: Hosts::new(bound, control_dir),
+            bound: bound.clone(),
+            approvals,
+        }
+    }
+
+    /// Close every connection this runner opened.
+    pub async fn close(self) {
+        self.hosts.close().await;
+    }
+
+    /// Find the action, check its parameters, run it. A wait runs its check through here.
+    pub(crate) async fn dispatch(&self, call: &Call) -> Result<Value, StepFailure> {
+        let Some(action) = super::find(&call.action) else {
+            return Err(StepFailure::new(
+                FailureKind::InvalidParams,
+                self.hosts.label(&call.role),
+                format!("there is no action `{}`", call.action),
+            ));
+        };
+        let ctx = Ctx::new(self, call, action.about().budget);
+        action.run(&ctx, &call.params).await
+    }
+
+    /// `role`'s host, connected.
+    async fn transport(&self, role: &str) -> Result<&Transport, StepFailure> {
+        self.hosts
+            .get(role)
+            .await
+            .map_err(|e| transport_failure(&self.hosts.label(role), None, e))
+    }
+}
+
+impl StepRunner for ActionRunner {
+    async fn call(&self, call: Call) -> Result<Value, StepFailure> {
+        self.dispatch(&call).await
+    }
+
+    async fn processes(
+        &self,
+        role: &str,
+        identity: &CommandIdentity,
+    ) -> Result<Vec<i32>, StepFailure> {
+        let transport = self.transport(role).await?;
+        transport
+            .command_alive(identity)
+            .await
+            .map_err(|e| transport_failure(&self.hosts.label(role), None, e))
+    }
+
+    async fn signal(
+        &self,
+        role: &str,
+        identity: &CommandIdentity,
+        signal: &str,
+    ) -> Result<Vec<i32>, StepFailure> {
+        let transport = self.transport(role).await?;
+        transport
+            .signal_command(identity, signal)
+            .await
+            .map_err(|e| transport_failure(&self.hosts.label(role), None, e))
+    }
 }

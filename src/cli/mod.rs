@@ -3,7 +3,6 @@
 //! Each subcommand lives in its own file and returns `Result<(), Failure>`; one function
 //! maps a `Failure` to the exit codes fixed in docs/plan-format.md.
 
-pub mod action_runner;
 mod apply;
 mod check;
 mod control_dir;
@@ -17,7 +16,6 @@ mod session;
 mod status;
 mod validate;
 
-pub use action_runner::ActionRunner;
 pub use pipeline::{ParamFlags, load_graph, load_plan, with_params};
 
 use crate::diag::{self, Diagnostics};

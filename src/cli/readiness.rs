@@ -7,11 +7,12 @@
 //! Nothing here changes a host (a checks file holds only read-only checks) and nothing here
 //! prints: `check.rs` renders the [`Report`].
 
-use super::action_runner::ActionRunner;
+use crate::actions::{ActionRunner, Approvals};
 use crate::events::Silent;
-use crate::exec::{Call, FailureKind, Secrets, Shared, StepFailure, StepRunner, run_check};
+use crate::exec::{Secrets, Shared, run_check};
 use crate::graph::PlanGraph;
 use crate::plan::{Check, Severity};
+use crate::step::{Call, FailureKind, StepFailure, StepRunner};
 use crate::transport::CommandIdentity;
 use serde::Serialize;
 use serde_json::Value;
@@ -97,7 +98,7 @@ impl StepRunner for Recording {
         let outcome = self.inner.call(call).await;
         let kept = match &outcome {
             Ok(v) => Ok(v.clone()),
-            Err(e) => Err(e.kind.clone()),
+            Err(e) => Err(e.kind),
         };
         if let Ok(mut seen) = self.seen.lock() {
             seen.insert(id, kept);
@@ -135,7 +136,11 @@ impl Round<'_> {
         let shared = Arc::new(Shared::new(
             self.graph.clone(),
             Recording {
-                inner: ActionRunner::new(bound, self.control_dir, Vec::new()),
+                inner: ActionRunner::new(
+                    bound,
+                    self.control_dir,
+                    Approvals::new(Vec::new(), false),
+                ),
                 seen: Mutex::new(HashMap::new()),
             },
             self.secrets.clone(),

@@ -2,7 +2,8 @@
 //! taking the site lock, wiring the executor to real hosts, and turning how a run ended
 //! into a message and an exit code.
 
-use super::{Failure, Global, action_runner::ActionRunner};
+use super::{Failure, Global};
+use crate::actions::{ActionRunner, Approvals};
 use crate::check;
 use crate::diag::{Diagnostics, SourceFile};
 use crate::events::EventSink;
@@ -12,6 +13,7 @@ use crate::journal::{FileRunStore, Journal, LockInfo, RunId, RunStore, SiteLock}
 use crate::load::Document;
 use crate::saved::{SavedFile, sha256_hex};
 use serde::{Deserialize, Serialize};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -199,7 +201,7 @@ pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
     let runner = ActionRunner::new(
         &d.graph.bound,
         &super::control_dir::control_dir(&d.state_dir)?,
-        d.approve,
+        Approvals::new(d.approve, std::io::stdin().is_terminal()),
     );
     let mut shared = Shared::new(d.graph, runner, d.secrets, d.events);
     shared.cancel = crate::exec::Cancel::on_signals();

@@ -181,7 +181,8 @@ fn waits_for_steps(v: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::record::{Outcome, Record, StepFailure};
+    use crate::exec::record::Record;
+    use crate::step::{FailureKind, Outcome, StepFailure};
 
     #[test]
     fn a_short_secret_never_makes_a_record_unreadable() {
@@ -192,7 +193,7 @@ mod tests {
             step: "start-tasks".into(),
             attempt: 1,
             outcome: Outcome::Failed {
-                error: StepFailure::new(crate::exec::FailureKind::Failed, "status ta", "host"),
+                error: StepFailure::new(FailureKind::Failed, "host", "status ta"),
             },
             duration_ms: 1,
             at: "t".into(),
@@ -206,6 +207,6 @@ mod tests {
             panic!("outcome changed");
         };
         assert!(!error.message.contains("ta"), "{}", error.message);
-        assert_eq!(error.kind, crate::exec::FailureKind::Failed);
+        assert_eq!(error.kind, FailureKind::Failed);
     }
 }

@@ -5,9 +5,9 @@ mod run;
 
 use super::action::ActionKind::{Change, Check};
 use super::action::{About, Action, Registered};
-use super::failure::ActionError;
 use super::host::Ctx;
 use crate::plan::Duration;
+use crate::step::StepFailure;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, de};
 use serde_json::Value;
@@ -114,7 +114,7 @@ impl Action for Exec {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: ExecParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: ExecParams) -> Result<Value, StepFailure> {
         run::exec(ctx, p).await
     }
 }
@@ -135,7 +135,7 @@ impl Action for ManualApprove {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: ManualApproveParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: ManualApproveParams) -> Result<Value, StepFailure> {
         run::approve(ctx, p).await
     }
 }
@@ -154,7 +154,7 @@ impl Action for Note {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: NoteParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: NoteParams) -> Result<Value, StepFailure> {
         run::note(ctx, p).await
     }
 }
@@ -174,7 +174,7 @@ impl Action for Sleep {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: SleepParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: SleepParams) -> Result<Value, StepFailure> {
         run::sleep(ctx, p).await
     }
 }

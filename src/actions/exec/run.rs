@@ -5,11 +5,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use serde_json::{Value, json};
 
 use super::{ExecParams, ManualApproveParams, NoteParams, SleepParams};
-use crate::actions::failure::{ActionError, ActionErrorKind};
+use crate::actions::failure::command_failure;
 use crate::actions::host::{Ctx, text};
+use crate::step::{FailureKind, StepFailure};
 
 /// Run the operator's program (argv as is, or `/bin/sh -c script`).
-pub(super) async fn exec(ctx: &Ctx<'_>, p: ExecParams) -> Result<Value, ActionError> {
+pub(super) async fn exec(ctx: &Ctx<'_>, p: ExecParams) -> Result<Value, StepFailure> {
     let argv = match (p.argv, p.script) {
         (Some(argv), None) if !argv.is_empty() => argv,
         (None, Some(script)) => vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
@@ -30,7 +31,7 @@ pub(super) async fn exec(ctx: &Ctx<'_>, p: ExecParams) -> Result<Value, ActionEr
     let argv = cmd.argv.clone();
     let out = host.run(cmd).await?;
     if !out.success() {
-        return Err(ActionError::command(
+        return Err(command_failure(
             &host.label,
             &argv,
             &out,
@@ -46,14 +47,14 @@ pub(super) async fn exec(ctx: &Ctx<'_>, p: ExecParams) -> Result<Value, ActionEr
 }
 
 /// Wait on the controller; no host is involved.
-pub(super) async fn sleep(ctx: &Ctx<'_>, p: SleepParams) -> Result<Value, ActionError> {
+pub(super) async fn sleep(ctx: &Ctx<'_>, p: SleepParams) -> Result<Value, StepFailure> {
     let want = p.duration.std();
     let left = ctx.remaining("sleeping")?;
     if want > left {
         tokio::time::sleep(left).await;
-        return Err(ActionError::new(
-            ActionErrorKind::Timeout,
-            &ctx.label(),
+        return Err(StepFailure::new(
+            FailureKind::Timeout,
+            ctx.label(),
             format!("the step's timeout ends before the sleep of {}", p.duration),
         ));
     }
@@ -63,15 +64,15 @@ pub(super) async fn sleep(ctx: &Ctx<'_>, p: SleepParams) -> Result<Value, Action
 
 /// Approved up front with `--approve STEP`, or by the operator at the terminal; otherwise
 /// refused: a run without a terminal must never wait for an answer nobody can give.
-pub(super) async fn approve(ctx: &Ctx<'_>, p: ManualApproveParams) -> Result<Value, ActionError> {
-    let approvals = ctx.env.approvals;
-    let step = ctx.inv.step_id;
+pub(super) async fn approve(ctx: &Ctx<'_>, p: ManualApproveParams) -> Result<Value, StepFailure> {
+    let approvals = &ctx.runner.approvals;
+    let step = ctx.call.step_id.as_str();
     if approvals.approved(step) {
         return Ok(json!({ "approved": true, "by": "--approve" }));
     }
     if !approvals.interactive() {
-        return Err(ActionError::new(
-            ActionErrorKind::Refused,
+        return Err(StepFailure::new(
+            FailureKind::Refused,
             "local",
             format!(
                 "step `{step}` needs approval ({}) and there is no terminal to ask: re-run with `--approve {step}`",
@@ -84,13 +85,25 @@ pub(super) async fn approve(ctx: &Ctx<'_>, p: ManualApproveParams) -> Result<Val
     // The read blocks a thread until the operator answers; the run waits for them anyway.
     let answer = tokio::task::spawn_blocking(move || ask(&prompt))
         .await
-        .map_err(|e| ActionError::failed("local", format!("asking for approval failed: {e}")))?
-        .map_err(|e| ActionError::failed("local", format!("asking for approval failed: {e}")))?;
+        .map_err(|e| {
+            StepFailure::new(
+                FailureKind::Failed,
+                "local",
+                format!("asking for approval failed: {e}"),
+            )
+        })?
+        .map_err(|e| {
+            StepFailure::new(
+                FailureKind::Failed,
+                "local",
+                format!("asking for approval failed: {e}"),
+            )
+        })?;
     if answer {
         Ok(json!({ "approved": true, "by": "terminal" }))
     } else {
-        Err(ActionError::new(
-            ActionErrorKind::Refused,
+        Err(StepFailure::new(
+            FailureKind::Refused,
             "local",
             format!("the operator did not approve step `{step}` ({})", p.prompt),
         ))
@@ -114,6 +127,6 @@ fn ask(prompt: &str) -> std::io::Result<bool> {
 }
 
 /// `note`: the message is the result; the run's output prints a result's `note`.
-pub(super) async fn note(_ctx: &Ctx<'_>, p: NoteParams) -> Result<Value, ActionError> {
+pub(super) async fn note(_ctx: &Ctx<'_>, p: NoteParams) -> Result<Value, StepFailure> {
     Ok(json!({ "note": p.message }))
 }

@@ -9,8 +9,8 @@ pub(crate) mod sync_plan;
 
 use super::action::ActionKind::{Change, Check};
 use super::action::{About, Action, Registered};
-use super::failure::ActionError;
 use super::host::Ctx;
+use crate::step::StepFailure;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -124,7 +124,7 @@ impl Action for Copy {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: FileCopyParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: FileCopyParams) -> Result<Value, StepFailure> {
         run::copy(ctx, p).await
     }
 }
@@ -143,7 +143,7 @@ impl Action for Remove {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: FileRemoveParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: FileRemoveParams) -> Result<Value, StepFailure> {
         run::remove(ctx, p).await
     }
 }
@@ -163,7 +163,7 @@ impl Action for Rename {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: FileRenameParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: FileRenameParams) -> Result<Value, StepFailure> {
         run::rename(ctx, p).await
     }
 }
@@ -183,7 +183,7 @@ impl Action for Stat {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: FileStatParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: FileStatParams) -> Result<Value, StepFailure> {
         run::stat(ctx, p).await
     }
 }
@@ -205,7 +205,7 @@ impl Action for Sync {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: FileSyncParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: FileSyncParams) -> Result<Value, StepFailure> {
         sync::sync(ctx, p).await
     }
 }
@@ -224,7 +224,7 @@ impl Action for Touch {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: FileTouchParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: FileTouchParams) -> Result<Value, StepFailure> {
         run::touch(ctx, p).await
     }
 }
@@ -245,7 +245,7 @@ impl Action for Write {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: FileWriteParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: FileWriteParams) -> Result<Value, StepFailure> {
         run::write(ctx, p).await
     }
 }

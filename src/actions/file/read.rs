@@ -10,8 +10,8 @@
 
 use md5::{Digest, Md5};
 
-use crate::actions::failure::ActionError;
 use crate::actions::host::Host;
+use crate::step::StepFailure;
 
 /// Bytes read per command: well under the transports' stdout cap (1 MiB).
 const CHUNK: u64 = 512 * 1024;
@@ -46,7 +46,7 @@ printf '%s\n' "$out"
 if [ -f "$p" ]; then md5sum < "$p" || exit 1; fi"#;
 
 /// The path's facts, or None when nothing is there (symlinks are followed).
-pub(crate) async fn stat(host: &Host<'_>, path: &str) -> Result<Option<Stat>, ActionError> {
+pub(crate) async fn stat(host: &Host<'_>, path: &str) -> Result<Option<Stat>, StepFailure> {
     let cmd = host.cmd(["sh", "-c", STAT_SCRIPT, "sh", path]);
     let out = host.ok(cmd, &format!("looking at {path}")).await?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -86,7 +86,7 @@ pub(crate) fn md5_hex(bytes: &[u8]) -> String {
 }
 
 /// The whole content of a regular file.
-pub(crate) async fn read(host: &Host<'_>, path: &str) -> Result<Vec<u8>, ActionError> {
+pub(crate) async fn read(host: &Host<'_>, path: &str) -> Result<Vec<u8>, StepFailure> {
     // A file rewritten while we read it in chunks is read again, once.
     for _ in 0..2 {
         let Some(before) = stat(host, path).await? else {
@@ -113,7 +113,7 @@ pub(crate) async fn read(host: &Host<'_>, path: &str) -> Result<Vec<u8>, ActionE
     Err(host.fail(format!("{path} kept changing while it was read")))
 }
 
-async fn read_chunks(host: &Host<'_>, path: &str, size: u64) -> Result<Vec<u8>, ActionError> {
+async fn read_chunks(host: &Host<'_>, path: &str, size: u64) -> Result<Vec<u8>, StepFailure> {
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     let mut offset = 0u64;
     while offset < size {
@@ -163,7 +163,7 @@ pub(crate) async fn write_atomic(
     content: Vec<u8>,
     mode: Option<&str>,
     owner: Option<&str>,
-) -> Result<(), ActionError> {
+) -> Result<(), StepFailure> {
     let mut cmd = host.cmd([
         "sh",
         "-c",
@@ -184,7 +184,7 @@ pub(crate) async fn set_attrs(
     path: &str,
     mode: Option<&str>,
     owner: Option<&str>,
-) -> Result<(), ActionError> {
+) -> Result<(), StepFailure> {
     if let Some(mode) = mode {
         host.ok(
             host.cmd(["chmod", "--", mode, path]),

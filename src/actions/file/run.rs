@@ -11,10 +11,10 @@ use super::{
     FileCopyParams, FileRemoveParams, FileRenameParams, FileStatParams, FileTouchParams,
     FileWriteParams,
 };
-use crate::actions::failure::ActionError;
 use crate::actions::host::{Ctx, absolute};
+use crate::step::StepFailure;
 
-pub(super) async fn write(ctx: &Ctx<'_>, p: FileWriteParams) -> Result<Value, ActionError> {
+pub(super) async fn write(ctx: &Ctx<'_>, p: FileWriteParams) -> Result<Value, StepFailure> {
     absolute(ctx, "path", &p.path)?;
     let host = ctx.host().await?;
     let content = p.content.into_bytes();
@@ -33,7 +33,7 @@ pub(super) async fn write(ctx: &Ctx<'_>, p: FileWriteParams) -> Result<Value, Ac
     Ok(json!({ "changed": true, "md5": md5 }))
 }
 
-pub(super) async fn touch(ctx: &Ctx<'_>, p: FileTouchParams) -> Result<Value, ActionError> {
+pub(super) async fn touch(ctx: &Ctx<'_>, p: FileTouchParams) -> Result<Value, StepFailure> {
     absolute(ctx, "path", &p.path)?;
     let host = ctx.host().await?;
     let (mode, owner) = (p.mode.as_deref(), p.owner.as_deref());
@@ -58,7 +58,7 @@ pub(super) async fn touch(ctx: &Ctx<'_>, p: FileTouchParams) -> Result<Value, Ac
     }
 }
 
-pub(super) async fn remove(ctx: &Ctx<'_>, p: FileRemoveParams) -> Result<Value, ActionError> {
+pub(super) async fn remove(ctx: &Ctx<'_>, p: FileRemoveParams) -> Result<Value, StepFailure> {
     absolute(ctx, "path", &p.path)?;
     if p.path.trim_end_matches('/').is_empty() {
         return Err(ctx.invalid("refusing to remove /"));
@@ -79,7 +79,7 @@ pub(super) async fn remove(ctx: &Ctx<'_>, p: FileRemoveParams) -> Result<Value, 
     Ok(json!({ "changed": true }))
 }
 
-pub(super) async fn rename(ctx: &Ctx<'_>, p: FileRenameParams) -> Result<Value, ActionError> {
+pub(super) async fn rename(ctx: &Ctx<'_>, p: FileRenameParams) -> Result<Value, StepFailure> {
     absolute(ctx, "path", &p.path)?;
     absolute(ctx, "to", &p.to)?;
     let host = ctx.host().await?;
@@ -101,7 +101,7 @@ pub(super) async fn rename(ctx: &Ctx<'_>, p: FileRenameParams) -> Result<Value, 
     }
 }
 
-pub(super) async fn stat(ctx: &Ctx<'_>, p: FileStatParams) -> Result<Value, ActionError> {
+pub(super) async fn stat(ctx: &Ctx<'_>, p: FileStatParams) -> Result<Value, StepFailure> {
     absolute(ctx, "path", &p.path)?;
     let host = ctx.host().await?;
     Ok(match file_read::stat(&host, &p.path).await? {
@@ -117,7 +117,7 @@ pub(super) async fn stat(ctx: &Ctx<'_>, p: FileStatParams) -> Result<Value, Acti
     })
 }
 
-pub(super) async fn copy(ctx: &Ctx<'_>, p: FileCopyParams) -> Result<Value, ActionError> {
+pub(super) async fn copy(ctx: &Ctx<'_>, p: FileCopyParams) -> Result<Value, StepFailure> {
     absolute(ctx, "src", &p.src)?;
     absolute(ctx, "dest", &p.dest)?;
     let source = ctx.host_of(&p.from).await?;

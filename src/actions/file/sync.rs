@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use super::FileSyncParams;
 use super::read as file_read;
 use super::sync_plan::{self, Manifest, Op};
-use crate::actions::failure::ActionError;
 use crate::actions::host::{Ctx, Host, absolute};
+use crate::step::StepFailure;
 
 const MANIFEST_SCRIPT: &str = r#"if [ ! -e "$1" ]; then printf 'ABSENT\0'; exit 0; fi
 cd -- "$1" || exit 1
@@ -58,7 +58,7 @@ while IFS= read -r -d '' op && IFS= read -r -d '' p && IFS= read -r -d '' mode &
     esac
 done"#;
 
-pub(crate) async fn manifest(host: &Host<'_>, dir: &str) -> Result<Option<Manifest>, ActionError> {
+pub(crate) async fn manifest(host: &Host<'_>, dir: &str) -> Result<Option<Manifest>, StepFailure> {
     let out = host
         .ok(
             host.cmd(["sh", "-c", MANIFEST_SCRIPT, "sh", dir]),
@@ -72,7 +72,7 @@ pub(crate) async fn manifest(host: &Host<'_>, dir: &str) -> Result<Option<Manife
         .map_err(|e| host.fail(format!("cannot read the listing of {dir}: {e}")))
 }
 
-pub(super) async fn sync(ctx: &Ctx<'_>, p: FileSyncParams) -> Result<Value, ActionError> {
+pub(super) async fn sync(ctx: &Ctx<'_>, p: FileSyncParams) -> Result<Value, StepFailure> {
     absolute(ctx, "src", &p.src)?;
     absolute(ctx, "dest", &p.dest)?;
     let dest_dir = p.dest.trim_end_matches('/');
@@ -112,7 +112,7 @@ pub(crate) async fn carry_out(
     host: &Host<'_>,
     dest_dir: &str,
     plan: &sync_plan::SyncPlan,
-) -> Result<(), ActionError> {
+) -> Result<(), StepFailure> {
     if plan.ops.is_empty() {
         return Ok(());
     }
@@ -149,7 +149,7 @@ pub(crate) async fn carry_out(
 }
 
 /// Pack `paths` (relative to `dir`) on the source host and bring the tar here.
-async fn pack(source: &Host<'_>, dir: &str, paths: &[String]) -> Result<Vec<u8>, ActionError> {
+async fn pack(source: &Host<'_>, dir: &str, paths: &[String]) -> Result<Vec<u8>, StepFailure> {
     let mut list = Vec::new();
     for path in paths {
         list.extend_from_slice(b"./");
@@ -174,7 +174,7 @@ async fn pack(source: &Host<'_>, dir: &str, paths: &[String]) -> Result<Vec<u8>,
     Ok(bytes)
 }
 
-async fn apply(host: &Host<'_>, dest: &str, stage: &str, ops: &[Op]) -> Result<(), ActionError> {
+async fn apply(host: &Host<'_>, dest: &str, stage: &str, ops: &[Op]) -> Result<(), StepFailure> {
     let mut records = Vec::new();
     let mut push = |fields: [&str; 4]| {
         for f in fields {

@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::GocdFilesParams;
-use crate::actions::failure::ActionError;
 use crate::actions::file::sync::{carry_out, manifest};
 use crate::actions::file::sync_plan::{self, Manifest, Op};
 use crate::actions::host::{Ctx, Host, absolute};
 use crate::journal::clock::UtcTime;
+use crate::step::StepFailure;
 
 const DEFAULT_CONFIG_DIR: &str = "/etc/go";
 /// The files GoCD's business-continuity add-on kept in sync (`cipher` is the pre-AES key of
@@ -41,7 +41,7 @@ struct Scope {
     plugins_dir: Option<String>,
 }
 
-fn scope(ctx: &Ctx<'_>, p: &GocdFilesParams) -> Result<Scope, ActionError> {
+fn scope(ctx: &Ctx<'_>, p: &GocdFilesParams) -> Result<Scope, StepFailure> {
     let config_dir = p
         .config_dir
         .clone()
@@ -90,7 +90,7 @@ async fn both(
     primary: &Host<'_>,
     standby: &Host<'_>,
     dir: &str,
-) -> Result<(Option<Manifest>, Option<Manifest>), ActionError> {
+) -> Result<(Option<Manifest>, Option<Manifest>), StepFailure> {
     let p = manifest(primary, dir).await?;
     let s = manifest(standby, dir).await?;
     for (host, m) in [(primary, &p), (standby, &s)] {
@@ -154,7 +154,7 @@ fn plugin_files(p: Option<&Manifest>, s: Option<&Manifest>) -> Vec<String> {
     names
 }
 
-pub(super) async fn compare(ctx: &Ctx<'_>, p: GocdFilesParams) -> Result<Value, ActionError> {
+pub(super) async fn compare(ctx: &Ctx<'_>, p: GocdFilesParams) -> Result<Value, StepFailure> {
     let scope = scope(ctx, &p)?;
     let primary = ctx.host_of(&p.from).await?;
     let standby = ctx.host().await?;
@@ -255,7 +255,7 @@ fn sync_note(done: &Done, from: &str, to: &str) -> String {
     format!("{} on {to}", parts.join("; "))
 }
 
-pub(super) async fn sync(ctx: &Ctx<'_>, p: GocdFilesParams) -> Result<Value, ActionError> {
+pub(super) async fn sync(ctx: &Ctx<'_>, p: GocdFilesParams) -> Result<Value, StepFailure> {
     let scope = scope(ctx, &p)?;
     let primary = ctx.host_of(&p.from).await?;
     let standby = ctx.host().await?;

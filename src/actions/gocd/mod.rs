@@ -16,9 +16,9 @@ mod run;
 
 use super::action::ActionKind::{Change, Check};
 use super::action::{About, Action, Registered};
-use super::failure::ActionError;
 use super::host::Ctx;
 use crate::plan::Duration;
+use crate::step::StepFailure;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -174,7 +174,7 @@ impl Action for CompareFiles {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: GocdFilesParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: GocdFilesParams) -> Result<Value, StepFailure> {
         files::compare(ctx, p).await
     }
 }
@@ -195,7 +195,7 @@ impl Action for DbProperties {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: GocdDbPropertiesParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: GocdDbPropertiesParams) -> Result<Value, StepFailure> {
         run::db_properties(ctx, p).await
     }
 }
@@ -215,7 +215,7 @@ impl Action for MaintenanceMode {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: GocdMaintenanceParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: GocdMaintenanceParams) -> Result<Value, StepFailure> {
         run::maintenance_mode(ctx, p).await
     }
 }
@@ -236,7 +236,7 @@ impl Action for SetMode {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: GocdSetModeParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: GocdSetModeParams) -> Result<Value, StepFailure> {
         run::set_mode(ctx, p).await
     }
 }
@@ -259,7 +259,7 @@ impl Action for SyncConfig {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: GocdFilesParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: GocdFilesParams) -> Result<Value, StepFailure> {
         files::sync(ctx, p).await
     }
 }
@@ -281,7 +281,7 @@ impl Action for SyncStatus {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: GocdSyncStatusParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: GocdSyncStatusParams) -> Result<Value, StepFailure> {
         run::sync_status(ctx, p).await
     }
 }
@@ -302,7 +302,7 @@ impl Action for WaitReady {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: GocdWaitReadyParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: GocdWaitReadyParams) -> Result<Value, StepFailure> {
         run::wait_ready(ctx, p).await
     }
 }

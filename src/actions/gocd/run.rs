@@ -20,10 +20,10 @@ use super::{
     GocdDbPropertiesParams, GocdLayout, GocdMaintenanceParams, GocdMode, GocdSetModeParams,
     GocdSyncStatusParams, GocdWaitReadyParams,
 };
-use crate::actions::failure::{ActionError, ActionErrorKind};
 use crate::actions::file::read::{read, write_atomic};
 use crate::actions::host::{Ctx, Host, absolute, text};
 use crate::actions::http::run::{self as http, Auth, Fetched, Request, fetch, send};
+use crate::step::{FailureKind, StepFailure};
 
 const DEFAULT_DEFAULTS_FILE: &str = "/etc/default/go-server";
 const DEFAULT_WRAPPER_PROPERTIES: &str =
@@ -43,7 +43,7 @@ const FILE_KEYS: [&str; 4] = [
     "USER_FEATURE_TOGGLE",
 ];
 
-pub(super) async fn set_mode(ctx: &Ctx<'_>, p: GocdSetModeParams) -> Result<Value, ActionError> {
+pub(super) async fn set_mode(ctx: &Ctx<'_>, p: GocdSetModeParams) -> Result<Value, StepFailure> {
     let (mode, url) = match (p.mode, p.primary_url.as_deref()) {
         (GocdMode::Primary, None) => ("primary", None),
         (GocdMode::Primary, Some(_)) => {
@@ -104,11 +104,11 @@ enum Seen {
     Healthy { active: bool, agent_status: u16 },
 }
 
-async fn look(host: &Host<'_>, base: &str, limit: Duration) -> Result<Seen, ActionError> {
+async fn look(host: &Host<'_>, base: &str, limit: Duration) -> Result<Seen, StepFailure> {
     let health = format!("{base}{HEALTH}");
     let got = match fetch(host, &health, limit, None).await {
         Ok(f) => f,
-        Err(e) if matches!(e.kind, ActionErrorKind::Failed | ActionErrorKind::Timeout) => {
+        Err(e) if matches!(e.kind, FailureKind::Failed | FailureKind::Timeout) => {
             return Ok(Seen::NotHealthy(e.stderr_tail.unwrap_or(e.message)));
         }
         Err(e) => return Err(e),
@@ -142,7 +142,7 @@ async fn look(host: &Host<'_>, base: &str, limit: Duration) -> Result<Seen, Acti
             active: true,
             agent_status: status,
         }),
-        Err(e) if matches!(e.kind, ActionErrorKind::Failed | ActionErrorKind::Timeout) => {
+        Err(e) if matches!(e.kind, FailureKind::Failed | FailureKind::Timeout) => {
             Ok(Seen::NotHealthy(e.stderr_tail.unwrap_or(e.message)))
         }
         Err(e) => Err(e),
@@ -152,7 +152,7 @@ async fn look(host: &Host<'_>, base: &str, limit: Duration) -> Result<Seen, Acti
 pub(super) async fn wait_ready(
     ctx: &Ctx<'_>,
     p: GocdWaitReadyParams,
-) -> Result<Value, ActionError> {
+) -> Result<Value, StepFailure> {
     let host = ctx.host().await?;
     let base = p.url.trim_end_matches('/');
     let want_active = p.mode == GocdMode::Primary;
@@ -219,7 +219,7 @@ fn token_pair(text: &str) -> Option<(String, String)> {
 pub(super) async fn sync_status(
     ctx: &Ctx<'_>,
     p: GocdSyncStatusParams,
-) -> Result<Value, ActionError> {
+) -> Result<Value, StepFailure> {
     let host = ctx.host().await?;
     let url = format!("{}{DASHBOARD}", p.url.trim_end_matches('/'));
     let mut auth = match (&p.username, &p.password) {
@@ -251,7 +251,7 @@ pub(super) async fn sync_status(
     {
         Ok(got) => got,
         // Nothing listens: no running server, so no dashboard (a cold standby).
-        Err(e) if e.kind == ActionErrorKind::Failed => {
+        Err(e) if e.kind == FailureKind::Failed => {
             return Ok(absent(format!(
                 "no GoCD server answers there: {}",
                 e.stderr_tail.unwrap_or(e.message).trim()
@@ -290,7 +290,7 @@ fn absent(reason: String) -> Value {
 pub(super) async fn db_properties(
     ctx: &Ctx<'_>,
     p: GocdDbPropertiesParams,
-) -> Result<Value, ActionError> {
+) -> Result<Value, StepFailure> {
     let path = p.path.as_deref().unwrap_or(DEFAULT_DB_PROPERTIES);
     absolute(ctx, "path", path)?;
     let host = ctx.host().await?;
@@ -347,7 +347,7 @@ fn parse_db_properties(text: &str) -> Value {
 pub(super) async fn maintenance_mode(
     ctx: &Ctx<'_>,
     p: GocdMaintenanceParams,
-) -> Result<Value, ActionError> {
+) -> Result<Value, StepFailure> {
     absolute(ctx, "token_file", &p.token_file)?;
     let host = ctx.host().await?;
     let token = read(&host, &p.token_file).await?;

@@ -5,9 +5,9 @@ pub(crate) mod run;
 
 use super::action::ActionKind::Check;
 use super::action::{About, Action, Registered};
-use super::failure::ActionError;
 use super::host::Ctx;
 use crate::plan::Duration;
+use crate::step::StepFailure;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -73,7 +73,7 @@ impl Action for HttpGet {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: HttpGetParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: HttpGetParams) -> Result<Value, StepFailure> {
         run::get(ctx, p).await
     }
 }
@@ -93,7 +93,7 @@ impl Action for HttpWait {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: HttpWaitParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: HttpWaitParams) -> Result<Value, StepFailure> {
         run::wait(ctx, p).await
     }
 }
@@ -112,7 +112,7 @@ impl Action for TcpWait {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: TcpWaitParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: TcpWaitParams) -> Result<Value, StepFailure> {
         run::tcp_wait(ctx, p).await
     }
 }

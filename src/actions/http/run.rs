@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{HttpGetParams, HttpWaitParams, TcpWaitParams};
-use crate::actions::failure::{ActionError, ActionErrorKind};
 use crate::actions::host::{Ctx, Host, text};
+use crate::step::{FailureKind, StepFailure};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -60,7 +60,7 @@ pub(crate) async fn fetch(
     url: &str,
     limit: Duration,
     auth: Option<(&str, &str)>,
-) -> Result<Fetched, ActionError> {
+) -> Result<Fetched, StepFailure> {
     send(
         host,
         &Request {
@@ -75,7 +75,7 @@ pub(crate) async fn fetch(
 }
 
 /// Make `req` from the host with curl (redirects are not followed: a 3xx is an answer).
-pub(crate) async fn send(host: &Host<'_>, req: &Request<'_>) -> Result<Fetched, ActionError> {
+pub(crate) async fn send(host: &Host<'_>, req: &Request<'_>) -> Result<Fetched, StepFailure> {
     let url = req.url;
     let secs = format!("{:.3}", req.limit.as_secs_f64().max(0.1));
     let mut argv: Vec<String> = [
@@ -138,7 +138,7 @@ pub(crate) async fn send(host: &Host<'_>, req: &Request<'_>) -> Result<Fetched, 
     })
 }
 
-pub(crate) async fn get(ctx: &Ctx<'_>, p: HttpGetParams) -> Result<Value, ActionError> {
+pub(crate) async fn get(ctx: &Ctx<'_>, p: HttpGetParams) -> Result<Value, StepFailure> {
     let host = ctx.host().await?;
     let limit = ctx.remaining("GET")?.min(Duration::from_secs(30));
     Ok(fetch(&host, &p.url, limit, None).await?.result())
@@ -150,11 +150,11 @@ pub(crate) fn wait_deadline(ctx: &Ctx<'_>, timeout: Option<crate::plan::Duration
     own.min(ctx.deadline)
 }
 
-pub(crate) fn timed_out(host: &Host<'_>, what: String) -> ActionError {
-    ActionError::new(ActionErrorKind::Timeout, &host.label, what)
+pub(crate) fn timed_out(host: &Host<'_>, what: String) -> StepFailure {
+    StepFailure::new(FailureKind::Timeout, &host.label, what)
 }
 
-pub(crate) async fn wait(ctx: &Ctx<'_>, p: HttpWaitParams) -> Result<Value, ActionError> {
+pub(crate) async fn wait(ctx: &Ctx<'_>, p: HttpWaitParams) -> Result<Value, StepFailure> {
     let host = ctx.host().await?;
     let want = p.status.unwrap_or(200);
     let interval = p.interval.map_or(DEFAULT_INTERVAL, |i| i.std());
@@ -181,7 +181,7 @@ pub(crate) async fn wait(ctx: &Ctx<'_>, p: HttpWaitParams) -> Result<Value, Acti
                 let body: String = body.chars().take(200).collect();
                 format!("status {}, body {body:?}", f.status)
             }
-            Err(e) if e.kind == ActionErrorKind::Failed || e.kind == ActionErrorKind::Timeout => {
+            Err(e) if e.kind == FailureKind::Failed || e.kind == FailureKind::Timeout => {
                 e.stderr_tail.unwrap_or(e.message)
             }
             Err(e) => return Err(e),
@@ -207,7 +207,7 @@ pub(crate) async fn wait(ctx: &Ctx<'_>, p: HttpWaitParams) -> Result<Value, Acti
 /// Connects with bash's /dev/tcp; host and port arrive as positional parameters.
 const TCP_SCRIPT: &str = r#"exec 3<>"/dev/tcp/$1/$2""#;
 
-pub(crate) async fn tcp_wait(ctx: &Ctx<'_>, p: TcpWaitParams) -> Result<Value, ActionError> {
+pub(crate) async fn tcp_wait(ctx: &Ctx<'_>, p: TcpWaitParams) -> Result<Value, StepFailure> {
     if p.host.is_empty() || p.host.contains(['/', '\0']) {
         return Err(ctx.invalid(format!("{:?} is not a host name or address", p.host)));
     }
@@ -235,7 +235,7 @@ pub(crate) async fn tcp_wait(ctx: &Ctx<'_>, p: TcpWaitParams) -> Result<Value, A
                 return Ok(json!({ "open": true, "attempts": attempts, "waited_ms": waited }));
             }
             Ok(out) => out.stderr_tail(1),
-            Err(e) if e.kind == ActionErrorKind::Timeout => {
+            Err(e) if e.kind == FailureKind::Timeout => {
                 "the connection attempt timed out".to_owned()
             }
             Err(e) => return Err(e),

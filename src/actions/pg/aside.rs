@@ -14,9 +14,9 @@
 use serde_json::{Value, json};
 
 use super::PgRemoveOldCopiesParams;
-use crate::actions::failure::ActionError;
 use crate::actions::host::{Ctx, Host, absolute};
 use crate::journal::clock::UtcTime;
+use crate::step::StepFailure;
 
 /// What separates a data directory's path from its copies' time stamps.
 pub(super) const MARK: &str = ".drplan-old-";
@@ -73,7 +73,7 @@ fn as_root(host: &Host<'_>, argv: &[&str]) -> crate::transport::Command {
 
 /// Empty `data` into a new copy beside it; returns the copy, or None when there was nothing
 /// to keep.
-pub(super) async fn move_aside(host: &Host<'_>, data: &str) -> Result<Option<String>, ActionError> {
+pub(super) async fn move_aside(host: &Host<'_>, data: &str) -> Result<Option<String>, StepFailure> {
     let out = host
         .ok(
             host.cmd(["sh", "-c", INSPECT_SCRIPT, "sh", data]),
@@ -119,7 +119,7 @@ pub(super) async fn move_aside(host: &Host<'_>, data: &str) -> Result<Option<Str
 pub(super) async fn remove_old_copies(
     ctx: &Ctx<'_>,
     p: PgRemoveOldCopiesParams,
-) -> Result<Value, ActionError> {
+) -> Result<Value, StepFailure> {
     absolute(ctx, "data_dir", &p.data_dir)?;
     let data = p.data_dir.trim_end_matches('/');
     let keep = p

@@ -8,8 +8,8 @@
 //! argv of `sudo` (alive for the whole command) on the host and of `ssh` on the controller,
 //! where `ps` shows it to everyone.
 
-use crate::actions::failure::ActionError;
 use crate::actions::host::Ctx;
+use crate::step::StepFailure;
 use crate::transport::Command;
 
 /// Reads the password from stdin into the environment, then becomes the program. 125: the
@@ -32,8 +32,8 @@ impl Login {
         ctx: &Ctx<'_>,
         user: Option<&str>,
         explicit: Option<&str>,
-    ) -> Result<Login, ActionError> {
-        let site = ctx.env.bound.site.postgres.as_ref();
+    ) -> Result<Login, StepFailure> {
+        let site = ctx.runner.bound.site.postgres.as_ref();
         let sslmode = site.and_then(|p| p.sslmode).map(|m| m.as_str());
         let password = match (explicit, user) {
             (Some(pw), _) => Some(pw.to_owned()),
@@ -85,8 +85,8 @@ impl Login {
     }
 }
 
-fn secret_value(ctx: &Ctx<'_>, user: &str, secret: &str) -> Result<String, ActionError> {
-    match ctx.inv.context["secrets"].get(secret).and_then(|v| v.as_str()) {
+fn secret_value(ctx: &Ctx<'_>, user: &str, secret: &str) -> Result<String, StepFailure> {
+    match ctx.call.context["secrets"].get(secret).and_then(|v| v.as_str()) {
         Some(value) => Ok(value.to_owned()),
         None => Err(ctx.invalid(format!(
             "the site says the password of PostgreSQL user `{user}` is secret `{secret}`, which has no value in this run"

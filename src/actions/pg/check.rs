@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use super::auth::Login;
 use super::libpq;
 use super::{PgControldataParams, PgRebuildCheckParams, RebuildMethod};
-use crate::actions::failure::ActionError;
 use crate::actions::host::{Ctx, Host, absolute, program};
+use crate::step::StepFailure;
 use crate::transport::Command;
 
 /// What `pg_controldata` prints, as a result object.
@@ -56,7 +56,7 @@ async fn controldata_of(
     bin: Option<&str>,
     data: &str,
     os_user: Option<&str>,
-) -> Result<Result<Value, String>, ActionError> {
+) -> Result<Result<Value, String>, StepFailure> {
     let argv = vec![program(bin, "pg_controldata"), "-D".into(), data.into()];
     let out = host.run(as_user(host.cmd(argv), os_user)).await?;
     if out.success() {
@@ -69,7 +69,7 @@ async fn controldata_of(
 pub(super) async fn controldata(
     ctx: &Ctx<'_>,
     p: PgControldataParams,
-) -> Result<Value, ActionError> {
+) -> Result<Value, StepFailure> {
     absolute(ctx, "data_dir", &p.data_dir)?;
     let host = ctx.host().await?;
     let data = p.data_dir.trim_end_matches('/');
@@ -115,7 +115,7 @@ async fn ask(
     conninfo: &str,
     login: &Login,
     sql: &str,
-) -> Result<Result<String, String>, ActionError> {
+) -> Result<Result<String, String>, StepFailure> {
     let mut cmd = host.cmd([
         program(bin, "psql"),
         "-X".into(),
@@ -142,7 +142,7 @@ async fn ask(
 pub(super) async fn rebuild_check(
     ctx: &Ctx<'_>,
     p: PgRebuildCheckParams,
-) -> Result<Value, ActionError> {
+) -> Result<Value, StepFailure> {
     absolute(ctx, "data_dir", &p.data_dir)?;
     let data = p.data_dir.trim_end_matches('/');
     let bin = p.bin_dir.as_deref();

@@ -14,12 +14,12 @@ use super::auth::Login;
 use super::run::{Running, pg_ctl_status};
 use super::{PgBasebackupParams, PgMakeStandbyParams, PgRewindParams, WalMethod};
 use super::{aside, libpq};
-use crate::actions::failure::ActionError;
 use crate::actions::file::read::{read, write_atomic};
 use crate::actions::host::{Ctx, Host, absolute, program};
+use crate::step::StepFailure;
 
 /// Refuse to touch a data directory that a live server uses.
-async fn refuse_running(host: &Host<'_>, bin: Option<&str>, data: &str) -> Result<(), ActionError> {
+async fn refuse_running(host: &Host<'_>, bin: Option<&str>, data: &str) -> Result<(), StepFailure> {
     if host.exists(&format!("{data}/postmaster.pid")).await?
         && pg_ctl_status(host, bin, data).await? == Running::Yes
     {
@@ -54,7 +54,7 @@ impl Upstream<'_> {
 }
 
 /// `standby.signal` + `primary_conninfo` in a stopped cluster; Ok(changed).
-async fn write_standby(host: &Host<'_>, data: &str, conninfo: &str) -> Result<bool, ActionError> {
+async fn write_standby(host: &Host<'_>, data: &str, conninfo: &str) -> Result<bool, StepFailure> {
     let auto_conf = format!("{data}/postgresql.auto.conf");
     let old = if host.exists(&auto_conf).await? {
         String::from_utf8_lossy(&read(host, &auto_conf).await?).into_owned()
@@ -76,7 +76,7 @@ async fn write_standby(host: &Host<'_>, data: &str, conninfo: &str) -> Result<bo
     Ok(true)
 }
 
-pub(super) async fn basebackup(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<Value, ActionError> {
+pub(super) async fn basebackup(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<Value, StepFailure> {
     absolute(ctx, "data_dir", &p.data_dir)?;
     let data = p.data_dir.trim_end_matches('/');
     let login = Login::of(ctx, Some(&p.user), p.password.as_deref())?;
@@ -119,7 +119,7 @@ pub(super) async fn basebackup(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<V
         p.source_host,
         p.source_port.unwrap_or(5432)
     );
-    let kept = |e: ActionError| match &moved {
+    let kept = |e: StepFailure| match &moved {
         None => e,
         Some(old) => e.context(&format!("the old data directory is kept at {old}")),
     };
@@ -136,7 +136,7 @@ pub(super) async fn basebackup(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<V
     Ok(json!({ "changed": true, "moved_aside": moved, "standby": standby }))
 }
 
-pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, ActionError> {
+pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, StepFailure> {
     absolute(ctx, "data_dir", &p.data_dir)?;
     let data = p.data_dir.trim_end_matches('/');
     let port = p.source_port.map(|p| p.to_string());
@@ -222,7 +222,7 @@ pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, Ac
 pub(super) async fn make_standby(
     ctx: &Ctx<'_>,
     p: PgMakeStandbyParams,
-) -> Result<Value, ActionError> {
+) -> Result<Value, StepFailure> {
     absolute(ctx, "data_dir", &p.data_dir)?;
     let data = p.data_dir.trim_end_matches('/');
     let upstream = Upstream {

@@ -19,9 +19,9 @@ mod status;
 
 use super::action::ActionKind::{Change, Check};
 use super::action::{About, Action, LONG_BUDGET, Registered};
-use super::failure::ActionError;
 use super::host::Ctx;
 use crate::plan::Duration;
+use crate::step::StepFailure;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -296,7 +296,7 @@ impl Action for Basebackup {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<Value, StepFailure> {
         copy::basebackup(ctx, p).await
     }
 }
@@ -318,7 +318,7 @@ impl Action for Controldata {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: PgControldataParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: PgControldataParams) -> Result<Value, StepFailure> {
         check::controldata(ctx, p).await
     }
 }
@@ -338,7 +338,7 @@ impl Action for MakeStandby {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: PgMakeStandbyParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: PgMakeStandbyParams) -> Result<Value, StepFailure> {
         copy::make_standby(ctx, p).await
     }
 }
@@ -359,7 +359,7 @@ impl Action for Promote {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: PgPromoteParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: PgPromoteParams) -> Result<Value, StepFailure> {
         run::promote(ctx, p).await
     }
 }
@@ -382,7 +382,7 @@ impl Action for RebuildCheck {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: PgRebuildCheckParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: PgRebuildCheckParams) -> Result<Value, StepFailure> {
         check::rebuild_check(ctx, p).await
     }
 }
@@ -402,7 +402,7 @@ impl Action for RemoveOldCopies {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: PgRemoveOldCopiesParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: PgRemoveOldCopiesParams) -> Result<Value, StepFailure> {
         aside::remove_old_copies(ctx, p).await
     }
 }
@@ -425,7 +425,7 @@ impl Action for Rewind {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, StepFailure> {
         copy::rewind(ctx, p).await
     }
 }
@@ -444,7 +444,7 @@ impl Action for Start {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: PgStartParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: PgStartParams) -> Result<Value, StepFailure> {
         run::start(ctx, p).await
     }
 }
@@ -467,7 +467,7 @@ impl Action for Status {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: PgStatusParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: PgStatusParams) -> Result<Value, StepFailure> {
         status::status(ctx, p).await
     }
 }
@@ -486,7 +486,7 @@ impl Action for Stop {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: PgStopParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: PgStopParams) -> Result<Value, StepFailure> {
         run::stop(ctx, p).await
     }
 }

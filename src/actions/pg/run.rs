@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{PgPromoteParams, PgStartParams, PgStopMode, PgStopParams};
-use crate::actions::failure::{ActionError, ActionErrorKind};
+use crate::actions::failure::command_failure;
 use crate::actions::host::{Ctx, Host, program};
+use crate::step::{FailureKind, StepFailure};
 
 const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 const PROMOTE_POLL: Duration = Duration::from_millis(100);
@@ -31,7 +32,7 @@ pub(super) async fn pg_ctl_status(
     host: &Host<'_>,
     bin_dir: Option<&str>,
     data_dir: &str,
-) -> Result<Running, ActionError> {
+) -> Result<Running, StepFailure> {
     let argv = vec![
         program(bin_dir, "pg_ctl"),
         "status".into(),
@@ -42,7 +43,7 @@ pub(super) async fn pg_ctl_status(
     match out.status {
         Some(0) => Ok(Running::Yes),
         Some(3) => Ok(Running::No),
-        Some(4) => Err(ActionError::command(
+        Some(4) => Err(command_failure(
             &host.label,
             &argv,
             &out,
@@ -50,7 +51,7 @@ pub(super) async fn pg_ctl_status(
                 "{data_dir} is not a PostgreSQL data directory (or cannot be read as this user)"
             ),
         )),
-        _ => Err(ActionError::command(
+        _ => Err(command_failure(
             &host.label,
             &argv,
             &out,
@@ -73,7 +74,7 @@ fn server_options(options: &[String]) -> String {
         .join(" ")
 }
 
-pub(super) async fn start(ctx: &Ctx<'_>, p: PgStartParams) -> Result<Value, ActionError> {
+pub(super) async fn start(ctx: &Ctx<'_>, p: PgStartParams) -> Result<Value, StepFailure> {
     let host = ctx.host().await?;
     let bin = p.bin_dir.as_deref();
     if pg_ctl_status(&host, bin, &p.data_dir).await? == Running::Yes {
@@ -108,7 +109,7 @@ pub(super) async fn start(ctx: &Ctx<'_>, p: PgStartParams) -> Result<Value, Acti
     Ok(json!({ "changed": true, "running": true }))
 }
 
-pub(super) async fn stop(ctx: &Ctx<'_>, p: PgStopParams) -> Result<Value, ActionError> {
+pub(super) async fn stop(ctx: &Ctx<'_>, p: PgStopParams) -> Result<Value, StepFailure> {
     let host = ctx.host().await?;
     let bin = p.bin_dir.as_deref();
     if pg_ctl_status(&host, bin, &p.data_dir).await? == Running::No {
@@ -147,7 +148,7 @@ async fn cluster_state(
     host: &Host<'_>,
     bin: Option<&str>,
     data_dir: &str,
-) -> Result<String, ActionError> {
+) -> Result<String, StepFailure> {
     let argv = vec![program(bin, "pg_controldata"), "-D".into(), data_dir.into()];
     let out = host
         .ok(
@@ -171,7 +172,7 @@ async fn cluster_state(
 pub(super) async fn local_endpoint(
     host: &Host<'_>,
     data_dir: &str,
-) -> Result<(String, String), ActionError> {
+) -> Result<(String, String), StepFailure> {
     let path = format!("{}/postmaster.pid", data_dir.trim_end_matches('/'));
     let out = host
         .ok(
@@ -207,7 +208,7 @@ async fn local_query(
     bin: Option<&str>,
     endpoint: &(String, String),
     sql: &str,
-) -> Result<Result<String, String>, ActionError> {
+) -> Result<Result<String, String>, StepFailure> {
     let argv = vec![
         program(bin, "psql"),
         "-X".into(),
@@ -226,14 +227,14 @@ async fn local_query(
     cmd.timeout = Some(POLL_TIMEOUT);
     let out = match host.run(cmd).await {
         Ok(out) => out,
-        Err(e) if e.kind == ActionErrorKind::Timeout => return Ok(Err(e.message)),
+        Err(e) if e.kind == FailureKind::Timeout => return Ok(Err(e.message)),
         Err(e) => return Err(e),
     };
     match out.status {
         Some(0) => Ok(Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())),
         // 2: no connection (still starting, or not accepting connections in recovery).
         Some(2) => Ok(Err(out.stderr_tail(2))),
-        _ => Err(ActionError::command(
+        _ => Err(command_failure(
             &host.label,
             &argv,
             &out,
@@ -245,7 +246,7 @@ async fn local_query(
 const TIMELINE_SQL: &str = "select case when pg_is_in_recovery() then 'recovery' \
      else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int::text end";
 
-pub(super) async fn promote(ctx: &Ctx<'_>, p: PgPromoteParams) -> Result<Value, ActionError> {
+pub(super) async fn promote(ctx: &Ctx<'_>, p: PgPromoteParams) -> Result<Value, StepFailure> {
     let host = ctx.host().await?;
     let bin = p.bin_dir.as_deref();
     let data = p.data_dir.as_str();
@@ -301,8 +302,8 @@ pub(super) async fn promote(ctx: &Ctx<'_>, p: PgPromoteParams) -> Result<Value, 
             Err(why) => why,
         };
         if started.elapsed() >= wait {
-            return Err(ActionError::new(
-                ActionErrorKind::Timeout,
+            return Err(StepFailure::new(
+                FailureKind::Timeout,
                 &host.label,
                 format!(
                     "{data} was told to promote but did not leave recovery within {}s (last: {last}; see its server log)",

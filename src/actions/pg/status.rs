@@ -23,8 +23,9 @@ use serde_json::{Value, json};
 
 use super::PgStatusParams;
 use super::auth::Login;
-use crate::actions::failure::ActionError;
+use crate::actions::failure::command_failure;
 use crate::actions::host::{Ctx, program};
+use crate::step::StepFailure;
 
 const STATUS_SQL: &str = "\
 select json_build_object(
@@ -134,12 +135,12 @@ fn pick_replica(row: &mut Value, replica: Option<&str>) {
     row["replica"] = found.unwrap_or(Value::Null);
 }
 
-pub(super) async fn status(ctx: &Ctx<'_>, p: PgStatusParams) -> Result<Value, ActionError> {
+pub(super) async fn status(ctx: &Ctx<'_>, p: PgStatusParams) -> Result<Value, StepFailure> {
     let target = match &p.host {
         Some(h) => h.clone(),
-        None => match ctx.env.bound.hosts.get(ctx.inv.role) {
+        None => match ctx.runner.bound.hosts.get(&ctx.call.role) {
             Some(binding) => binding.spec.address.clone(),
-            None => return Err(ctx.invalid(format!("no host plays role `{}`", ctx.inv.role))),
+            None => return Err(ctx.invalid(format!("no host plays role `{}`", ctx.call.role))),
         },
     };
     let mut argv = vec![
@@ -182,7 +183,7 @@ pub(super) async fn status(ctx: &Ctx<'_>, p: PgStatusParams) -> Result<Value, Ac
         }
         // psql: 2 = the connection failed (or broke).
         Some(2) if nothing_answered(&out.stderr_tail(20)) => Ok(unreachable(out.stderr_tail(5))),
-        Some(2) => Err(ActionError::command(
+        Some(2) => Err(command_failure(
             &host.label,
             &argv,
             &out,
@@ -190,7 +191,7 @@ pub(super) async fn status(ctx: &Ctx<'_>, p: PgStatusParams) -> Result<Value, Ac
                 "{what}: something answered at {target} but did not let us in (a server that refuses us or asks for a password may be a live primary: this is not \"unreachable\")"
             ),
         )),
-        _ => Err(ActionError::command(&host.label, &argv, &out, &what)),
+        _ => Err(command_failure(&host.label, &argv, &out, &what)),
     }
 }
 

@@ -6,8 +6,8 @@ mod run;
 
 use super::action::ActionKind::{Change, Check};
 use super::action::{About, Action, Registered};
-use super::failure::ActionError;
 use super::host::Ctx;
+use crate::step::StepFailure;
 use run::Verb;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -41,7 +41,7 @@ impl Action for Restart {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: ServiceParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: ServiceParams) -> Result<Value, StepFailure> {
         run::service(ctx, Verb::Restart, p).await
     }
 }
@@ -61,7 +61,7 @@ impl Action for Start {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: ServiceParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: ServiceParams) -> Result<Value, StepFailure> {
         run::service(ctx, Verb::Start, p).await
     }
 }
@@ -81,7 +81,7 @@ impl Action for Status {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: ServiceParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: ServiceParams) -> Result<Value, StepFailure> {
         run::service(ctx, Verb::Status, p).await
     }
 }
@@ -101,7 +101,7 @@ impl Action for Stop {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: ServiceParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: ServiceParams) -> Result<Value, StepFailure> {
         run::service(ctx, Verb::Stop, p).await
     }
 }

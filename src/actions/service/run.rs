@@ -9,9 +9,10 @@
 use serde_json::{Value, json};
 
 use super::ServiceParams;
-use crate::actions::failure::ActionError;
+use crate::actions::failure::command_failure;
 use crate::actions::host::{Ctx, Host};
 use crate::plan::ServiceCommands;
+use crate::step::StepFailure;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Verb {
@@ -52,8 +53,8 @@ pub(super) async fn service(
     ctx: &Ctx<'_>,
     verb: Verb,
     p: ServiceParams,
-) -> Result<Value, ActionError> {
-    let binding = ctx.env.bound.hosts.get(ctx.inv.role);
+) -> Result<Value, StepFailure> {
+    let binding = ctx.runner.bound.hosts.get(&ctx.call.role);
     let control = match binding.and_then(|b| b.spec.services.get(&p.unit)) {
         Some(commands) => Control::Site(commands),
         None => Control::Systemd(&p.unit),
@@ -104,7 +105,7 @@ async fn act(
     control: &Control<'_>,
     verb: Verb,
     unit: &str,
-) -> Result<(), ActionError> {
+) -> Result<(), StepFailure> {
     let word = match verb {
         Verb::Start => "starting",
         Verb::Stop => "stopping",
@@ -120,14 +121,14 @@ async fn is_active(
     host: &Host<'_>,
     control: &Control<'_>,
     unit: &str,
-) -> Result<bool, ActionError> {
+) -> Result<bool, StepFailure> {
     let argv = control.argv(Verb::Status);
     let out = host.run(host.cmd(argv.clone())).await?;
     match out.status {
         Some(0) => Ok(true),
         // systemctl is-active says 3 for inactive and failed units alike: both are "not running".
         Some(3) => Ok(false),
-        _ => Err(ActionError::command(
+        _ => Err(command_failure(
             &host.label,
             &argv,
             &out,
@@ -142,7 +143,7 @@ async fn settled(
     control: &Control<'_>,
     unit: &str,
     want: bool,
-) -> Result<(), ActionError> {
+) -> Result<(), StepFailure> {
     if is_active(host, control, unit).await? == want {
         return Ok(());
     }

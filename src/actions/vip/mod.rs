@@ -5,8 +5,8 @@ mod run;
 
 use super::action::ActionKind::{Change, Check};
 use super::action::{About, Action, Registered};
-use super::failure::ActionError;
 use super::host::Ctx;
+use crate::step::StepFailure;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -44,7 +44,7 @@ impl Action for Assign {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, StepFailure> {
         run::assign(ctx, p).await
     }
 }
@@ -63,7 +63,7 @@ impl Action for Owner {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, StepFailure> {
         run::owner(ctx, p).await
     }
 }
@@ -82,7 +82,7 @@ impl Action for Release {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, StepFailure> {
         run::release(ctx, p).await
     }
 }

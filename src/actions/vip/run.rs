@@ -11,8 +11,9 @@ use std::net::Ipv4Addr;
 use serde_json::{Value, json};
 
 use super::VipParams;
-use crate::actions::failure::ActionError;
+use crate::actions::failure::command_failure;
 use crate::actions::host::{Ctx, Host};
+use crate::step::StepFailure;
 
 const DEFAULT_ARP_COUNT: u32 = 3;
 
@@ -22,7 +23,7 @@ struct Vip {
     cidr: String,
 }
 
-fn parse(ctx: &Ctx<'_>, p: &VipParams) -> Result<Vip, ActionError> {
+fn parse(ctx: &Ctx<'_>, p: &VipParams) -> Result<Vip, StepFailure> {
     let bad = || {
         ctx.invalid(format!(
             "`address` must be an IPv4 address with a prefix length, like 10.231.0.100/24, not {:?}",
@@ -49,7 +50,7 @@ fn parse(ctx: &Ctx<'_>, p: &VipParams) -> Result<Vip, ActionError> {
 }
 
 /// The `ADDRESS/PREFIX` under which the interface holds the IP, if it does.
-async fn held(host: &Host<'_>, vip: &Vip, iface: &str) -> Result<Option<String>, ActionError> {
+async fn held(host: &Host<'_>, vip: &Vip, iface: &str) -> Result<Option<String>, StepFailure> {
     let cmd = host.cmd(["ip", "-o", "-4", "addr", "show", "dev", iface]);
     let out = host
         .ok(cmd, &format!("listing the addresses of {iface}"))
@@ -69,7 +70,7 @@ fn held_in(text: &str, ip: Ipv4Addr) -> Option<String> {
     })
 }
 
-pub(super) async fn assign(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, ActionError> {
+pub(super) async fn assign(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, StepFailure> {
     let vip = parse(ctx, &p)?;
     let host = ctx.host().await?;
     if let Some(cidr) = held(&host, &vip, &p.interface).await? {
@@ -119,7 +120,7 @@ pub(super) async fn assign(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, ActionE
     }))
 }
 
-pub(super) async fn release(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, ActionError> {
+pub(super) async fn release(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, StepFailure> {
     let vip = parse(ctx, &p)?;
     let host = ctx.host().await?;
     let Some(cidr) = held(&host, &vip, &p.interface).await? else {
@@ -142,7 +143,7 @@ pub(super) async fn release(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, Action
     Ok(json!({ "changed": true, "held": false }))
 }
 
-pub(super) async fn owner(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, ActionError> {
+pub(super) async fn owner(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, StepFailure> {
     let vip = parse(ctx, &p)?;
     let host = ctx.host().await?;
     if held(&host, &vip, &p.interface).await?.is_some() {
@@ -166,7 +167,7 @@ pub(super) async fn owner(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, ActionEr
         Some(0) => false,
         Some(1) => true,
         _ => {
-            return Err(ActionError::command(
+            return Err(command_failure(
                 &host.label,
                 &argv,
                 &out,

@@ -5,9 +5,9 @@ mod run;
 
 use super::action::ActionKind::Check;
 use super::action::{About, Action, Registered, RunsCheck};
-use super::failure::ActionError;
 use super::host::Ctx;
 use crate::plan::{Duration, Map};
+use crate::step::StepFailure;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -56,7 +56,7 @@ impl Action for WaitUntil {
         ..About::PLAIN
     };
 
-    async fn run(ctx: &Ctx<'_>, p: WaitUntilParams) -> Result<Value, ActionError> {
+    async fn run(ctx: &Ctx<'_>, p: WaitUntilParams) -> Result<Value, StepFailure> {
         run::until(ctx, p).await
     }
 }

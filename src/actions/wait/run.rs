@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::WaitUntilParams;
-use crate::actions::failure::{ActionError, ActionErrorKind};
 use crate::actions::host::Ctx;
 use crate::actions::lookup;
-use crate::actions::runner::{Invocation, run};
+use crate::step::{Call, FailureKind, StepFailure};
 use crate::template;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -22,7 +21,7 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// How much of the last result a timeout message shows.
 const SHOWN: usize = 2000;
 
-pub(super) async fn until(ctx: &Ctx<'_>, p: WaitUntilParams) -> Result<Value, ActionError> {
+pub(super) async fn until(ctx: &Ctx<'_>, p: WaitUntilParams) -> Result<Value, StepFailure> {
     match lookup(&p.check) {
         Some(check) if check.pollable() => {}
         Some(_) => {
@@ -41,28 +40,24 @@ pub(super) async fn until(ctx: &Ctx<'_>, p: WaitUntilParams) -> Result<Value, Ac
     let started = Instant::now();
     let deadline = (started + p.timeout.map_or(DEFAULT_TIMEOUT, |t| t.std())).min(ctx.deadline);
     let params = Value::Object(p.with.clone());
-    let mut scope = match ctx.inv.context {
+    let mut scope = match &ctx.call.context {
         Value::Object(o) => o.clone(),
         _ => serde_json::Map::new(),
     };
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        let inv = Invocation {
-            step_id: ctx.inv.step_id,
-            action: &p.check,
-            params: &params,
-            role: ctx.inv.role,
-            become_user: ctx.inv.become_user,
+        let check = Call {
+            action: p.check.clone(),
+            params: params.clone(),
             timeout: Some(
                 deadline
                     .saturating_duration_since(Instant::now())
                     .max(Duration::from_millis(1)),
             ),
-            context: ctx.inv.context,
-            commands: ctx.inv.commands,
+            ..ctx.call.clone()
         };
-        let last = match run(ctx.env, &inv).await {
+        let last = match ctx.runner.dispatch(&check).await {
             Ok(result) => {
                 scope.insert("result".to_owned(), result.clone());
                 let holds = template::eval_bool(env, &p.expect, &Value::Object(scope.clone()))
@@ -83,9 +78,7 @@ pub(super) async fn until(ctx: &Ctx<'_>, p: WaitUntilParams) -> Result<Value, Ac
             Err(e)
                 if matches!(
                     e.kind,
-                    ActionErrorKind::InvalidParams
-                        | ActionErrorKind::HostKey
-                        | ActionErrorKind::Refused
+                    FailureKind::InvalidParams | FailureKind::HostKey | FailureKind::Refused
                 ) =>
             {
                 return Err(e);
@@ -93,9 +86,9 @@ pub(super) async fn until(ctx: &Ctx<'_>, p: WaitUntilParams) -> Result<Value, Ac
             Err(e) => format!("error {}", shorten(&e.to_string())),
         };
         if Instant::now() + interval >= deadline {
-            return Err(ActionError::new(
-                ActionErrorKind::Timeout,
-                &ctx.label(),
+            return Err(StepFailure::new(
+                FailureKind::Timeout,
+                ctx.label(),
                 format!(
                     "`{}` did not hold for {} within {:.1}s ({attempts} attempts); last {last}",
                     p.expect,
