@@ -7,8 +7,10 @@
 //! parameters separately, which gives one precise message per mistake.
 
 mod messages;
+mod reference;
 
 pub use messages::shape_diagnostics;
+pub use reference::actions_markdown;
 
 use crate::actions::{self, ActionKind};
 use crate::plan::{Plan, Site};
@@ -113,13 +115,15 @@ fn plan_schema(with_actions: bool) -> Value {
     }
     let defs = root.get_mut("$defs").and_then(Value::as_object_mut);
     let Some(defs) = defs else { return root };
-    for (_, r) in &params_refs {
-        if let Some(name) = r
-            .get("$ref")
-            .and_then(Value::as_str)
-            .and_then(|s| s.strip_prefix("#/$defs/"))
-            && let Some(def) = defs.get_mut(name)
-        {
+    // Once per parameter type, however many actions share it (the four `service.*`).
+    let mut types: Vec<&str> = params_refs
+        .iter()
+        .filter_map(|(_, r)| def_name(r))
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    for name in types {
+        if let Some(def) = defs.get_mut(name) {
             allow_templates(def);
         }
     }
@@ -164,6 +168,14 @@ fn plan_schema(with_actions: bool) -> Value {
         }
     }
     root
+}
+
+/// The name in `$defs` a `{"$ref": "#/$defs/NAME"}` points to.
+fn def_name(reference: &Value) -> Option<&str> {
+    reference
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|s| s.strip_prefix("#/$defs/"))
 }
 
 /// Let every non-string parameter also be written as a template (`port: "{{ vars.pg.port }}"`).

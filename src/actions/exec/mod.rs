@@ -47,6 +47,7 @@ pub struct ExecParams {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SleepParams {
+    /// How long.
     pub duration: Duration,
 }
 
@@ -168,8 +169,7 @@ impl Action for Sleep {
         kind: Change,
         idempotent: true,
         summary: "Wait for a fixed time",
-        result: "`changed: false`, `slept_ms`. Fails with a timeout when the step's `timeout` ends first.\
-            `changed: false`, `slept_ms`. Fails with a timeout when the step's `timeout` ends first.",
+        result: "`changed: false`, `slept_ms`. Fails with a timeout when the step's `timeout` ends first.",
         needs: "Nothing: it waits on the controller.",
         ..About::PLAIN
     };

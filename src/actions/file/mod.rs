@@ -19,7 +19,9 @@ use serde_json::Value;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileWriteParams {
+    /// Absolute path of the file.
     pub path: String,
+    /// The file's whole content (text).
     pub content: String,
     /// Octal mode, e.g. `"0644"` (default: keep the old file's, else 0644).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,6 +46,7 @@ pub struct FileCopyParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^0?[0-7]{3}$"))]
     pub mode: Option<String>,
+    /// `user` or `user:group` (default: the step's user for a new file, else unchanged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
 }
@@ -54,7 +57,9 @@ pub struct FileCopyParams {
 pub struct FileSyncParams {
     /// The role whose host has the source directory.
     pub from: String,
+    /// Absolute path of the directory on the `from` host.
     pub src: String,
+    /// Absolute path of the directory here.
     pub dest: String,
     /// Names or globs (relative to `src`) left alone on both sides, e.g. `db.properties`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -68,7 +73,9 @@ pub struct FileSyncParams {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileRenameParams {
+    /// Absolute path to rename.
     pub path: String,
+    /// Its new absolute path.
     pub to: String,
 }
 
@@ -76,7 +83,9 @@ pub struct FileRenameParams {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileRemoveParams {
+    /// Absolute path to remove.
     pub path: String,
+    /// Remove a directory with everything in it (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recursive: Option<bool>,
 }
@@ -85,10 +94,13 @@ pub struct FileRemoveParams {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileTouchParams {
+    /// Absolute path of the file.
     pub path: String,
+    /// Octal mode (default: 0644 when created; an existing file's is left alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^0?[0-7]{3}$"))]
     pub mode: Option<String>,
+    /// `user` or `user:group` (default: an existing file's is left alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
 }
@@ -97,6 +109,7 @@ pub struct FileTouchParams {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileStatParams {
+    /// Absolute path to look at (symlinks are followed).
     pub path: String,
 }
 
@@ -157,8 +170,7 @@ impl Action for Rename {
         kind: Change,
         idempotent: true,
         summary: "Rename a file on the host (done when the target exists and the source does not)",
-        result: "`changed`: false when `to` exists and `path` does not. Fails when both or neither exist.\
-            `changed`: false when `to` exists and `path` does not. Fails when both or neither exist.",
+        result: "`changed`: false when `to` exists and `path` does not. Fails when both or neither exist.",
         needs: "`sh`, `mv` (GNU, `-T`).",
         ..About::PLAIN
     };
@@ -240,8 +252,7 @@ impl Action for Write {
         summary: "Write a file's content atomically (nothing to do when identical)",
         result: "`changed`, `md5` of the content; `attributes_only: true` when only mode or owner \
             changed.",
-        needs: "`sh`, `stat`, `md5sum`, `mktemp`, `chmod`, `chown`, `mv`; the content travels on stdin.\
-            `sh`, `stat`, `md5sum`, `mktemp`, `chmod`, `chown`, `mv`; the content travels on stdin.",
+        needs: "`sh`, `stat`, `md5sum`, `mktemp`, `chmod`, `chown`, `mv`; the content travels on stdin.",
         ..About::PLAIN
     };
 

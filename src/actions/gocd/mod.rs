@@ -47,6 +47,7 @@ pub enum GocdLayout {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GocdSetModeParams {
+    /// `primary` or `standby`.
     pub mode: GocdMode,
     /// Where the server reads its JVM options (default `defaults`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,6 +138,7 @@ pub struct GocdDbPropertiesParams {
 pub struct GocdMaintenanceParams {
     /// The server's base URL, e.g. `http://10.231.0.14:8153`.
     pub url: String,
+    /// `true` turns maintenance mode on, `false` off.
     pub enabled: bool,
     /// A file on this step's host holding an API access token of a GoCD administrator; it
     /// travels to curl on stdin, never in arguments, results or the journal.
@@ -187,8 +189,7 @@ impl Action for DbProperties {
         name: "gocd.db_properties",
         kind: Check,
         idempotent: true,
-        summary: "Read a GoCD server's db.properties: the PostgreSQL host, port, database and user it uses\
-            Read a GoCD server's db.properties: the PostgreSQL host, port, database and user it uses",
+        summary: "Read a GoCD server's db.properties: the PostgreSQL host, port, database and user it uses",
         result: "`exists`, `path`; when it exists: `url`, `host`, `port`, `database`, `user` (never the \
             password).",
         needs: "`sh`, `stat`, `md5sum`, `cat`; read rights on the file.",
@@ -208,8 +209,7 @@ impl Action for MaintenanceMode {
         name: "gocd.maintenance_mode",
         kind: Change,
         idempotent: true,
-        summary: "Turn GoCD's maintenance mode on or off through its API (bearer token from a file)\
-            Turn GoCD's maintenance mode on or off through its API (bearer token from a file)",
+        summary: "Turn GoCD's maintenance mode on or off through its API (bearer token from a file)",
         result: "`maintenance_mode` (as asked), `status` (the API's HTTP status), `note`.",
         needs: "`curl` on the step's host; the token file readable by the step's user.",
         ..About::PLAIN
@@ -294,8 +294,7 @@ impl Action for WaitReady {
         name: "gocd.wait_ready",
         kind: Check,
         idempotent: true,
-        summary: "Poll a GoCD server until it is healthy and active as a primary (or passive as a standby)\
-            Poll a GoCD server until it is healthy and active as a primary (or passive as a standby)",
+        summary: "Poll a GoCD server until it is healthy and active as a primary (or passive as a standby)",
         result: "`healthy: true`, `active`, `agent_request_status`, `attempts`, `waited_ms`. Fails with a \
             timeout showing what the server last said.",
         needs: "`curl` on the step's host.",

@@ -24,6 +24,7 @@ pub struct HttpGetParams {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpWaitParams {
+    /// `http://…` URL.
     pub url: String,
     /// The status that ends the wait (default 200).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,7 +44,9 @@ pub struct HttpWaitParams {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TcpWaitParams {
+    /// Host name or address, as the step's host resolves it.
     pub host: String,
+    /// The port.
     pub port: u16,
     /// Give up after this long (default 60s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,7 +111,7 @@ impl Action for TcpWait {
         idempotent: true,
         summary: "Poll until a TCP port accepts connections",
         result: "`open: true`, `attempts`, `waited_ms`. Fails with a timeout.",
-        needs: "`bash` (its `/dev/tcp`) and `timeout` on the step's host.",
+        needs: "`bash` (its `/dev/tcp`) on the step's host.",
         ..About::PLAIN
     };
 

@@ -44,7 +44,9 @@ pub struct PgPromoteParams {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PgStartParams {
+    /// The cluster's data directory.
     pub data_dir: String,
+    /// Directory of the PostgreSQL programs (default: found on PATH).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bin_dir: Option<String>,
     /// Server log file (`pg_ctl -l`); required because a server started over SSH without
@@ -73,7 +75,9 @@ pub enum PgStopMode {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PgStopParams {
+    /// The cluster's data directory.
     pub data_dir: String,
+    /// Directory of the PostgreSQL programs (default: found on PATH).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bin_dir: Option<String>,
     /// smart, fast (default) or immediate. pg_rewind needs a clean (not immediate) stop.
@@ -98,10 +102,12 @@ pub enum WalMethod {
 pub struct PgBasebackupParams {
     /// The data directory to (re)create; an existing one is moved aside first.
     pub data_dir: String,
+    /// Directory of the PostgreSQL programs (default: found on PATH).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bin_dir: Option<String>,
     /// The server to copy from.
     pub source_host: String,
+    /// Its port (default 5432).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_port: Option<u16>,
     /// Replication user on the source.
@@ -126,14 +132,19 @@ pub struct PgBasebackupParams {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PgRewindParams {
+    /// The cluster's data directory.
     pub data_dir: String,
+    /// Directory of the PostgreSQL programs (default: found on PATH).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bin_dir: Option<String>,
+    /// The new primary to rewind from.
     pub source_host: String,
+    /// Its port (default 5432).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_port: Option<u16>,
     /// A superuser (or a user granted pg_rewind's functions) on the source.
     pub user: String,
+    /// Database to connect to (default `postgres`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
     /// Write standby.signal + primary_conninfo naming `replication_user` (not pg_rewind's
@@ -158,8 +169,11 @@ pub struct PgRewindParams {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PgMakeStandbyParams {
+    /// The cluster's data directory.
     pub data_dir: String,
+    /// The primary it follows.
     pub primary_host: String,
+    /// Its port (default 5432).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_port: Option<u16>,
     /// Replication user.
@@ -180,10 +194,13 @@ pub struct PgStatusParams {
     /// Host or socket directory to connect to (default: the step host's address).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Port to connect to (default 5432).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// User to connect as (default: the OS user psql runs as).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Database to connect to (default `postgres`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
     /// Directory of psql (default: found on PATH).
@@ -212,7 +229,9 @@ pub enum RebuildMethod {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PgControldataParams {
+    /// The cluster's data directory.
     pub data_dir: String,
+    /// Directory of the PostgreSQL programs (default: found on PATH).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bin_dir: Option<String>,
     /// The OS user that may read the data directory (default: the step's user). Checks have
@@ -231,10 +250,12 @@ pub struct PgRebuildCheckParams {
     pub method: RebuildMethod,
     /// The data directory that will be rebuilt (on this host).
     pub data_dir: String,
+    /// Directory of the PostgreSQL programs (default: found on PATH).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bin_dir: Option<String>,
     /// The server it will be rebuilt from.
     pub source_host: String,
+    /// Its port (default 5432).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_port: Option<u16>,
     /// The administrative user (sizes; for rewind: the rewinding user, whose rights are
@@ -242,6 +263,7 @@ pub struct PgRebuildCheckParams {
     pub user: String,
     /// The user the rebuilt standby streams as (and pg_basebackup copies as).
     pub replication_user: String,
+    /// Database to connect to (default `postgres`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
     /// The cluster's OS user, which runs the rebuild (default: the step's user).
@@ -255,6 +277,7 @@ pub struct PgRebuildCheckParams {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PgRemoveOldCopiesParams {
+    /// The cluster's data directory.
     pub data_dir: String,
     /// A moved-aside copy to keep (empty: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -286,7 +309,8 @@ impl Action for Basebackup {
         kind: Change,
         idempotent: false,
         summary: "Rebuild a data directory from another server with pg_basebackup",
-        result: "`changed: true`, `moved_aside` (where the old contents went, or null), `standby` \
+        result: "`changed: true`, `moved_aside` (where the old contents went: `DATA.drplan-old-<UTC time>` \
+            beside it, or null), `standby` \
             (whether standby.signal and primary_conninfo were written).",
         needs: "`pg_basebackup` (in `bin_dir` or on PATH), run as the cluster's OS user; write rights in \
             the data directory's parent, or root through the host's become method, to keep the old \
@@ -352,8 +376,7 @@ impl Action for Promote {
         kind: Change,
         idempotent: true,
         summary: "Promote a standby (nothing to do on a primary); waits until it accepts writes",
-        result: "`promoted`, `changed`, `timeline` (the new one); `running: false` for a stopped primary.\
-            `promoted`, `changed`, `timeline` (the new one); `running: false` for a stopped primary.",
+        result: "`promoted`, `changed`, `timeline` (the new one); `running: false` for a stopped primary.",
         needs: "`pg_ctl`, `pg_controldata` and `psql` (in `bin_dir` or on PATH), run as the cluster's OS \
             user.",
         ..About::PLAIN
@@ -374,10 +397,12 @@ impl Action for RebuildCheck {
         idempotent: true,
         summary: "Preflight of a rebuild by basebackup or rewind: rights, free space, replication access, \
             rewind needs",
-        result: "`ready`, `problems` (each thing missing, in words), `method`, `data_dir`, `exists`, \
+        result: "`ready`, `problems` (each thing missing, in words: ownership, room for \
+            the old copy, free space, the replication login, versions, and for rewind \
+            `wal_log_hints` or checksums and the rewinding role's rights), `method`, `data_dir`, `exists`, \
             `parent_writable`, `root_available`, `free_bytes`, `needed_bytes`, `source` (what the \
             source server says), `system_identifier`, `control`.",
-        needs: "`psql`, `pg_controldata`, `df`, `du` and `sh`, run as `os_user`; changes nothing.",
+        needs: "`psql`, `pg_controldata`, `df`, `du` and `awk`, run as `os_user`; changes nothing.",
         site_passwords: true,
         ..About::PLAIN
     };
@@ -397,7 +422,7 @@ impl Action for RemoveOldCopies {
         idempotent: true,
         summary: "Remove the data directories pg.basebackup moved aside, except the one to keep",
         result: "`changed`, `removed` (the copies removed), `kept`.",
-        needs: "`find` and `rm`, as a user who may remove the copies (root for copies under a root-owned \
+        needs: "`sh`, `find` and `rmdir`, as a user who may remove the copies (root for copies under a root-owned \
             parent).",
         ..About::PLAIN
     };
@@ -416,8 +441,7 @@ impl Action for Rewind {
         kind: Change,
         idempotent: false,
         summary: "Resynchronise a stopped old primary with the new one (pg_rewind)",
-        result: "`changed`, `rewound` (false when the timelines had not diverged), `standby`, `warning`.\
-            `changed`, `rewound` (false when the timelines had not diverged), `standby`, `warning`.",
+        result: "`changed`, `rewound` (false when the timelines had not diverged), `standby`, `warning`.",
         needs: "`pg_rewind` and `pg_controldata`, run as the cluster's OS user; `wal_log_hints` or data \
             checksums on the old primary; a user with pg_rewind's rights on the source.",
         budget: LONG_BUDGET,
@@ -458,7 +482,9 @@ impl Action for Status {
         kind: Check,
         idempotent: true,
         summary: "Report reachability, recovery state, timeline, LSNs and replay lag",
-        result: "`reachable` (false only when nothing answered; then `error`), `in_recovery`, \
+        result: "`reachable` (false only when nothing answered — refused, no route, \
+            a timeout; then `error`. A server that refuses the login is reachable: the check \
+            fails instead), `in_recovery`, \
             `streaming`, `timeline`, `current_lsn`, `receive_lsn`, `replay_lsn` (each also as \
             `_bytes`), `replay_lag_bytes`, `replicas`, `replica` and `replica_lag_bytes` (with \
             `replica`), `server_version`.",
