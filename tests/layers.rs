@@ -67,6 +67,17 @@ fn actions_never_reach_back_into_the_executor_or_the_command_line() {
 }
 
 #[test]
+fn only_the_action_runner_knows_the_checker() {
+    // It binds a plan's hosts; the actions themselves see the site and their call.
+    let bad: Vec<String> = imports("actions")
+        .into_iter()
+        .filter(|(name, file)| name == "check" && !file.ends_with("actions/runner.rs"))
+        .map(|(_, file)| file)
+        .collect();
+    assert!(bad.is_empty(), "these import crate::check: {bad:?}");
+}
+
+#[test]
 fn the_step_seam_imports_nothing_above_it() {
     // `process`: what a host says about a command (plain data the transport fills in).
     let above: Vec<(String, String)> = imports("step")

@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
+use super::env::Env;
 use super::failure::{command_failure, show_argv, transport_failure};
-use super::runner::ActionRunner;
 use crate::step::{Call, CommandReport, FailureKind, StepFailure};
 use crate::transport::{Command, Output, Transport};
 
@@ -19,17 +19,17 @@ pub(crate) const RESULT_TEXT_CAP: usize = 64 * 1024;
 /// One invocation in progress: who asked, and by when it must be done.
 pub(crate) struct Ctx<'a> {
     /// The hosts, the bound plan and the operator's approvals.
-    pub runner: &'a ActionRunner,
+    pub env: &'a Env,
     pub call: &'a Call,
     pub deadline: Instant,
 }
 
 impl<'a> Ctx<'a> {
     /// The step's `timeout`, else the action's own `budget`, runs from now.
-    pub(crate) fn new(runner: &'a ActionRunner, call: &'a Call, budget: Duration) -> Self {
+    pub(crate) fn new(env: &'a Env, call: &'a Call, budget: Duration) -> Self {
         let budget = call.timeout.unwrap_or(budget);
         Self {
-            runner,
+            env,
             call,
             deadline: Instant::now() + budget,
         }
@@ -51,9 +51,9 @@ impl<'a> Ctx<'a> {
         role: &str,
         become_user: Option<&str>,
     ) -> Result<Host<'a>, StepFailure> {
-        let label = self.runner.hosts.label(role);
+        let label = self.env.hosts.label(role);
         let transport = self
-            .runner
+            .env
             .hosts
             .get(role)
             .await
@@ -70,7 +70,7 @@ impl<'a> Ctx<'a> {
 
     /// The label of this step's host, for errors raised before it is reached.
     pub fn label(&self) -> String {
-        self.runner.hosts.label(&self.call.role)
+        self.env.hosts.label(&self.call.role)
     }
 
     pub fn invalid(&self, message: impl Into<String>) -> StepFailure {

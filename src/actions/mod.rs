@@ -9,6 +9,7 @@
 //! connections themselves: they run over a `Transport` that [`Hosts`] connects.
 
 mod action;
+mod env;
 mod exec;
 mod failure;
 mod file;
@@ -22,7 +23,8 @@ mod vip;
 mod wait;
 
 pub use action::{About, ActionKind, DEFAULT_BUDGET, LONG_BUDGET, RunsCheck};
-pub use runner::{ActionRunner, Approvals, Hosts};
+pub use env::Approvals;
+pub use runner::ActionRunner;
 
 pub use exec::{ExecParams, ManualApproveParams, NoteParams, SleepParams};
 pub use file::{
@@ -45,6 +47,10 @@ pub use wait::WaitUntilParams;
 
 pub(crate) use action::Registered;
 
+use crate::step::{Call, FailureKind, StepFailure};
+use env::Env;
+use host::Ctx;
+use serde_json::Value;
 use std::sync::LazyLock;
 
 /// Every family's actions, sorted by name: the one list.
@@ -90,6 +96,20 @@ pub fn all() -> impl Iterator<Item = &'static About> {
 /// Every action's name, for "did you mean".
 pub fn names() -> impl Iterator<Item = &'static str> {
     all().map(|a| a.name)
+}
+
+/// Run the action a call names: find it, check its parameters, run it with the step's
+/// `timeout` (else its budget) as the deadline. A wait runs its check through here.
+pub(crate) async fn dispatch(env: &Env, call: &Call) -> Result<Value, StepFailure> {
+    let Some(action) = find(&call.action) else {
+        return Err(StepFailure::new(
+            FailureKind::InvalidParams,
+            env.hosts.label(&call.role),
+            format!("there is no action `{}`", call.action),
+        ));
+    };
+    let ctx = Ctx::new(env, call, action.about().budget);
+    action.run(&ctx, &call.params).await
 }
 
 #[cfg(test)]

@@ -2,112 +2,113 @@
 //! registry, over the hosts' transports.
 //!
 //! A call's parameters are already rendered; the runner finds the action by name, checks
-//! the parameters against its type, reaches the role's host through [`Hosts`] (connected
-//! once, on first use, shared by every step) and returns the action's result object. It
-//! never drops a command half-way: time limits travel *into* the commands (the step's
-//! `timeout`, else the action's budget, becomes a deadline every command is bounded by), so
-//! the executor must not wrap a call in its own timeout (a dropped SSH command runs on,
-//! unobserved). This file must not know how any single action works.
+//! the parameters against its type, reaches the role's host through the [`Env`]'s hosts and
+//! returns the action's result object. It never drops a command half-way: time limits
+//! travel *into* the commands (the step's `timeout`, else the action's budget, becomes a
+//! deadline every command is bounded by), so the executor must not wrap a call in its own
+//! timeout (a dropped SSH command runs on, unobserved). This file must not know how any
+//! single action works.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{Mutex, OnceCell};
 
+use super::env::{Approvals, Env, HostEntry, Hosts};
 use super::failure::transport_failure;
-use super::host::Ctx;
 use crate::check::BoundPlan;
 use crate::plan::TransportKind;
 use crate::process::CommandIdentity;
-use crate::step::{Call, FailureKind, StepFailure, StepRunner};
-use crate::transport::{
-    BecomeMethod, HostSpec as TransportSpec, LocalSpec, SshSpec, Transport, TransportError,
-};
+use crate::step::{Call, StepFailure, StepRunner};
+use crate::transport::{BecomeMethod, HostSpec as TransportSpec, LocalSpec, SshSpec, Transport};
 
 /// How long ssh may take to connect when the site does not say.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Role → transport, connected lazily on first use, reused, closed at the end.
-pub struct Hosts {
-    entries: BTreeMap<String, HostEntry>,
+/// Runs the executor's calls: every action of the registry, on the hosts of one bound plan.
+pub struct ActionRunner {
+    env: Env,
 }
 
-struct HostEntry {
-    /// The host as messages name it.
-    label: String,
-    /// How to reach it, or why the site does not say enough to reach it.
-    spec: Result<TransportSpec, String>,
-    /// Connected once; concurrent first uses wait for the same connection.
-    cell: OnceCell<Transport>,
-}
-
-impl Hosts {
-    /// The hosts of a bound plan. SSH hosts use the site's `ssh:` settings (paths relative to
-    /// the site file); `transport: local` hosts and the `local` role run on the controller.
-    /// SSH control sockets go into a private directory under `control_dir`.
-    pub fn new(bound: &BoundPlan, control_dir: &Path) -> Hosts {
-        let entries = bound
-            .hosts
-            .iter()
-            .map(|(role, binding)| {
-                let spec = if binding.is_local() {
-                    Ok(TransportSpec::Local(local_spec(
-                        binding.spec.become_user.clone(),
-                        binding.spec.become_method,
-                    )))
-                } else {
-                    ssh_spec(bound, &binding.spec, control_dir).map(TransportSpec::Ssh)
-                };
-                let entry = HostEntry {
-                    label: binding.describe(),
-                    spec,
-                    cell: OnceCell::new(),
-                };
-                (role.clone(), entry)
-            })
-            .collect();
-        Hosts { entries }
-    }
-
-    /// The transport of `role`'s host, connecting on first use. A failed connection is not
-    /// remembered: the next call tries again (a host may come back).
-    pub async fn get(&self, role: &str) -> Result<&Transport, TransportError> {
-        let Some(entry) = self.entries.get(role) else {
-            return Err(TransportError::InvalidCommand {
-                reason: format!("no host plays role `{role}` in this site"),
-            });
+impl ActionRunner {
+    /// The hosts of `bound` (SSH control sockets under `control_dir`), and the operator's
+    /// approvals for `manual.approve`.
+    pub fn new(bound: &BoundPlan, control_dir: &Path, approvals: Approvals) -> Self {
+        let env = Env {
+            hosts: hosts(bound, control_dir),
+            site: bound.site.clone(),
+            approvals,
         };
-        let spec = entry
-            .spec
-            .as_ref()
-            .map_err(|detail| TransportError::HostKey {
-                host: entry.label.clone(),
-                known_hosts: PathBuf::new(),
-                detail: detail.clone(),
-            })?;
-        entry
-            .cell
-            .get_or_try_init(|| Transport::connect(spec))
-            .await
+        ActionRunner { env }
     }
 
-    /// The host of `role` as messages name it (`user@address:port`, or `local`).
-    pub fn label(&self, role: &str) -> String {
-        self.entries
-            .get(role)
-            .map_or_else(|| role.to_owned(), |e| e.label.clone())
-    }
-
-    /// Close every connection that was opened.
+    /// Close every connection this runner opened.
     pub async fn close(self) {
-        for (_, entry) in self.entries {
-            if let Some(transport) = entry.cell.into_inner() {
-                transport.close().await;
-            }
-        }
+        self.env.hosts.close().await;
     }
+
+    /// `role`'s host, connected.
+    async fn transport(&self, role: &str) -> Result<&Transport, StepFailure> {
+        let hosts = &self.env.hosts;
+        hosts
+            .get(role)
+            .await
+            .map_err(|e| transport_failure(&hosts.label(role), None, e))
+    }
+}
+
+impl StepRunner for ActionRunner {
+    async fn call(&self, call: Call) -> Result<Value, StepFailure> {
+        super::dispatch(&self.env, &call).await
+    }
+
+    async fn processes(
+        &self,
+        role: &str,
+        identity: &CommandIdentity,
+    ) -> Result<Vec<i32>, StepFailure> {
+        let transport = self.transport(role).await?;
+        transport
+            .command_alive(identity)
+            .await
+            .map_err(|e| transport_failure(&self.env.hosts.label(role), None, e))
+    }
+
+    async fn signal(
+        &self,
+        role: &str,
+        identity: &CommandIdentity,
+        signal: &str,
+    ) -> Result<Vec<i32>, StepFailure> {
+        let transport = self.transport(role).await?;
+        transport
+            .signal_command(identity, signal)
+            .await
+            .map_err(|e| transport_failure(&self.env.hosts.label(role), None, e))
+    }
+}
+
+/// The hosts of a bound plan. SSH hosts use the site's `ssh:` settings (paths relative to
+/// the site file); `transport: local` hosts and the `local` role run on the controller.
+/// SSH control sockets go into a private directory under `control_dir`.
+fn hosts(bound: &BoundPlan, control_dir: &Path) -> Hosts {
+    let entries = bound
+        .hosts
+        .iter()
+        .map(|(role, binding)| {
+            let spec = if binding.is_local() {
+                Ok(TransportSpec::Local(local_spec(
+                    binding.spec.become_user.clone(),
+                    binding.spec.become_method,
+                )))
+            } else {
+                ssh_spec(bound, &binding.spec, control_dir).map(TransportSpec::Ssh)
+            };
+            let entry = HostEntry::new(binding.describe(), binding.spec.clone(), spec);
+            (role.clone(), entry)
+        })
+        .collect();
+    Hosts::new(entries)
 }
 
 /// The site's `become_method` as the transport runs it.
@@ -158,107 +159,4 @@ fn ssh_spec(
     spec.become_method = method(host.become_method.unwrap_or_default());
     spec.control_dir = Some(control_dir.to_path_buf());
     Ok(spec)
-}
-
-/// Which `manual.approve` steps the operator approved up front, and whether one can be asked.
-pub struct Approvals {
-    approved: BTreeSet<String>,
-    interactive: bool,
-    /// One question at a time on the terminal, even when steps run in parallel.
-    pub(crate) prompt: Mutex<()>,
-}
-
-impl Approvals {
-    /// `approved`: step ids given with `--approve`; `interactive`: stdin is a terminal.
-    pub fn new(approved: Vec<String>, interactive: bool) -> Self {
-        Self {
-            approved: approved.into_iter().collect(),
-            interactive,
-            prompt: Mutex::new(()),
-        }
-    }
-
-    pub(crate) fn approved(&self, step_id: &str) -> bool {
-        self.approved.contains(step_id)
-    }
-
-    pub(crate) fn interactive(&self) -> bool {
-        self.interactive
-    }
-}
-
-/// Runs the executor's calls: every action of the registry, on the hosts of one bound plan.
-pub struct ActionRunner {
-    pub(crate) hosts: Hosts,
-    pub(crate) bound: BoundPlan,
-    pub(crate) approvals: Approvals,
-}
-
-impl ActionRunner {
-    /// The hosts of `bound` (SSH control sockets under `control_dir`), and the operator's
-    /// approvals for `manual.approve`.
-    pub fn new(bound: &BoundPlan, control_dir: &Path, approvals: Approvals) -> Self {
-        ActionRunner {
-            hosts: Hosts::new(bound, control_dir),
-            bound: bound.clone(),
-            approvals,
-        }
-    }
-
-    /// Close every connection this runner opened.
-    pub async fn close(self) {
-        self.hosts.close().await;
-    }
-
-    /// Find the action, check its parameters, run it. A wait runs its check through here.
-    pub(crate) async fn dispatch(&self, call: &Call) -> Result<Value, StepFailure> {
-        let Some(action) = super::find(&call.action) else {
-            return Err(StepFailure::new(
-                FailureKind::InvalidParams,
-                self.hosts.label(&call.role),
-                format!("there is no action `{}`", call.action),
-            ));
-        };
-        let ctx = Ctx::new(self, call, action.about().budget);
-        action.run(&ctx, &call.params).await
-    }
-
-    /// `role`'s host, connected.
-    async fn transport(&self, role: &str) -> Result<&Transport, StepFailure> {
-        self.hosts
-            .get(role)
-            .await
-            .map_err(|e| transport_failure(&self.hosts.label(role), None, e))
-    }
-}
-
-impl StepRunner for ActionRunner {
-    async fn call(&self, call: Call) -> Result<Value, StepFailure> {
-        self.dispatch(&call).await
-    }
-
-    async fn processes(
-        &self,
-        role: &str,
-        identity: &CommandIdentity,
-    ) -> Result<Vec<i32>, StepFailure> {
-        let transport = self.transport(role).await?;
-        transport
-            .command_alive(identity)
-            .await
-            .map_err(|e| transport_failure(&self.hosts.label(role), None, e))
-    }
-
-    async fn signal(
-        &self,
-        role: &str,
-        identity: &CommandIdentity,
-        signal: &str,
-    ) -> Result<Vec<i32>, StepFailure> {
-        let transport = self.transport(role).await?;
-        transport
-            .signal_command(identity, signal)
-            .await
-            .map_err(|e| transport_failure(&self.hosts.label(role), None, e))
-    }
 }

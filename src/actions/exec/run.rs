@@ -65,7 +65,7 @@ pub(super) async fn sleep(ctx: &Ctx<'_>, p: SleepParams) -> Result<Value, StepFa
 /// Approved up front with `--approve STEP`, or by the operator at the terminal; otherwise
 /// refused: a run without a terminal must never wait for an answer nobody can give.
 pub(super) async fn approve(ctx: &Ctx<'_>, p: ManualApproveParams) -> Result<Value, StepFailure> {
-    let approvals = &ctx.runner.approvals;
+    let approvals = &ctx.env.approvals;
     let step = ctx.call.step_id.as_str();
     if approvals.approved(step) {
         return Ok(json!({ "approved": true, "by": "--approve" }));

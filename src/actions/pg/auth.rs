@@ -33,7 +33,7 @@ impl Login {
         user: Option<&str>,
         explicit: Option<&str>,
     ) -> Result<Login, StepFailure> {
-        let site = ctx.runner.bound.site.postgres.as_ref();
+        let site = ctx.env.site.postgres.as_ref();
         let sslmode = site.and_then(|p| p.sslmode).map(|m| m.as_str());
         let password = match (explicit, user) {
             (Some(pw), _) => Some(pw.to_owned()),

@@ -138,8 +138,8 @@ fn pick_replica(row: &mut Value, replica: Option<&str>) {
 pub(super) async fn status(ctx: &Ctx<'_>, p: PgStatusParams) -> Result<Value, StepFailure> {
     let target = match &p.host {
         Some(h) => h.clone(),
-        None => match ctx.runner.bound.hosts.get(&ctx.call.role) {
-            Some(binding) => binding.spec.address.clone(),
+        None => match ctx.env.hosts.site(&ctx.call.role) {
+            Some(host) => host.address.clone(),
             None => return Err(ctx.invalid(format!("no host plays role `{}`", ctx.call.role))),
         },
     };

@@ -54,8 +54,8 @@ pub(super) async fn service(
     verb: Verb,
     p: ServiceParams,
 ) -> Result<Value, StepFailure> {
-    let binding = ctx.runner.bound.hosts.get(&ctx.call.role);
-    let control = match binding.and_then(|b| b.spec.services.get(&p.unit)) {
+    let site = ctx.env.hosts.site(&ctx.call.role);
+    let control = match site.and_then(|h| h.services.get(&p.unit)) {
         Some(commands) => Control::Site(commands),
         None => Control::Systemd(&p.unit),
     };

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::WaitUntilParams;
 use crate::actions::host::Ctx;
-use crate::actions::lookup;
+use crate::actions::{dispatch, lookup};
 use crate::step::{Call, FailureKind, StepFailure};
 use crate::template;
 
@@ -57,7 +57,7 @@ pub(super) async fn until(ctx: &Ctx<'_>, p: WaitUntilParams) -> Result<Value, St
             ),
             ..ctx.call.clone()
         };
-        let last = match ctx.runner.dispatch(&check).await {
+        let last = match dispatch(ctx.env, &check).await {
             Ok(result) => {
                 scope.insert("result".to_owned(), result.clone());
                 let holds = template::eval_bool(env, &p.expect, &Value::Object(scope.clone()))
