@@ -1,4 +1,4 @@
-//! Actions on an SSH host (a private sshd on 127.0.0.1), reached through `Hosts` built from a
+//! Actions on an SSH host (a private sshd on 127.0.0.1), reached by an `ActionRunner` from a
 //! site's `ssh:` settings: one master connection shared by every action, `become` through
 //! runuser, files carried between a local role and the SSH role, a clean close.
 

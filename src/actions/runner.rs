@@ -2,7 +2,7 @@
 //! registry, over the hosts' transports.
 //!
 //! A call's parameters are already rendered; the runner finds the action by name, checks
-//! the parameters against its type, reaches the role's host through the [`Env`]'s hosts and
+//! the parameters against its type, reaches the role's host through the `Env`'s hosts and
 //! returns the action's result object. It never drops a command half-way: time limits
 //! travel *into* the commands (the step's `timeout`, else the action's budget, becomes a
 //! deadline every command is bounded by), so the executor must not wrap a call in its own
