@@ -26,6 +26,10 @@ pub struct ServiceParams {
 /// Every action of this family, for the registry.
 pub(super) const ACTIONS: &[&dyn Registered] = &[&Restart, &Start, &Status, &Stop];
 
+/// What each of them needs on the host.
+const NEEDS: &str = "`systemctl`, or the site's commands for the unit (`hosts.<role>.services`), \
+    whose status exits 0 when running and 3 when stopped.";
+
 struct Restart;
 
 impl Action for Restart {
@@ -36,8 +40,7 @@ impl Action for Restart {
         idempotent: false,
         summary: "Restart a service",
         result: "`active: true`, `changed: true`.",
-        needs: "`systemctl`, or the site's commands for the unit (`hosts.<role>.services`), whose status \
-            exits 0 when running and 3 when stopped.",
+        needs: NEEDS,
         ..About::PLAIN
     };
 
@@ -56,8 +59,7 @@ impl Action for Start {
         idempotent: true,
         summary: "Start a service (nothing to do when running)",
         result: "`active: true`, `changed`.",
-        needs: "`systemctl`, or the site's commands for the unit (`hosts.<role>.services`), whose status \
-            exits 0 when running and 3 when stopped.",
+        needs: NEEDS,
         ..About::PLAIN
     };
 
@@ -76,8 +78,7 @@ impl Action for Status {
         idempotent: true,
         summary: "Report whether a service is running",
         result: "`active`, `changed: false`.",
-        needs: "`systemctl`, or the site's commands for the unit (`hosts.<role>.services`), whose status \
-            exits 0 when running and 3 when stopped.",
+        needs: NEEDS,
         ..About::PLAIN
     };
 
@@ -96,8 +97,7 @@ impl Action for Stop {
         idempotent: true,
         summary: "Stop a service (nothing to do when stopped)",
         result: "`active: false`, `changed`.",
-        needs: "`systemctl`, or the site's commands for the unit (`hosts.<role>.services`), whose status \
-            exits 0 when running and 3 when stopped.",
+        needs: NEEDS,
         ..About::PLAIN
     };
 
