@@ -10,7 +10,9 @@
 //! Update snapshots with `INSTA_UPDATE=always cargo test --test diagnostics` (or
 //! `cargo insta review`), then read every changed `.snap`.
 
-use assert_cmd::Command;
+mod common;
+
+use common::drplan;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -41,12 +43,8 @@ fn paths(name: &str) -> (String, Option<String>) {
 /// `drplan validate FILE [--site SITE] [extra…]` from the repo root, without colour.
 fn validate(name: &str, extra: &[&str]) -> std::process::Output {
     let (plan, site) = paths(name);
-    let mut cmd = Command::cargo_bin("drplan").expect("the drplan binary is built");
-    cmd.current_dir(root())
-        .env("NO_COLOR", "1")
-        .env_remove("CLICOLOR_FORCE")
-        .arg("validate")
-        .arg(&plan);
+    let mut cmd = drplan();
+    cmd.current_dir(root()).arg("validate").arg(&plan);
     if let Some(site) = &site {
         cmd.arg("--site").arg(site);
     }
@@ -325,10 +323,8 @@ fn several_errors_are_reported_together_in_file_order_as_json() {
 
 #[test]
 fn a_valid_plan_prints_ok_and_exits_0() {
-    let mut cmd = Command::cargo_bin("drplan").unwrap();
-    let out = cmd
+    let out = drplan()
         .current_dir(root())
-        .env("NO_COLOR", "1")
         .args([
             "validate",
             "plans/gocd/failover.yaml",
@@ -361,10 +357,8 @@ fn the_shipped_failback_refuses_a_misspelt_rebuild() {
     );
     let path = dir.path().join("site.yaml");
     std::fs::write(&path, site).unwrap();
-    let out = Command::cargo_bin("drplan")
-        .unwrap()
+    let out = drplan()
         .current_dir(root())
-        .env("NO_COLOR", "1")
         .args(["validate", "plans/gocd/failback.yaml", "--site"])
         .arg(&path)
         .args(["--format", "json"])

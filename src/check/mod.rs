@@ -27,6 +27,12 @@ pub struct ValidPlan {
     pub index: HashMap<String, usize>,
 }
 
+/// Does the action of that name ask the operator (`manual.approve`)? A readiness report
+/// cannot, so a checks file may not name it.
+pub fn asks_operator(action: &str) -> bool {
+    actions::lookup(action).is_some_and(|a| a.asks_operator)
+}
+
 /// Check a parsed plan document.
 pub fn plan(doc: Document) -> Result<ValidPlan, Diagnostics> {
     if doc.value.is_null() {

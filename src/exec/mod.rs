@@ -20,9 +20,9 @@ pub use context::Secrets;
 pub use rollback::RollbackOptions;
 pub use scheduler::{Ending, OnFailure, Options};
 pub use state::{RunState, StepState};
-pub use step::run_check;
+pub use step::{CheckVerdict, judge_check, run_check};
 
-use crate::events::{Event, EventSink};
+use crate::events::{Event, EventSink, Stamped};
 use crate::graph::PlanGraph;
 use crate::journal::{Journal, JournalError};
 use crate::step::{Call, FailureKind, StepFailure, StepRunner};
@@ -56,11 +56,11 @@ impl<R> Shared<R> {
     /// the only ways out of the executor, so no path can forget to redact.
     pub fn emit(&self, e: Event) {
         match self.secrets.redact_as(&e) {
-            Some(clean) => self.events.emit(&clean),
+            Some(clean) => self.events.emit(&Stamped::now(clean)),
             // An event that cannot make the round trip is a bug; never show it unredacted.
-            None => self.events.emit(&Event::Note {
+            None => self.events.emit(&Stamped::now(Event::Note {
                 message: "internal error: an event could not be redacted and was dropped".into(),
-            }),
+            })),
         }
     }
 
@@ -164,7 +164,8 @@ impl Cancel {
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
-    async fn cancelled(&self) {
+    /// Returns once cancelled (at once if it is already).
+    pub async fn cancelled(&self) {
         loop {
             let notified = self.1.notified();
             if self.is_cancelled() {
@@ -256,6 +257,17 @@ impl<R: StepRunner> Executor<R> {
             resumed: false,
         });
         Ok(())
+    }
+
+    /// Announce a run continued by `resume` (its `run_started` is on disk already).
+    pub fn resumed(&self) {
+        self.shared.emit(Event::RunStarted {
+            run_id: self.state.run_id.clone(),
+            plan: self.state.plan.clone(),
+            site: self.state.site.clone(),
+            steps: self.shared.graph.steps().len(),
+            resumed: true,
+        });
     }
 
     /// Run the plan-level preconditions. When all hold, `preconditions_passed` (with what

@@ -12,17 +12,7 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 
 /// What to do when a step fails.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFailure {
     /// Stop, keep the checkpoint, and tell how to resume or roll back.

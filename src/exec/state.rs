@@ -1,7 +1,7 @@
 //! The state of a run, rebuilt by replaying its journal: the only truth the executor,
 //! `resume`, `rollback` and `status` share.
 
-use super::record::{Decision, Record, RunCommand, RunEnd};
+use super::record::{Decision, Record, RunCommand, RunEnd, Timestamp};
 use crate::events::RunStatus;
 use crate::step::{Outcome, SkipReason, StepFailure};
 use serde_json::Value;
@@ -49,7 +49,7 @@ pub struct RunState {
     pub site_sha256: String,
     /// Parameter values given for this run, as `run_started` recorded them.
     pub params: serde_json::Map<String, Value>,
-    pub started_at: String,
+    pub started_at: Timestamp,
     /// The plan's preconditions held (journaled before step one).
     pub preconditions_passed: bool,
     steps: HashMap<String, StepState>,
@@ -71,7 +71,7 @@ pub struct RunState {
     pub paused: Option<String>,
     pub interrupted: bool,
     pub end: Option<RunEnd>,
-    pub last_at: String,
+    pub last_at: Timestamp,
     /// The journal's last record was torn by a crash.
     pub torn_tail: bool,
 }
@@ -114,7 +114,7 @@ impl RunState {
                 self.site = site.clone();
                 self.plan_sha256 = plan_sha256.clone();
                 self.site_sha256 = site_sha256.clone();
-                self.started_at = at.clone();
+                self.started_at = *at;
             }
             Record::PreconditionsPassed { .. } => self.preconditions_passed = true,
             Record::PreconditionRefused { check, error, .. } => {
@@ -226,7 +226,7 @@ impl RunState {
             Record::RunFinished { end, .. } => self.end = Some(*end),
         }
         if let Some(at) = at_of(rec) {
-            self.last_at = at.to_string();
+            self.last_at = *at;
         }
     }
 
@@ -263,7 +263,7 @@ impl RunState {
     }
 }
 
-fn at_of(rec: &Record) -> Option<&str> {
+fn at_of(rec: &Record) -> Option<&Timestamp> {
     Some(match rec {
         Record::RunStarted { at, .. }
         | Record::PreconditionsPassed { at, .. }

@@ -12,7 +12,8 @@
 //! journals between steps, when waiting for the disk is exactly what it must do; from async
 //! code call it directly or via `tokio::task::spawn_blocking`.
 
-pub(crate) mod clock;
+/// Where the actions' calendar fields used to live (they moved to `crate::clock`).
+pub(crate) use crate::clock;
 mod error;
 mod file;
 mod line;
@@ -22,7 +23,6 @@ mod store;
 
 use std::time::SystemTime;
 
-pub use clock::now_rfc3339;
 pub use error::{JournalError, LockError};
 pub use file::FileJournal;
 pub use lock::{Acquired, LockInfo, SiteLock};

@@ -2,21 +2,19 @@
 //! were killed: a master connection outlives a SIGKILLed drplan (it persists by design), so
 //! each run stops the masters of dead processes before it opens its own.
 
-use super::Failure;
 use std::path::{Path, PathBuf};
 
 /// `STATE/ssh/<pid>/`: this process's SSH control sockets. A drplan killed with SIGKILL
 /// cannot close its masters, so every run first stops the masters of dead processes and
 /// removes their directories.
-pub fn control_dir(state_dir: &Path) -> Result<PathBuf, Failure> {
+pub fn control_dir(state_dir: &Path) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
     let root = state_dir.join("ssh");
     let mine = root.join(std::process::id().to_string());
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(&mine)
-        .map_err(|e| Failure::RunFailed(format!("cannot create {}: {e}", mine.display())))?;
+        .create(&mine)?;
     sweep_dead_masters(&root);
     Ok(mine)
 }
