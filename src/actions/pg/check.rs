@@ -196,7 +196,7 @@ pub(super) async fn rebuild_check(
     };
     let source_major = src["version"].as_u64().map(|v| v / 10000);
     problems.extend(source_major.and_then(|major| too_old(&source, major)));
-    match super::copy::slot_name(p.slot.as_deref()) {
+    match libpq::slot_name(p.slot.as_deref()) {
         Ok(Some(slot)) if src["max_replication_slots"] == 0 => problems.push(format!(
             "the rebuilt standby streams through replication slot {slot}, and {source} allows none (max_replication_slots = 0; the copy inherits it)"
         )),

@@ -66,7 +66,7 @@ impl<'a> Upstream<'a> {
     /// `slot` as given in an action's parameters: empty means none; anything but a valid
     /// slot name (what PostgreSQL accepts: `[a-z0-9_]`, at most 63) is refused.
     fn with_slot(mut self, ctx: &Ctx<'_>, slot: Option<&'a str>) -> Result<Self, StepFailure> {
-        self.slot = slot_name(slot).map_err(|e| ctx.invalid(e))?;
+        self.slot = libpq::slot_name(slot).map_err(|e| ctx.invalid(e))?;
         Ok(self)
     }
 
@@ -84,7 +84,7 @@ impl<'a> Upstream<'a> {
             ("replication", Some("true")),
         ])
         .map_err(|e| host.fail(e))?;
-        // The name is checked (`slot_name`): it needs no quoting.
+        // The name is checked (`libpq::slot_name`): it needs no quoting.
         let sql = format!("CREATE_REPLICATION_SLOT {slot} PHYSICAL RESERVE_WAL");
         match super::check::ask(host, bin, None, &conninfo, &self.login, &sql).await? {
             Err(why) if !why.contains("already exists") => Err(host.fail(format!(
@@ -95,23 +95,6 @@ impl<'a> Upstream<'a> {
             ))),
             _ => Ok(()),
         }
-    }
-}
-
-/// A slot name from an action's parameters: None when absent or empty.
-pub(super) fn slot_name(slot: Option<&str>) -> Result<Option<&str>, String> {
-    match slot {
-        None | Some("") => Ok(None),
-        Some(s)
-            if s.len() <= 63
-                && s.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
-        {
-            Ok(Some(s))
-        }
-        Some(s) => Err(format!(
-            "slot {s:?} is not a replication slot name: lower-case letters, digits and _, at most 63"
-        )),
     }
 }
 
@@ -341,22 +324,4 @@ pub(super) async fn make_standby(
     upstream.ensure_slot(&host, p.bin_dir.as_deref()).await?;
     let changed = write_standby(&host, data, &upstream, &conninfo).await?;
     Ok(json!({ "changed": changed, "slot": upstream.slot }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::slot_name;
-
-    #[test]
-    fn slot_names_are_checked_and_empty_means_none() {
-        assert_eq!(slot_name(None), Ok(None));
-        assert_eq!(slot_name(Some("")), Ok(None));
-        assert_eq!(
-            slot_name(Some("gocd_standby_2")),
-            Ok(Some("gocd_standby_2"))
-        );
-        for bad in ["Gocd", "a-b", "x; drop", "a b", &"a".repeat(64)] {
-            assert!(slot_name(Some(bad)).is_err(), "{bad}");
-        }
-    }
 }

@@ -1,5 +1,6 @@
 //! Quoting for PostgreSQL's two little languages we write: libpq connection strings
-//! (`host='…' port='…'`) and string values in `postgresql.auto.conf`. Pure functions.
+//! (`host='…' port='…'`) and string values in `postgresql.auto.conf`; and the replication
+//! slot names we accept, which need no quoting anywhere. Pure functions.
 //!
 //! A conninfo value in single quotes needs `\` and `'` backslash-escaped (libpq's
 //! `conninfo_parse`). A configuration string doubles `'` and `\` (what `ALTER SYSTEM` writes;
@@ -61,6 +62,23 @@ pub(super) fn set_line(text: &str, name: &str, value: &str) -> String {
     out
 }
 
+/// A slot name from an action's parameters: None when absent or empty.
+pub(super) fn slot_name(slot: Option<&str>) -> Result<Option<&str>, String> {
+    match slot {
+        None | Some("") => Ok(None),
+        Some(s)
+            if s.len() <= 63
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
+        {
+            Ok(Some(s))
+        }
+        Some(s) => Err(format!(
+            "slot {s:?} is not a replication slot name: lower-case letters, digits and _, at most 63"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +125,18 @@ mod tests {
             remove_line("primary_slot_name = 'a'\nport = 1", "primary_slot_name"),
             "port = 1\n"
         );
+    }
+
+    #[test]
+    fn slot_names_are_checked_and_empty_means_none() {
+        assert_eq!(slot_name(None), Ok(None));
+        assert_eq!(slot_name(Some("")), Ok(None));
+        assert_eq!(
+            slot_name(Some("gocd_standby_2")),
+            Ok(Some("gocd_standby_2"))
+        );
+        for bad in ["Gocd", "a-b", "x; drop", "a b", &"a".repeat(64)] {
+            assert!(slot_name(Some(bad)).is_err(), "{bad}");
+        }
     }
 }
