@@ -209,24 +209,37 @@ impl<R: StepRunner> Executor<R> {
         }
     }
 
-    /// Append a record (fsync'd) and fold it into the state. Secret values are redacted
-    /// here, before the record reaches the disk, and the state is built from the redacted
-    /// record, so a run continued later sees exactly what this one saw.
+    /// Append a record (fsync'd) and fold it into the state.
     pub fn record(&mut self, rec: Record) -> Result<(), JournalError> {
+        self.record_all(vec![rec])
+    }
+
+    /// Append records that are ready together with one fsync (group commit), then fold
+    /// them into the state. Secret values are redacted here, before the records reach the
+    /// disk, and the state is built from the redacted records, so a run continued later sees
+    /// exactly what this one saw.
+    pub fn record_all(&mut self, recs: Vec<Record>) -> Result<(), JournalError> {
         let encode = |e: serde_json::Error| JournalError::Io {
             path: std::path::PathBuf::from("journal"),
             action: "encode a record".into(),
             source: std::io::Error::other(e),
         };
-        let value = self
-            .shared
-            .secrets
-            .redact_record(&serde_json::to_value(&rec).map_err(encode)?);
-        let rec: Record = serde_json::from_value(value.clone()).map_err(encode)?;
-        self.journal.append(&value)?;
-        self.state.apply(&rec);
-        self.appended += 1;
-        crash_point(self.appended, &value);
+        let mut values = Vec::with_capacity(recs.len());
+        let mut redacted = Vec::with_capacity(recs.len());
+        for rec in &recs {
+            let value = self
+                .shared
+                .secrets
+                .redact_record(&serde_json::to_value(rec).map_err(encode)?);
+            redacted.push(serde_json::from_value::<Record>(value.clone()).map_err(encode)?);
+            values.push(value);
+        }
+        self.journal.append_all(&values)?;
+        for (rec, value) in redacted.iter().zip(&values) {
+            self.state.apply(rec);
+            self.appended += 1;
+            crash_point(self.appended, value);
+        }
         Ok(())
     }
 

@@ -185,7 +185,12 @@ impl RunState {
                 Decision::AssumeNotRun if self.compensation_open.as_deref() == Some(step) => {
                     self.compensation_open = None;
                 }
-                Decision::Retry | Decision::AssumeNotRun => {
+                // A step retried stays in doubt until it starts again: a crash between
+                // this record and its `step_started` must not forget that it may have run
+                // (a rollback then would skip its hook). The scheduler starts it as it
+                // starts any step that is not done.
+                Decision::Retry => {}
+                Decision::AssumeNotRun => {
                     self.steps.insert(step.clone(), StepState::Pending);
                 }
                 Decision::AssumeDone => {

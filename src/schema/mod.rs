@@ -198,41 +198,64 @@ fn allow_templates(def: &mut Value) {
     }
 }
 
+/// An action's `with:` validator and the standalone schema it was compiled from.
+type Compiled = (jsonschema::Validator, Value);
+
 /// A compiled validator, made once per process.
 pub struct Validators {
     pub plan: jsonschema::Validator,
     pub plan_doc: Value,
     pub site: jsonschema::Validator,
     pub site_doc: Value,
-    params: HashMap<&'static str, (jsonschema::Validator, Value)>,
+    /// the `$defs` every action's standalone schema carries, made when first needed
+    defs: OnceLock<Value>,
+    /// each action's `$ref` into `defs`, and its schema and validator once the action is
+    /// first checked: making them all costs more than a small plan's whole validation
+    params: HashMap<&'static str, (Value, OnceLock<Compiled>)>,
 }
 
 impl Validators {
     /// The validator of an action's `with:` and that standalone schema.
-    pub fn params(&self, action: &str) -> Option<&(jsonschema::Validator, Value)> {
-        self.params.get(action)
+    pub fn params(&self, action: &str) -> Option<(&jsonschema::Validator, &Value)> {
+        let (reference, made) = self.params.get(action)?;
+        let (validator, doc) = made.get_or_init(|| {
+            let doc = json!({ "$schema": "https://json-schema.org/draft/2020-12/schema", "$ref": reference, "$defs": self.defs() });
+            (compile(&doc), doc)
+        });
+        Some((validator, doc))
     }
+
+    fn defs(&self) -> &Value {
+        self.defs
+            .get_or_init(|| plan_schema(true).get("$defs").cloned().unwrap_or(json!({})))
+    }
+}
+
+/// Our own generated schemas always compile; a failure is a bug caught by tests.
+fn compile(doc: &Value) -> jsonschema::Validator {
+    jsonschema::validator_for(doc)
+        .unwrap_or_else(|e| panic!("generated schema does not compile: {e}"))
 }
 
 /// The validators (core plan shape, site, each action's parameters).
 pub fn validators() -> &'static Validators {
     static V: OnceLock<Validators> = OnceLock::new();
     V.get_or_init(|| {
-        let compile = |doc: &Value| {
-            // Our own generated schemas always compile; a failure is a bug caught by tests.
-            jsonschema::validator_for(doc).unwrap_or_else(|e| panic!("generated schema does not compile: {e}"))
-        };
         let plan_doc = plan_schema(false);
         let site_doc = site_schema();
-        let published = plan_schema(true);
-        let defs = published.get("$defs").cloned().unwrap_or(json!({}));
         let mut params = HashMap::new();
         let mut g = generator();
         for a in actions::registry() {
             let r = a.params_schema(&mut g).to_value();
-            let doc = json!({ "$schema": "https://json-schema.org/draft/2020-12/schema", "$ref": r["$ref"], "$defs": defs });
-            params.insert(a.about().name, (compile(&doc), doc));
+            params.insert(a.about().name, (r["$ref"].clone(), OnceLock::new()));
         }
-        Validators { plan: compile(&plan_doc), plan_doc, site: compile(&site_doc), site_doc, params }
+        Validators {
+            plan: compile(&plan_doc),
+            plan_doc,
+            site: compile(&site_doc),
+            site_doc,
+            defs: OnceLock::new(),
+            params,
+        }
     })
 }

@@ -15,7 +15,7 @@ use crate::actions::host::{Ctx, Host, text};
 use crate::step::{FailureKind, StepFailure};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_millis(200);
 /// The longest one request or connection attempt may take.
 pub(crate) const PROBE_LIMIT: Duration = Duration::from_secs(10);
 
