@@ -2,7 +2,8 @@
 //! taking the site lock, wiring the executor to real hosts, and turning how a run ended
 //! into a typed `Failure` (which knows its message and exit code).
 
-use super::{Failure, Global, action_runner::ActionRunner};
+use super::{Failure, Global};
+use crate::actions::{ActionRunner, Approvals};
 use crate::check;
 use crate::diag::{Diagnostics, SourceFile};
 use crate::events::EventSink;
@@ -12,6 +13,7 @@ use crate::journal::{FileRunStore, Journal, LockInfo, RunId, RunStore, SiteLock}
 use crate::load::Document;
 use crate::saved::{SavedFile, sha256_hex};
 use serde::{Deserialize, Serialize};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -165,7 +167,7 @@ pub fn prepare(graph: &PlanGraph) -> Result<Secrets, Failure> {
 
 /// The secrets the site names, read from where it says they are.
 pub fn secrets(graph: &PlanGraph) -> Result<Secrets, Failure> {
-    Secrets::resolve(&graph.bound).map_err(|message| Failure::Secret { message })
+    Secrets::resolve(graph).map_err(|message| Failure::Secret { message })
 }
 
 /// The events subscriber the flags ask for.
@@ -202,7 +204,7 @@ pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
             "create the SSH control directory in {}",
             d.state_dir.display()
         )))?,
-        d.approve,
+        Approvals::new(d.approve, std::io::stdin().is_terminal()),
     );
     let mut shared = Shared::new(d.graph, runner, d.secrets, d.events);
     shared.cancel = crate::exec::Cancel::on_signals();

@@ -4,10 +4,9 @@
 //! until they are fixed. Nothing here sleeps unless a test asks it to.
 
 use crate::diag::SourceFile;
-use crate::exec::record::{FailureKind, StepFailure};
-use crate::exec::{Call, StepRunner};
 use crate::journal::{Journal, JournalError, Replay};
 use crate::load::Document;
+use crate::step::{Call, FailureKind, StepFailure, StepRunner};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -177,12 +176,8 @@ impl StepRunner for Arc<Fake> {
             .push((tag.clone(), start, Instant::now()));
         if !ok {
             return Err(StepFailure {
-                kind: FailureKind::Failed,
-                message: format!("{tag} broke"),
-                host: call.role,
-                command: None,
                 status: Some(1),
-                stderr_tail: None,
+                ..StepFailure::new(FailureKind::Failed, call.role, format!("{tag} broke"))
             });
         }
         Ok(json!({ "tag": tag, "ok": true, "exists": true }))
