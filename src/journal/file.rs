@@ -47,6 +47,24 @@ impl FileJournal {
         Ok((journal, replay))
     }
 
+    /// Read a journal without opening it for writing (a missing one is empty).
+    pub fn read_only(path: &Path) -> Result<Replay, JournalError> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(JournalError::io(path, "read the journal", e)),
+        };
+        let scan = line::scan(&bytes).map_err(|d| JournalError::Corrupt {
+            path: path.to_path_buf(),
+            line: d.line,
+            reason: d.reason,
+        })?;
+        Ok(Replay {
+            records: scan.records,
+            torn_tail: scan.torn_tail,
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -131,6 +131,18 @@ impl SiteLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Who holds `site`'s lock now, looking without locking or writing anything: the
+    /// details in the lock file, if a process on this host with that pid still runs (a
+    /// holder that died leaves details behind; a clean release erases them).
+    pub fn holder(state_dir: &Path, site: &str) -> Option<LockInfo> {
+        let path = state_dir.join("locks").join(format!("{site}.lock"));
+        let mut file = File::open(path).ok()?;
+        let info = read_info(&mut file).ok().flatten()?;
+        let here = whoami::host_name().ok()?;
+        let alive = Path::new(&format!("/proc/{}", info.pid)).exists();
+        (info.host == here && alive).then_some(info)
+    }
 }
 
 impl Drop for SiteLock {

@@ -64,6 +64,11 @@ pub trait RunStore {
     /// Open a run to resume, roll back or show it.
     fn open_run(&self, id: &RunId) -> Result<OpenedRun, JournalError>;
 
+    /// Read a run's plan and records without opening it for writing: nothing is created,
+    /// cut or locked (a run being written shows what is on disk so far; a line being
+    /// written is a torn tail).
+    fn read_run(&self, id: &RunId) -> Result<(Vec<u8>, Replay), JournalError>;
+
     /// Every run, oldest first.
     fn list_runs(&self) -> Result<Vec<RunInfo>, JournalError>;
 

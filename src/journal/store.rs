@@ -88,6 +88,22 @@ impl RunStore for FileRunStore {
         })
     }
 
+    fn read_run(&self, id: &RunId) -> Result<(Vec<u8>, super::Replay), JournalError> {
+        let dir = self.run_dir(id);
+        let plan_path = dir.join(PLAN);
+        let plan = match std::fs::read(&plan_path) {
+            Ok(plan) => plan,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(JournalError::RunNotFound {
+                    id: id.to_string(),
+                    state_dir: self.state_dir.clone(),
+                });
+            }
+            Err(e) => return Err(JournalError::io(&plan_path, "read the resolved plan", e)),
+        };
+        Ok((plan, FileJournal::read_only(&dir.join(JOURNAL))?))
+    }
+
     fn list_runs(&self) -> Result<Vec<RunInfo>, JournalError> {
         let runs = self.runs_dir();
         let entries = match std::fs::read_dir(&runs) {
