@@ -33,6 +33,8 @@ pub struct RunEvidence {
     pub started_at: Timestamp,
     /// The last record's time.
     pub last_at: Timestamp,
+    /// From the first record to the last, in milliseconds.
+    pub duration_ms: i64,
     pub params: serde_json::Map<String, Value>,
     pub steps: Vec<StepEvidence>,
     /// The steps by host, in the order each host was first used.
@@ -301,6 +303,7 @@ impl RunEvidence {
             live: false,
             started_at: state.started_at,
             last_at: state.last_at,
+            duration_ms: state.last_at.as_millis() - state.started_at.as_millis(),
             params: state.params.clone(),
             lanes: lanes(&steps),
             points_of_no_return,
@@ -315,11 +318,6 @@ impl RunEvidence {
             counts: counts(&steps),
             steps,
         }
-    }
-
-    /// How long the run has taken so far (to its last record).
-    pub fn duration_ms(&self) -> i64 {
-        self.last_at.as_millis() - self.started_at.as_millis()
     }
 }
 

@@ -159,13 +159,13 @@ impl Gantt {
             .iter()
             .flat_map(|s| [s.end_ms, s.undo.as_ref().and_then(|u| u.end_ms)])
             .flatten()
-            .chain([e.duration_ms()])
+            .chain([e.duration_ms])
             .max()
             .unwrap_or(0)
             .max(1);
         let x = |ms: i64| r1(LABEL + ms as f64 / span as f64 * (GW - LABEL - 10.0));
         let width_of = |from: i64, to: i64| r1((x(to) - x(from)).max(2.0));
-        let now = e.duration_ms();
+        let now = e.duration_ms;
         let lanes: Vec<GanttLane> = e
             .lanes
             .iter()

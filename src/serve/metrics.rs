@@ -219,7 +219,7 @@ fn run_metrics(m: &mut Exposition, e: &RunEvidence) {
         "drplan_run_duration_seconds",
         "From a run's first journal record to its last.",
         &labels,
-        e.duration_ms() as f64 / 1000.0,
+        e.duration_ms as f64 / 1000.0,
     );
     m.set(
         "drplan_run_running",
