@@ -75,11 +75,22 @@ fn not_on_a_terminal_the_lines_are_plain() {
     plan(dir.path());
     let out = common::drplan()
         .current_dir(dir.path())
-        .args(["--state-dir", "state", "apply", "plan.yaml", "--site", "site.yaml", "--yes"])
+        .args([
+            "--state-dir",
+            "state",
+            "apply",
+            "plan.yaml",
+            "--site",
+            "site.yaml",
+            "--yes",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(!text.contains("steps done") && !text.contains('\x1b'), "{text}");
+    assert!(
+        !text.contains("steps done") && !text.contains('\x1b'),
+        "{text}"
+    );
     assert!(text.contains("✓ three done in"), "{text}");
 }

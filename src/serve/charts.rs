@@ -36,6 +36,8 @@ pub struct LagChart {
 const W: f64 = 720.0;
 const H: f64 = 180.0;
 const LEFT: f64 = 70.0;
+/// Room for the last tick's label.
+const RIGHT: f64 = 24.0;
 const BOTTOM: f64 = 20.0;
 const TOP: f64 = 8.0;
 /// One hour, in milliseconds.
@@ -51,7 +53,7 @@ impl LagChart {
             .flatten()
             .fold(0.0f64, f64::max);
         let top = nice_ceiling(max.max(1024.0));
-        let x = |at: i64| r1(LEFT + (at - from) as f64 / WINDOW_MS as f64 * (W - LEFT));
+        let x = |at: i64| r1(LEFT + (at - from) as f64 / WINDOW_MS as f64 * (W - LEFT - RIGHT));
         let y = |v: f64| r1(TOP + (H - TOP - BOTTOM) * (1.0 - v / top));
         let path = |pick: fn(&LagPoint) -> Option<f64>| {
             let mut d = String::new();

@@ -19,6 +19,7 @@
       })
       .then(function (html) {
         live.innerHTML = html;
+        live.dataset.updated = new Date().toISOString();
         if (conn) conn.textContent = "";
       })
       .catch(function (e) {
