@@ -326,13 +326,13 @@ async fn run_events(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resp
     if let Err(r) = get_run(&app, id.clone()).await {
         return r;
     }
-    let stream = async_stream(app, id);
+    let stream = journal_events(app, id);
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
 }
 
-fn async_stream(
+fn journal_events(
     app: Arc<App>,
     id: String,
 ) -> impl futures_core::Stream<Item = Result<Event, std::convert::Infallible>> {
