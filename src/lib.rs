@@ -19,5 +19,6 @@ pub mod saved;
 pub mod schema;
 pub mod template;
 pub mod transport;
+pub mod trust;
 pub mod ui;
 pub mod whoami;

@@ -65,6 +65,7 @@ fn interval(text: &str) -> Result<crate::plan::Duration, String> {
 pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let path = checks_path(args.checks.as_deref())?;
     let graph = bind_graph(load_checks(&path), &args.site)?;
+    super::session::trust_ssh_files(&graph.bound)?;
     let secrets = Secrets::resolve(&graph.bound).map_err(Failure::Usage)?;
     // SSH control sockets in a private temporary directory: a report must not leave a
     // `.drplan` behind in whatever directory a monitoring job runs it from.

@@ -3,20 +3,27 @@
 //! each run stops the masters of dead processes before it opens its own.
 
 use super::Failure;
+use crate::private_fs::Dir;
 use std::path::{Path, PathBuf};
 
 /// `STATE/ssh/<pid>/`: this process's SSH control sockets. A drplan killed with SIGKILL
 /// cannot close its masters, so every run first stops the masters of dead processes and
 /// removes their directories.
+/// Every directory on the way is checked like the rest of the state directory
+/// (`private_fs::Dir`): ours, writable by nobody else, never a link.
 pub fn control_dir(state_dir: &Path) -> Result<PathBuf, Failure> {
-    use std::os::unix::fs::DirBuilderExt;
     let root = state_dir.join("ssh");
     let mine = root.join(std::process::id().to_string());
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&mine)
-        .map_err(|e| Failure::RunFailed(format!("cannot create {}: {e}", mine.display())))?;
+    Dir::make_state(state_dir)
+        .and_then(|state| state.make_sub("ssh"))
+        .and_then(|ssh| ssh.make_sub(&std::process::id().to_string()))
+        .map_err(|e| match crate::trust::is_insecure(&e) {
+            Some(insecure) => Failure::Typed {
+                exit: 2,
+                error: Box::new(insecure.clone()),
+            },
+            None => Failure::RunFailed(format!("cannot create {}: {e}", mine.display())),
+        })?;
     sweep_dead_masters(&root);
     Ok(mine)
 }

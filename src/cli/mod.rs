@@ -64,6 +64,11 @@ pub struct Global {
     /// Only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Trust files that users other than you (and root) could have written — plans, sites,
+    /// secrets, keys, the state directory — with a warning naming each. Off by default:
+    /// whoever can write such a file can make drplan run anything.
+    #[arg(long, global = true)]
+    pub allow_insecure_files: bool,
 }
 
 impl Global {
@@ -128,6 +133,8 @@ impl From<crate::journal::JournalError> for Failure {
         let exit = match e {
             // The operator named a run that is not there: invalid input.
             J::InvalidRunId { .. } | J::RunNotFound { .. } => 2,
+            // Another user's file in the state directory: the operator must look.
+            J::Insecure(_) => 2,
             J::Io { .. } | J::Corrupt { .. } | J::Poisoned { .. } | J::RunExists { .. } => 1,
         };
         Failure::Typed {
@@ -142,7 +149,7 @@ impl From<crate::journal::LockError> for Failure {
         use crate::journal::LockError as L;
         let exit = match e {
             L::Held { .. } => 4,
-            L::InvalidSite { .. } => 2,
+            L::InvalidSite { .. } | L::Insecure(_) => 2,
             L::Io { .. } => 1,
         };
         Failure::Typed {
@@ -183,6 +190,7 @@ pub fn main() -> ExitCode {
         }
     };
     let global = cli.global.clone();
+    crate::trust::allow_insecure_files(global.allow_insecure_files);
     if !matches!(
         cli.command,
         Command::Apply(_) | Command::Resume(_) | Command::Rollback(_)

@@ -157,6 +157,7 @@ pub fn open(
 /// Everything a run needs that can be known before it exists: the secrets, and every
 /// template that does not wait for a step. A failure here leaves nothing on disk.
 pub fn prepare(graph: &PlanGraph) -> Result<Secrets, Failure> {
+    trust_ssh_files(&graph.bound)?;
     let secrets = Secrets::resolve(&graph.bound).map_err(Failure::Usage)?;
     let problems = crate::exec::context::render_ahead(graph, &secrets);
     if !problems.is_empty() {
@@ -166,6 +167,23 @@ pub fn prepare(graph: &PlanGraph) -> Result<Secrets, Failure> {
         )));
     }
     Ok(secrets)
+}
+
+/// The site's SSH identity and known_hosts files, which ssh reads on drplan's behalf:
+/// refused when another user could have written them (`trust::check_input`).
+pub fn trust_ssh_files(bound: &crate::check::BoundPlan) -> Result<(), Failure> {
+    let Some(ssh) = &bound.site.ssh else {
+        return Ok(());
+    };
+    for file in std::iter::once(&ssh.known_hosts).chain(&ssh.identity) {
+        crate::trust::check_input(&bound.site_dir.join(file), None).map_err(|e| {
+            Failure::Typed {
+                exit: 2,
+                error: Box::new(e),
+            }
+        })?;
+    }
+    Ok(())
 }
 
 /// The events subscriber the flags ask for.
