@@ -88,7 +88,12 @@ fn bench(c: &mut Criterion) {
     g.bench_function("engine+journal+actions (sleep 0ms)", |b| {
         b.iter(|| {
             let control = tempfile::tempdir().expect("tempdir");
-            let runner = drplan::cli::ActionRunner::new(&graph.bound, control.path(), Vec::new());
+            let runner = drplan::cli::ActionRunner::new(
+                &graph.bound,
+                control.path(),
+                Vec::new(),
+                Default::default(),
+            );
             run(&rt, &graph, runner)
         })
     });

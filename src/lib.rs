@@ -14,6 +14,7 @@ pub mod load;
 pub mod plan;
 mod private_fs;
 pub mod process;
+pub mod redact;
 pub mod render;
 pub mod saved;
 pub mod schema;

@@ -67,6 +67,7 @@ impl Site {
             hosts: &self.hosts,
             bound: &self.bound,
             approvals: &self.approvals,
+            redact: &Default::default(),
         };
         let inv = Invocation {
             step_id: "lab",

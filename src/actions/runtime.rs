@@ -9,6 +9,7 @@
 //! not wrap `run` in its own timeout (a dropped SSH command runs on, unobserved).
 //! This file must not know how any single action works.
 
+use crate::redact::Redactor;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -209,6 +210,9 @@ pub struct ActionEnv<'a> {
     pub hosts: &'a Hosts,
     pub bound: &'a BoundPlan,
     pub approvals: &'a Approvals,
+    /// The run's secrets in every form: masked in whatever an action shows or keeps of a
+    /// command's output before it is cut to size, and in what it prints itself.
+    pub redact: &'a Redactor,
 }
 
 /// Run one action or check; returns its result object.

@@ -4,6 +4,7 @@ use crate::actions::{
     self as runtime, ActionEnv, ActionError, ActionErrorKind, Approvals, Hosts, Invocation,
 };
 use crate::check::BoundPlan;
+use crate::redact::Redactor;
 use crate::exec::{Call, FailureKind, StepFailure, StepRunner};
 use crate::transport::{CommandIdentity, Transport};
 use serde_json::Value;
@@ -14,14 +15,23 @@ pub struct ActionRunner {
     hosts: Hosts,
     bound: BoundPlan,
     approvals: Approvals,
+    redact: Redactor,
 }
 
 impl ActionRunner {
-    pub fn new(bound: &BoundPlan, control_dir: &Path, approve: Vec<String>) -> Self {
+    /// `redact`: the run's (`Secrets::redactor`), so that what the executor learns while
+    /// rendering is masked in what the actions keep.
+    pub fn new(
+        bound: &BoundPlan,
+        control_dir: &Path,
+        approve: Vec<String>,
+        redact: Redactor,
+    ) -> Self {
         ActionRunner {
             hosts: Hosts::new(bound, control_dir),
             bound: bound.clone(),
             approvals: Approvals::new(approve, std::io::stdin().is_terminal()),
+            redact,
         }
     }
 
@@ -65,6 +75,7 @@ impl StepRunner for ActionRunner {
             hosts: &self.hosts,
             bound: &self.bound,
             approvals: &self.approvals,
+            redact: &self.redact,
         };
         let inv = Invocation {
             step_id: &call.step_id,

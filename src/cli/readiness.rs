@@ -135,7 +135,12 @@ impl Round<'_> {
         let shared = Arc::new(Shared::new(
             self.graph.clone(),
             Recording {
-                inner: ActionRunner::new(bound, self.control_dir, Vec::new()),
+                inner: ActionRunner::new(
+                    bound,
+                    self.control_dir,
+                    Vec::new(),
+                    self.secrets.redactor().clone(),
+                ),
                 seen: Mutex::new(HashMap::new()),
             },
             self.secrets.clone(),

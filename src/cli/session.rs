@@ -218,6 +218,7 @@ pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
         &d.graph.bound,
         &super::control_dir::control_dir(&d.state_dir)?,
         d.approve,
+        d.secrets.redactor().clone(),
     );
     let mut shared = Shared::new(d.graph, runner, d.secrets, d.events);
     shared.cancel = crate::exec::Cancel::on_signals();

@@ -13,8 +13,7 @@ use std::collections::BTreeSet;
 
 /// Shown in previews for values only known while the plan runs.
 pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
-/// Shown wherever a secret could otherwise be printed or journaled.
-pub const SENSITIVE: &str = "(sensitive)";
+pub use crate::redact::SENSITIVE;
 
 /// The top-level names a template may use.
 pub const ROOTS: &[&str] = &["params", "vars", "hosts", "secrets", "steps", "result"];
@@ -239,6 +238,54 @@ fn render_interpolations(
 fn to_json(v: minijinja::Value) -> Result<Value, minijinja::Error> {
     serde_json::to_value(&v)
         .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string()))
+}
+
+/// Every string that the templates in `value` derive from `secrets.*` when rendered with
+/// `ctx`: the value of each sub-expression that reads a secret (`secrets.pw | upper`, a
+/// slice of it, a `~` with it), and the whole text of a template with tags that reads one.
+/// These are as sensitive as the secret itself. Templates that fail to render give what
+/// they can; rendering reports the error.
+pub fn secret_renderings(env: &Environment<'_>, value: &Value, ctx: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    match value {
+        Value::String(s) if is_template(s) && s.contains("secrets") => {
+            if s.contains("{%") || s.contains("{#") {
+                if let Ok(Value::String(whole)) = render_template(env, s, ctx) {
+                    out.push(whole);
+                }
+            } else {
+                for inner in interpolations(s) {
+                    out.extend(strict::secret_strings(env, inner, ctx));
+                }
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                out.extend(secret_renderings(env, v, ctx));
+            }
+        }
+        Value::Object(o) => {
+            for v in o.values() {
+                out.extend(secret_renderings(env, v, ctx));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The expressions of the `{{ … }}` in `s` (whitespace control stripped).
+fn interpolations(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(open) = rest.find("{{") {
+        let Some(len) = rest[open..].find("}}") else {
+            break;
+        };
+        out.push(rest[open + 2..open + len].trim_matches(|c: char| c == '-' || c.is_whitespace()));
+        rest = &rest[open + len + 2..];
+    }
+    out
 }
 
 /// Evaluate an expression; an undefined result is an error (strict mode only catches

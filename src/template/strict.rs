@@ -30,6 +30,23 @@ pub fn eval(env: &Environment<'_>, expr: &str, ctx: &serde_json::Value) -> Resul
     walk.value(&ast)
 }
 
+/// The string values of every sub-expression of `expr` that reads `secrets` (the secret
+/// itself, and whatever filters, slices or concatenations made of it). Sub-expressions that
+/// cannot be evaluated on their own are left out.
+pub fn secret_strings(env: &Environment<'_>, expr: &str, ctx: &serde_json::Value) -> Vec<String> {
+    let Ok(ast) = parse_expr(expr) else {
+        return Vec::new();
+    };
+    let walk = Walk {
+        env,
+        src: expr,
+        ctx,
+    };
+    let mut out = Vec::new();
+    walk.secret_strings(&ast, &mut out);
+    out
+}
+
 struct Walk<'a> {
     env: &'a Environment<'a>,
     src: &'a str,
@@ -124,6 +141,22 @@ impl Walk<'_> {
                 self.minijinja(other)
             }
         }
+    }
+
+    /// Push the string value of `e` and of each node below it that reads `secrets`; true
+    /// when `e` reads it.
+    fn secret_strings(&self, e: &Expr<'_>, out: &mut Vec<String>) -> bool {
+        let mut reads = matches!(e, Expr::Var(v) if v.id == "secrets");
+        for child in children(e) {
+            reads |= self.secret_strings(child, out);
+        }
+        if reads
+            && let Ok(v) = self.minijinja(e)
+            && let Some(s) = v.as_str()
+        {
+            out.push(s.to_owned());
+        }
+        reads
     }
 
     /// minijinja's value of one node, from its own source text.

@@ -94,6 +94,7 @@ impl Rig {
             hosts: &self.hosts,
             bound: &self.bound,
             approvals: &self.approvals,
+            redact: &Default::default(),
         };
         let inv = Invocation {
             step_id,

@@ -4,7 +4,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use serde_json::{Value, json};
 
-use super::{Ctx, text};
+use super::Ctx;
 use crate::actions::error::{ActionError, ActionErrorKind};
 use crate::actions::{ExecParams, ManualApproveParams, NoteParams, SleepParams};
 
@@ -40,8 +40,8 @@ pub(super) async fn exec(ctx: &Ctx<'_>, p: ExecParams) -> Result<Value, ActionEr
     Ok(json!({
         "changed": true,
         "status": out.status,
-        "stdout": text(&out.stdout),
-        "stderr": text(&out.stderr),
+        "stdout": host.text(&out.stdout),
+        "stderr": host.text(&out.stderr),
     }))
 }
 
@@ -65,6 +65,8 @@ pub(super) async fn sleep(ctx: &Ctx<'_>, p: SleepParams) -> Result<Value, Action
 /// refused: a run without a terminal must never wait for an answer nobody can give.
 pub(super) async fn approve(ctx: &Ctx<'_>, p: ManualApproveParams) -> Result<Value, ActionError> {
     let approvals = ctx.env.approvals;
+    // Printed straight to the terminal, not through the executor: masked here.
+    let prompt = ctx.env.redact.redact(&p.prompt);
     let step = ctx.inv.step_id;
     if approvals.approved(step) {
         return Ok(json!({ "approved": true, "by": "--approve" }));
@@ -74,15 +76,14 @@ pub(super) async fn approve(ctx: &Ctx<'_>, p: ManualApproveParams) -> Result<Val
             ActionErrorKind::Refused,
             "local",
             format!(
-                "step `{step}` needs approval ({}) and there is no terminal to ask: re-run with `--approve {step}`",
-                p.prompt
+                "step `{step}` needs approval ({prompt}) and there is no terminal to ask: re-run with `--approve {step}`"
             ),
         ));
     }
     let _one_at_a_time = approvals.prompt.lock().await;
-    let prompt = p.prompt.clone();
+    let shown = prompt.clone();
     // The read blocks a thread until the operator answers; the run waits for them anyway.
-    let answer = tokio::task::spawn_blocking(move || ask(&prompt))
+    let answer = tokio::task::spawn_blocking(move || ask(&shown))
         .await
         .map_err(|e| ActionError::failed("local", format!("asking for approval failed: {e}")))?
         .map_err(|e| ActionError::failed("local", format!("asking for approval failed: {e}")))?;
@@ -92,7 +93,7 @@ pub(super) async fn approve(ctx: &Ctx<'_>, p: ManualApproveParams) -> Result<Val
         Err(ActionError::new(
             ActionErrorKind::Refused,
             "local",
-            format!("the operator did not approve step `{step}` ({})", p.prompt),
+            format!("the operator did not approve step `{step}` ({prompt})"),
         ))
     }
 }

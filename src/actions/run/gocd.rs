@@ -114,7 +114,7 @@ async fn look(host: &Host<'_>, base: &str, limit: Duration) -> Result<Seen, Acti
         Err(e) => return Err(e),
     };
     if got.status != 200 {
-        let body: String = super::text(&got.body).chars().take(200).collect();
+        let body: String = host.text(&got.body).chars().take(200).collect();
         return Ok(Seen::NotHealthy(format!(
             "health answered {}: {body}",
             got.status
@@ -273,7 +273,7 @@ pub(super) async fn sync_status(
             )));
         }
         status => {
-            let body: String = super::text(&got.body).chars().take(300).collect();
+            let body: String = host.text(&got.body).chars().take(300).collect();
             return Err(host.fail(format!("GET {url} answered {status}: {body}")));
         }
     }
@@ -376,7 +376,7 @@ pub(super) async fn maintenance_mode(
     )
     .await?;
     if !(200..300).contains(&got.status) {
-        let body: String = super::text(&got.body).chars().take(300).collect();
+        let body: String = host.text(&got.body).chars().take(300).collect();
         return Err(host.fail(format!("POST {url} answered {}: {body}", got.status)));
     }
     Ok(json!({
