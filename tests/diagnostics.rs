@@ -170,6 +170,12 @@ fixtures! {
             "dependency cycle: `stop-go-primary` → `promote-pg-standby` → `start-go-standby` → `stop-go-",
             "remove one of these `needs`",
         ];
+    unknown_filter: [
+        "drplan::template::unknown" @ Plan 17:26,
+        "drplan::template::unknown" @ Plan 19:37,
+        "drplan::template::unknown" @ Plan 19:56,
+    ]
+        says ["unknown test `nosuchtest`", "unknown filter `urlencode`", "unknown function `nosuchfunction`"];
     unknown_action: ["drplan::plan::unknown_action" @ Plan 17:13]
         says ["unknown action `pg.promte`", "did you mean `pg.promote`?"];
     action_params: [

@@ -312,6 +312,93 @@ pub fn eval_bool(env: &Environment<'_>, expr: &str, ctx: &Value) -> Result<bool,
     Ok(eval(env, expr, ctx)?.is_true())
 }
 
+/// A filter, test or function that a template uses and minijinja (as drplan sets it up)
+/// does not have: it would fail only when rendered, mid-run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownName {
+    /// `filter`, `test` or `function`
+    pub kind: &'static str,
+    pub name: String,
+}
+
+/// Every filter, test and function in `text` that does not exist, in order, once each.
+/// Empty when `text` does not compile (its syntax error is reported elsewhere).
+pub fn unknown_names(env: &Environment<'_>, text: &str, form: Form) -> Vec<UnknownName> {
+    use minijinja::machinery::{Instruction, get_compiled_template};
+    // Most templates only interpolate names: nothing to look up, and a large plan has tens
+    // of thousands of them.
+    if !text.contains('|') && !text.contains(" is ") && !text.contains('(') {
+        return Vec::new();
+    }
+    // An expression is compiled as the one interpolation of a template, so that both
+    // forms give instructions to look at.
+    let wrapped;
+    let source = match form {
+        Form::Template => text,
+        Form::Expression => {
+            wrapped = format!("{{{{ {text} }}}}");
+            &wrapped
+        }
+    };
+    let Ok(template) = env.template_from_str(source) else {
+        return Vec::new();
+    };
+    let compiled = get_compiled_template(&template);
+    let all = std::iter::once(&compiled.instructions).chain(compiled.blocks.values());
+    let mut locals = BTreeSet::new();
+    let mut used = Vec::new();
+    for instructions in all {
+        for i in 0..instructions.len() {
+            match instructions.get(i as u32) {
+                Some(Instruction::ApplyFilter(name, ..)) => used.push(("filter", *name)),
+                Some(Instruction::PerformTest(name, ..)) => used.push(("test", *name)),
+                Some(Instruction::CallFunction(name, ..)) => used.push(("function", *name)),
+                // A macro (or any name the template sets) may be called like a function.
+                Some(Instruction::StoreLocal(name)) => {
+                    locals.insert(*name);
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out: Vec<UnknownName> = Vec::new();
+    for (kind, name) in used {
+        let known = match kind {
+            "function" => {
+                locals.contains(name)
+                    || ["loop", "super", "caller"].contains(&name)
+                    || env.globals().any(|(g, _)| g == name)
+            }
+            _ => exists(env, kind, name),
+        };
+        let unknown = UnknownName {
+            kind,
+            name: name.to_owned(),
+        };
+        if !known && !out.contains(&unknown) {
+            out.push(unknown);
+        }
+    }
+    out
+}
+
+/// Does the filter or test `name` exist? Asked of minijinja itself: applying an unknown one
+/// fails with its own error kind before any argument is looked at.
+fn exists(env: &Environment<'_>, kind: &str, name: &str) -> bool {
+    let probe = match kind {
+        "filter" => format!("none | {name}"),
+        _ => format!("none is {name}"),
+    };
+    let unknown = match kind {
+        "filter" => minijinja::ErrorKind::UnknownFilter,
+        _ => minijinja::ErrorKind::UnknownTest,
+    };
+    match env.compile_expression(&probe) {
+        Ok(expr) => !matches!(expr.eval(()), Err(e) if e.kind() == unknown),
+        Err(_) => false,
+    }
+}
+
 /// `{{ … }}` interpolations in an `exec` script that are not piped into `shell_quote` last:
 /// each is (byte offset in the script, the interpolation's text).
 pub fn unquoted_interpolations(script: &str) -> Vec<(usize, String)> {
@@ -446,6 +533,41 @@ mod tests {
         assert_eq!(
             bad,
             vec!["{{ b }}", "{{ d | upper }}", "{{ e ~ '' | shell_quote }}"]
+        );
+    }
+
+    #[test]
+    fn unknown_filters_tests_and_functions_are_found() {
+        let env = environment();
+        let names = |t: &str, form| {
+            unknown_names(&env, t, form)
+                .into_iter()
+                .map(|u| format!("{} {}", u.kind, u.name))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(
+                "{{ a | nosuchfilter }} {{ b | urlencode | tojson }} {% if c is nosuchtest %}{{ nosuchfn() }}{% endif %}",
+                Form::Template
+            ),
+            [
+                "filter nosuchfilter",
+                "filter urlencode",
+                "filter tojson",
+                "test nosuchtest",
+                "function nosuchfn"
+            ]
+        );
+        assert_eq!(
+            names("result.x | nosuch > 1", Form::Expression),
+            ["filter nosuch"]
+        );
+        // Builtins, drplan's own filter, macros and blocks of filters are known.
+        let fine = "{% macro m(x) %}{{ x | upper }}{% endmacro %}{{ m(a) }} {{ a | shell_quote | replace('a', 'b') | length }} {% for i in range(3) %}{{ loop.index }}{% endfor %} {% filter upper %}x{% endfilter %} {{ a is defined and b is number }} {{ dict(a=1) | items | list }}";
+        assert_eq!(names(fine, Form::Template), Vec::<String>::new());
+        assert_eq!(
+            names("result.size > 2 and result.name is string", Form::Expression),
+            Vec::<String>::new()
         );
     }
 
