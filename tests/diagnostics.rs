@@ -384,3 +384,42 @@ fn the_shipped_failback_refuses_a_misspelt_rebuild() {
     assert_eq!(d["help"], "did you mean `rewind`?", "{json:#}");
     assert_eq!(json["diagnostics"].as_array().unwrap().len(), 1, "{json:#}");
 }
+
+/// A hostile file's 1 MB line (or word) is never echoed whole: the report shows a window
+/// around the error, with `…` where the line was cut, and the right line and column.
+#[test]
+fn a_megabyte_line_is_shown_as_a_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("big.yaml");
+    let argv: Vec<String> = (0..20_000).map(|i| format!("a{i}")).collect();
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1\nname: big\nroles: [a]\nsteps:\n  - id: one\n    on: a\n    action: exec\n    with: {{ argv: [{}], nmae: 1 }}\n  - id: two\n    on: a\n    action: {}\n",
+            argv.join(", "),
+            "x".repeat(1 << 20)
+        ),
+    )
+    .unwrap();
+    for format in ["text", "json"] {
+        let out = Command::cargo_bin("drplan")
+            .unwrap()
+            .env("NO_COLOR", "1")
+            .args(["validate", "--format", format])
+            .arg(&plan)
+            .assert()
+            .code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+            + &String::from_utf8_lossy(&out.get_output().stdout);
+        assert!(err.len() < 10_000, "{format}: {} bytes", err.len());
+        assert!(err.contains("unknown key `nmae`"), "{format}: {err}");
+        assert!(err.contains("unknown action"), "{format}: {err}");
+        if format == "text" {
+            // The unknown key is far along line 8: its column, and the text around it.
+            let column = "    with: { argv: [".len() + argv.join(", ").len() + "], ".len();
+            assert!(err.contains(&format!("big.yaml:8:{}]", column + 1)), "{err}");
+            assert!(err.contains("a19999], nmae: 1 }"), "{err}");
+            assert!(err.contains("…"), "{err}");
+        }
+    }
+}
