@@ -259,7 +259,11 @@ fn clip(d: &Diagnostic) -> Option<Diagnostic> {
     let start = line_start(at);
     let end = line_end(at);
     let first = if start == 0 { 0 } else { line_start(start - 1) };
-    let last = if end == text.len() { end } else { line_end(end + 1) };
+    let last = if end == text.len() {
+        end
+    } else {
+        line_end(end + 1)
+    };
     let lines: Vec<&str> = text[first..last].split('\n').collect();
     if lines.iter().all(|l| l.chars().count() <= SHOWN_LINE) {
         return None;
@@ -358,7 +362,10 @@ mod tests {
         assert!(shown.contains("…xxx"), "{shown}");
         assert!(shown.contains("BADyyy"), "{shown}");
         assert!(shown.contains("plan.yaml:2:500006]"), "{shown}");
-        assert!(shown.contains(" 2 │ key: …") || shown.contains(" 2 │ …"), "{shown}");
+        assert!(
+            shown.contains(" 2 │ key: …") || shown.contains(" 2 │ …"),
+            "{shown}"
+        );
         assert!(shown.contains(" 3 │ last: 1"), "{shown}");
         // The caret under the error: its label is shown.
         assert!(shown.contains("here"), "{shown}");

@@ -181,8 +181,10 @@ impl Dir {
                         fd
                     }
                     // Another process created it in between (two runs starting at once).
-                    Err(rustix::io::Errno::EXIST) => rfs::openat(&self.fd, name, flags, Mode::empty())
-                        .map_err(|e| self.refuse_link(name, e))?,
+                    Err(rustix::io::Errno::EXIST) => {
+                        rfs::openat(&self.fd, name, flags, Mode::empty())
+                            .map_err(|e| self.refuse_link(name, e))?
+                    }
                     Err(e) => return Err(self.refuse_link(name, e)),
                 }
             }
@@ -209,13 +211,15 @@ impl Dir {
     /// new, never a mix, and after a crash it holds one of the two.
     pub(crate) fn write_atomic(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
         let tmp = format!("{name}.tmp");
-        let flags = OFlags::WRONLY
-            | OFlags::CREATE
-            | OFlags::TRUNC
-            | OFlags::NOFOLLOW
-            | OFlags::CLOEXEC;
-        let fd = rfs::openat(&self.fd, tmp.as_str(), flags, Mode::from_raw_mode(FILE_MODE))
-            .map_err(|e| self.refuse_link(&tmp, e))?;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rfs::openat(
+            &self.fd,
+            tmp.as_str(),
+            flags,
+            Mode::from_raw_mode(FILE_MODE),
+        )
+        .map_err(|e| self.refuse_link(&tmp, e))?;
         rfs::fchmod(&fd, Mode::from_raw_mode(FILE_MODE))?;
         let mut file = self.check_file(fd, &tmp)?;
         file.write_all(bytes)?;
@@ -237,10 +241,8 @@ impl Dir {
                 continue;
             }
             let kind = match entry.file_type() {
-                rfs::FileType::Unknown => {
-                    rfs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW)
-                        .map(|st| rfs::FileType::from_raw_mode(st.st_mode))?
-                }
+                rfs::FileType::Unknown => rfs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .map(|st| rfs::FileType::from_raw_mode(st.st_mode))?,
                 known => known,
             };
             if kind == rfs::FileType::Directory {

@@ -72,7 +72,8 @@ impl Insecure {
 
 /// The `Insecure` inside an I/O error made by `Insecure::into_io`.
 pub fn is_insecure(e: &io::Error) -> Option<&Insecure> {
-    e.get_ref().and_then(|inner| inner.downcast_ref::<Insecure>())
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<Insecure>())
 }
 
 /// `path` is refused unless `--allow-insecure-files` was given; then it is trusted with a

@@ -417,7 +417,10 @@ fn a_megabyte_line_is_shown_as_a_window() {
         if format == "text" {
             // The unknown key is far along line 8: its column, and the text around it.
             let column = "    with: { argv: [".len() + argv.join(", ").len() + "], ".len();
-            assert!(err.contains(&format!("big.yaml:8:{}]", column + 1)), "{err}");
+            assert!(
+                err.contains(&format!("big.yaml:8:{}]", column + 1)),
+                "{err}"
+            );
             assert!(err.contains("a19999], nmae: 1 }"), "{err}");
             assert!(err.contains("…"), "{err}");
         }

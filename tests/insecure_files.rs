@@ -111,9 +111,7 @@ fn stderr(a: &assert_cmd::assert::Assert) -> String {
 }
 
 fn drplan_bin() -> String {
-    assert_cmd::cargo::cargo_bin("drplan")
-        .display()
-        .to_string()
+    assert_cmd::cargo::cargo_bin("drplan").display().to_string()
 }
 
 #[test]
@@ -265,7 +263,10 @@ fn an_unprivileged_operator_keeps_a_private_state_and_refuses_roots() {
     let refused = apply(&roots);
     assert_eq!(refused.status.code(), Some(2));
     let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(err.contains("owned by root (uid 0), not by nobody"), "{err}");
+    assert!(
+        err.contains("owned by root (uid 0), not by nobody"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -284,9 +285,16 @@ fn input_files_others_could_write_are_refused_unless_allowed() {
     // Group-writable plan.
     chmod(&t.path("plan.yaml"), 0o664);
     let a = validate(&[]).code(2);
-    assert!(stderr(&a).contains("its group can write it (mode 0664)"), "{}", stderr(&a));
+    assert!(
+        stderr(&a).contains("its group can write it (mode 0664)"),
+        "{}",
+        stderr(&a)
+    );
     let a = validate(&["--allow-insecure-files"]).success();
-    let warning = format!("warning: trusting {} although its group can write it", "plan.yaml");
+    let warning = format!(
+        "warning: trusting {} although its group can write it",
+        "plan.yaml"
+    );
     assert!(stderr(&a).contains(&warning), "{}", stderr(&a));
     chmod(&t.path("plan.yaml"), 0o644);
 
@@ -307,7 +315,11 @@ fn input_files_others_could_write_are_refused_unless_allowed() {
         .current_dir(t.dir.path())
         .assert()
         .code(2);
-    assert!(stderr(&a).contains("everyone can write it (mode 0777)"), "{}", stderr(&a));
+    assert!(
+        stderr(&a).contains("everyone can write it (mode 0777)"),
+        "{}",
+        stderr(&a)
+    );
     // Sticky, like /tmp: others cannot replace what is yours in it.
     chmod(&open, 0o1777);
     t.drplan(&state)
@@ -326,7 +338,11 @@ fn input_files_others_could_write_are_refused_unless_allowed() {
         .current_dir(t.dir.path())
         .assert()
         .code(2);
-    assert!(stderr(&a).contains("symbolic link owned by nobody"), "{}", stderr(&a));
+    assert!(
+        stderr(&a).contains("symbolic link owned by nobody"),
+        "{}",
+        stderr(&a)
+    );
 }
 
 #[test]
@@ -338,8 +354,15 @@ fn secret_params_and_known_hosts_files_others_could_write_are_refused() {
     chmod(&t.path("token"), 0o620);
     let a = t.apply(&state, &[]).code(2);
     assert!(stderr(&a).contains("token"), "{}", stderr(&a));
-    assert!(stderr(&a).contains("its group can write it"), "{}", stderr(&a));
-    assert!(!state.join("runs").exists(), "a refused start leaves no run");
+    assert!(
+        stderr(&a).contains("its group can write it"),
+        "{}",
+        stderr(&a)
+    );
+    assert!(
+        !state.join("runs").exists(),
+        "a refused start leaves no run"
+    );
     chmod(&t.path("token"), 0o600);
 
     fs::write(t.path("params.yaml"), "{}\n").unwrap();

@@ -101,7 +101,10 @@ impl Site {
 fn assert_absent(what: &str, seen: &str, journal: &str, needles: &[&str]) {
     for n in needles {
         assert!(!seen.contains(n), "{what}: {n:?} in the output:\n{seen}");
-        assert!(!journal.contains(n), "{what}: {n:?} in the journal:\n{journal}");
+        assert!(
+            !journal.contains(n),
+            "{what}: {n:?} in the journal:\n{journal}"
+        );
     }
 }
 
@@ -160,7 +163,10 @@ fn a_long_secret_is_masked_before_output_is_cut() {
         0,
     );
     assert_absent("key in a result", &seen, &journal, &lines);
-    assert!(journal.contains("(sensitive)"), "the result is kept, masked");
+    assert!(
+        journal.contains("(sensitive)"),
+        "the result is kept, masked"
+    );
 }
 
 #[test]

@@ -99,7 +99,10 @@ async fn variables_never_travel_in_argv() {
     let script = format!("{}; cat", common::ARGV_SCAN);
     for (t, user) in [(&plain, None), (&switched, Some("postgres"))] {
         let mut c = cmd(&["sh", "-c", &script]);
-        c.env = vec![("PGPASSWORD".into(), format!("drplan-probe-{}", std::process::id()))];
+        c.env = vec![(
+            "PGPASSWORD".into(),
+            format!("drplan-probe-{}", std::process::id()),
+        )];
         c.become_user = user.map(str::to_owned);
         c.timeout = Some(Duration::from_secs(30));
         c.cwd = Some("/".into());

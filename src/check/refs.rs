@@ -200,8 +200,12 @@ fn unknown_names(cx: &mut Checker, pointer: &str, source: &str, form: Form) -> V
             None => cx.doc.map.value(pointer),
         };
         let help = match u.kind {
-            "filter" => "the filters are minijinja's built-in ones (`upper`, `replace`, `default`, `join`, …) and drplan's `shell_quote`",
-            "test" => "the tests are minijinja's built-in ones (`defined`, `none`, `number`, `string`, …)",
+            "filter" => {
+                "the filters are minijinja's built-in ones (`upper`, `replace`, `default`, `join`, …) and drplan's `shell_quote`"
+            }
+            "test" => {
+                "the tests are minijinja's built-in ones (`defined`, `none`, `number`, `string`, …)"
+            }
             _ => "the functions are minijinja's `range`, `dict`, `namespace` and `debug`",
         };
         let d = Diagnostic::new(

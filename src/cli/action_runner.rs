@@ -4,8 +4,8 @@ use crate::actions::{
     self as runtime, ActionEnv, ActionError, ActionErrorKind, Approvals, Hosts, Invocation,
 };
 use crate::check::BoundPlan;
-use crate::redact::Redactor;
 use crate::exec::{Call, FailureKind, StepFailure, StepRunner};
+use crate::redact::Redactor;
 use crate::transport::{CommandIdentity, Transport};
 use serde_json::Value;
 use std::io::IsTerminal;

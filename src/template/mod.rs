@@ -566,7 +566,10 @@ mod tests {
         let fine = "{% macro m(x) %}{{ x | upper }}{% endmacro %}{{ m(a) }} {{ a | shell_quote | replace('a', 'b') | length }} {% for i in range(3) %}{{ loop.index }}{% endfor %} {% filter upper %}x{% endfilter %} {{ a is defined and b is number }} {{ dict(a=1) | items | list }}";
         assert_eq!(names(fine, Form::Template), Vec::<String>::new());
         assert_eq!(
-            names("result.size > 2 and result.name is string", Form::Expression),
+            names(
+                "result.size > 2 and result.name is string",
+                Form::Expression
+            ),
             Vec::<String>::new()
         );
     }

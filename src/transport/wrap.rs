@@ -138,7 +138,11 @@ pub(crate) fn build(
     let mut stdin = cmd.stdin.clone();
     if env_in_argv && let Some(dir) = &cmd.cwd {
         // env(1) takes every leading NAME=VALUE word as an assignment, even after `--`.
-        let first = if cmd.env.is_empty() { &cmd.argv[0] } else { "sh" };
+        let first = if cmd.env.is_empty() {
+            &cmd.argv[0]
+        } else {
+            "sh"
+        };
         if first.contains('=') {
             return Err(TransportError::invalid(
                 "a program whose name contains '=' cannot be given a directory (env(1) would take it for a variable)",
@@ -240,13 +244,27 @@ mod tests {
             ]
         );
         // The password is on stdin, ahead of the command's own input; never in argv.
-        assert_eq!(built.stdin.as_deref(), Some(&b"PGPASSWORD\n1\npw\ninput"[..]));
-        assert!(!built.argv.iter().any(|a| a.contains("pw") && a != ENV_READER));
+        assert_eq!(
+            built.stdin.as_deref(),
+            Some(&b"PGPASSWORD\n1\npw\ninput"[..])
+        );
+        assert!(
+            !built
+                .argv
+                .iter()
+                .any(|a| a.contains("pw") && a != ENV_READER)
+        );
     }
 
     #[test]
     fn the_reader_exports_any_value_and_leaves_the_input_to_the_command() {
-        let values = ["", "plain", "it's \"q\" $(x) `y` \\", "two\nlines\n", "\n\n"];
+        let values = [
+            "",
+            "plain",
+            "it's \"q\" $(x) `y` \\",
+            "two\nlines\n",
+            "\n\n",
+        ];
         let mut c = cmd(&["sh", "-c", r#"printf '%s|' "$A" "$B" "$C" "$D" "$E"; cat"#]);
         c.env = ["A", "B", "C", "D", "E"]
             .iter()

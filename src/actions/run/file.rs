@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 use super::Ctx;
 use super::file_read::{self, attrs_differ, md5_hex, set_attrs, write_atomic};
 use crate::actions::error::ActionError;
-use crate::redact::SENSITIVE;
 use crate::actions::{
     FileCopyParams, FileRemoveParams, FileRenameParams, FileStatParams, FileTouchParams,
     FileWriteParams,
 };
+use crate::redact::SENSITIVE;
 
 /// Refuse a relative or empty path, naming the parameter.
 pub(super) fn absolute(ctx: &Ctx<'_>, name: &str, path: &str) -> Result<(), ActionError> {
