@@ -170,7 +170,7 @@ mod tests {
         for shown in [
             r#"raw: it's "a"\pw"#,
             r#"quoted: 'it'\''s "a"\pw'"#,
-            r#"quoted twice: 'it'\''\'''\''s "a"\pw'"#,
+            r#"quoted twice: 'it'\''\'\'''\''s "a"\pw'"#,
             r#"json: "it's \"a\"\\pw""#,
         ] {
             let out = r.redact(shown);

@@ -537,6 +537,24 @@ mod tests {
     }
 
     #[test]
+    fn what_a_template_makes_of_a_secret_is_found() {
+        let env = environment();
+        let ctx = json!({ "secrets": { "pw": "a/b" }, "vars": { "u": "app" } });
+        let t = json!({
+            "url": "pg://{{ vars.u }}:{{ secrets.pw | replace('/', '%2F') | upper }}@db",
+            "list": ["{{ secrets.pw[1:] ~ '!' }}", "{{ 'yes' if secrets.pw else 'no' }}"],
+            "plain": "{{ vars.u | upper }}",
+        });
+        let mut found = secret_renderings(&env, &t, &ctx);
+        found.sort();
+        found.dedup();
+        assert_eq!(found, ["/b", "/b!", "A%2FB", "a%2Fb", "a/b"]);
+        // With tags, the whole text is sensitive.
+        let tagged = json!("{% if secrets.pw %}on {{ vars.u }}{% endif %}");
+        assert_eq!(secret_renderings(&env, &tagged, &ctx), ["on app"]);
+    }
+
+    #[test]
     fn unknown_filters_tests_and_functions_are_found() {
         let env = environment();
         let names = |t: &str, form| {

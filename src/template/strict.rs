@@ -147,10 +147,16 @@ impl Walk<'_> {
     /// when `e` reads it.
     fn secret_strings(&self, e: &Expr<'_>, out: &mut Vec<String>) -> bool {
         let mut reads = matches!(e, Expr::Var(v) if v.id == "secrets");
+        let mut derived = reads;
         for child in children(e) {
-            reads |= self.secret_strings(child, out);
+            let child_reads = self.secret_strings(child, out);
+            reads |= child_reads;
+            // `'yes' if secrets.pw else 'no'`: the condition chooses the value, it is not in
+            // it (and masking every `yes` would hide ordinary words).
+            let condition = matches!(e, Expr::IfExpr(i) if std::ptr::eq(child, &i.test_expr));
+            derived |= child_reads && !condition;
         }
-        if reads
+        if derived
             && let Ok(v) = self.minijinja(e)
             && let Some(s) = v.as_str()
         {
