@@ -426,3 +426,27 @@ fn a_megabyte_line_is_shown_as_a_window() {
         }
     }
 }
+
+/// `}}` in an expression made minijinja's parser panic (found by the `template` fuzz
+/// target): `validate` exited 101 with a backtrace. It is a syntax error like any other.
+#[test]
+fn an_interpolation_end_in_an_expression_is_a_syntax_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "version: 1\nname: x\nroles: [a]\nsteps:\n  - id: one\n    on: a\n    action: exec\n    when: \"true }} x\"\n    with: { argv: [echo] }\n",
+    )
+    .unwrap();
+    let out = Command::cargo_bin("drplan")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .arg("validate")
+        .arg(&plan)
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("drplan::template::syntax"), "{err}");
+    assert!(err.contains("ends a `{{ … }}` interpolation"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -72,7 +72,7 @@ pub fn variables(
 ) -> Result<BTreeSet<VarPath>, minijinja::Error> {
     let names = match form {
         Form::Template => env.template_from_str(text)?.undeclared_variables(true),
-        Form::Expression => env.compile_expression(text)?.undeclared_variables(true),
+        Form::Expression => strict::compile(env, text)?.undeclared_variables(true),
     };
     Ok(names
         .into_iter()
@@ -288,6 +288,15 @@ fn interpolations(s: &str) -> Vec<&str> {
     out
 }
 
+/// Compile an expression from a plan (`minijinja::Environment::compile_expression`, guarded
+/// against input that makes minijinja's parser panic).
+pub fn compile_expression<'s>(
+    env: &'s Environment<'s>,
+    expr: &'s str,
+) -> Result<minijinja::Expression<'s, 's>, minijinja::Error> {
+    strict::compile(env, expr)
+}
+
 /// Evaluate an expression; an undefined result is an error (strict mode only catches
 /// undefined values when they are printed or looked into), and so is an ordering
 /// comparison or arithmetic with none, undefined, or a number against a string (see
@@ -414,7 +423,7 @@ pub fn unquoted_interpolations(script: &str) -> Vec<(usize, String)> {
         // The outermost operation must be the filter: in `v ~ '' | shell_quote` the filter
         // binds to `''` and `v` goes into the script as it is.
         let quoted = matches!(
-            minijinja::machinery::parse_expr(inner),
+            strict::parse(inner),
             Ok(minijinja::machinery::ast::Expr::Filter(f)) if f.name == "shell_quote"
         );
         if !quoted {
