@@ -7,6 +7,10 @@
 //! umask, which could leave a file we cannot reopen (umask 0277) or one others can read
 //! (umask 000 with a careless mode). Only what drplan creates is touched; an existing
 //! directory the user made keeps its mode.
+//!
+//! The state directory and everything in it are reached through `Dir`: relative to the
+//! directory's descriptor, never through a symbolic link, each part checked to be this
+//! user's alone (`trust`).
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Read, Write};

@@ -10,12 +10,13 @@
 //!   writable by others is accepted only with the sticky bit, like `/tmp`, where others
 //!   cannot rename or replace what is yours). A symbolic link on the way must be yours or
 //!   root's.
-//! - **The state directory and everything in it** (`state.rs`): owned by you, writable by
-//!   nobody else; nothing in it is ever a symbolic link.
+//! - **The state directory and everything in it** (`private_fs::Dir`): owned by you,
+//!   writable by nobody else; nothing in it is ever a symbolic link.
 //!
 //! `--allow-insecure-files` trusts such files anyway, and says so on stderr, one line per
 //! file. It never makes drplan follow a symbolic link inside its state directory. This module
-//! does no I/O beyond `stat`, and imports nothing of ours but `whoami`.
+//! does no I/O beyond `stat` (and the user database, to name owners), and imports nothing of
+//! ours but `whoami`.
 
 use std::collections::BTreeSet;
 use std::io;
