@@ -220,7 +220,7 @@ pub fn render(diags: &Diagnostics, color: bool) -> String {
 }
 
 /// One typed error (any `miette::Diagnostic`) as the terminal shows it: code, message,
-/// causes and help.
+/// causes and help. With `render`, the only way drplan shows an error.
 pub fn render_one(d: &dyn miette::Diagnostic, color: bool) -> String {
     let mut out = String::new();
     // Writing into a String cannot fail.
@@ -331,7 +331,11 @@ fn handler(color: bool) -> miette::GraphicalReportHandler {
     } else {
         miette::GraphicalTheme::unicode_nocolor()
     };
-    miette::GraphicalReportHandler::new_themed(theme).with_width(100)
+    // Not wrapped: a path, a run id or a command to copy must stay whole on its line; the
+    // terminal wraps what is too long for it.
+    miette::GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_wrap_lines(false)
 }
 
 #[cfg(test)]

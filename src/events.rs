@@ -1,9 +1,28 @@
-//! What the executor tells the world while it runs. It never prints: it emits `Event`s, and
-//! subscribers (terminal progress, JSON lines) decide how they look. Every text in an event
-//! is already redacted.
+//! What the executor tells the world while it runs. It never prints: it emits `Event`s, each
+//! stamped with the time it happened, and subscribers (terminal progress, JSON lines) decide
+//! how they look. Every text in an event is already redacted.
 
+use crate::clock::Timestamp;
 use crate::exec::record::{Outcome, StepFailure};
 use serde::{Deserialize, Serialize};
+
+/// An event and when it happened: `{"at": "…", "event": "step_started", …}` as a JSON line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stamped {
+    pub at: Timestamp,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl Stamped {
+    /// `event`, happening now.
+    pub fn now(event: Event) -> Self {
+        Stamped {
+            at: Timestamp::now(),
+            event,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -69,12 +88,12 @@ pub enum Event {
 
 /// Something that shows events.
 pub trait EventSink: Send + Sync {
-    fn emit(&self, event: &Event);
+    fn emit(&self, event: &Stamped);
 }
 
 /// Shows nothing (tests, `-q` with no JSON).
 pub struct Silent;
 
 impl EventSink for Silent {
-    fn emit(&self, _: &Event) {}
+    fn emit(&self, _: &Stamped) {}
 }

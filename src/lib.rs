@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod diag;
 pub mod events;
 pub mod exec;
@@ -14,6 +15,7 @@ pub mod load;
 pub mod plan;
 mod private_fs;
 pub mod process;
+pub mod readiness;
 pub mod redact;
 pub mod render;
 pub mod saved;

@@ -157,12 +157,18 @@ async fn assign_announce_detect_and_release_in_a_private_namespace() {
         ip(&["-n", &pair.a, "-o", "addr", "show", "dev", &pair.if_a])
             .contains(&format!("{VIP}/24"))
     );
-    // The gratuitous ARP reached B, which now knows the VIP at A's MAC.
-    let neigh = ip(&["-n", &pair.b, "neigh", "show", VIP]);
-    assert!(
-        neigh.contains(&mac(&pair.a, &pair.if_a)),
-        "B's neighbours: {neigh}"
-    );
+    // The gratuitous ARP, sent in the background as the step ends, reaches B, which then
+    // knows the VIP at A's MAC.
+    let a_mac = mac(&pair.a, &pair.if_a);
+    let mut neigh = String::new();
+    for _ in 0..50 {
+        neigh = ip(&["-n", &pair.b, "neigh", "show", VIP]);
+        if neigh.contains(&a_mac) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(neigh.contains(&a_mac), "B's neighbours: {neigh}");
     assert!(!changed(&rig.ok("go", "vip.assign", vip.clone()).await));
     assert_eq!(rig.ok("go", "vip.owner", vip.clone()).await["held"], true);
 

@@ -126,6 +126,7 @@ fn a_step_precondition_stops_the_step_with_the_values_that_failed() {
     );
     let plan = s.plan(&steps);
     let a = s.apply(&plan, &[]).code(3);
+    snapshot_stderr!(s, a, "step_refused");
     let text = out(&a);
     assert!(
         text.contains("the flag file exists") && text.contains("\"exists\":false"),
@@ -332,4 +333,57 @@ fn a_run_id_that_is_not_one_points_to_status() {
         "{}",
         out(&a)
     );
+}
+
+/// Exactly what an operator reads (times, run ids and the site's directory normalised): the
+/// progress of a run that retries a step and pauses, the message that says how to go on,
+/// `status` of the run and the list of runs, and the progress of the resumed run.
+#[test]
+fn progress_and_status_read_as_documented() {
+    let s = Site::new();
+    let steps = logging_step("first", &[], "")
+        + "  - id: check-ready\n    on: b\n    action: exec\n    retries: 1\n    retry_delay: 10ms\n    with: { argv: [sh, -c, 'test -f \"$1\" || { echo \"not ready: $1\" >&2; exit 7; }', _, \"{{ vars.dir }}/ready\"] }\n    needs: [first]\n"
+        + &logging_step("after", &["check-ready"], "");
+    let plan = s.plan(&steps);
+    let paused = s.apply(&plan, &["--parallel", "1"]).code(1);
+    let run = s.run_id();
+    let stdout = |a: &assert_cmd::assert::Assert| {
+        String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+    };
+    let stderr = String::from_utf8_lossy(&paused.get_output().stderr).into_owned();
+    let status = s.drplan().args(["status", &run]).assert().success();
+    let list = s.drplan().arg("status").assert().success();
+    fs::write(s.path("ready"), "").unwrap();
+    let resumed = s.drplan().args(["resume", &run]).assert().success();
+
+    let settings = s.snapshot_settings();
+    settings.bind(|| {
+        insta::assert_snapshot!("paused_progress", stdout(&paused));
+        insta::assert_snapshot!("paused_message", stderr);
+        insta::assert_snapshot!("paused_status", stdout(&status));
+        insta::assert_snapshot!("status_list", stdout(&list));
+        insta::assert_snapshot!("resumed_progress", stdout(&resumed));
+    });
+}
+
+#[test]
+fn counts_read_as_english() {
+    let s = Site::new();
+    let plan = s.plan(&logging_step("one", &[], "    retries: 1\n"));
+    let preview = s
+        .drplan()
+        .arg("plan")
+        .arg(&plan)
+        .arg("--site")
+        .arg(s.path("site.yaml"))
+        .assert()
+        .success();
+    assert!(
+        out(&preview).contains("(not idempotent, 1 retry every 1s)"),
+        "{}",
+        out(&preview)
+    );
+    let a = s.apply(&plan, &[]).success();
+    assert!(out(&a).contains("on site local-"), "{}", out(&a));
+    assert!(out(&a).contains(" (1 step)\n"), "{}", out(&a));
 }

@@ -63,9 +63,9 @@ fn a_killed_run_leaves_no_ssh_master_once_the_next_run_starts() {
     fs::write(dir.path().join("plan.yaml"), plan).unwrap();
     let state = dir.path().join("state");
     let drplan = || {
-        let mut c = Command::cargo_bin("drplan").unwrap();
+        let mut c = common::drplan();
         c.arg("--state-dir").arg(&state).arg("-q");
-        c
+        Command::from_std(c)
     };
     // Killed right after step one finished (run_started, preconditions_passed,
     // step_started, command_started, step_finished): its master connection is open.

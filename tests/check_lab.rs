@@ -2,7 +2,9 @@
 //! site file, run by the real binary inside the controller's namespace. A fresh lab is all
 //! green (exit 0); then the test breaks one thing at a time and reads the report: the standby
 //! GoCD server stopped (no dashboard to read: still green, its files are compared over ssh),
-//! a stale config file on the stopped standby (a warning naming it, exit 1), the standby's replay
+//! a stale config file on the stopped standby (a warning naming it, exit 1), the standby GoCD
+//! server's db.properties naming the primary's PostgreSQL (a warning: it exists, but points at the
+//! wrong database), the standby's replay
 //! paused behind a burst of writes (lag: a warning, exit 1), the standby no longer receiving
 //! while the primary writes (nothing un-replayed on the standby, but a failover would lose the
 //! burst: measured on the primary, a warning), the standby PostgreSQL stopped
@@ -104,13 +106,10 @@ impl LabEnv {
     /// `drplan check --site DIR/site.yaml --format json` inside the controller's namespace,
     /// from the repository (so the default checks file is found): exit code and report.
     fn check(&self) -> (i32, Value) {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.var("LAB_NS_CTL")])
-            .arg(env!("CARGO_BIN_EXE_drplan"))
+        let out = common::drplan_in(&self.var("LAB_NS_CTL"))
             .args(["check", "--format", "json", "--site"])
             .arg(self.dir.join("site.yaml"))
             .current_dir(repo())
-            .env("NO_COLOR", "1")
             .output()
             .expect("drplan check");
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -171,6 +170,8 @@ const DASHBOARD: &str =
 const STREAMING: &str = "the standby PostgreSQL is a replica, streaming from the primary";
 const LAG: &str = "the standby PostgreSQL has replayed what it received (lag within max_lag_bytes)";
 const LOSS: &str = "a failover now would lose at most max_lag_bytes (the primary's current WAL against the standby's replay)";
+const DB_PROPERTIES: &str =
+    "the standby GoCD server's db.properties points at the standby PostgreSQL";
 
 fn row<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["checks"]
@@ -216,10 +217,8 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
     assert_eq!(row(&green, FILES)["result"]["in_sync"], true, "{green:#}");
 
     // The text report says the same.
-    let text = Command::new("ip")
-        .args(["netns", "exec", &env.var("LAB_NS_CTL")])
-        .arg(env!("CARGO_BIN_EXE_drplan"))
-        .args(["--no-color", "check", "--site"])
+    let text = common::drplan_in(&env.var("LAB_NS_CTL"))
+        .args(["check", "--site"])
         .arg(dir.join("site.yaml"))
         .current_dir(repo())
         .output()
@@ -269,6 +268,30 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
     env.ssh(&go2, &format!("{ctl} start"));
     env.check_until(0, Duration::from_secs(60));
 
+    // go2's db.properties names pg1 (a copy of go1's, say): it exists, but after a failover
+    // GO2 would write to the old primary's database, or not start. A warning.
+    let pg2 = env.var("LAB_ADDR_PG2");
+    env.ssh(
+        &go2,
+        &format!(
+            "cp -p /etc/go/db.properties /etc/go/db.properties.orig && sed -i 's#//{pg2}:#//{pg1}:#' /etc/go/db.properties"
+        ),
+    );
+    let report = env.check_until(1, Duration::from_secs(30));
+    assert_eq!(
+        not_ok(&report),
+        vec![(DB_PROPERTIES.to_owned(), "warning".to_owned())],
+        "{report:#}"
+    );
+    let seen = &row(&report, DB_PROPERTIES)["result"];
+    assert_eq!(
+        (&seen["exists"], &seen["host"]),
+        (&true.into(), &pg1.as_str().into()),
+        "{report:#}"
+    );
+    env.ssh(&go2, "mv /etc/go/db.properties.orig /etc/go/db.properties");
+    env.check_until(0, Duration::from_secs(30));
+
     // Replay paused on the standby while the primary writes ~30 MB: the standby receives but
     // does not apply, so its replay lag passes max_lag_bytes (16 MiB): a warning.
     env.psql(&env.var("LAB_ADDR_PG2"), "select pg_wal_replay_pause()");
@@ -301,7 +324,6 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
     // ~30 MB: it has nothing un-replayed, so its own receive→replay gap says all is well, but
     // a failover now would lose the burst. The primary measures that: a warning (and the
     // standby no longer streams: critical).
-    let pg2 = env.var("LAB_ADDR_PG2");
     let conninfo = env.psql(&pg2, "show primary_conninfo").trim().to_owned();
     env.psql(&pg2, "alter system set primary_conninfo = ''");
     env.psql(&pg2, "select pg_reload_conf()");

@@ -3,6 +3,8 @@
 //! 0/1/2, one line per check, the JSON report, refusals of files that are not checks files,
 //! unreachable hosts, redacted secrets, and `--watch`.
 
+mod common;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use std::fs;
@@ -41,11 +43,10 @@ impl Site {
         p
     }
     fn drplan(&self) -> Command {
-        let mut c = Command::cargo_bin("drplan").unwrap();
-        c.env("NO_COLOR", "1")
-            .env("DRPLAN_TEST_TOKEN", "s3cr3t-t0ken")
+        let mut c = common::drplan();
+        c.env("DRPLAN_TEST_TOKEN", "s3cr3t-t0ken")
             .current_dir(self.dir.path());
-        c
+        Command::from_std(c)
     }
     fn check(&self, checks: &str, steps: &str, extra: &[&str]) -> assert_cmd::assert::Assert {
         let file = self.checks(checks, steps);
@@ -256,9 +257,7 @@ fn watch_reports_again_until_interrupted_and_exits_with_the_last_reports_code() 
             + &stat("missing is there", "b", "missing", Some("warning"))),
         " []",
     );
-    let bin = assert_cmd::cargo::cargo_bin("drplan");
-    let mut child = std::process::Command::new(bin)
-        .env("NO_COLOR", "1")
+    let mut child = common::drplan()
         .env("DRPLAN_TEST_TOKEN", "x")
         .args(["check", "--watch", "--interval", "200ms", "--site"])
         .arg(s.path("site.yaml"))

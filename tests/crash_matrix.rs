@@ -10,6 +10,8 @@
 //! not → `resume --retry` / `rollback --assume-not-run`. Before answering, the operator
 //! first runs the command without a decision once, which must refuse and change nothing.
 
+mod common;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -90,15 +92,14 @@ impl Lab {
     }
 
     fn drplan(&self, crash_after: Option<usize>) -> Command {
-        let mut c = Command::cargo_bin("drplan").unwrap();
-        c.env("NO_COLOR", "1")
-            .arg("--state-dir")
+        let mut c = common::drplan();
+        c.arg("--state-dir")
             .arg(self.path().join("state"))
             .arg("-q");
         if let Some(n) = crash_after {
             c.env("DRPLAN_CRASH_AFTER_RECORD", n.to_string());
         }
-        c
+        Command::from_std(c)
     }
 
     fn apply(&self, crash_after: Option<usize>) -> std::process::Output {

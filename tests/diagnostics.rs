@@ -10,7 +10,10 @@
 //! Update snapshots with `INSTA_UPDATE=always cargo test --test diagnostics` (or
 //! `cargo insta review`), then read every changed `.snap`.
 
-use assert_cmd::Command;
+mod common;
+
+use assert_cmd::prelude::*;
+use common::drplan;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -41,12 +44,8 @@ fn paths(name: &str) -> (String, Option<String>) {
 /// `drplan validate FILE [--site SITE] [extra…]` from the repo root, without colour.
 fn validate(name: &str, extra: &[&str]) -> std::process::Output {
     let (plan, site) = paths(name);
-    let mut cmd = Command::cargo_bin("drplan").expect("the drplan binary is built");
-    cmd.current_dir(root())
-        .env("NO_COLOR", "1")
-        .env_remove("CLICOLOR_FORCE")
-        .arg("validate")
-        .arg(&plan);
+    let mut cmd = drplan();
+    cmd.current_dir(root()).arg("validate").arg(&plan);
     if let Some(site) = &site {
         cmd.arg("--site").arg(site);
     }
@@ -331,10 +330,8 @@ fn several_errors_are_reported_together_in_file_order_as_json() {
 
 #[test]
 fn a_valid_plan_prints_ok_and_exits_0() {
-    let mut cmd = Command::cargo_bin("drplan").unwrap();
-    let out = cmd
+    let out = drplan()
         .current_dir(root())
-        .env("NO_COLOR", "1")
         .args([
             "validate",
             "plans/gocd/failover.yaml",
@@ -367,10 +364,8 @@ fn the_shipped_failback_refuses_a_misspelt_rebuild() {
     );
     let path = dir.path().join("site.yaml");
     std::fs::write(&path, site).unwrap();
-    let out = Command::cargo_bin("drplan")
-        .unwrap()
+    let out = drplan()
         .current_dir(root())
-        .env("NO_COLOR", "1")
         .args(["validate", "plans/gocd/failback.yaml", "--site"])
         .arg(&path)
         .args(["--format", "json"])
@@ -402,9 +397,7 @@ fn a_megabyte_line_is_shown_as_a_window() {
     )
     .unwrap();
     for format in ["text", "json"] {
-        let out = Command::cargo_bin("drplan")
-            .unwrap()
-            .env("NO_COLOR", "1")
+        let out = drplan()
             .args(["validate", "--format", format])
             .arg(&plan)
             .assert()
@@ -438,13 +431,7 @@ fn an_interpolation_end_in_an_expression_is_a_syntax_error() {
         "version: 1\nname: x\nroles: [a]\nsteps:\n  - id: one\n    on: a\n    action: exec\n    when: \"true }} x\"\n    with: { argv: [echo] }\n",
     )
     .unwrap();
-    let out = Command::cargo_bin("drplan")
-        .unwrap()
-        .env("NO_COLOR", "1")
-        .arg("validate")
-        .arg(&plan)
-        .assert()
-        .code(2);
+    let out = drplan().arg("validate").arg(&plan).assert().code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(err.contains("drplan::template::syntax"), "{err}");
     assert!(err.contains("ends a `{{ … }}` interpolation"), "{err}");

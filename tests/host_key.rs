@@ -72,8 +72,7 @@ fn apply_fence(
         promoted.display()
     );
     fs::write(dir.path().join("plan.yaml"), plan).unwrap();
-    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("drplan"))
-        .env("NO_COLOR", "1")
+    let out = common::drplan()
         .arg("--state-dir")
         .arg(dir.path().join("state"))
         .arg("apply")

@@ -6,6 +6,8 @@
 //! Run as root: the other user is `nobody`, whose commands run through `setpriv`. The
 //! unprivileged side is tested too: `nobody` runs drplan itself.
 
+mod common;
+
 use assert_cmd::Command;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -62,8 +64,8 @@ impl Tmp {
 
     /// drplan as root with this state directory.
     fn drplan(&self, state: &Path) -> Command {
-        let mut c = Command::cargo_bin("drplan").unwrap();
-        c.env("NO_COLOR", "1").arg("--state-dir").arg(state);
+        let mut c = Command::from_std(common::drplan());
+        c.arg("--state-dir").arg(state);
         c
     }
 
@@ -111,7 +113,7 @@ fn stderr(a: &assert_cmd::assert::Assert) -> String {
 }
 
 fn drplan_bin() -> String {
-    assert_cmd::cargo::cargo_bin("drplan").display().to_string()
+    env!("CARGO_BIN_EXE_drplan").to_owned()
 }
 
 #[test]

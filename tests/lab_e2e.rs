@@ -9,7 +9,9 @@
 //!
 //! 1. failover → failback by `pg_basebackup`, then failover of a standby that fell behind →
 //!    failback by `pg_rewind` (which must really rewind PG1), with the data continuity of
-//!    every hop and a timing summary of each run;
+//!    every hop and a timing summary of each run; the site names a replication slot, which
+//!    PG2 streams through after each failback (and the copy PG1 was rebuilt from names none);
+//!    external plugins GO2 gained or lost while it served are GO1's after the failback;
 //! 2. SIGKILL of `drplan apply failover` around the point of no return, `drplan resume`, and
 //!    the same end state as an uninterrupted failover (a failback resets the lab in between);
 //! 3. refusals that must change nothing, each followed by `drplan rollback` (a lagging
@@ -17,12 +19,19 @@
 //!    approved, while PG1 asks for a password — alive, so not fenced; GO1 unreachable but
 //!    still holding the VIP), an automatic rollback before the point of no return, and
 //!    finally a planned switchover that must lose no committed row;
-//! 4. a failover that fences PG1 with the site's `fence:` command, a failback refused at
-//!    every step before its point of no return (each rolled back to the failed-over site),
-//!    and a failback whose catch-up wait would otherwise pass on a null LSN.
+//! 4. a failover that fences PG1 with the site's `fence:` command (PG1 ran without
+//!    wal_log_hints), failbacks refused by their preflight before anything is stopped (a
+//!    rewind of that PG1; PG2's pg_hba.conf refusing PG1 replication), a failback refused at
+//!    every step before its point of no return (each rolled back to the failed-over site), a
+//!    failback whose catch-up wait would otherwise pass on a null LSN, and one whose PG1 has not
+//!    replayed PG2's shutdown checkpoint (refused before the promotion, rolled back).
+//!
+//! The switchover that rebuilds the old primary pair as the new standby is in lab_gocd.rs.
 //!
 //! The tests need root and the lab's packages (tests/lab/README.md). Without them they FAIL:
 //! a lab test that did not run has not passed.
+
+mod common;
 
 #[path = "lab_e2e/harness.rs"]
 mod harness;
@@ -50,8 +59,18 @@ fn failover_and_failback_by_basebackup_then_by_pg_rewind() {
         }
     });
 
-    let rewind_site = lab.site_with_params("site-rewind.yaml", &[("rebuild", "rewind")]);
-    for (rebuild, failback_site) in [("basebackup", lab.site()), ("rewind", rewind_site)] {
+    // The site streams its standby through a replication slot: after each failback PG2 uses it
+    // on PG1. The second failback rebuilds PG1 from a PG2 whose postgresql.auto.conf names the
+    // slot (PG2 was a slot's standby before it was promoted); the copy must not name it while
+    // PG1 catches up from PG2, which has no such slot.
+    let slot = "drplan_standby";
+    let slot_site = lab.site_with_params("site-slot.yaml", &[("replication_slot", slot)]);
+    let rewind_site = lab.site_with_params(
+        "site-rewind.yaml",
+        &[("rebuild", "rewind"), ("replication_slot", slot)],
+    );
+    let mut old_plugin = "lab-notifier-1.0.jar".to_string();
+    for (rebuild, failback_site) in [("basebackup", slot_site), ("rewind", rewind_site)] {
         let ctx = format!("failback by {rebuild}");
 
         // ---- unplanned failover
@@ -111,6 +130,17 @@ fn failover_and_failback_by_basebackup_then_by_pg_rewind() {
             before.max
         );
 
+        // ---- GO2 gains an external plugin while it serves, and loses one: the failback copies
+        // GO2's plugins to GO1, as the business-continuity add-on did.
+        let new_plugin = format!("lab-{rebuild}-2.0.jar");
+        std::fs::write(
+            lab.plugins_dir("go2").join(&new_plugin),
+            format!("{new_plugin} for {ctx}\n"),
+        )
+        .unwrap();
+        std::fs::remove_file(lab.plugins_dir("go2").join(&old_plugin)).unwrap();
+        let go2_plugins = lab.plugins("go2");
+
         // ---- GO2 serves for a while: its rows must survive the failback
         let go2_rows: Rows = wait_for(&format!("{ctx}: 3 rows from go2 on PG2"), secs(60), || {
             let r = lab.rows("pg2", "server = 'go2'");
@@ -130,6 +160,40 @@ fn failover_and_failback_by_basebackup_then_by_pg_rewind() {
             failback.out.report()
         );
         served_by_pair_one(&lab, &format!("{ctx}: after the failback"));
+        assert_eq!(
+            lab.plugins("go1"),
+            go2_plugins,
+            "{ctx}: GO1 has GO2's external plugins ({new_plugin} added, {old_plugin} removed)"
+        );
+        old_plugin = new_plugin;
+        // PG2 streams from PG1 through the site's slot, which is on PG1 and in use; PG2 keeps
+        // no slot of its own (none was left there while PG1 caught up from it).
+        assert_eq!(
+            lab.q("pg2", "show primary_slot_name"),
+            slot,
+            "{ctx}: PG2's slot"
+        );
+        wait_for(
+            &format!("{ctx}: PG2 using slot {slot} on PG1"),
+            secs(60),
+            || {
+                match lab
+                .q(
+                    "pg1",
+                    &format!("select coalesce((select active::text from pg_replication_slots where slot_name = '{slot}'), 'no slot')"),
+                )
+                .as_str()
+            {
+                "true" => Ok(()),
+                other => Err(other.to_string()),
+            }
+            },
+        );
+        assert_eq!(
+            lab.q("pg2", "select count(*) from pg_replication_slots"),
+            "0",
+            "{ctx}: PG2 keeps no slot"
+        );
         assert_eq!(
             lab.rows("pg1", &format!("server = 'go2' and id <= {}", go2_rows.max)),
             go2_rows,
@@ -504,6 +568,37 @@ fn refused_before_promote(lab: &Lab, refused: &harness::Run, ctx: &str) {
     );
 }
 
+/// `DATA/pg_hba.conf` of pg1 or pg2 on its host, with `lines` put in front (the first match
+/// wins) and the server reloaded; returns the original text for `hba_restore`.
+fn hba_prepend(lab: &Lab, host: &str, lines: &[String]) -> String {
+    let hba = format!(
+        "{}/pg_hba.conf",
+        lab.var(&format!("LAB_PGDATA_{}", host.to_uppercase()))
+    );
+    let original = lab.cat(host, &hba);
+    hba_write(lab, host, &format!("{}\n{original}", lines.join("\n")));
+    original
+}
+
+fn hba_restore(lab: &Lab, host: &str, original: &str) {
+    hba_write(lab, host, original);
+}
+
+fn hba_write(lab: &Lab, host: &str, text: &str) {
+    let data = lab.var(&format!("LAB_PGDATA_{}", host.to_uppercase()));
+    let staged = lab.dir.join(format!("pg_hba.conf.{host}"));
+    std::fs::write(&staged, text).unwrap();
+    let out = lab.ssh(
+        host,
+        &format!(
+            "cat {staged} > {data}/pg_hba.conf && env -C / runuser -u postgres -- {bin}/pg_ctl -D {data} reload",
+            staged = staged.display(),
+            bin = lab.var("LAB_PG_BIN"),
+        ),
+    );
+    assert!(out.ok(), "write {host}'s pg_hba.conf:\n{}", out.report());
+}
+
 /// `drplan rollback RUN` succeeds and the site is served by the original pair again.
 fn roll_back_to_pair_one(lab: &Lab, run: &str, ctx: &str) {
     let rollback = lab.drplan(&["rollback", run], &[]);
@@ -618,19 +713,14 @@ fn refusals_and_rollbacks_change_nothing_and_a_switchover_loses_no_row() {
     // Approved, but PG1 answers: it asks PG2 and the controller for a password (libpq says
     // `fe_sendauth: no password supplied`, without `FATAL:`). That is a live server, not an
     // unreachable one: the fencing check fails closed and PG2 is not promoted.
-    let hba = format!("{}/pg_hba.conf", lab.var("LAB_PGDATA_PG1"));
-    let original_hba = lab.cat("pg1", &hba);
-    let ask = lab.ssh(
+    let original_hba = hba_prepend(
+        &lab,
         "pg1",
-        &format!(
-            "printf 'host all all {}/32 scram-sha-256\\nhost all all {}/32 scram-sha-256\\n' | cat - {hba} > {hba}.new && chown postgres: {hba}.new && mv {hba}.new {hba} && env -C / runuser -u postgres -- {bin}/pg_ctl -D {data} reload",
-            lab.addr("pg2"),
-            lab.var("LAB_ADDR_CTL"),
-            bin = lab.var("LAB_PG_BIN"),
-            data = lab.var("LAB_PGDATA_PG1"),
-        ),
+        &[
+            format!("host all all {}/32 scram-sha-256", lab.addr("pg2")),
+            format!("host all all {}/32 scram-sha-256", lab.var("LAB_ADDR_CTL")),
+        ],
     );
-    assert!(ask.ok(), "make PG1 ask for passwords:\n{}", ask.report());
     wait_for(
         "PG1 to ask the controller for a password",
         secs(30),
@@ -656,21 +746,7 @@ fn refusals_and_rollbacks_change_nothing_and_a_switchover_loses_no_row() {
         lab.step_state(&refused.id, "approve-unfenced-pg-primary"),
         "done"
     );
-    std::fs::write(lab.dir.join("pg_hba.conf.orig"), &original_hba).unwrap();
-    let restore = lab.ssh(
-        "pg1",
-        &format!(
-            "cat {orig} > {hba} && env -C / runuser -u postgres -- {bin}/pg_ctl -D {data} reload",
-            orig = lab.dir.join("pg_hba.conf.orig").display(),
-            bin = lab.var("LAB_PG_BIN"),
-            data = lab.var("LAB_PGDATA_PG1"),
-        ),
-    );
-    assert!(
-        restore.ok(),
-        "restore PG1's pg_hba.conf:\n{}",
-        restore.report()
-    );
+    hba_restore(&lab, "pg1", &original_hba);
     wait_for("PG1 to let the controller in again", secs(30), || {
         lab.psql("pg1", "select 1")
     });
@@ -737,6 +813,24 @@ fn refusals_and_rollbacks_change_nothing_and_a_switchover_loses_no_row() {
     assert!(
         lab.step_state(&failed.id, "promote-pg-standby")
             .starts_with("failed")
+    );
+    // GoCD stops before its database, and the rollback starts the database before GoCD (a
+    // GoCD server started without its database fails its migrations).
+    let journal = lab.journal(&failed.id);
+    let at = |kind: &str, step: &str| {
+        journal
+            .iter()
+            .position(|r| r["record"]["kind"] == kind && r["record"]["step"] == step)
+            .unwrap_or_else(|| panic!("no {kind} of {step} in run {}", failed.id))
+    };
+    assert!(
+        at("step_finished", "stop-go-primary") < at("step_started", "stop-pg-primary"),
+        "GO1 must be stopped before PG1"
+    );
+    assert!(
+        at("compensation_finished", "stop-pg-primary")
+            < at("compensation_started", "stop-go-primary"),
+        "the rollback must start PG1 before GO1"
     );
     served_by_pair_one(&lab, "after the automatic rollback");
 
@@ -843,6 +937,36 @@ fn failback_failing_at(lab: &Lab, step: &str) -> std::path::PathBuf {
     path
 }
 
+/// A `--parallel 1` failback, killed (SIGKILL, by the crash failpoint) right after `step`
+/// finished.
+fn failback_killed_after(lab: &Lab, step: &str) -> harness::Run {
+    let crashed = lab.apply(
+        "failback",
+        &lab.site(),
+        &["--parallel", "1"],
+        &[(
+            "DRPLAN_CRASH_AFTER_RECORD",
+            &format!("step_finished:{step}"),
+        )],
+    );
+    assert_eq!(crashed.out.signal, Some(9), "{}", crashed.out.report());
+    crashed
+}
+
+/// A failback refused (exit 3) before step one by its preflight, which says `missing`; the
+/// failed-over site is left as it was.
+fn failback_refused_by_preflight(lab: &Lab, site: &std::path::Path, missing: &str) {
+    let refused = lab.apply("failback", site, &[], &[]);
+    assert_eq!(refused.out.code, Some(3), "{}", refused.out.report());
+    assert!(
+        refused.out.text().contains(missing),
+        "the preflight names what is missing ({missing}):\n{}",
+        refused.out.report()
+    );
+    assert_eq!(lab.status(&refused.id)["status"], "refused");
+    served_by_pair_two(lab, &format!("after the failback refused for {missing}"));
+}
+
 /// Step ids of a plan's preview that run before its point of no return (the point of no
 /// return itself included): every step that does not wait for it, directly or not.
 fn before_the_point_of_no_return(lab: &Lab, plan_name: &str) -> Vec<(String, bool)> {
@@ -909,6 +1033,22 @@ fn site_fencing_then_failbacks_that_fail_before_the_point_of_no_return_leave_the
     let lab = Lab::up();
     served_by_pair_one(&lab, "the new lab");
 
+    // PG1 runs without wal_log_hints (and the lab's clusters have no data checksums): its
+    // control file says so, and no failback may rewind it (below).
+    lab.q("pg1", "alter system set wal_log_hints = off");
+    let restart = lab.ssh(
+        "pg1",
+        &format!(
+            "env -C / runuser -u postgres -- {}/pg_ctl -D {} -l {} -m fast -w restart",
+            lab.var("LAB_PG_BIN"),
+            lab.var("LAB_PGDATA_PG1"),
+            lab.var("LAB_PGLOG_PG1"),
+        ),
+    );
+    assert!(restart.ok(), "restart PG1:\n{}", restart.report());
+    assert_eq!(lab.q("pg1", "show wal_log_hints"), "off");
+    served_by_pair_one(&lab, "PG1 without wal_log_hints");
+
     // ---- 8: PG1's host cannot be logged into, PG1 still runs: the site's fencing command
     // (here an out-of-band path that stops PostgreSQL the hard way, as a power switch would)
     // is run from the controller, and only then is PG2 promoted.
@@ -961,6 +1101,26 @@ fn site_fencing_then_failbacks_that_fail_before_the_point_of_no_return_leave_the
             .starts_with("skipped")
     );
     served_by_pair_two(&lab, "after the failover with site fencing");
+
+    // ---- 7: a failback that could not finish is refused before anything is stopped, by its
+    // preflight, which names what is missing. pg_rewind needs wal_log_hints or checksums in PG1:
+    let rewind_site = lab.site_with_params("site-rewind.yaml", &[("rebuild", "rewind")]);
+    failback_refused_by_preflight(
+        &lab,
+        &rewind_site,
+        "pg_rewind needs wal_log_hints = on or data checksums",
+    );
+    // PG2's pg_hba.conf must let PG1 replicate (pg_basebackup, and PG1 as PG2's standby):
+    let original_hba = hba_prepend(
+        &lab,
+        "pg2",
+        &[format!(
+            "host replication all {}/32 reject",
+            lab.addr("pg1")
+        )],
+    );
+    failback_refused_by_preflight(&lab, &lab.site(), "cannot open a replication connection to");
+    hba_restore(&lab, "pg2", &original_hba);
 
     // ---- 9: a failback refused at each step before its point of no return (and at the
     // promotion itself) rolls back to the failed-over site: GO2 serving through the VIP on
@@ -1028,16 +1188,7 @@ fn site_fencing_then_failbacks_that_fail_before_the_point_of_no_return_leave_the
         .and_then(|r| r["record"]["step"].as_str())
         .expect("a step finished before pg2_final_lsn")
         .to_string();
-    let crashed = lab.apply(
-        "failback",
-        &lab.site(),
-        &["--parallel", "1"],
-        &[(
-            "DRPLAN_CRASH_AFTER_RECORD",
-            &format!("step_finished:{before}"),
-        )],
-    );
-    assert_eq!(crashed.out.signal, Some(9), "{}", crashed.out.report());
+    let crashed = failback_killed_after(&lab, &before);
     let pg_ctl = |verb: &str| {
         let out = lab.ssh(
             "pg2",
@@ -1072,6 +1223,32 @@ fn site_fencing_then_failbacks_that_fail_before_the_point_of_no_return_leave_the
     served_by_pair_two(
         &lab,
         "after rolling back the failback that could not read PG2",
+    );
+
+    // ---- 7: PG2 can follow PG1's new timeline only if PG1 has replayed the checkpoint PG2
+    // wrote as it shut down. Killed right after PG1 caught up, PG1's replay is paused: the
+    // resumed run stops PG2, and must refuse to promote PG1 without that checkpoint.
+    let crashed = failback_killed_after(&lab, "wait-pg-primary-caught-up");
+    lab.q("pg1", "select pg_wal_replay_pause()");
+    let resumed = lab.drplan(&["resume", &crashed.id], &[]);
+    assert_eq!(resumed.code, Some(1), "resume:\n{}", resumed.report());
+    assert!(
+        lab.step_state(&crashed.id, "wait-pg-primary-has-shutdown-checkpoint")
+            .starts_with("failed"),
+        "{:?}",
+        lab.step_states(&crashed.id)
+    );
+    let promote = lab.step_state(&crashed.id, "promote-pg-primary");
+    assert!(
+        !promote.starts_with("done"),
+        "promote-pg-primary: {promote}"
+    );
+    assert!(lab.in_recovery("pg1"), "PG1 must not be promoted");
+    let rollback = lab.drplan(&["rollback", &crashed.id], &[]);
+    assert_eq!(rollback.code, Some(0), "rollback:\n{}", rollback.report());
+    served_by_pair_two(
+        &lab,
+        "after rolling back the failback whose PG1 missed PG2's shutdown checkpoint",
     );
     lab.finish();
 }

@@ -5,7 +5,7 @@
 //! `go-server-ctl start`), and every assertion is made on the hosts: files in each host's
 //! /etc/go, `/lab/status` of the servers, PostgreSQL, the VIP.
 //!
-//! Four labs, one after the other, each always taken down again:
+//! Six labs, one after the other, each always taken down again:
 //!
 //! 1. add-on off (go2 a cold standby): `drplan check` is green; drift on go1's
 //!    cruise-config.xml is a warning naming the file; `plans/gocd/sync.yaml` copies it (and
@@ -16,9 +16,18 @@
 //! 3. go2 reads its mode from wrapper properties: a failover told so
 //!    (`go_mode_layout: wrapper_properties`) leaves GO2 an active primary behind the VIP;
 //! 4. the same go2, with the default layout: the failover edits a file go2 does not read, and
-//!    `gocd.wait_ready` fails, saying go2 is passive and asking where -Dgo.server.mode is set.
+//!    `gocd.wait_ready` fails, saying go2 is passive and asking where -Dgo.server.mode is set;
+//! 5. a switchover in GoCD's maintenance mode (the API token of GO1's administrator) that
+//!    rebuilds the old primary pair as the new standby (PG1 by pg_rewind through the site's
+//!    replication slot, GO1 in standby mode), then a failback to the original layout, `check`
+//!    green;
+//! 6. the add-on's API and dashboard behind the business-continuity token (401 without): drplan
+//!    reads the dashboard with the token, and a standby whose sync stalls shows as a sync gap,
+//!    then as a plugin it has not copied.
 //!
 //! Needs root and the lab's packages (tests/lab/README.md): FAILS without, never skips.
+
+mod common;
 
 #[path = "lab_e2e/harness.rs"]
 mod harness;
@@ -27,7 +36,7 @@ mod harness;
 #[path = "lab_e2e/expect.rs"]
 mod expect;
 
-use expect::served_by_pair_two;
+use expect::{heartbeats_flow, served_by_pair_one, served_by_pair_two};
 use harness::{Lab, Out, Run, repo, secs, serial, wait_for};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -81,12 +90,17 @@ fn without_the_add_on(lab: &Lab) {
 
 /// `drplan check --format json` with the shipped readiness checks: the run and the report.
 fn check(lab: &Lab) -> (Out, Value) {
+    check_site(lab, &lab.site())
+}
+
+/// `check` with another site file.
+fn check_site(lab: &Lab, site: &std::path::Path) -> (Out, Value) {
     let checks = repo().join("plans/gocd/readiness.yaml");
     let out = lab.drplan(
         &[
             "check",
             "--site",
-            lab.site().to_str().unwrap(),
+            site.to_str().unwrap(),
             "--checks",
             checks.to_str().unwrap(),
             "--format",
@@ -488,6 +502,240 @@ fn a_failover_that_sets_the_mode_where_go2_does_not_read_it_fails_at_the_readine
     assert!(
         !lab.vip_holders().contains(&"go2"),
         "go2 must not hold the VIP"
+    );
+    lab.finish();
+}
+
+// ---------------------------------------------------------------- 5
+
+/// The lab as it was built, green: go2 in sync again after a restart of either server.
+fn green_within(lab: &Lab, ctx: &str) {
+    wait_for(&format!("{ctx}: check green"), secs(60), || {
+        let (out, report) = check(lab);
+        if out.code == Some(0) {
+            Ok(())
+        } else {
+            Err(format!("{:?}", not_ok(&report)))
+        }
+    });
+}
+
+/// A one-line query on pg1 or pg2 until it answers `want`.
+fn until_answers(lab: &Lab, host: &str, sql: &str, want: &str, ctx: &str) {
+    wait_for(&format!("{ctx}: {sql} on {host}"), secs(60), || {
+        let got = lab.q(host, sql);
+        if got == want { Ok(()) } else { Err(got) }
+    });
+}
+
+#[test]
+fn a_switchover_rebuilds_the_old_primary_pair_as_the_new_standby_and_a_failback_restores_the_site()
+{
+    let _serial = serial();
+    let lab = Lab::up();
+    // GO1's API accepts an administrator's token (maintenance mode); the operator has it in a
+    // file on the controller.
+    let token = "drplan-lab-admin-token";
+    let tokens = lab.dir.join("go1").join("api-tokens");
+    std::fs::write(&tokens, format!("{token}\n")).unwrap();
+    standin_args(
+        &lab,
+        "go1",
+        &format!("--api-token-file {}", tokens.display()),
+    );
+    let restarted = go_ctl(&lab, "go1", "restart");
+    assert!(restarted.ok(), "restart go1:\n{}", restarted.report());
+    let token_file = lab.dir.join("operator-api-token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    green_within(&lab, "before the switchover");
+    let before = lab.rows("pg1", "true");
+
+    let slot = "drplan_standby";
+    let site = lab.site_with_params(
+        "site-switch-back.yaml",
+        &[
+            ("rebuild_old_primary", "rewind"),
+            ("replication_slot", slot),
+            ("maintenance_mode", "true"),
+            ("go_api_token_file", token_file.to_str().unwrap()),
+        ],
+    );
+    let switchover = lab.apply("switchover", &site, &[], &[]);
+    applied(&switchover, "switchover rebuilding the old primary pair");
+    assert_eq!(
+        lab.step_state(&switchover.id, "enable-maintenance-mode"),
+        "done"
+    );
+    let go1_log = std::fs::read_to_string(lab.dir.join("go1/go-server.log")).unwrap();
+    let enabled = go1_log
+        .find("maintenance mode enabled")
+        .unwrap_or_else(|| panic!("GO1 was not put into maintenance mode:\n{go1_log}"));
+    assert!(
+        go1_log[enabled..].contains("stopping on signal"),
+        "GO1 went into maintenance mode before it was stopped:\n{go1_log}"
+    );
+    assert!(
+        switchover.out.stdout.contains(&format!(
+            "PG1 was rebuilt by rewind and streams from PG2 through replication slot {slot} as its standby; GO1 runs as GO2's standby."
+        )),
+        "the switchover says what it leaves:\n{}",
+        switchover.out.report()
+    );
+
+    // On the hosts: GO2 serves on PG2 behind the VIP, every row PG1 had is on PG2; PG1 streams
+    // from PG2 through the slot (and keeps no stale copy of the slot it served PG2 through);
+    // GO1 is a passive standby.
+    assert!(!lab.in_recovery("pg2"), "PG2 is the primary");
+    assert!(lab.in_recovery("pg1"), "PG1 is a standby");
+    assert_eq!(lab.vip_holders(), vec!["go2"]);
+    assert_eq!(
+        lab.rows("pg2", &format!("id <= {}", before.max)),
+        before,
+        "every row committed on PG1 before the switchover is on PG2"
+    );
+    heartbeats_flow(&lab, "pg2", "go2");
+    until_answers(
+        &lab,
+        "pg1",
+        "select status || '|' || sender_host || '|' || slot_name from pg_stat_wal_receiver",
+        &format!("streaming|{}|{slot}", lab.addr("pg2")),
+        "PG1 streaming from PG2",
+    );
+    until_answers(
+        &lab,
+        "pg2",
+        &format!("select active from pg_replication_slots where slot_name = '{slot}'"),
+        "t",
+        "PG1's slot on PG2",
+    );
+    assert_eq!(
+        lab.q("pg1", "select count(*) from pg_replication_slots"),
+        "0"
+    );
+    let st = lab.lab_status(lab.addr("go1")).unwrap();
+    assert!(
+        st["mode"] == "standby" && st["ready"] == true,
+        "GO1 is a ready standby: {st}"
+    );
+
+    // The failback from there: the original layout, PG2 streaming from PG1 through the slot,
+    // and no slot left on PG2, which served PG1 through it.
+    let failback_site = lab.site_with_params("site-slot.yaml", &[("replication_slot", slot)]);
+    let failback = lab.apply("failback", &failback_site, &[], &[]);
+    applied(&failback, "failback after the switchover");
+    served_by_pair_one(&lab, "after the failback");
+    assert_eq!(lab.q("pg2", "show primary_slot_name"), slot);
+    until_answers(
+        &lab,
+        "pg1",
+        &format!("select active from pg_replication_slots where slot_name = '{slot}'"),
+        "t",
+        "PG2's slot on PG1",
+    );
+    assert_eq!(
+        lab.q("pg2", "select count(*) from pg_replication_slots"),
+        "0"
+    );
+    green_within(&lab, "after the failback");
+    lab.finish();
+}
+
+// ---------------------------------------------------------------- 6
+
+const DASHBOARD_JSON: &str = "/go/add-on/business-continuity/admin/dashboard.json";
+
+#[test]
+fn the_dashboard_is_read_with_the_token_and_a_stalled_sync_shows_as_a_gap_then_a_plugin() {
+    let _serial = serial();
+    let lab = Lab::up();
+    // As GoCD >= 20.6: the add-on's API and dashboard want the token of
+    // /etc/go/business-continuity-token, which both servers have.
+    standin_args(&lab, "go1", "--bc-auth on");
+    standin_args(&lab, "go2", "--bc-auth on");
+    for host in ["go1", "go2"] {
+        let restarted = go_ctl(&lab, host, "restart");
+        assert!(restarted.ok(), "restart {host}:\n{}", restarted.report());
+    }
+    let (code, body) = lab.probe(&lab.go_url(lab.addr("go2"), DASHBOARD_JSON));
+    assert_eq!(
+        code, 1,
+        "the dashboard refuses a request without the token: {body}"
+    );
+    assert!(body.contains("Unauthorized"), "{body}");
+
+    // drplan reads it with the token from GO2's own file: in sync, the plugins too.
+    green_within(&lab, "with the token");
+    let (_, report) = check(&lab);
+    let dashboard = &row(&report, DASHBOARD)["result"];
+    assert!(
+        dashboard["present"] == true
+            && dashboard["in_sync"] == true
+            && dashboard["plugins_in_sync"] == true,
+        "{report:#}"
+    );
+    assert!(
+        dashboard["plugins"]["primary"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("lab-notifier-1.0.jar=")),
+        "{report:#}"
+    );
+
+    // GO2's sync stalls (it polls GO1 every ten minutes now): the gap between GO1's last
+    // update and GO2's last sync grows past max_sync_gap, though every file is still the same.
+    let slow = lab.ssh(
+        "go2",
+        "sed -i 's/status.check.interval=[0-9]*/status.check.interval=600000/' /etc/default/go-server",
+    );
+    assert!(slow.ok(), "{}", slow.report());
+    let restarted = go_ctl(&lab, "go2", "restart");
+    assert!(restarted.ok(), "restart go2:\n{}", restarted.report());
+    let gap_site = lab.site_with_params("site-gap.yaml", &[("max_sync_gap", "5s")]);
+    let report = wait_for("the dashboard to show a sync gap", secs(60), || {
+        let (out, report) = check_site(&lab, &gap_site);
+        if out.code == Some(1) {
+            Ok(report)
+        } else {
+            Err(format!("{:?}", not_ok(&report)))
+        }
+    });
+    assert_eq!(
+        not_ok(&report),
+        vec![(DASHBOARD.to_owned(), "warning".to_owned())],
+        "{report:#}"
+    );
+    let dashboard = &row(&report, DASHBOARD)["result"];
+    assert!(
+        dashboard["sync_gap_s"].as_i64().is_some_and(|g| g > 5)
+            && dashboard["plugins_in_sync"] == true,
+        "{report:#}"
+    );
+
+    // A plugin installed on GO1 that the stalled GO2 has not copied: the dashboard's plugin
+    // status differs (and drplan's own comparison names the file).
+    std::fs::write(lab.plugins_dir("go1").join("lab-late-1.0.jar"), "late\n").unwrap();
+    let report = wait_for("the dashboard to show the plugin", secs(60), || {
+        let (out, report) = check(&lab);
+        let dashboard = &row(&report, DASHBOARD)["result"];
+        if out.code == Some(1) && dashboard["plugins_in_sync"] == false {
+            Ok(report)
+        } else {
+            Err(format!("{:?}", not_ok(&report)))
+        }
+    });
+    assert_eq!(
+        not_ok(&report),
+        vec![
+            (FILES.to_owned(), "warning".to_owned()),
+            (DASHBOARD.to_owned(), "warning".to_owned())
+        ],
+        "{report:#}"
+    );
+    let late = format!("{}/lab-late-1.0.jar", lab.var("LAB_GO_PLUGINS_DIR"));
+    assert!(
+        row(&report, FILES)["result"]["differ"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|f| f == late.as_str())),
+        "{report:#}"
     );
     lab.finish();
 }

@@ -13,16 +13,23 @@
 //! 3. the shipped plans themselves, with the site's PostgreSQL passwords (`postgres.passwords`
 //!    in the generated site): `drplan check`, failover, a failback refused by its preflight
 //!    (nothing stopped), failback by basebackup (under the root-owned parent, the old data kept
-//!    beside it), failover again, failback by pg_rewind (the kept copy removed), PG2 streaming
-//!    as the replication user after each failback, and no password in the run directory.
+//!    beside it; an external plugin GO2 gained while it served copied to GO1), failover again,
+//!    failback by pg_rewind through a replication slot (the kept copy removed), PG2 streaming
+//!    as the replication user after each failback, and no password in the run directory;
+//! 4. a planned switchover that loses no row and rebuilds PG1 as PG2's standby by basebackup
+//!    (under the root-owned parent, through a replication slot, as the replication user), then
+//!    a failback by pg_rewind to the original layout and `drplan check` green.
 //!
 //! GoCD without the add-on has no standby mode: GO2 cannot start as a standby of GO1 (it
-//! refuses its in-recovery database), so each failback pauses at `start-go-standby` and is
-//! resumed with `--skip start-go-standby` (GO2 stays a cold standby, as the lab built it). The
-//! switchover is left out: its precondition reads the add-on's dashboard, which is not there.
+//! refuses its in-recovery database). The lab's site says so (`go_standby: cold`): the
+//! failback leaves GO2 stopped, and the switchover leaves GO1 stopped.
 //!
 //! Needs root, the lab's packages and `sudo`. Without them it FAILS: a lab test that did not run
 //! has not passed.
+
+mod common;
+#[path = "lab_e2e/harness.rs"]
+mod harness;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -137,10 +144,7 @@ impl Lab {
     /// `drplan ARGS` inside the controller's namespace, state in the lab directory.
     fn drplan(&self, args: &[&str]) -> Output {
         let started = Instant::now();
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.var("LAB_NS_CTL")])
-            .arg(env!("CARGO_BIN_EXE_drplan"))
-            .arg("--no-color")
+        let out = common::drplan_in(&self.var("LAB_NS_CTL"))
             .arg("--state-dir")
             .arg(self.dir.join("s"))
             .args(args)
@@ -474,50 +478,62 @@ fn the_shipped_plans_host_operations_run_over_sudo_on_the_hardened_lab() {
     });
 }
 
-/// The run id an `apply` printed (`drplan resume RUN` in its last lines).
+/// The run id an `apply` printed first (`run RUN: plan …`).
 fn run_id(out: &Output) -> String {
     let t = text(out);
-    let at = t
-        .rfind("drplan resume ")
-        .map(|i| i + "drplan resume ".len())
-        .unwrap_or_else(|| panic!("no run id in:\n{t}"));
-    t[at..]
-        .split(|c: char| c.is_whitespace() || c == '`')
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    t.split_once("] run ")
+        .and_then(|(_, rest)| rest.split_once(':'))
+        .map(|(id, _)| id.to_string())
+        .unwrap_or_else(|| panic!("no run id in:\n{t}"))
 }
 
-/// A failback that pauses only at `start-go-standby`, because GoCD without the add-on cannot
-/// run as a standby, resumed with that step skipped (GO2 stays cold, as the lab built it).
-fn failback(lab: &Lab, site: &Path, rebuild: &str) {
-    let out = lab.drplan(&[
+/// `drplan apply plans/gocd/PLAN.yaml --site SITE --yes`.
+fn apply(lab: &Lab, plan: &str, site: &Path) -> Output {
+    lab.drplan(&[
         "apply",
-        "plans/gocd/failback.yaml",
+        &format!("plans/gocd/{plan}.yaml"),
         "--site",
         site.to_str().expect("UTF-8"),
         "--yes",
-    ]);
+    ])
+}
+
+/// A failback that succeeds, leaving GO2 a cold standby (the site's `go_standby: cold`).
+fn failback(lab: &Lab, site: &Path, rebuild: &str) {
+    let out = apply(lab, "failback", site);
     let said = text(&out);
-    assert_eq!(out.status.code(), Some(1), "failback by {rebuild}: {said}");
+    assert_eq!(out.status.code(), Some(0), "failback by {rebuild}: {said}");
     assert!(
-        said.contains("✗ start-go-standby failed")
-            && said.contains("the business-continuity add-on is not installed")
-            && said.contains("1 failed, 2 not started"),
-        "failback by {rebuild} must stop only at GO2's standby start: {said}"
-    );
-    assert!(
-        said.contains(&format!("✓ {rebuild}-pg-primary done")),
+        said.contains(&format!("✓ {rebuild}-pg-primary done"))
+            && said.contains("✓ remove-old-copies done")
+            && said.contains("GO2 stays stopped (a cold standby)"),
         "failback by {rebuild}: {said}"
     );
-    let run = run_id(&out);
-    let out = lab.drplan(&["resume", &run, "--skip", "start-go-standby"]);
-    assert_eq!(out.status.code(), Some(0), "resume: {}", text(&out));
+    let status = lab.drplan(&["status", &run_id(&out)]);
     assert!(
-        text(&out).contains("✓ remove-old-copies done"),
-        "resume: {}",
-        text(&out)
+        text(&status)
+            .lines()
+            .any(|l| l.contains("start-go-standby") && l.contains("skipped (when)")),
+        "GO2 is not started: {}",
+        text(&status)
     );
+}
+
+/// The site with these values in its `params:` section.
+fn site_with(lab: &Lab, name: &str, params: &[(&str, &str)]) -> PathBuf {
+    let text = std::fs::read_to_string(lab.site()).expect("read site.yaml");
+    let path = lab.dir.join(name);
+    std::fs::write(&path, harness::with_params(&text, params)).expect("write a site");
+    path
+}
+
+/// The external plugins directory of go1 or go2, as the machine sees it.
+fn plugins_dir(lab: &Lab, host: &str) -> PathBuf {
+    PathBuf::from(format!(
+        "/etc/netns/{}-{host}{}",
+        lab.var("LAB_PREFIX"),
+        lab.var("LAB_GO_PLUGINS_DIR").trim_start_matches("/etc")
+    ))
 }
 
 fn old_copies(lab: &Lab) -> Vec<PathBuf> {
@@ -553,6 +569,13 @@ fn assert_pair_two_serves(lab: &Lab, ctx: &str) {
 fn failover(lab: &Lab, site: &str) {
     let out = lab.drplan(&["apply", "plans/gocd/failover.yaml", "--site", site, "--yes"]);
     assert_eq!(out.status.code(), Some(0), "failover: {}", text(&out));
+    assert!(
+        text(&out).contains(
+            "Jobs that were running on GO1 when it was lost have lost their console logs"
+        ),
+        "the failover says what it lost: {}",
+        text(&out)
+    );
     assert_pair_two_serves(lab, "after the failover");
 }
 
@@ -605,13 +628,7 @@ fn the_shipped_plans_fail_over_and_back_by_basebackup_and_by_rewind_on_the_harde
         site_text.replace(", replicator: replication_password }", " }"),
     )
     .expect("write a site");
-    let out = lab.drplan(&[
-        "apply",
-        "plans/gocd/failback.yaml",
-        "--site",
-        no_replication.to_str().expect("UTF-8"),
-        "--yes",
-    ]);
+    let out = apply(&lab, "failback", &no_replication);
     let said = text(&out);
     assert_eq!(out.status.code(), Some(3), "refused failback: {said}");
     assert!(
@@ -621,7 +638,9 @@ fn the_shipped_plans_fail_over_and_back_by_basebackup_and_by_rewind_on_the_harde
     assert_pair_two_serves(&lab, "after the refused failback");
 
     // Failback by basebackup: PG1's data directory sits under a root-owned parent; its old
-    // contents are kept beside it, and PG2 streams from PG1 as replicator afterwards.
+    // contents are kept beside it, and PG2 streams from PG1 as replicator afterwards. GO2
+    // got an external plugin while it served: GO1 has it afterwards.
+    std::fs::write(plugins_dir(&lab, "go2").join("lab-go2-1.0.jar"), "go2\n").expect("a plugin");
     let beats = beats_on_pg2();
     let started = Instant::now();
     failback(&lab, &site_path, "basebackup");
@@ -630,6 +649,11 @@ fn the_shipped_plans_fail_over_and_back_by_basebackup_and_by_rewind_on_the_harde
         started.elapsed().as_secs_f64()
     );
     lab.assert_pair_one_serves("after the failback by basebackup");
+    assert_eq!(
+        std::fs::read_to_string(plugins_dir(&lab, "go1").join("lab-go2-1.0.jar")).ok(),
+        Some("go2\n".to_string()),
+        "GO1 has the plugin GO2 got"
+    );
     let kept = old_copies(&lab);
     assert_eq!(kept.len(), 1, "one kept copy of PG1's old data: {kept:?}");
     assert!(kept[0].join("PG_VERSION").is_file(), "{kept:?}");
@@ -643,14 +667,17 @@ fn the_shipped_plans_fail_over_and_back_by_basebackup_and_by_rewind_on_the_harde
     );
 
     // Failover again, then failback by pg_rewind: the copy the last failback kept is removed
-    // once this one has succeeded, and the rewound PG1's standby streams as replicator.
+    // once this one has succeeded, and PG2 streams from the rewound PG1 as replicator, through
+    // the site's replication slot (created on PG1 by replicator, over a replication connection).
     failover(&lab, site);
-    let rewind_site = lab.dir.join("site-rewind.yaml");
-    std::fs::write(
-        &rewind_site,
-        format!("{site_text}params:\n  rebuild: rewind\n"),
-    )
-    .expect("write a site");
+    let rewind_site = site_with(
+        &lab,
+        "site-rewind.yaml",
+        &[
+            ("rebuild", "rewind"),
+            ("replication_slot", "drplan_standby"),
+        ],
+    );
     let started = Instant::now();
     failback(&lab, &rewind_site, "rewind");
     println!(
@@ -663,6 +690,14 @@ fn the_shipped_plans_fail_over_and_back_by_basebackup_and_by_rewind_on_the_harde
         Vec::<PathBuf>::new(),
         "the kept copy was not removed"
     );
+    assert_eq!(lab.q("pg2", "show primary_slot_name"), "drplan_standby");
+    wait_for("PG2 using its slot on PG1", 30, || {
+        let r = lab.q(
+            "pg1",
+            "select coalesce((select active::text from pg_replication_slots where slot_name = 'drplan_standby'), 'no slot')",
+        );
+        (r == "true").then_some(()).ok_or(r)
+    });
 
     // No password in anything drplan wrote.
     for name in ["pg-postgres.password", "pg-replicator.password"] {
@@ -687,4 +722,85 @@ fn the_shipped_plans_fail_over_and_back_by_basebackup_and_by_rewind_on_the_harde
             }
         }
     }
+}
+
+#[test]
+fn a_switchover_rebuilds_pg1_as_the_new_standby_by_basebackup_on_the_hardened_lab() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::up();
+    lab.assert_pair_one_serves("the new lab");
+    let slot = "drplan_standby";
+    let site = site_with(
+        &lab,
+        "site-switch.yaml",
+        &[
+            ("rebuild_old_primary", "basebackup"),
+            ("replication_slot", slot),
+        ],
+    );
+    let before = lab.q("pg1", "select count(*) || '|' || max(id) from heartbeat");
+    let max_before = before.split('|').nth(1).expect("a max id").to_string();
+
+    let out = apply(&lab, "switchover", &site);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "switchover: {said}");
+    assert!(
+        said.contains(&format!(
+            "PG1 was rebuilt by basebackup and streams from PG2 through replication slot {slot} as its standby; GO1 stays stopped (a cold standby"
+        )),
+        "the switchover says what it leaves: {said}"
+    );
+    assert_pair_two_serves(&lab, "after the switchover");
+    assert_eq!(
+        lab.q(
+            "pg2",
+            &format!("select count(*) || '|' || max(id) from heartbeat where id <= {max_before}")
+        ),
+        before,
+        "every row PG1 had is on PG2"
+    );
+    // PG1 rebuilt under its root-owned parent (the old contents kept beside it), streaming
+    // from PG2 as replicator through the slot.
+    assert_eq!(old_copies(&lab).len(), 1, "{:?}", old_copies(&lab));
+    assert_eq!(lab.q("pg1", "select pg_is_in_recovery()"), "t");
+    wait_for(
+        "PG1 streaming from PG2 as replicator through the slot",
+        30,
+        || {
+            let r = lab.q(
+            "pg2",
+            &format!(
+                "select coalesce((select r.usename || ' ' || r.state || ' ' || s.slot_name from pg_stat_replication r join pg_replication_slots s on s.active_pid = r.pid where r.client_addr = '{}'), 'none')",
+                lab.var("LAB_ADDR_PG1")
+            ),
+        );
+            (r == format!("replicator streaming {slot}"))
+                .then_some(())
+                .ok_or(r)
+        },
+    );
+    let go1 = format!(
+        "http://{}:{}/go/api/v1/health",
+        lab.var("LAB_ADDR_GO1"),
+        lab.var("LAB_GO_PORT")
+    );
+    assert_eq!(lab.get(&go1), None, "GO1 stays stopped (a cold standby)");
+
+    // Back to the original layout by rewind (PG1 followed PG2: nothing to rewind); the copy the
+    // switchover kept is removed once the failback has succeeded.
+    let failback_site = site_with(
+        &lab,
+        "site-rewind.yaml",
+        &[("rebuild", "rewind"), ("replication_slot", slot)],
+    );
+    failback(&lab, &failback_site, "rewind");
+    lab.assert_pair_one_serves("after the failback");
+    assert_eq!(old_copies(&lab), Vec::<PathBuf>::new());
+    assert_eq!(
+        lab.q("pg2", "select count(*) from pg_replication_slots"),
+        "0",
+        "PG2 keeps no copy of the slot PG1 streamed from it through"
+    );
+    let out = lab.drplan(&["check", "--site", lab.site().to_str().expect("UTF-8")]);
+    assert_eq!(out.status.code(), Some(0), "check: {}", text(&out));
 }

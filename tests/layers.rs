@@ -3,17 +3,12 @@
 //! back into the executor or the command line; the plan model is plain data.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Every `crate::NAME` a module's files use (`src/NAME/**` or `src/NAME.rs`).
-fn imports(module: &str) -> Vec<(String, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+/// The `.rs` files under `dir`.
+fn sources(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    let mut stack = vec![root.join(module)];
-    let single = root.join(format!("{module}.rs"));
-    if single.is_file() {
-        files.push(single);
-    }
+    let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;
@@ -26,6 +21,20 @@ fn imports(module: &str) -> Vec<(String, String)> {
                 files.push(p);
             }
         }
+    }
+    files
+}
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Every `crate::NAME` a module's files use (`src/NAME/**` or `src/NAME.rs`).
+fn imports(module: &str) -> Vec<(String, String)> {
+    let mut files = sources(&src().join(module));
+    let single = src().join(format!("{module}.rs"));
+    if single.is_file() {
+        files.push(single);
     }
     assert!(!files.is_empty(), "no source for module {module}");
     let mut found = Vec::new();
@@ -65,10 +74,14 @@ fn actions_never_reach_back_into_the_executor_or_the_command_line() {
     never("actions", &["exec", "cli"]);
 }
 
+fn nothing_of_ours(module: &str) {
+    let ours = imports(module);
+    assert!(ours.is_empty(), "{module} imports {ours:?}");
+}
+
 #[test]
 fn the_plan_model_imports_nothing_of_ours() {
-    let ours: Vec<(String, String)> = imports("plan");
-    assert!(ours.is_empty(), "plan imports {ours:?}");
+    nothing_of_ours("plan");
 }
 
 #[test]
@@ -77,4 +90,27 @@ fn transport_knows_no_plans() {
         "transport",
         &["plan", "check", "graph", "exec", "actions", "cli"],
     );
+}
+
+#[test]
+fn readiness_reaches_hosts_only_through_a_runner() {
+    never("readiness", &["actions", "transport", "cli"]);
+}
+
+#[test]
+fn the_clock_imports_nothing_of_ours() {
+    nothing_of_ours("clock");
+}
+
+/// Argument parsing is the command line's: domain types carry no clap derives (the cli keeps
+/// its own small argument enums and converts).
+#[test]
+fn only_the_command_line_knows_clap() {
+    let bad: Vec<String> = sources(&src())
+        .into_iter()
+        .filter(|p| !p.starts_with(src().join("cli")))
+        .filter(|p| fs::read_to_string(p).unwrap().contains("clap::"))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(bad.is_empty(), "clap outside src/cli: {bad:?}");
 }

@@ -1,6 +1,8 @@
 //! `drplan plan`: the preview of the GoCD failover in every format, the saved plan, and
 //! what must never be printed (secrets) or cannot be known yet (step results).
 
+mod common;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -20,13 +22,14 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `drplan` from the repository, with a state directory of its own.
 fn drplan() -> Command {
-    let mut cmd = Command::cargo_bin("drplan").expect("the drplan binary is built");
-    cmd.current_dir(root()).env("NO_COLOR", "1").env(
+    let mut cmd = common::drplan();
+    cmd.current_dir(root()).env(
         "DRPLAN_STATE_DIR",
         std::env::temp_dir().join("drplan-preview-test-state"),
     );
-    cmd
+    Command::from_std(cmd)
 }
 
 struct Run {
@@ -114,15 +117,15 @@ fn json_preview_has_the_documented_shape() {
         .iter()
         .map(|s| (s["id"].as_str().unwrap(), s["wave"].as_u64().unwrap()))
         .collect();
-    assert_eq!(wave.len(), 13);
+    assert_eq!(wave.len(), 15);
     let in_waves: Vec<&str> = p["waves"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|w| w.as_array().unwrap().iter().map(|s| s.as_str().unwrap()))
         .collect();
-    assert_eq!(in_waves.len(), 13);
-    assert_eq!(in_waves.iter().collect::<BTreeSet<_>>().len(), 13);
+    assert_eq!(in_waves.len(), 15);
+    assert_eq!(in_waves.iter().collect::<BTreeSet<_>>().len(), 15);
     let needs: BTreeSet<(String, String)> = steps
         .iter()
         .flat_map(|s| {
@@ -229,6 +232,7 @@ fn dot_has_an_edge_per_need() {
         "no other edges:\n{dot}"
     );
     assert!(dot.contains("\"promote-pg-standby\" [label=") && dot.contains("doubleoctagon"));
+    insta::assert_snapshot!("failover_dot", dot);
 }
 
 #[test]
@@ -240,6 +244,7 @@ fn mermaid_is_a_flowchart_with_an_edge_per_need() {
         m.contains("{{\"Promote the standby PostgreSQL"),
         "the point of no return is a hexagon:\n{m}"
     );
+    insta::assert_snapshot!("failover_mermaid", m);
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -446,3 +446,50 @@ fn a_secret_the_plan_never_reads_is_not_required() {
     );
     assert_eq!(s.read("log"), "one\n");
 }
+
+/// A journal written before records carried milliseconds (`"at":"2026-11-25T20:34:56Z"`)
+/// still reads and resumes: the run's state, `status` and the rest of the run are as if this
+/// drplan had written it.
+#[test]
+fn a_journal_with_whole_second_times_still_resumes() {
+    use sha2::{Digest, Sha256};
+    let s = Site::new();
+    let plan = s.plan(&(logging_step("one", &[], "") + &logging_step("two", &["one"], "")));
+    // Killed after `one` finished: its run_started … step_finished are on disk.
+    let crashed = s
+        .apply_process(&plan, &["--parallel", "1"])
+        .env("DRPLAN_CRASH_AFTER_RECORD", "step_finished:one")
+        .output()
+        .unwrap();
+    assert_eq!(crashed.status.signal(), Some(9));
+    let run = s.run_id();
+    let path = s.path(&format!("state/runs/{run}/journal.jsonl"));
+    let mut old = String::new();
+    for line in fs::read_to_string(&path).unwrap().lines() {
+        let mut line: serde_json::Value = serde_json::from_str(line).unwrap();
+        let at = line["record"]["at"].as_str().unwrap().to_owned();
+        assert_eq!(at.len(), "2026-11-25T20:34:56.789Z".len(), "{at}");
+        line["record"]["at"] = format!("{}Z", &at[..19]).into();
+        let record = serde_json::to_string(&line["record"]).unwrap();
+        let sum: String = Sha256::digest(record.as_bytes())[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        line["sha256"] = sum.into();
+        old.push_str(&serde_json::to_string(&line).unwrap());
+        old.push('\n');
+    }
+    assert!(
+        old.contains("\"at\":\"20") && !old.contains(".000Z"),
+        "{old}"
+    );
+    fs::write(&path, old).unwrap();
+    let status = out(&s.drplan().args(["status", &run]).assert().success());
+    assert!(status.contains("(started 20"), "{status}");
+    assert!(
+        status.contains("one") && status.contains("done"),
+        "{status}"
+    );
+    s.drplan().args(["resume", &run]).assert().success();
+    assert_eq!(s.read("log"), "one\ntwo\n");
+}

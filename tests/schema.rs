@@ -3,6 +3,8 @@
 //! *shape* mistakes among the invalid fixtures are caught by the schema alone — so an editor
 //! using `schemas/plan.schema.json` flags them as the user types.
 
+mod common;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -11,10 +13,11 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `drplan` from the repository.
 fn drplan() -> Command {
-    let mut cmd = Command::cargo_bin("drplan").expect("the drplan binary is built");
-    cmd.current_dir(root()).env("NO_COLOR", "1");
-    cmd
+    let mut cmd = common::drplan();
+    cmd.current_dir(root());
+    Command::from_std(cmd)
 }
 
 /// The YAML file as JSON, read as drplan reads it: YAML 1.2 booleans only, so `on:` stays a

@@ -62,9 +62,8 @@ impl Site {
     }
 
     fn drplan(&self) -> Command {
-        let mut c = Command::cargo_bin("drplan").unwrap();
-        c.env("NO_COLOR", "1")
-            .env("DRPLAN_TEST_TOKEN", TOKEN)
+        let mut c = Command::from_std(common::drplan());
+        c.env("DRPLAN_TEST_TOKEN", TOKEN)
             .arg("--state-dir")
             .arg(self.path("state"));
         c
@@ -192,7 +191,7 @@ fn a_manual_approve_prompt_never_prints_a_secret() {
     // no.
     let line = format!(
         "{} --state-dir {} apply {} --site {} --yes",
-        assert_cmd::cargo::cargo_bin("drplan").display(),
+        env!("CARGO_BIN_EXE_drplan"),
         s.path("state").display(),
         plan.display(),
         s.path("site.yaml").display()

@@ -43,8 +43,7 @@ impl Run {
     fn start(&self, role: &str, steps: &str) -> Child {
         let plan = format!("version: 1\nname: signals\nroles: [{role}]\nsteps:\n{steps}");
         fs::write(self.path("plan.yaml"), plan).unwrap();
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("drplan"))
-            .env("NO_COLOR", "1")
+        common::drplan()
             .arg("--state-dir")
             .arg(self.state())
             .arg("apply")
@@ -148,6 +147,12 @@ fn ctrl_c_while_the_ssh_master_connects_lets_the_step_finish_and_exits_130() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(130), "{stdout}{stderr}");
     assert!(stderr.contains("interrupted"), "{stdout}{stderr}");
+    // How to go on, on a line of its own (to copy).
+    assert!(
+        stderr.contains("interrupted; the checkpoint is safe")
+            && stderr.contains("\n          drplan resume 20"),
+        "{stdout}{stderr}"
+    );
     assert!(!stdout.contains("failed on"), "{stdout}{stderr}");
     assert!(done.exists(), "the running step finished on the host");
     assert!(!never.exists(), "no new step started after Ctrl-C");

@@ -53,9 +53,8 @@ impl Run {
     }
 
     fn drplan(&self) -> std::process::Command {
-        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("drplan"));
-        c.env("NO_COLOR", "1")
-            .arg("--state-dir")
+        let mut c = common::drplan();
+        c.arg("--state-dir")
             .arg(self.path("state"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -64,7 +64,7 @@ pub struct GocdWaitReadyParams {
     /// Give up after this long (default 60s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
-    /// Pause between polls (default 1s).
+    /// Pause between polls (default 200ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
 }

@@ -26,7 +26,7 @@ pub struct HttpWaitParams {
     /// Give up after this long (default 60s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
-    /// Pause between polls (default 1s).
+    /// Pause between polls (default 200ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
 }
@@ -40,7 +40,7 @@ pub struct TcpWaitParams {
     /// Give up after this long (default 60s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
-    /// Pause between polls (default 1s).
+    /// Pause between polls (default 200ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
 }

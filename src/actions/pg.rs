@@ -1,8 +1,10 @@
-//! `pg.*`: PostgreSQL ≥ 12 cluster control with `pg_ctl`, `pg_basebackup`, `pg_rewind`.
+//! `pg.*`: PostgreSQL ≥ 13 cluster control with `pg_ctl`, `pg_basebackup`, `pg_rewind`.
 //!
 //! Standbys are `standby.signal` + `primary_conninfo` (PostgreSQL 12 removed
-//! `recovery.conf`; the server refuses to start with one). These actions run as the
-//! cluster's OS user (`become: postgres`): `pg_ctl` refuses to run as root.
+//! `recovery.conf`; the server refuses to start with one). 13 is the oldest supported:
+//! its `pg_rewind` recovers a target that was not shut down cleanly (an old primary lost
+//! in a disaster) before rewinding it; `pg.rebuild_check` refuses anything older. These actions run as the cluster's OS user
+//! (`become: postgres`): `pg_ctl` refuses to run as root.
 
 use crate::plan::Duration;
 use schemars::JsonSchema;
@@ -102,6 +104,11 @@ pub struct PgBasebackupParams {
     /// `application_name` in the primary_conninfo written with `standby`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application_name: Option<String>,
+    /// With `standby`: the replication slot it streams through, as `pg.make_standby`'s `slot`
+    /// (created on the source before the copy, so it keeps the WAL the copy needs). Empty or
+    /// absent: none, and a `primary_slot_name` copied from the source is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
 }
 
 /// Resynchronise a cleanly stopped old primary with the new primary.
@@ -134,6 +141,11 @@ pub struct PgRewindParams {
     /// `application_name` in the primary_conninfo written with `standby`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application_name: Option<String>,
+    /// With `standby`: the replication slot it streams through, as `pg.make_standby`'s `slot`
+    /// (created as `replication_user`). Empty or absent: none, and a `primary_slot_name`
+    /// copied from the source is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
 }
 
 /// Turn a stopped cluster into a standby of `primary_host`.
@@ -153,6 +165,16 @@ pub struct PgMakeStandbyParams {
     /// `application_name` the primary sees in pg_stat_replication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application_name: Option<String>,
+    /// The physical replication slot it streams through (`primary_slot_name`), created on
+    /// the primary (a replication connection as `user`) when it has none, and removed from
+    /// this cluster's own `pg_replslot` (a standby must not keep a stale copy of the slot it
+    /// uses: it would hold WAL back for ever). Empty or absent: no slot (any
+    /// `primary_slot_name` is removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
+    /// Directory of psql, which creates the slot (default: found on PATH).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin_dir: Option<String>,
 }
 
 /// Ask a server about itself with psql.
@@ -229,6 +251,10 @@ pub struct PgRebuildCheckParams {
     /// The cluster's OS user, which runs the rebuild (default: the step's user).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os_user: Option<String>,
+    /// The replication slot the rebuilt cluster's standby will stream through (empty: none):
+    /// the source must allow slots (`max_replication_slots` > 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
 }
 
 /// Retention of the copies `pg.basebackup` moved aside (`DATA.drplan-old-<UTC time>`): every

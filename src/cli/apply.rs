@@ -39,16 +39,14 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
                 options: args.run.choices(Default::default()),
             }
         }
-        None if args.params.given() => {
-            return Err(Failure::Usage(
-                "a saved plan carries its own parameters: preview it again with `drplan plan … --param … --out FILE`, or give the plan file with --site".into(),
-            ));
-        }
+        None if args.params.given() => return Err(Failure::SavedPlanParams),
         None => {
-            let text = crate::load::read_text(&args.plan).map_err(Failure::Usage)?;
-            let saved: SavedPlan = serde_json::from_str(&text).map_err(|_| {
-                Failure::Usage(format!("{} is not a saved plan; to run a plan file give its site: `drplan apply {} --site SITE`", args.plan.display(), args.plan.display()))
-            })?;
+            let text = crate::load::read_text(&args.plan)
+                .map_err(|message| Failure::Unreadable { message })?;
+            let saved: SavedPlan =
+                serde_json::from_str(&text).map_err(|_| Failure::NotASavedPlan {
+                    path: args.plan.clone(),
+                })?;
             let rp = RunPlan {
                 drplan_run: 1,
                 plan: saved.plan,
@@ -70,8 +68,8 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     }
     let run_id = RunId::generate()?;
     let _lock = session::lock(global, &graph.bound.site.site, &run_id, "apply")?;
-    let stored =
-        serde_json::to_vec_pretty(&run_plan).map_err(|e| Failure::RunFailed(e.to_string()))?;
+    let stored = serde_json::to_vec_pretty(&run_plan)
+        .map_err(|e| Failure::io("encode the run's plan")(e.into()))?;
     let created = session::store(global).create_run(&run_id, &stored)?;
     let json = args.run.json();
     let mut ex = session::executor(Drive {
@@ -92,10 +90,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let started = std::time::Instant::now();
     session::preconditions(&mut ex, &run_id).await?;
     let opts = args.run.options(run_plan.options, Vec::new(), Vec::new());
-    let ending = ex
-        .forward(&opts)
-        .await
-        .map_err(|e| Failure::RunFailed(format!("run {run_id}: {e}")))?;
+    let ending = ex.forward(&opts).await?;
     session::finish(
         &ex,
         &run_id,
@@ -110,9 +105,7 @@ fn confirm(graph: &crate::graph::PlanGraph, global: &Global) -> Result<(), Failu
     let preview = render::preview_json(graph)?;
     crate::ui::say(render::text(&preview, global.stdout_color()).trim_end());
     if !std::io::stdin().is_terminal() {
-        return Err(Failure::Usage(
-            "not on a terminal: review the preview above, then run again with --yes".into(),
-        ));
+        return Err(Failure::NotATerminal);
     }
     print!(
         "\nApply this plan to site {}? Only `yes` is accepted: ",
@@ -122,9 +115,7 @@ fn confirm(graph: &crate::graph::PlanGraph, global: &Global) -> Result<(), Failu
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
     if answer.trim() != "yes" {
-        return Err(Failure::Usage(
-            "not applied: the answer was not `yes`".into(),
-        ));
+        return Err(Failure::NotConfirmed);
     }
     Ok(())
 }

@@ -7,19 +7,17 @@
 //! a warning, 2 when any is critical (2 also for invalid input). It must never change a host:
 //! the loader already refuses a changing action as a check, and this command runs nothing else.
 
+use super::action_runner::ActionRunner;
 use super::pipeline::bind_graph;
-use super::readiness::{Report, Round, Status};
 use super::validate::Format;
 use super::{Failure, Global};
-use crate::check::{self, ValidPlan};
-use crate::diag::Diagnostics;
-use crate::exec::Secrets;
-use crate::load::{self, Document};
+use crate::events::Silent;
+use crate::exec::{Cancel, Shared};
 use crate::plan::Severity;
-use serde_json::Value;
+use crate::readiness::{self, Report, Status};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use tokio::sync::watch;
+use std::sync::Arc;
 
 /// Where the checks are when `--checks` is not given (relative to the current directory).
 const DEFAULT_CHECKS: &str = "plans/gocd/readiness.yaml";
@@ -64,22 +62,15 @@ fn interval(text: &str) -> Result<crate::plan::Duration, String> {
 
 pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let path = checks_path(args.checks.as_deref())?;
-    let graph = bind_graph(load_checks(&path), &args.site)?;
-    super::session::trust_ssh_files(&graph.bound)?;
-    let secrets = Secrets::resolve(&graph.bound).map_err(Failure::Usage)?;
+    let graph = bind_graph(readiness::load_checks(&path), &args.site)?;
+    let secrets = super::session::secrets(&graph)?;
     // SSH control sockets in a private temporary directory: a report must not leave a
     // `.drplan` behind in whatever directory a monitoring job runs it from.
     let control = tempfile::Builder::new()
         .prefix("drplan-check-")
         .tempdir()
-        .map_err(|e| Failure::RunFailed(format!("cannot create a temporary directory: {e}")))?;
-    let round = Round {
-        graph: &graph,
-        secrets: &secrets,
-        control_dir: control.path(),
-        parallel: args.parallel.into(),
-    };
-    let stop = stop_on_signal();
+        .map_err(Failure::io("create a temporary directory"))?;
+    let stop = Cancel::on_signals();
     let show = Show {
         json: matches!(args.format, Format::Json),
         watch: args.watch,
@@ -91,7 +82,24 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     };
     let mut last = None;
     loop {
-        let Some(report) = round.run(stop.clone()).await else {
+        // A runner of its own each round: hosts are connected afresh.
+        let runner = ActionRunner::new(
+            &graph.bound,
+            control.path(),
+            Vec::new(),
+            secrets.redactor().clone(),
+        );
+        let shared = Arc::new(Shared::new(
+            graph.clone(),
+            runner,
+            secrets.clone(),
+            Arc::new(Silent),
+        ));
+        let report = readiness::round(&shared, args.parallel.into(), &stop).await;
+        if let Ok(shared) = Arc::try_unwrap(shared) {
+            shared.runner.close().await;
+        }
+        let Some(report) = report else {
             break;
         };
         show.print(&report, last.is_none());
@@ -99,19 +107,20 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         if !args.watch {
             break;
         }
-        let mut stopped = stop.clone();
         tokio::select! {
-            _ = tokio::time::sleep(args.interval.std()) => {}
-            Ok(_) = stopped.wait_for(|s| *s) => break,
+            () = tokio::time::sleep(args.interval.std()) => {}
+            () = stop.cancelled() => break,
         }
     }
     match last {
-        None => Err(Failure::Interrupted(
-            "interrupted before the checks finished: no report".into(),
-        )),
+        None => Err(Failure::ChecksInterrupted),
         Some(Status::Ok) => Ok(()),
-        Some(Status::Warning) => Err(Failure::Unready(Severity::Warning)),
-        Some(Status::Critical) => Err(Failure::Unready(Severity::Critical)),
+        Some(Status::Warning) => Err(Failure::Unready {
+            severity: Severity::Warning,
+        }),
+        Some(Status::Critical) => Err(Failure::Unready {
+            severity: Severity::Critical,
+        }),
     }
 }
 
@@ -127,81 +136,10 @@ fn checks_path(given: Option<&Path>) -> Result<PathBuf, Failure> {
     let here = std::env::current_dir()
         .map(|d| d.display().to_string())
         .unwrap_or_else(|_| "the current directory".into());
-    Err(Failure::Usage(format!(
-        "no checks file: the default {DEFAULT_CHECKS} is not in {here}; pass `--checks FILE` (a plan with `steps: []` whose preconditions are the checks)"
-    )))
-}
-
-/// Read and check a checks file: a valid plan, plus what makes it a checks file. Every
-/// problem is reported at once.
-fn load_checks(path: &Path) -> Result<ValidPlan, Diagnostics> {
-    let doc = load::read(path)?;
-    let rules = checks_file_rules(&doc);
-    match check::plan(doc) {
-        Ok(valid) => rules.sorted().into_result(valid),
-        Err(mut found) => {
-            found.extend(rules);
-            Err(found.sorted())
-        }
-    }
-}
-
-fn checks_file_rules(doc: &Document) -> Diagnostics {
-    let mut found = Diagnostics::default();
-    if doc
-        .value
-        .get("steps")
-        .and_then(Value::as_array)
-        .is_some_and(|s| !s.is_empty())
-    {
-        found.push(
-            doc.error_at_key("drplan::checks::has_steps", "/steps", "a checks file has no steps")
-                .label("must be `steps: []`")
-                .help("`drplan check` only looks, it never changes anything: put what to check under `preconditions:`, or run a plan with `drplan apply`"),
-        );
-    }
-    let checks = doc.value.get("preconditions").and_then(Value::as_array);
-    match checks {
-        Some(list) if !list.is_empty() => {
-            for (i, c) in list.iter().enumerate() {
-                if c.get("check").and_then(Value::as_str) == Some("manual.approve") {
-                    found.push(
-                        doc.error_at(
-                            "drplan::checks::asks_operator",
-                            &format!("/preconditions/{i}/check"),
-                            "`manual.approve` asks the operator, which a readiness report cannot do",
-                        )
-                        .label("not a check of the site")
-                        .help("check something on a host instead (`pg.status`, `file.stat`, `http.get`, …)"),
-                    );
-                }
-            }
-        }
-        Some(_) => found.push(
-            doc.error_at_key(
-                "drplan::checks::no_checks",
-                "/preconditions",
-                "a checks file needs at least one check",
-            )
-            .label("empty"),
-        ),
-        None if !doc.value.is_null() => found.push(
-            doc.error_at("drplan::checks::no_checks", "", "a checks file needs at least one check")
-                .help("list the checks under `preconditions:` (`name`, `on`, `check`, `with`, `expect`, `severity`)"),
-        ),
-        None => {}
-    }
-    found
-}
-
-/// A receiver that turns true on SIGINT or SIGTERM.
-fn stop_on_signal() -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        crate::exec::signalled().await;
-        let _ = tx.send(true);
-    });
-    rx
+    Err(Failure::NoChecksFile {
+        default: DEFAULT_CHECKS,
+        here,
+    })
 }
 
 /// How reports are shown.
@@ -271,9 +209,9 @@ impl Show {
                 Status::Critical => self.paint("31", "✗"),
             };
             let detail = c
-                .message
+                .detail
                 .as_deref()
-                .map(|m| format!(": {}", detail(&c.name, m)))
+                .map(|d| format!(": {d}"))
                 .unwrap_or_default();
             t.push_str(&format!("{mark} {} — on {}{detail}\n", c.name, c.label));
         }
@@ -284,16 +222,4 @@ impl Show {
         ));
         t
     }
-}
-
-/// The executor's message without the check's name, which the line shows already:
-/// "`expect` is false with result {…}", "could not run: …", "cannot evaluate …".
-fn detail<'a>(name: &str, message: &'a str) -> &'a str {
-    let rest = message
-        .strip_prefix(&format!("check `{name}`"))
-        .unwrap_or(message);
-    rest.strip_prefix(" refused: ")
-        .or_else(|| rest.strip_prefix(": "))
-        .or_else(|| rest.strip_prefix(' '))
-        .unwrap_or(rest)
 }

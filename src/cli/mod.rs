@@ -1,15 +1,15 @@
 //! The command line: clap structs, resolved once into what each subcommand needs.
 //!
-//! Each subcommand lives in its own file and returns `Result<(), Failure>`; one function
-//! maps a `Failure` to the exit codes fixed in docs/plan-format.md.
+//! Each subcommand lives in its own file and returns `Result<(), Failure>`: a typed failure
+//! (`failure.rs`) that knows its exit code (fixed in docs/plan-format.md) and is rendered
+//! here, in one place.
 
 pub mod action_runner;
 mod apply;
 mod check;
-mod control_dir;
+mod failure;
 mod pipeline;
 mod plan_cmd;
-mod readiness;
 mod resume;
 mod rollback_cmd;
 mod schema_cmd;
@@ -18,10 +18,10 @@ mod status;
 mod validate;
 
 pub use action_runner::ActionRunner;
+pub use failure::Failure;
 pub use pipeline::{ParamFlags, load_graph, load_plan, with_params};
 
-use crate::diag::{self, Diagnostics};
-use crate::plan::Severity;
+use crate::diag;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -104,81 +104,6 @@ pub enum Command {
     Schema(schema_cmd::Args),
 }
 
-/// Why a command did not succeed; each maps to one exit code.
-#[derive(Debug)]
-pub enum Failure {
-    /// Invalid plan, site, saved plan or arguments (exit 2).
-    Invalid(Diagnostics),
-    /// Something else the user must fix, already described (exit 2).
-    Usage(String),
-    /// The run failed and is paused or rolled back (exit 1).
-    RunFailed(String),
-    /// A precondition refused to let the run start or continue (exit 3).
-    Refused(String),
-    /// Interrupted; the checkpoint is safe (exit 130).
-    Interrupted(String),
-    /// `check`: the report, already shown, has a warning (exit 1) or a critical check (exit 2).
-    Unready(Severity),
-    /// A typed error from a lower layer, shown with its code, cause and help; `exit` is the
-    /// exit code its kind maps to (see the `From` impls below).
-    Typed {
-        exit: u8,
-        error: Box<dyn miette::Diagnostic + Send + Sync>,
-    },
-}
-
-impl From<crate::journal::JournalError> for Failure {
-    fn from(e: crate::journal::JournalError) -> Self {
-        use crate::journal::JournalError as J;
-        let exit = match e {
-            // The operator named a run that is not there: invalid input.
-            J::InvalidRunId { .. } | J::RunNotFound { .. } => 2,
-            // Another user's file in the state directory: the operator must look.
-            J::Insecure(_) => 2,
-            J::Io { .. } | J::Corrupt { .. } | J::Poisoned { .. } | J::RunExists { .. } => 1,
-        };
-        Failure::Typed {
-            exit,
-            error: Box::new(e),
-        }
-    }
-}
-
-impl From<crate::journal::LockError> for Failure {
-    fn from(e: crate::journal::LockError) -> Self {
-        use crate::journal::LockError as L;
-        let exit = match e {
-            L::Held { .. } => 4,
-            L::InvalidSite { .. } | L::Insecure(_) => 2,
-            L::Io { .. } => 1,
-        };
-        Failure::Typed {
-            exit,
-            error: Box::new(e),
-        }
-    }
-}
-
-impl Failure {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Failure::Invalid(_) | Failure::Usage(_) => 2,
-            Failure::RunFailed(_) => 1,
-            Failure::Refused(_) => 3,
-            Failure::Interrupted(_) => 130,
-            Failure::Unready(Severity::Warning) => 1,
-            Failure::Unready(Severity::Critical) => 2,
-            Failure::Typed { exit, .. } => *exit,
-        }
-    }
-}
-
-impl From<Diagnostics> for Failure {
-    fn from(d: Diagnostics) -> Self {
-        Failure::Invalid(d)
-    }
-}
-
 /// Parse the command line, run, and report.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -228,25 +153,17 @@ fn block_on(fut: impl std::future::Future<Output = Result<(), Failure>>) -> Resu
         .build()
     {
         Ok(rt) => rt.block_on(fut),
-        Err(e) => Err(Failure::RunFailed(format!(
-            "cannot start the async runtime: {e}"
-        ))),
+        Err(e) => Err(Failure::io("start the async runtime")(e)),
     }
 }
 
+/// Show a failure on stderr: the one place failures are rendered.
 fn report(f: &Failure, global: &Global) {
+    let color = global.stderr_color();
     match f {
-        Failure::Invalid(d) => eprint!("{}", diag::render(d, global.stderr_color())),
-        Failure::Usage(m)
-        | Failure::RunFailed(m)
-        | Failure::Refused(m)
-        | Failure::Interrupted(m) => {
-            eprintln!("error: {m}")
-        }
-        Failure::Unready(_) => {}
-        Failure::Typed { error, .. } => eprint!(
-            "{}",
-            diag::render_one(error.as_ref(), global.stderr_color())
-        ),
+        Failure::Invalid(d) => eprint!("{}", diag::render(d, color)),
+        // `check` showed its report already; the exit code says the rest.
+        Failure::Unready { .. } => {}
+        f => eprint!("{}", diag::render_one(f, color)),
     }
 }

@@ -69,26 +69,22 @@ impl ParamFlags {
             match load::read(file)?.value {
                 Value::Object(m) => out.extend(m),
                 Value::Null => {}
-                _ => {
-                    return Err(Failure::Usage(format!(
-                        "{} must map parameter names to values (`rebuild: rewind`)",
-                        file.display()
-                    )));
-                }
+                _ => return Err(Failure::ParamsFileShape { path: file.clone() }),
             }
         }
-        out.extend(check::params::parse_words(&graph.bound, &self.param).map_err(Failure::Usage)?);
+        let words = check::params::parse_words(&graph.bound, &self.param).map_err(|problem| {
+            Failure::Params {
+                problems: vec![problem],
+            }
+        })?;
+        out.extend(words);
         Ok(out)
     }
 }
 
 /// `graph` with this run's parameter values laid over the site's.
 pub fn with_params(mut graph: PlanGraph, params: &Map) -> Result<PlanGraph, Failure> {
-    check::params::apply(&mut graph.bound, params).map_err(|problems| {
-        Failure::Usage(format!(
-            "invalid parameters for this run:\n  {}",
-            problems.join("\n  ")
-        ))
-    })?;
+    check::params::apply(&mut graph.bound, params)
+        .map_err(|problems| Failure::Params { problems })?;
     Ok(graph)
 }

@@ -46,9 +46,10 @@ pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
     print!("{shown}");
     if let Some(out) = &args.out {
         let saved = SavedPlan::capture(&graph, &preview, params);
-        saved
-            .write(out)
-            .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", out.display())))?;
+        saved.write(out).map_err(|source| Failure::Write {
+            path: out.clone(),
+            source,
+        })?;
         if !global.quiet {
             eprintln!(
                 "Saved this plan to {}. Apply exactly it with: drplan apply {}",

@@ -26,32 +26,25 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let (id, plan, state, journal) = session::open(global, &args.run)?;
     let stored = plan.options;
     if let Some(why) = state.not_resumable() {
-        return Err(Failure::Usage(format!(
-            "run {id} cannot be resumed: {why}. `drplan status {id}` shows it; start a new run with `drplan apply`"
-        )));
+        return Err(Failure::NotResumable { run: id, why });
     }
     if state.status() == RunStatus::RollingBack {
-        return Err(Failure::Usage(format!(
-            "run {id} is being rolled back; continue with `drplan rollback {id}`"
-        )));
+        return Err(Failure::RollingBack { run: id });
     }
     plan.check_unchanged("the run started")?;
     let graph = plan.graph()?;
     for s in args.retry.iter().chain(&args.skip) {
         if graph.index_of(s).is_none() {
-            return Err(Failure::Usage(format!("run {id} has no step `{s}`")));
+            return Err(Failure::no_such_step(
+                &id,
+                s,
+                graph.steps().iter().map(|st| st.id.as_str()),
+            ));
         }
     }
     let secrets = session::prepare(&graph)?;
     let _lock = session::lock(global, &graph.bound.site.site, &id, "resume")?;
     let events = session::events(global, args.flags.json());
-    events.emit(&crate::events::Event::RunStarted {
-        run_id: id.to_string(),
-        plan: state.plan.clone(),
-        site: state.site.clone(),
-        steps: graph.steps().len(),
-        resumed: true,
-    });
     let checked = state.preconditions_passed;
     let mut ex = session::executor(Drive {
         graph,
@@ -62,16 +55,14 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         state_dir: global.state_dir.clone(),
         secrets,
     })?;
+    ex.resumed();
     let started = std::time::Instant::now();
     if !checked {
         session::preconditions(&mut ex, &id).await?;
     }
     let mut opts = args.flags.options(stored, args.retry, args.skip);
     opts.kill_stale = args.kill_stale;
-    let ending = ex
-        .forward(&opts)
-        .await
-        .map_err(|e| Failure::RunFailed(format!("run {id}: {e}")))?;
+    let ending = ex.forward(&opts).await?;
     session::finish(
         &ex,
         &id,

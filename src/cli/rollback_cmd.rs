@@ -29,22 +29,29 @@ pub struct Args {
 pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let (id, plan, state, journal) = session::open(global, &args.run)?;
     if !state.started || matches!(state.status(), RunStatus::RolledBack | RunStatus::Refused) {
-        return Err(Failure::Usage(format!(
-            "run {id} is {}; there is nothing to roll back",
-            state.status().as_str()
-        )));
+        return Err(Failure::NothingToRollBack {
+            run: id,
+            status: state.status().as_str(),
+        });
     }
     plan.check_unchanged("the run started")?;
     let graph = plan.graph()?;
     for s in args.assume_done.iter().chain(&args.assume_not_run) {
         match graph.index_of(s).map(|_| state.step(s)) {
-            None => return Err(Failure::Usage(format!("run {id} has no step `{s}`"))),
+            None => {
+                return Err(Failure::no_such_step(
+                    &id,
+                    s,
+                    graph.steps().iter().map(|st| st.id.as_str()),
+                ));
+            }
             Some(StepState::InDoubt { .. }) => {}
             Some(_) if state.compensation_open.as_deref() == Some(s.as_str()) => {}
             Some(_) => {
-                return Err(Failure::Usage(format!(
-                    "step `{s}` of run {id} is not in doubt; `--assume-done`/`--assume-not-run` only settle steps a crash left in doubt (see `drplan status {id}`)"
-                )));
+                return Err(Failure::NotInDoubt {
+                    run: id,
+                    step: s.clone(),
+                });
             }
         }
     }
@@ -53,9 +60,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         .iter()
         .find(|s| args.assume_not_run.contains(s))
     {
-        return Err(Failure::Usage(format!(
-            "step `{both}` cannot be both --assume-done and --assume-not-run"
-        )));
+        return Err(Failure::AssumedBoth { step: both.clone() });
     }
     let secrets = session::prepare(&graph)?;
     let _lock = session::lock(global, &graph.bound.site.site, &id, "rollback")?;
@@ -74,11 +79,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         assume_not_run: args.assume_not_run,
         kill_stale: args.kill_stale,
     };
-    match ex
-        .rollback(&opts)
-        .await
-        .map_err(|e| Failure::RunFailed(format!("run {id}: {e}")))?
-    {
+    match ex.rollback(&opts).await? {
         Ending::RolledBack => {
             crate::ui::say(&format!("run {id} rolled back"));
             Ok(())

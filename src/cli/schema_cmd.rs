@@ -7,10 +7,21 @@ use crate::schema::{self, Kind};
 pub struct Args {
     /// Which schema.
     #[arg(value_enum, default_value = "plan")]
-    pub kind: Kind,
+    pub kind: Which,
+}
+
+/// The documents with a schema.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Which {
+    Plan,
+    Site,
 }
 
 pub fn run(args: Args) -> Result<(), Failure> {
-    print!("{}", schema::published_text(args.kind));
+    let kind = match args.kind {
+        Which::Plan => Kind::Plan,
+        Which::Site => Kind::Site,
+    };
+    print!("{}", schema::published_text(kind));
     Ok(())
 }

@@ -1,12 +1,12 @@
 //! What `apply`, `resume` and `rollback` share: the run's stored plan, opening runs,
 //! taking the site lock, wiring the executor to real hosts, and turning how a run ended
-//! into a message and an exit code.
+//! into a typed `Failure` (which knows its message and exit code).
 
 use super::{Failure, Global, action_runner::ActionRunner};
 use crate::check;
 use crate::diag::{Diagnostics, SourceFile};
 use crate::events::EventSink;
-use crate::exec::{Ending, Executor, Options, Preconditions, RunState, Secrets, Shared};
+use crate::exec::{Ending, Executor, OnFailure, Options, Preconditions, RunState, Secrets, Shared};
 use crate::graph::PlanGraph;
 use crate::journal::{FileRunStore, Journal, LockInfo, RunId, RunStore, SiteLock};
 use crate::load::Document;
@@ -33,7 +33,7 @@ pub struct RunPlan {
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct RunOptions {
     pub parallel: Option<u16>,
-    pub on_failure: Option<crate::exec::OnFailure>,
+    pub on_failure: Option<OnFailure>,
 }
 
 impl RunPlan {
@@ -48,12 +48,12 @@ impl RunPlan {
         for f in [&self.plan, &self.site] {
             let actual = sha256_hex(f.text.as_bytes());
             if actual != f.sha256 {
-                return Err(Failure::Usage(format!(
-                    "{what}: the stored text of {} does not match its sha-256 ({} recorded, {} stored); it was altered after it was saved. Refusing to run it; start again from the plan and site files with `drplan apply`.",
-                    f.path.display(),
-                    short(&f.sha256),
-                    short(&actual)
-                )));
+                return Err(Failure::Altered {
+                    what: what.to_owned(),
+                    path: f.path.clone(),
+                    recorded: f.sha256.clone(),
+                    stored: actual,
+                });
             }
         }
         Ok(())
@@ -62,32 +62,23 @@ impl RunPlan {
     /// Refuse when the files on disk are no longer the ones this run (or saved plan) holds.
     pub fn check_unchanged(&self, what: &str) -> Result<(), Failure> {
         for f in [&self.plan, &self.site] {
-            let now = std::fs::read(&f.path).map(|b| sha256_hex(&b));
-            match now {
-                Ok(h) if h == f.sha256 => {}
-                Ok(h) => {
-                    return Err(Failure::Usage(format!(
-                        "{} changed since {what} (sha-256 {} then, {} now); refusing to run a plan other than the one that was reviewed. Start a new run with `drplan apply`.",
-                        f.path.display(),
-                        short(&f.sha256),
-                        short(&h)
-                    )));
-                }
-                Err(e) => {
-                    return Err(Failure::Usage(format!(
-                        "cannot read {} to check it is unchanged: {e}",
-                        f.path.display()
-                    )));
-                }
+            let now = std::fs::read(&f.path)
+                .map(|b| sha256_hex(&b))
+                .map_err(|source| Failure::Unchecked {
+                    path: f.path.clone(),
+                    source,
+                })?;
+            if now != f.sha256 {
+                return Err(Failure::Changed {
+                    path: f.path.clone(),
+                    since: what.to_owned(),
+                    then: f.sha256.clone(),
+                    now,
+                });
             }
         }
         Ok(())
     }
-}
-
-/// The first 12 hex digits of a hash, for messages (the whole value if it is shorter).
-fn short(hash: &str) -> &str {
-    hash.get(..12).unwrap_or(hash)
 }
 
 /// Load a graph from texts held in a run or saved plan.
@@ -129,27 +120,34 @@ pub fn open(
 ) -> Result<(RunId, RunPlan, RunState, Box<dyn Journal>), Failure> {
     let id: RunId = run.parse()?;
     let opened = store(global).open_run(&id)?;
-    let plan: RunPlan = serde_json::from_slice(&opened.plan).map_err(|e| {
-        Failure::RunFailed(format!("run {run}: its stored plan is unreadable: {e}"))
-    })?;
+    let plan: RunPlan =
+        serde_json::from_slice(&opened.plan).map_err(|source| Failure::StoredPlan {
+            run: id.clone(),
+            source,
+        })?;
     plan.verify_texts(&format!("run {run}"))?;
-    let state = RunState::replay(&opened.replay.records, opened.replay.torn_tail)
-        .map_err(Failure::RunFailed)?;
+    let state =
+        RunState::replay(&opened.replay.records, opened.replay.torn_tail).map_err(|reason| {
+            Failure::UnknownRecord {
+                run: id.clone(),
+                reason,
+            }
+        })?;
     let mine = state.run_id == id.as_str()
         && state.plan_sha256 == plan.plan.sha256
         && state.site_sha256 == plan.site.sha256
         && state.params == plan.params;
     if state.started && !mine {
-        return Err(Failure::Usage(format!(
-            "run {run}: its journal belongs to another run ({} of plan {} / site {}); it was copied or altered, so nothing it says can be trusted for this run. Start a new run with `drplan apply`.",
-            if state.run_id.is_empty() {
-                "unnamed"
+        return Err(Failure::ForeignJournal {
+            run: id,
+            other: if state.run_id.is_empty() {
+                "unnamed".to_owned()
             } else {
-                &state.run_id
+                state.run_id.clone()
             },
-            short(&state.plan_sha256),
-            short(&state.site_sha256)
-        )));
+            plan_sha256: state.plan_sha256.clone(),
+            site_sha256: state.site_sha256.clone(),
+        });
     }
     Ok((id, plan, state, opened.journal))
 }
@@ -157,31 +155,29 @@ pub fn open(
 /// Everything a run needs that can be known before it exists: the secrets, and every
 /// template that does not wait for a step. A failure here leaves nothing on disk.
 pub fn prepare(graph: &PlanGraph) -> Result<Secrets, Failure> {
-    trust_ssh_files(&graph.bound)?;
-    let secrets = Secrets::resolve(&graph.bound).map_err(Failure::Usage)?;
+    let secrets = secrets(graph)?;
     let problems = crate::exec::context::render_ahead(graph, &secrets);
     if !problems.is_empty() {
-        return Err(Failure::Usage(format!(
-            "cannot render what this run needs (nothing was started):\n  {}",
-            problems.join("\n  ")
-        )));
+        return Err(Failure::RenderAhead { problems });
     }
     Ok(secrets)
 }
 
+/// The secrets the site names, read from where it says they are, once the files ssh reads
+/// on drplan's behalf are known to be trustworthy (`trust_ssh_files`).
+pub fn secrets(graph: &PlanGraph) -> Result<Secrets, Failure> {
+    trust_ssh_files(&graph.bound)?;
+    Secrets::resolve(&graph.bound).map_err(|message| Failure::Secret { message })
+}
+
 /// The site's SSH identity and known_hosts files, which ssh reads on drplan's behalf:
 /// refused when another user could have written them (`trust::check_input`).
-pub fn trust_ssh_files(bound: &crate::check::BoundPlan) -> Result<(), Failure> {
+fn trust_ssh_files(bound: &crate::check::BoundPlan) -> Result<(), Failure> {
     let Some(ssh) = &bound.site.ssh else {
         return Ok(());
     };
     for file in std::iter::once(&ssh.known_hosts).chain(&ssh.identity) {
-        crate::trust::check_input(&bound.site_dir.join(file), None).map_err(|e| {
-            Failure::Typed {
-                exit: 2,
-                error: Box::new(e),
-            }
-        })?;
+        crate::trust::check_input(&bound.site_dir.join(file), None)?;
     }
     Ok(())
 }
@@ -216,13 +212,39 @@ pub struct Drive {
 pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
     let runner = ActionRunner::new(
         &d.graph.bound,
-        &super::control_dir::control_dir(&d.state_dir)?,
+        &crate::transport::control_dir(&d.state_dir).map_err(|e| {
+            Failure::from_io(
+                e,
+                format!(
+                    "create the SSH control directory in {}",
+                    d.state_dir.display()
+                ),
+            )
+        })?,
         d.approve,
         d.secrets.redactor().clone(),
     );
     let mut shared = Shared::new(d.graph, runner, d.secrets, d.events);
     shared.cancel = crate::exec::Cancel::on_signals();
     Ok(Executor::new(shared, d.journal, d.state))
+}
+
+/// `--on-failure`: the executor's `OnFailure`, as the command line spells it.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OnFailureArg {
+    /// Stop, keep the checkpoint, and tell how to resume or roll back.
+    Pause,
+    /// Run the compensations of completed steps, newest first.
+    Rollback,
+}
+
+impl From<OnFailureArg> for OnFailure {
+    fn from(a: OnFailureArg) -> Self {
+        match a {
+            OnFailureArg::Pause => OnFailure::Pause,
+            OnFailureArg::Rollback => OnFailure::Rollback,
+        }
+    }
 }
 
 /// Flags shared by the commands that run steps forward (`apply`, `resume`).
@@ -233,7 +255,7 @@ pub struct RunFlags {
     pub parallel: Option<u16>,
     /// What to do when a step fails [default: pause; `resume`: what the run was started with].
     #[arg(long, value_enum)]
-    pub on_failure: Option<crate::exec::OnFailure>,
+    pub on_failure: Option<OnFailureArg>,
     /// Approve a `manual.approve` step ahead of time (repeatable).
     #[arg(long, value_name = "STEP")]
     pub approve: Vec<String>,
@@ -251,7 +273,12 @@ impl RunFlags {
     pub fn choices(&self, stored: RunOptions) -> RunOptions {
         RunOptions {
             parallel: Some(self.parallel.or(stored.parallel).unwrap_or(8)),
-            on_failure: Some(self.on_failure.or(stored.on_failure).unwrap_or_default()),
+            on_failure: Some(
+                self.on_failure
+                    .map(OnFailure::from)
+                    .or(stored.on_failure)
+                    .unwrap_or_default(),
+            ),
         }
     }
 
@@ -349,48 +376,14 @@ impl Output {
 
 /// How a run ended → what the operator reads and the exit code.
 pub fn conclude(run: &RunId, ending: Ending, say_success: bool) -> Result<(), Failure> {
-    let resume = format!("drplan resume {run}");
-    let rollback = format!("drplan rollback {run}");
-    match ending {
-        Ending::Succeeded => {
+    match Failure::ended(run, ending) {
+        Some(failure) => Err(failure),
+        None => {
             if say_success {
                 crate::ui::say(&format!("run {run} succeeded"));
             }
             Ok(())
         }
-        Ending::RolledBack => Err(Failure::RunFailed(format!(
-            "run {run} failed and was rolled back (see `drplan status {run}`)"
-        ))),
-        Ending::Paused {
-            failed,
-            refused: true,
-        } => Err(Failure::Refused(format!(
-            "run {run} paused: a precondition of {} refused, nothing was changed by it. Fix the cause, then `{resume}`, or undo with `{rollback}`",
-            failed.join(", ")
-        ))),
-        Ending::Paused {
-            failed,
-            refused: false,
-        } => Err(Failure::RunFailed(format!(
-            "run {run} paused: {} failed. Fix the cause, then `{resume}` (or `{resume} --skip STEP` if you did it by hand), or undo with `{rollback}`",
-            failed.join(", ")
-        ))),
-        Ending::NeedsDecision { in_doubt } => Err(Failure::RunFailed(format!(
-            "run {run}: {} may or may not have run (the run stopped mid-step) and {} not safe to repeat blindly. Check the host, then `{resume} --retry STEP` to run it again or `{resume} --skip STEP` if it is done",
-            in_doubt.join(", "),
-            if in_doubt.len() == 1 { "is" } else { "are" }
-        ))),
-        Ending::Interrupted => Err(Failure::Interrupted(format!(
-            "run {run} interrupted; the checkpoint is safe. Continue with `{resume}`"
-        ))),
-        Ending::RollbackNeedsDecision { in_doubt } => Err(Failure::RunFailed(format!(
-            "run {run}: nothing was rolled back. {} may or may not have run (the run stopped mid-step), and undoing {} is not safe blindly. Check the host, then `{rollback} --assume-done STEP` (it ran: its rollback hook runs) or `{rollback} --assume-not-run STEP` (nothing to undo)",
-            in_doubt.join(", "),
-            if in_doubt.len() == 1 { "it" } else { "them" }
-        ))),
-        Ending::RollbackPaused { step } => Err(Failure::RunFailed(format!(
-            "run {run}: rolling back {step} failed; rollback paused. Fix the cause, then `{rollback}` again"
-        ))),
     }
 }
 
@@ -398,18 +391,12 @@ pub fn conclude(run: &RunId, ending: Ending, say_success: bool) -> Result<(), Fa
 /// all held (they are never checked again once `preconditions_passed` is journaled: after
 /// a promote they no longer hold, by design).
 pub async fn preconditions(ex: &mut Executor<ActionRunner>, run: &RunId) -> Result<(), Failure> {
-    let verdict = ex
-        .preconditions()
-        .await
-        .map_err(|e| Failure::RunFailed(format!("run {run}: {e}")))?;
-    match verdict {
+    match ex.preconditions().await? {
         Preconditions::Held => Ok(()),
-        Preconditions::Refused(e) => Err(Failure::Refused(format!(
-            "run {run} refused before step one, nothing was changed: {}",
-            e.message
-        ))),
-        Preconditions::Interrupted => Err(Failure::Interrupted(format!(
-            "run {run} interrupted before step one, nothing was changed; `drplan resume {run}` checks the preconditions again"
-        ))),
+        Preconditions::Refused(failure) => Err(Failure::Refused {
+            run: run.clone(),
+            failure: Box::new(failure),
+        }),
+        Preconditions::Interrupted => Err(Failure::InterruptedBeforeStart { run: run.clone() }),
     }
 }

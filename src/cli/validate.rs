@@ -69,7 +69,9 @@ pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
             if valid {
                 Ok(())
             } else {
-                Err(Failure::Usage(count(diags.len(), "error", "errors")))
+                Err(Failure::InvalidReported {
+                    errors: diags.len(),
+                })
             }
         }
     }

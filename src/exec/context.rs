@@ -221,7 +221,7 @@ mod tests {
                 error: StepFailure::new(crate::exec::FailureKind::Failed, "status ta", "host"),
             },
             duration_ms: 1,
-            at: "t".into(),
+            at: Default::default(),
         };
         let back: Record = secrets.redact_as(&rec).expect("still a record");
         let Record::StepFinished { step, outcome, .. } = back else {

@@ -20,9 +20,9 @@ pub use rollback::RollbackOptions;
 pub use runner::{Call, CommandSink, StartedCommand, StepRunner};
 pub use scheduler::{Ending, OnFailure, Options};
 pub use state::{RunState, RunStatus, StepState};
-pub use step::run_check;
+pub use step::{CheckVerdict, judge_check, run_check};
 
-use crate::events::{Event, EventSink};
+use crate::events::{Event, EventSink, Stamped};
 use crate::graph::PlanGraph;
 use crate::journal::{Journal, JournalError};
 use record::Record;
@@ -54,11 +54,11 @@ impl<R> Shared<R> {
     /// the only ways out of the executor, so no path can forget to redact.
     pub fn emit(&self, e: Event) {
         match self.secrets.redact_as(&e) {
-            Some(clean) => self.events.emit(&clean),
+            Some(clean) => self.events.emit(&Stamped::now(clean)),
             // An event that cannot make the round trip is a bug; never show it unredacted.
-            None => self.events.emit(&Event::Note {
+            None => self.events.emit(&Stamped::now(Event::Note {
                 message: "internal error: an event could not be redacted and was dropped".into(),
-            }),
+            })),
         }
     }
 
@@ -148,7 +148,8 @@ impl Cancel {
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
-    async fn cancelled(&self) {
+    /// Returns once cancelled (at once if it is already).
+    pub async fn cancelled(&self) {
         loop {
             let notified = self.1.notified();
             if self.is_cancelled() {
@@ -192,24 +193,37 @@ impl<R: StepRunner> Executor<R> {
         }
     }
 
-    /// Append a record (fsync'd) and fold it into the state. Secret values are redacted
-    /// here, before the record reaches the disk, and the state is built from the redacted
-    /// record, so a run continued later sees exactly what this one saw.
+    /// Append a record (fsync'd) and fold it into the state.
     pub fn record(&mut self, rec: Record) -> Result<(), JournalError> {
+        self.record_all(vec![rec])
+    }
+
+    /// Append records that are ready together with one fsync (group commit), then fold
+    /// them into the state. Secret values are redacted here, before the records reach the
+    /// disk, and the state is built from the redacted records, so a run continued later sees
+    /// exactly what this one saw.
+    pub fn record_all(&mut self, recs: Vec<Record>) -> Result<(), JournalError> {
         let encode = |e: serde_json::Error| JournalError::Io {
             path: std::path::PathBuf::from("journal"),
             action: "encode a record".into(),
             source: std::io::Error::other(e),
         };
-        let value = self
-            .shared
-            .secrets
-            .redact_record(&serde_json::to_value(&rec).map_err(encode)?);
-        let rec: Record = serde_json::from_value(value.clone()).map_err(encode)?;
-        self.journal.append(&value)?;
-        self.state.apply(&rec);
-        self.appended += 1;
-        crash_point(self.appended, &value);
+        let mut values = Vec::with_capacity(recs.len());
+        let mut redacted = Vec::with_capacity(recs.len());
+        for rec in &recs {
+            let value = self
+                .shared
+                .secrets
+                .redact_record(&serde_json::to_value(rec).map_err(encode)?);
+            redacted.push(serde_json::from_value::<Record>(value.clone()).map_err(encode)?);
+            values.push(value);
+        }
+        self.journal.append_all(&values)?;
+        for (rec, value) in redacted.iter().zip(&values) {
+            self.state.apply(rec);
+            self.appended += 1;
+            crash_point(self.appended, value);
+        }
         Ok(())
     }
 
@@ -240,6 +254,17 @@ impl<R: StepRunner> Executor<R> {
             resumed: false,
         });
         Ok(())
+    }
+
+    /// Announce a run continued by `resume` (its `run_started` is on disk already).
+    pub fn resumed(&self) {
+        self.shared.emit(Event::RunStarted {
+            run_id: self.state.run_id.clone(),
+            plan: self.state.plan.clone(),
+            site: self.state.site.clone(),
+            steps: self.shared.graph.steps().len(),
+            resumed: true,
+        });
     }
 
     /// Run the plan-level preconditions. When all hold, `preconditions_passed` (with what

@@ -5,6 +5,7 @@
 //! dependant starts. A `StepStarted` without its `StepFinished` is *in doubt*: the action may
 //! or may not have run. Results and errors are journaled after secret values are redacted.
 
+pub use crate::clock::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -102,23 +103,23 @@ pub enum Record {
         /// Parameter values given for this run (`--param`), over the site's.
         #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
         params: serde_json::Map<String, Value>,
-        at: String,
+        at: Timestamp,
     },
     /// Every plan-level precondition held, with what each observed. Written before step
     /// one; a run without it re-checks them when it is resumed.
     PreconditionsPassed {
         checks: Vec<CheckSeen>,
-        at: String,
+        at: Timestamp,
     },
     PreconditionRefused {
         check: String,
         error: StepFailure,
-        at: String,
+        at: Timestamp,
     },
     StepStarted {
         step: String,
         attempt: u32,
-        at: String,
+        at: Timestamp,
     },
     /// A command of the step's attempt (or, with `rollback`, of its rollback hook) runs on
     /// a host: who it is, so that a later `resume` or `rollback` can tell whether it still
@@ -131,7 +132,7 @@ pub enum Record {
         rollback: bool,
         #[serde(flatten)]
         command: RunCommand,
-        at: String,
+        at: Timestamp,
     },
     /// `--kill-stale`: a command of a crashed run that still ran is being stopped (journaled
     /// before the first signal).
@@ -141,7 +142,7 @@ pub enum Record {
         rollback: bool,
         #[serde(flatten)]
         command: RunCommand,
-        at: String,
+        at: Timestamp,
     },
     StepFinished {
         step: String,
@@ -149,42 +150,42 @@ pub enum Record {
         #[serde(flatten)]
         outcome: Outcome,
         duration_ms: u64,
-        at: String,
+        at: Timestamp,
     },
     /// The operator marked a step done or asked for it to run again.
     OperatorDecision {
         step: String,
         decision: Decision,
-        at: String,
+        at: Timestamp,
     },
     Paused {
         reason: String,
-        at: String,
+        at: Timestamp,
     },
     Interrupted {
-        at: String,
+        at: Timestamp,
     },
     RollbackStarted {
-        at: String,
+        at: Timestamp,
     },
     CompensationStarted {
         step: String,
-        at: String,
+        at: Timestamp,
     },
     CompensationFinished {
         step: String,
         error: Option<StepFailure>,
         duration_ms: u64,
-        at: String,
+        at: Timestamp,
     },
     /// Rollback reached a step it must not cross.
     RollbackStopped {
         at_step: String,
-        at: String,
+        at: Timestamp,
     },
     RunFinished {
         end: RunEnd,
-        at: String,
+        at: Timestamp,
     },
 }
 
@@ -217,7 +218,7 @@ pub enum Decision {
     AssumeNotRun,
 }
 
-/// Now, as RFC 3339 UTC.
-pub fn now() -> String {
-    crate::journal::now_rfc3339()
+/// Now, to the millisecond (journaled as RFC 3339 UTC).
+pub fn now() -> Timestamp {
+    Timestamp::now()
 }

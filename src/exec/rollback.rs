@@ -91,9 +91,18 @@ impl<R: StepRunner> Executor<R> {
         }
         self.record(Record::RollbackStarted { at: record::now() })?;
         // The walk, newest first: in-doubt steps taken as having run, then the completed.
+        // The hook a crash left open belongs to one of them: it runs again where its step
+        // stands (only an idempotent hook, or one the operator says never ran, gets here;
+        // one he says ran is already compensated). Each step is decided on once.
         let mut order: Vec<String> = Vec::new();
-        let doubted = in_doubt.iter().map(|&i| graph.steps()[i].id.clone());
-        for id in doubted.chain(hook_in_doubt.clone()) {
+        let mut asked: Vec<String> = in_doubt
+            .iter()
+            .map(|&i| graph.steps()[i].id.clone())
+            .collect();
+        if let Some(hook) = hook_in_doubt.as_ref().filter(|h| !asked.contains(h)) {
+            asked.push(hook.clone());
+        }
+        for id in asked {
             for (list, decision) in [
                 (&opts.assume_done, Decision::AssumeDone),
                 (&opts.assume_not_run, Decision::AssumeNotRun),
@@ -106,7 +115,11 @@ impl<R: StepRunner> Executor<R> {
                     })?;
                 }
             }
-            if hook_in_doubt.as_ref() != Some(&id) && !opts.assume_not_run.contains(&id) {
+            let step_in_doubt = matches!(self.state.step(&id), StepState::InDoubt { .. });
+            // A step in doubt that never ran has nothing to undo — unless its hook was
+            // started: the rollback had already taken the step as having run.
+            let hook_open = hook_in_doubt.as_ref() == Some(&id);
+            if step_in_doubt && (hook_open || !opts.assume_not_run.contains(&id)) {
                 order.push(id);
             }
         }
@@ -206,13 +219,11 @@ impl<R: StepRunner> Executor<R> {
                 let result = loop {
                     tokio::select! {
                         biased;
-                        Some(command) = started.recv() => self.command_started(command)?,
+                        Some(command) = started.recv() => self.commands_started(Some(command), &mut started)?,
                         result = &mut work => break result,
                     }
                 };
-                while let Ok(command) = started.try_recv() {
-                    self.command_started(command)?;
-                }
+                self.commands_started(None, &mut started)?;
                 result.err().map(|e| StepFailure { host, ..e })
             }
         };

@@ -11,17 +11,7 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 
 /// What to do when a step fails.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFailure {
     /// Stop, keep the checkpoint, and tell how to resume or roll back.
@@ -90,6 +80,10 @@ impl<R: StepRunner> Executor<R> {
             // Launch what is ready, unless something failed or we were told to stop. A step
             // skipped by `when` may make a step earlier in the plan ready: scan again, so the
             // order never depends on where a run was resumed.
+            // Steps decided to start in this round: their `step_started` records share one
+            // fsync, and none of them starts before that returns.
+            let mut starting: Vec<(usize, u32)> = Vec::new();
+            let ctx = self.context();
             'scan: while failed.is_empty() && !self.cancel.is_cancelled() {
                 let mut ready: Vec<usize> = (0..steps.len())
                     .filter(|&i| !launched[i] && !self.state.step(&steps[i].id).is_done())
@@ -102,12 +96,10 @@ impl<R: StepRunner> Executor<R> {
                 // Plan order among the ready ones: predictable logs and tests.
                 ready.sort_unstable();
                 for i in ready {
-                    // A signal may arrive while this loop journals: check before each start.
-                    if running.len() >= parallel || self.cancel.is_cancelled() {
+                    if running.len() + starting.len() >= parallel {
                         break 'scan;
                     }
                     launched[i] = true;
-                    let ctx = self.context();
                     let step = &steps[i];
                     if let Some(when) = &step.when {
                         match template::eval_bool(template::shared(), when, &ctx) {
@@ -116,7 +108,7 @@ impl<R: StepRunner> Executor<R> {
                                 let outcome = Outcome::Skipped {
                                     reason: SkipReason::When,
                                 };
-                                self.finish(i, 0, outcome, 0)?;
+                                self.finish(vec![(i, 0, outcome, 0)])?;
                                 continue 'scan;
                             }
                             Err(e) => {
@@ -125,18 +117,32 @@ impl<R: StepRunner> Executor<R> {
                                     format!("cannot evaluate `when: {when}`: {e}"),
                                     shared.host_label(&step.on),
                                 );
-                                self.finish(i, 0, Outcome::Failed { error }, 0)?;
+                                self.finish(vec![(i, 0, Outcome::Failed { error }, 0)])?;
                                 failed.push(i);
                                 break 'scan;
                             }
                         }
                     }
                     let attempt = self.state.attempts.get(&step.id).copied().unwrap_or(0) + 1;
-                    self.record(Record::StepStarted {
-                        step: step.id.clone(),
-                        attempt,
-                        at: record::now(),
-                    })?;
+                    starting.push((i, attempt));
+                }
+                break;
+            }
+            // A signal may have arrived while this round was decided: nothing starts then.
+            if !starting.is_empty() && !self.cancel.is_cancelled() {
+                let now = record::now();
+                self.record_all(
+                    starting
+                        .iter()
+                        .map(|&(i, attempt)| Record::StepStarted {
+                            step: steps[i].id.clone(),
+                            attempt,
+                            at: now,
+                        })
+                        .collect(),
+                )?;
+                for (i, attempt) in starting {
+                    let step = &steps[i];
                     shared.emit(Event::StepStarted {
                         step: step.id.clone(),
                         name: step.title().to_string(),
@@ -146,12 +152,12 @@ impl<R: StepRunner> Executor<R> {
                     });
                     let task_shared = Arc::clone(&shared);
                     let sink = CommandSink::new(started_tx.clone(), &step.id, attempt, false);
+                    let ctx = ctx.clone();
                     running.spawn(async move {
                         let (outcome, ms) = step::run(task_shared, i, ctx, sink).await;
                         (i, attempt, outcome, ms)
                     });
                 }
-                break;
             }
             if running.is_empty() {
                 // Skipped steps may have made more steps ready: go round once more.
@@ -175,7 +181,7 @@ impl<R: StepRunner> Executor<R> {
                 // Before any end: a command's start is journaled before its step's end.
                 biased;
                 Some(command) = started.recv() => {
-                    self.command_started(command)?;
+                    self.commands_started(Some(command), &mut started)?;
                     continue;
                 }
                 j = running.join_next() => j,
@@ -185,25 +191,30 @@ impl<R: StepRunner> Executor<R> {
                 }
             };
             let Some(joined) = joined else { continue };
-            // The task sent its commands before it ended: they are all in the channel now.
-            while let Ok(command) = started.try_recv() {
-                self.command_started(command)?;
+            // Steps that ended meanwhile share this one's fsync (group commit).
+            let mut ended = vec![joined];
+            while let Some(more) = running.try_join_next() {
+                ended.push(more);
             }
-            let (i, attempt, outcome, ms) = match joined {
-                Ok(done) => done,
-                // A panicking step task is a bug; its step stays in doubt for resume to judge.
-                Err(e) => {
-                    shared.emit(Event::Note {
+            // The tasks sent their commands before they ended: all are in the channel now.
+            self.commands_started(None, &mut started)?;
+            let mut finished = Vec::with_capacity(ended.len());
+            for joined in ended {
+                match joined {
+                    Ok((i, attempt, outcome, ms)) => {
+                        if let Outcome::Failed { error } = &outcome {
+                            refused |= error.kind == FailureKind::Refused;
+                            failed.push(i);
+                        }
+                        finished.push((i, attempt, outcome, ms));
+                    }
+                    // A panicking step task is a bug; its step stays in doubt for resume to judge.
+                    Err(e) => shared.emit(Event::Note {
                         message: format!("internal error in a step task: {e}"),
-                    });
-                    continue;
+                    }),
                 }
-            };
-            if let Outcome::Failed { error } = &outcome {
-                refused |= error.kind == FailureKind::Refused;
-                failed.push(i);
             }
-            self.finish(i, attempt, outcome, ms)?;
+            self.finish(finished)?;
         }
         // After a signal the run stops as it stands: what failed meanwhile is resumed (or
         // rolled back) when the operator says so, never automatically.
@@ -238,41 +249,57 @@ impl<R: StepRunner> Executor<R> {
         Ok(Ending::Interrupted)
     }
 
-    /// Journal a step's end and tell the world.
-    fn finish(
-        &mut self,
-        i: usize,
-        attempt: u32,
-        outcome: Outcome,
-        ms: u64,
-    ) -> Result<(), JournalError> {
-        let step = &self.shared.graph.steps()[i];
-        let (id, name) = (step.id.clone(), step.title().to_string());
-        self.record(Record::StepFinished {
-            step: id.clone(),
-            attempt,
-            outcome: outcome.clone(),
-            duration_ms: ms,
-            at: record::now(),
-        })?;
-        self.shared.emit(Event::StepFinished {
-            step: id,
-            name,
-            outcome,
-            duration_ms: ms,
-        });
+    /// Journal the ends of steps (one fsync for all) and tell the world.
+    fn finish(&mut self, ended: Vec<(usize, u32, Outcome, u64)>) -> Result<(), JournalError> {
+        let steps = Arc::clone(&self.shared);
+        let steps = steps.graph.steps();
+        let now = record::now();
+        self.record_all(
+            ended
+                .iter()
+                .map(|(i, attempt, outcome, ms)| Record::StepFinished {
+                    step: steps[*i].id.clone(),
+                    attempt: *attempt,
+                    outcome: outcome.clone(),
+                    duration_ms: *ms,
+                    at: now,
+                })
+                .collect(),
+        )?;
+        for (i, _, outcome, ms) in ended {
+            self.shared.emit(Event::StepFinished {
+                step: steps[i].id.clone(),
+                name: steps[i].title().to_string(),
+                outcome,
+                duration_ms: ms,
+            });
+        }
         Ok(())
     }
 
-    /// Journal a command a step started.
-    pub(super) fn command_started(&mut self, c: StartedCommand) -> Result<(), JournalError> {
-        self.record(Record::CommandStarted {
-            step: c.step,
-            attempt: c.attempt,
-            rollback: c.rollback,
-            command: c.command,
-            at: record::now(),
-        })
+    /// Journal the commands steps started: `first`, if any, and every other one waiting in
+    /// `more`, with one fsync.
+    pub(super) fn commands_started(
+        &mut self,
+        first: Option<StartedCommand>,
+        more: &mut tokio::sync::mpsc::UnboundedReceiver<StartedCommand>,
+    ) -> Result<(), JournalError> {
+        let now = record::now();
+        let records: Vec<Record> = first
+            .into_iter()
+            .chain(std::iter::from_fn(|| more.try_recv().ok()))
+            .map(|c| Record::CommandStarted {
+                step: c.step,
+                attempt: c.attempt,
+                rollback: c.rollback,
+                command: c.command,
+                at: now,
+            })
+            .collect();
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.record_all(records)
     }
 
     /// Steps a crash left in doubt: re-run the idempotent ones and those the operator asks

@@ -1,7 +1,9 @@
 //! The state of a run, rebuilt by replaying its journal: the only truth the executor,
 //! `resume`, `rollback` and `status` share.
 
-use super::record::{Decision, Outcome, Record, RunCommand, RunEnd, SkipReason, StepFailure};
+use super::record::{
+    Decision, Outcome, Record, RunCommand, RunEnd, SkipReason, StepFailure, Timestamp,
+};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
@@ -47,7 +49,7 @@ pub struct RunState {
     pub site_sha256: String,
     /// Parameter values given for this run, as `run_started` recorded them.
     pub params: serde_json::Map<String, Value>,
-    pub started_at: String,
+    pub started_at: Timestamp,
     /// The plan's preconditions held (journaled before step one).
     pub preconditions_passed: bool,
     steps: HashMap<String, StepState>,
@@ -69,7 +71,7 @@ pub struct RunState {
     pub paused: Option<String>,
     pub interrupted: bool,
     pub end: Option<RunEnd>,
-    pub last_at: String,
+    pub last_at: Timestamp,
     /// The journal's last record was torn by a crash.
     pub torn_tail: bool,
 }
@@ -140,7 +142,7 @@ impl RunState {
                 self.site = site.clone();
                 self.plan_sha256 = plan_sha256.clone();
                 self.site_sha256 = site_sha256.clone();
-                self.started_at = at.clone();
+                self.started_at = *at;
             }
             Record::PreconditionsPassed { .. } => self.preconditions_passed = true,
             Record::PreconditionRefused { check, error, .. } => {
@@ -211,7 +213,12 @@ impl RunState {
                 Decision::AssumeNotRun if self.compensation_open.as_deref() == Some(step) => {
                     self.compensation_open = None;
                 }
-                Decision::Retry | Decision::AssumeNotRun => {
+                // A step retried stays in doubt until it starts again: a crash between
+                // this record and its `step_started` must not forget that it may have run
+                // (a rollback then would skip its hook). The scheduler starts it as it
+                // starts any step that is not done.
+                Decision::Retry => {}
+                Decision::AssumeNotRun => {
                     self.steps.insert(step.clone(), StepState::Pending);
                 }
                 Decision::AssumeDone => {
@@ -252,7 +259,7 @@ impl RunState {
             Record::RunFinished { end, .. } => self.end = Some(*end),
         }
         if let Some(at) = at_of(rec) {
-            self.last_at = at.to_string();
+            self.last_at = *at;
         }
     }
 
@@ -289,7 +296,7 @@ impl RunState {
     }
 }
 
-fn at_of(rec: &Record) -> Option<&str> {
+fn at_of(rec: &Record) -> Option<&Timestamp> {
     Some(match rec {
         Record::RunStarted { at, .. }
         | Record::PreconditionsPassed { at, .. }

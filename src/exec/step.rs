@@ -103,6 +103,87 @@ async fn attempt_all<R: StepRunner>(
     }
 }
 
+/// How a check came out, before anything is told about it.
+#[derive(Debug, Clone)]
+pub enum CheckVerdict {
+    /// Its action ran and its `expect` (if any) held: the action's result.
+    Held(Value),
+    /// Its action ran and `expect` is false about the result.
+    False { expect: String, result: Value },
+    /// Its action ran and `expect` could not be evaluated against the result.
+    Unevaluable {
+        expect: String,
+        error: String,
+        result: Value,
+    },
+    /// Its action failed (the host unreachable, the command failing, …): nothing to judge.
+    CouldNotRun(StepFailure),
+    /// Its parameters could not be rendered: nothing ran.
+    NotRendered(StepFailure),
+}
+
+impl CheckVerdict {
+    /// What went wrong, for a line that names the check already; `None` when it held.
+    pub fn detail(&self) -> Option<String> {
+        Some(match self {
+            CheckVerdict::Held(_) => return None,
+            CheckVerdict::False { expect, result } => {
+                format!("`{expect}` is false with result {result}")
+            }
+            CheckVerdict::Unevaluable {
+                expect,
+                error,
+                result,
+            } => format!("cannot evaluate `{expect}`: {error} (result {result})"),
+            CheckVerdict::CouldNotRun(e) => format!("could not run: {}", e.message),
+            CheckVerdict::NotRendered(e) => e.message.clone(),
+        })
+    }
+
+    /// The action's result, when it ran.
+    pub fn result(&self) -> Option<&Value> {
+        match self {
+            CheckVerdict::Held(result)
+            | CheckVerdict::False { result, .. }
+            | CheckVerdict::Unevaluable { result, .. } => Some(result),
+            CheckVerdict::CouldNotRun(_) | CheckVerdict::NotRendered(_) => None,
+        }
+    }
+
+    /// The verdict as a step or a run sees it: the result, or the refusal that names the
+    /// check `name` on `host` (`role (address)`).
+    pub fn into_result(self, name: &str, host: &str) -> Result<Value, StepFailure> {
+        let refused = |message: String, e: Option<&StepFailure>| StepFailure {
+            kind: FailureKind::Refused,
+            message,
+            host: host.to_owned(),
+            command: e.and_then(|e| e.command.clone()),
+            status: e.and_then(|e| e.status),
+            stderr_tail: e.and_then(|e| e.stderr_tail.clone()),
+        };
+        match self {
+            CheckVerdict::Held(result) => Ok(result),
+            CheckVerdict::False { expect, result } => Err(refused(
+                format!("check `{name}` refused: `{expect}` is false with result {result}"),
+                None,
+            )),
+            CheckVerdict::Unevaluable {
+                expect,
+                error,
+                result,
+            } => Err(refused(
+                format!("check `{name}`: cannot evaluate `{expect}`: {error} (result {result})"),
+                None,
+            )),
+            CheckVerdict::CouldNotRun(e) => Err(refused(
+                format!("check `{name}` could not run: {}", e.message),
+                Some(&e),
+            )),
+            CheckVerdict::NotRendered(e) => Err(e),
+        }
+    }
+}
+
 /// Run a check and evaluate its expectation; the failure names the check, the host and
 /// the values that did not meet it.
 pub async fn run_check<R: StepRunner>(
@@ -111,8 +192,36 @@ pub async fn run_check<R: StepRunner>(
     check: &Check,
     ctx: &Value,
 ) -> Result<Value, StepFailure> {
+    let verdict = judge_check(shared, step_id, check, ctx).await;
+    let rendered = !matches!(verdict, CheckVerdict::NotRendered(_));
     let host = shared.host_label(&check.on);
-    let params = render(shared, &Value::Object(check.with.clone()), ctx, &check.on)?;
+    let outcome = verdict.into_result(&check.name, &host);
+    match &outcome {
+        Ok(_) => shared.emit(Event::CheckPassed {
+            check: check.name.clone(),
+            host,
+        }),
+        Err(error) if rendered => shared.emit(Event::CheckFailed {
+            check: check.name.clone(),
+            host,
+            error: error.clone(),
+        }),
+        Err(_) => {}
+    }
+    outcome
+}
+
+/// Run a check's action and judge its result by `expect`, telling nobody.
+pub async fn judge_check<R: StepRunner>(
+    shared: &Shared<R>,
+    step_id: &str,
+    check: &Check,
+    ctx: &Value,
+) -> CheckVerdict {
+    let params = match render(shared, &Value::Object(check.with.clone()), ctx, &check.on) {
+        Ok(p) => p,
+        Err(e) => return CheckVerdict::NotRendered(e),
+    };
     let call = Call {
         step_id: step_id.to_string(),
         action: check.check.clone(),
@@ -123,60 +232,25 @@ pub async fn run_check<R: StepRunner>(
         context: ctx.clone(),
         commands: None,
     };
-    let refused = |message: String, e: Option<&StepFailure>| StepFailure {
-        kind: FailureKind::Refused,
-        message,
-        host: host.clone(),
-        command: e.and_then(|e| e.command.clone()),
-        status: e.and_then(|e| e.status),
-        stderr_tail: e.and_then(|e| e.stderr_tail.clone()),
-    };
     let result = match shared.runner.call(call).await {
         Ok(r) => r,
-        Err(e) => {
-            let e = relabel(shared, &e, &check.on);
-            let err = refused(
-                format!("check `{}` could not run: {}", check.name, e.message),
-                Some(&e),
-            );
-            shared.emit(Event::CheckFailed {
-                check: check.name.clone(),
-                host,
-                error: err.clone(),
-            });
-            return Err(err);
-        }
+        Err(e) => return CheckVerdict::CouldNotRun(relabel(shared, &e, &check.on)),
     };
-    if let Some(expect) = &check.expect {
-        let mut scope = ctx.clone();
-        scope["result"] = result.clone();
-        let verdict = template::eval_bool(template::shared(), expect, &scope);
-        let failed = match verdict {
-            Ok(true) => None,
-            Ok(false) => Some(format!(
-                "check `{}` refused: `{expect}` is false with result {}",
-                check.name, result
-            )),
-            Err(e) => Some(format!(
-                "check `{}`: cannot evaluate `{expect}`: {e} (result {})",
-                check.name, result
-            )),
-        };
-        if let Some(message) = failed {
-            let err = refused(message, None);
-            shared.emit(Event::CheckFailed {
-                check: check.name.clone(),
-                host,
-                error: err.clone(),
-            });
-            return Err(err);
-        }
+    let Some(expect) = &check.expect else {
+        return CheckVerdict::Held(result);
+    };
+    let mut scope = ctx.clone();
+    scope["result"] = result.clone();
+    let expect = expect.clone();
+    match template::eval_bool(template::shared(), &expect, &scope) {
+        Ok(true) => CheckVerdict::Held(result),
+        Ok(false) => CheckVerdict::False { expect, result },
+        Err(e) => CheckVerdict::Unevaluable {
+            expect,
+            error: e.to_string(),
+            result,
+        },
     }
-    shared.emit(Event::CheckPassed {
-        check: check.name.clone(),
-        host,
-    });
-    Ok(result)
 }
 
 fn render<R: StepRunner>(

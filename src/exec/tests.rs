@@ -181,7 +181,7 @@ async fn resume_reruns_idempotent_doubts_and_asks_about_the_others() {
         let rec = serde_json::to_value(Record::StepStarted {
             step: s.into(),
             attempt: 1,
-            at: "t".into(),
+            at: Default::default(),
         })
         .unwrap();
         journal.push(rec);
@@ -361,7 +361,7 @@ async fn a_resume_that_waits_for_a_decision_journals_nothing() {
         let rec = serde_json::to_value(Record::StepStarted {
             step: s.into(),
             attempt: 1,
-            at: "t".into(),
+            at: Default::default(),
         })
         .unwrap();
         journal.push(rec);

@@ -1,7 +1,7 @@
-//! The journal as a local file: `journal.jsonl`, appended and fsync'd one record at a time.
+//! The journal as a local file: `journal.jsonl`, appended and fsync'd.
 //!
-//! `append` writes the whole line with one `write` on an `O_APPEND` descriptor and returns
-//! only after `sync_data`, so a record the executor has seen succeed is on disk. A torn last
+//! `append_all` writes its lines with one `write` on an `O_APPEND` descriptor and returns
+//! only after one `sync_data` for all of them, so a record the executor has seen succeed is on disk. A torn last
 //! line (a crash mid-write) is dropped by replay and cut off by the next append, before
 //! anything new is written, so it can never be mistaken for a record later. After a failed
 //! write or fsync the journal refuses further appends: the kernel may have dropped the
@@ -66,28 +66,32 @@ impl FileJournal {
 }
 
 impl Journal for FileJournal {
-    fn append(&mut self, record: &serde_json::Value) -> Result<(), JournalError> {
+    fn append_all(&mut self, records: &[serde_json::Value]) -> Result<(), JournalError> {
         if self.poisoned {
             return Err(JournalError::Poisoned {
                 path: self.path.clone(),
             });
         }
-        let line = line::encode(self.next_seq, record).map_err(|e| {
-            JournalError::io(
-                &self.path,
-                "encode a journal record",
-                std::io::Error::other(e),
-            )
-        })?;
+        let mut lines = Vec::new();
+        for (seq, record) in (self.next_seq..).zip(records) {
+            let line = line::encode(seq, record).map_err(|e| {
+                JournalError::io(
+                    &self.path,
+                    "encode a journal record",
+                    std::io::Error::other(e),
+                )
+            })?;
+            lines.extend_from_slice(&line);
+        }
         if self.torn_tail
             && let Err(e) = self.cut_torn_tail()
         {
             self.poisoned = true;
             return Err(JournalError::io(&self.path, "cut the torn last line", e));
         }
-        // One write of the whole line (O_APPEND); write_all only loops on a short write,
+        // One write of whole lines (O_APPEND); write_all only loops on a short write,
         // which a regular file gives only when something is already wrong.
-        if let Err(e) = self.file.write_all(&line) {
+        if let Err(e) = self.file.write_all(&lines) {
             self.poisoned = true;
             return Err(JournalError::io(&self.path, "append to the journal", e));
         }
@@ -95,8 +99,8 @@ impl Journal for FileJournal {
             self.poisoned = true;
             return Err(JournalError::io(&self.path, "fsync the journal", e));
         }
-        self.valid_len += line.len() as u64;
-        self.next_seq += 1;
+        self.valid_len += lines.len() as u64;
+        self.next_seq += records.len() as u64;
         Ok(())
     }
 

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::clock;
 use super::error::LockError;
+use crate::clock::Timestamp;
 use crate::private_fs::Dir;
 use crate::whoami;
 
@@ -27,8 +27,7 @@ pub struct LockInfo {
     pub pid: u32,
     pub user: String,
     pub host: String,
-    /// RFC 3339, UTC
-    pub started_at: String,
+    pub started_at: Timestamp,
     /// the command line, for the operator who finds it
     pub command: String,
 }
@@ -42,7 +41,7 @@ impl LockInfo {
             // The details are for people; an odd system must not stop the run over them.
             user: whoami::user_name().unwrap_or_else(|_| "unknown user".to_owned()),
             host: whoami::host_name().unwrap_or_else(|_| "unknown host".to_owned()),
-            started_at: clock::now_rfc3339(),
+            started_at: Timestamp::now(),
             command: command.into(),
         }
     }

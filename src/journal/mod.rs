@@ -8,11 +8,13 @@
 //! with the site) can be added without touching the executor. `FileRunStore` is the local
 //! default. Only the executor writes journals; nothing here prints or interprets records.
 //!
-//! All of it is blocking file I/O (an fsync per append, a few milliseconds). The executor
+//! All of it is blocking file I/O (an fsync per append, a few milliseconds; records that
+//! are ready together share one fsync through `append_all`). The executor
 //! journals between steps, when waiting for the disk is exactly what it must do; from async
 //! code call it directly or via `tokio::task::spawn_blocking`.
 
-pub(crate) mod clock;
+/// Where the actions' calendar fields used to live (they moved to `crate::clock`).
+pub(crate) use crate::clock;
 mod error;
 mod file;
 mod line;
@@ -22,7 +24,6 @@ mod store;
 
 use std::time::SystemTime;
 
-pub use clock::now_rfc3339;
 pub use error::{JournalError, LockError};
 pub use file::FileJournal;
 pub use lock::{Acquired, LockInfo, SiteLock};
@@ -55,7 +56,14 @@ pub fn encode(records: &[serde_json::Value]) -> Vec<u8> {
 /// One run's records, in order.
 pub trait Journal: Send {
     /// Add a record at the end. When this returns `Ok`, the record is on disk (fsync'd).
-    fn append(&mut self, record: &serde_json::Value) -> Result<(), JournalError>;
+    fn append(&mut self, record: &serde_json::Value) -> Result<(), JournalError> {
+        self.append_all(std::slice::from_ref(record))
+    }
+
+    /// Add records at the end, in order, with one flush to disk for all of them (group
+    /// commit). When this returns `Ok`, every one is on disk; after a crash, a prefix of
+    /// them may be (each line is whole or torn, and replay drops a torn tail).
+    fn append_all(&mut self, records: &[serde_json::Value]) -> Result<(), JournalError>;
 
     /// Read back every intact record, oldest first.
     fn replay(&mut self) -> Result<Replay, JournalError>;

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use super::JournalError;
-use super::clock::UtcTime;
+use crate::clock::UtcTime;
 
 /// The id of one run.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -46,7 +46,8 @@ impl RunId {
     /// When the run was created (from the id itself).
     pub fn created(&self) -> SystemTime {
         self.fields()
-            .map_or(SystemTime::UNIX_EPOCH, UtcTime::to_system)
+            .and_then(UtcTime::checked)
+            .unwrap_or(SystemTime::UNIX_EPOCH)
     }
 
     fn fields(&self) -> Option<UtcTime> {
@@ -78,12 +79,8 @@ impl RunId {
             second: num(13..15)?,
             millis: num(16..19)?,
         };
-        let valid = (1..=12).contains(&t.month)
-            && (1..=31).contains(&t.day)
-            && t.hour < 24
-            && t.minute < 60
-            && t.second < 60;
-        valid.then_some(t)
+        // A real date and time (no 30 February, no hour 25).
+        t.checked().map(|_| t)
     }
 }
 
@@ -138,6 +135,7 @@ mod tests {
             "20261224T253456.789Z-3f9a",
             "20261224T203456.789Z/3f9a",
             "2026122xT203456.789Z-3f9a",
+            "20260230T203456.789Z-3f9a",
         ] {
             assert!(bad.parse::<RunId>().is_err(), "{bad:?} accepted");
         }

@@ -99,8 +99,8 @@ fn step(p: &Paint, out: &mut String, s: &StepView) {
     }
     if s.retries > 0 {
         traits.push(format!(
-            "{} retries every {}",
-            s.retries,
+            "{} every {}",
+            count(s.retries as usize, "retry", "retries"),
             s.retry_delay.as_deref().unwrap_or("1s")
         ));
     }

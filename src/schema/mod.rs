@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// Which document a schema describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Plan,
     Site,
@@ -193,35 +193,58 @@ pub struct Validators {
     pub plan_doc: Value,
     pub site: jsonschema::Validator,
     pub site_doc: Value,
-    params: HashMap<&'static str, (jsonschema::Validator, Value)>,
+    /// the `$defs` every action's standalone schema carries, made when first needed
+    defs: OnceLock<Value>,
+    /// each action's `$ref` into `defs`, and its schema and validator once the action is
+    /// first checked: making them all costs more than a small plan's whole validation
+    params: HashMap<&'static str, (Value, OnceLock<Compiled>)>,
 }
+
+/// An action's standalone schema, compiled, and the schema itself.
+type Compiled = (jsonschema::Validator, Value);
 
 impl Validators {
     /// The validator of an action's `with:` and that standalone schema.
-    pub fn params(&self, action: &str) -> Option<&(jsonschema::Validator, Value)> {
-        self.params.get(action)
+    pub fn params(&self, action: &str) -> Option<(&jsonschema::Validator, &Value)> {
+        let (reference, made) = self.params.get(action)?;
+        let (validator, doc) = made.get_or_init(|| {
+            let doc = json!({ "$schema": "https://json-schema.org/draft/2020-12/schema", "$ref": reference, "$defs": self.defs() });
+            (compile(&doc), doc)
+        });
+        Some((validator, doc))
     }
+
+    fn defs(&self) -> &Value {
+        self.defs
+            .get_or_init(|| plan_schema(true).get("$defs").cloned().unwrap_or(json!({})))
+    }
+}
+
+/// Our own generated schemas always compile; a failure is a bug caught by tests.
+fn compile(doc: &Value) -> jsonschema::Validator {
+    jsonschema::validator_for(doc)
+        .unwrap_or_else(|e| panic!("generated schema does not compile: {e}"))
 }
 
 /// The validators (core plan shape, site, each action's parameters).
 pub fn validators() -> &'static Validators {
     static V: OnceLock<Validators> = OnceLock::new();
     V.get_or_init(|| {
-        let compile = |doc: &Value| {
-            // Our own generated schemas always compile; a failure is a bug caught by tests.
-            jsonschema::validator_for(doc).unwrap_or_else(|e| panic!("generated schema does not compile: {e}"))
-        };
         let plan_doc = plan_schema(false);
         let site_doc = site_schema();
-        let published = plan_schema(true);
-        let defs = published.get("$defs").cloned().unwrap_or(json!({}));
         let mut params = HashMap::new();
         let mut g = generator();
         for a in actions::CATALOGUE {
             let r = (a.params)(&mut g).to_value();
-            let doc = json!({ "$schema": "https://json-schema.org/draft/2020-12/schema", "$ref": r["$ref"], "$defs": defs });
-            params.insert(a.name, (compile(&doc), doc));
+            params.insert(a.name, (r["$ref"].clone(), OnceLock::new()));
         }
-        Validators { plan: compile(&plan_doc), plan_doc, site: compile(&site_doc), site_doc, params }
+        Validators {
+            plan: compile(&plan_doc),
+            plan_doc,
+            site: compile(&site_doc),
+            site_doc,
+            defs: OnceLock::new(),
+            params,
+        }
     })
 }

@@ -7,6 +7,7 @@
 //! argument is quoted exactly once for the remote shell).
 
 mod capture;
+mod control_dir;
 mod error;
 mod identity;
 pub mod local;
@@ -22,6 +23,7 @@ use std::time::Duration;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub use capture::OUTPUT_CAP;
+pub use control_dir::control_dir;
 pub use error::TransportError;
 pub use identity::CommandIdentity;
 pub use local::{LocalSpec, LocalTransport};

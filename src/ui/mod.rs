@@ -1,7 +1,7 @@
 //! Subscribers that show executor events: plain timestamped lines for people (coloured on
 //! a terminal), or one JSON object per line for automation.
 
-use crate::events::{Event, EventSink};
+use crate::events::{Event, EventSink, Stamped};
 use crate::exec::record::{Outcome, SkipReason};
 use std::io::Write;
 use std::sync::Mutex;
@@ -89,8 +89,8 @@ fn printable(e: &Event) -> Event {
 }
 
 impl EventSink for Lines {
-    fn emit(&self, e: &Event) {
-        let e = &printable(e);
+    fn emit(&self, e: &Stamped) {
+        let e = &printable(&e.event);
         let text = match e {
             Event::RunStarted {
                 run_id,
@@ -100,7 +100,8 @@ impl EventSink for Lines {
                 resumed,
             } => {
                 let verb = if *resumed { "resuming" } else { "run" };
-                format!("{verb} {run_id}: plan {plan} on site {site} ({steps} steps)")
+                let steps = crate::render::count(*steps, "step", "steps");
+                format!("{verb} {run_id}: plan {plan} on site {site} ({steps})")
             }
             Event::CheckPassed { check, host } => {
                 format!("{} check: {check} — on {host}", self.paint("32", "✓"))
@@ -223,7 +224,7 @@ impl EventSink for Lines {
 pub struct JsonLines;
 
 impl EventSink for JsonLines {
-    fn emit(&self, e: &Event) {
+    fn emit(&self, e: &Stamped) {
         if let Ok(mut line) = serde_json::to_string(e) {
             line.push('\n');
             let mut out = std::io::stdout().lock();

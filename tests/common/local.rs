@@ -33,10 +33,14 @@ impl Site {
         fs::write(&p, text).unwrap();
         p
     }
+    /// `drplan --state-dir STATE` with the site's secret set, to add arguments to.
     pub fn drplan(&self) -> Command {
-        let mut c = Command::cargo_bin("drplan").unwrap();
-        c.env("NO_COLOR", "1")
-            .env("DRPLAN_TEST_TOKEN", TOKEN)
+        Command::from_std(self.process())
+    }
+    /// The same as a `std::process::Command`, for runs a test spawns.
+    pub fn process(&self) -> std::process::Command {
+        let mut c = super::drplan();
+        c.env("DRPLAN_TEST_TOKEN", TOKEN)
             .arg("--state-dir")
             .arg(self.path("state"));
         c
@@ -44,12 +48,8 @@ impl Site {
     /// `drplan apply PLAN --site SITE --yes EXTRA…`, as a process (for runs a test watches,
     /// crashes or reads while they go).
     pub fn apply_process(&self, plan: &Path, extra: &[&str]) -> std::process::Command {
-        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("drplan"));
-        c.env("NO_COLOR", "1")
-            .env("DRPLAN_TEST_TOKEN", TOKEN)
-            .arg("--state-dir")
-            .arg(self.path("state"))
-            .arg("apply")
+        let mut c = self.process();
+        c.arg("apply")
             .arg(plan)
             .arg("--site")
             .arg(self.path("site.yaml"))
@@ -109,4 +109,44 @@ impl Site {
         fs::write(&p, text).unwrap();
         p
     }
+}
+
+impl Site {
+    /// Snapshot settings that hide what changes from one test run to the next: the time
+    /// since a run started, how long steps took, when a run started, run ids, the site's
+    /// name (after the test's pid), its directory, and pids and host names.
+    pub fn snapshot_settings(&self) -> insta::Settings {
+        let mut settings = insta::Settings::clone_current();
+        settings.add_filter(r"\[ *\d+\.\d\ds\]", "[   T.TTs]");
+        settings.add_filter(r"\b\d+\.\d\ds\b", "D.DDs");
+        settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", "TIME");
+        settings.add_filter(r"\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{4}", "RUN");
+        settings.add_filter(r"local-\d+", "local-PID");
+        settings.add_filter(&regex_quote(&self.dir.path().display().to_string()), "DIR");
+        // Who held a lock a crashed run left behind.
+        settings.add_filter(r"pid \d+ on host \S+", "pid PID on host HOST");
+        settings
+    }
+}
+
+/// Snapshot what a command wrote on stderr (`$a`, an `Assert`) as `$name`, with the
+/// site's `snapshot_settings` (a macro, so the snapshot belongs to the calling test file).
+#[macro_export]
+macro_rules! snapshot_stderr {
+    ($site:expr, $a:expr, $name:expr) => {{
+        let stderr = String::from_utf8_lossy(&$a.get_output().stderr).into_owned();
+        $site
+            .snapshot_settings()
+            .bind(|| insta::assert_snapshot!($name, stderr));
+    }};
+}
+
+/// `text` as a regular expression that matches exactly it.
+fn regex_quote(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
 }

@@ -2,11 +2,14 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this
 
+pub mod bin;
 pub mod lab;
 pub mod local;
 pub mod rig;
 pub mod sshd;
 
+#[allow(unused_imports)] // each test binary uses one or the other
+pub use bin::{drplan, drplan_in};
 use drplan::transport::Command;
 
 /// A shell script that fails (exit 1) when the value of its `PGPASSWORD` appears in the argv

@@ -8,7 +8,7 @@
 #   prefix  NAME                 the per-run prefix every lab object carries (drlab-xxxxxx)
 #   netns   NAME                 a network namespace
 #   etcdir  PATH                 an /etc/netns/NAME directory
-#   shared  PATH                 a machine-wide directory the lab had to create (/etc/go, /etc/netns);
+#   shared  PATH                 a machine-wide directory the lab had to create (/etc/go, /etc/go-plugins, /etc/netns);
 #                                also marked in /etc/netns/.drlab-created-* (see down, step 5)
 #   reaper  HOST PID STARTTIME   a host's subreaper (runs its sshd)
 #   flavour default|hardened     what `up --flavour` built

@@ -232,6 +232,7 @@ impl Lab {
             "LAB_GO_PORT",
             "LAB_STANDIN",
             "LAB_SSH_OPTS",
+            "LAB_GO_PLUGINS_DIR",
         ] {
             assert!(lab.env.contains_key(key), "lab.env lacks {key}");
         }
@@ -365,6 +366,30 @@ impl Lab {
         serde_json::from_str(&body).map_err(|e| format!("/lab/status at {addr}: {e}: {body:?}"))
     }
 
+    /// A GoCD host's external plugins directory, as the machine sees it (the host sees it as
+    /// `LAB_GO_PLUGINS_DIR`, bound by `ip netns exec` like /etc/go).
+    pub fn plugins_dir(&self, host: &str) -> PathBuf {
+        PathBuf::from(format!(
+            "/etc/netns/{}-{host}{}",
+            self.var("LAB_PREFIX"),
+            self.var("LAB_GO_PLUGINS_DIR").trim_start_matches("/etc")
+        ))
+    }
+
+    /// A GoCD host's external plugins: (file name, content), sorted.
+    pub fn plugins(&self, host: &str) -> Vec<(String, String)> {
+        let mut found: Vec<(String, String)> = std::fs::read_dir(self.plugins_dir(host))
+            .unwrap_or_else(|e| panic!("the plugins of {host}: {e}"))
+            .filter_map(|e| e.ok())
+            .map(|e| {
+                let content = std::fs::read_to_string(e.path()).unwrap_or_default();
+                (e.file_name().to_string_lossy().into_owned(), content)
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
     /// A file as the host sees it (its own /etc/go, bound by `ip netns exec`).
     pub fn cat(&self, host: &str, path: &str) -> String {
         let out = run_quiet(self.cmd_in(host, "cat").arg(path), secs(30));
@@ -390,11 +415,8 @@ impl Lab {
 
     /// `ip netns exec <ctl> drplan --state-dir DIR/state ARGS…` with extra environment.
     pub fn drplan_cmd(&self, args: &[&str], envs: &[(&str, &str)]) -> Command {
-        let mut c = self.cmd_in("ctl", env!("CARGO_BIN_EXE_drplan"));
-        c.env("NO_COLOR", "1")
-            .arg("--state-dir")
-            .arg(self.state_dir())
-            .args(args);
+        let mut c = crate::common::drplan_in(self.ns("ctl"));
+        c.arg("--state-dir").arg(self.state_dir()).args(args);
         for (k, v) in envs {
             c.env(k, v);
         }
@@ -526,23 +548,10 @@ impl Lab {
         path
     }
 
-    /// A site copy with a top-level `params:` section.
+    /// A site copy with these values in its top-level `params:` section (which the lab's site
+    /// ends with), replacing the site's own values of the same names.
     pub fn site_with_params(&self, name: &str, params: &[(&str, &str)]) -> PathBuf {
-        self.site_copy(name, |text| {
-            assert!(
-                !text.lines().any(|l| l.starts_with("params:")),
-                "site.yaml already has a params section; merge instead:\n{text}"
-            );
-            let mut t = text.to_string();
-            if !t.ends_with('\n') {
-                t.push('\n');
-            }
-            t.push_str("params:\n");
-            for (k, v) in params {
-                t.push_str(&format!("  {k}: {v}\n"));
-            }
-            t
-        })
+        self.site_copy(name, |text| with_params(text, params))
     }
 
     // ------------------------------------------------------------ going away
@@ -600,6 +609,34 @@ impl Drop for Lab {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// A site's text with `params` set in its `params:` section, the last one of the file (added
+/// when there is none).
+pub fn with_params(text: &str, params: &[(&str, &str)]) -> String {
+    let (head, section) = match text.find("\nparams:\n") {
+        Some(at) => (&text[..at + 1], &text[at + "\nparams:\n".len()..]),
+        None => (text, ""),
+    };
+    assert!(
+        section.lines().all(|l| l.starts_with("  ")),
+        "the site's params: section must be its last:\n{text}"
+    );
+    let mut t = head.to_string();
+    if !t.ends_with('\n') {
+        t.push('\n');
+    }
+    t.push_str("params:\n");
+    for line in section.lines() {
+        let key = line.trim_start().split(':').next().unwrap_or("");
+        if !params.iter().any(|(k, _)| *k == key) {
+            t.push_str(&format!("{line}\n"));
+        }
+    }
+    for (k, v) in params {
+        t.push_str(&format!("  {k}: {v}\n"));
+    }
+    t
 }
 
 /// `lab.env`: KEY=VALUE lines, values bare or double-quoted (never escaped).

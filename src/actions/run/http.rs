@@ -15,7 +15,7 @@ use crate::actions::error::{ActionError, ActionErrorKind};
 use crate::actions::{HttpGetParams, HttpWaitParams, TcpWaitParams};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-pub(super) const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+pub(super) const DEFAULT_INTERVAL: Duration = Duration::from_millis(200);
 /// The longest one request or connection attempt may take.
 pub(super) const PROBE_LIMIT: Duration = Duration::from_secs(10);
 

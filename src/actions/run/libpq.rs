@@ -45,14 +45,18 @@ pub(super) fn sets(line: &str, name: &str) -> bool {
             .is_some_and(|c| c == '=' || c.is_whitespace())
 }
 
+/// `text` with every line setting `name` removed, each line ending in a newline.
+pub(super) fn remove_line(text: &str, name: &str) -> String {
+    text.lines()
+        .filter(|l| !sets(l, name))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// `text` with every line setting `name` removed and `name = value` appended (value already
 /// quoted), ending in a newline.
 pub(super) fn set_line(text: &str, name: &str, value: &str) -> String {
-    let mut out: String = text
-        .lines()
-        .filter(|l| !sets(l, name))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let mut out = remove_line(text, name);
     out.push_str(&format!("{name} = {value}\n"));
     out
 }
@@ -98,6 +102,10 @@ mod tests {
         assert_eq!(
             set_line("", "primary_conninfo", "'x'"),
             "primary_conninfo = 'x'\n"
+        );
+        assert_eq!(
+            remove_line("primary_slot_name = 'a'\nport = 1", "primary_slot_name"),
+            "port = 1\n"
         );
     }
 }

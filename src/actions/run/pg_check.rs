@@ -36,6 +36,19 @@ fn parse_controldata(text: &str) -> Value {
     })
 }
 
+/// The oldest PostgreSQL the `pg.*` actions support: 13, whose `pg_rewind` recovers a target
+/// that was not shut down cleanly (an old primary lost in a disaster) before rewinding it.
+const OLDEST_MAJOR: u64 = 13;
+
+/// Why a source of major version `major` cannot be rebuilt from, if it cannot.
+fn too_old(source: &str, major: u64) -> Option<String> {
+    (major < OLDEST_MAJOR).then(|| {
+        format!(
+            "{source} runs PostgreSQL {major}: drplan's pg.* actions need {OLDEST_MAJOR} or newer"
+        )
+    })
+}
+
 /// `0/3000060` → 50331744.
 pub(super) fn lsn_bytes(lsn: &str) -> Option<u64> {
     let (hi, lo) = lsn.split_once('/')?;
@@ -84,6 +97,7 @@ const SOURCE_SQL: &str = "select json_build_object(
   'size_bytes', (select coalesce(sum(pg_database_size(oid)), 0) from pg_database
                  where has_database_privilege(oid, 'CONNECT'))::bigint,
   'superuser', (select rolsuper from pg_roles where rolname = current_user),
+  'max_replication_slots', current_setting('max_replication_slots')::int,
   'rewind_functions',
       has_function_privilege('pg_catalog.pg_ls_dir(text, boolean, boolean)', 'execute')
       and has_function_privilege('pg_catalog.pg_stat_file(text, boolean)', 'execute')
@@ -107,7 +121,7 @@ ver=; [ -r "$d/PG_VERSION" ] && ver=$(head -n1 -- "$d/PG_VERSION")
 printf '%s\n' "$exists" "$owner" "$pw" "$empty" "$same" "${avail:-0}" "${pavail:-0}" "${used:-0}" "$ver""#;
 
 /// Run `psql -c SQL` against a conninfo with `login`; Ok(stdout) or Err(what it said).
-async fn ask(
+pub(super) async fn ask(
     host: &Host<'_>,
     bin: Option<&str>,
     os_user: Option<&str>,
@@ -128,8 +142,7 @@ async fn ask(
         sql.into(),
     ]);
     cmd.env.push(("PGCONNECT_TIMEOUT".into(), "5".into()));
-    cmd.env
-        .push(("PGAPPNAME".into(), "drplan-preflight".into()));
+    cmd.env.push(("PGAPPNAME".into(), "drplan".into()));
     let out = host.run(login.apply(as_user(cmd, os_user))).await?;
     Ok(if out.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
@@ -181,12 +194,13 @@ pub(super) async fn rebuild_check(
         }
     };
     let source_major = src["version"].as_u64().map(|v| v / 10000);
-    if let Some(major) = source_major
-        && major < 12
-    {
-        problems.push(format!(
-            "{source} runs PostgreSQL {major}: drplan's pg.* actions need 12 or newer"
-        ));
+    problems.extend(source_major.and_then(|major| too_old(&source, major)));
+    match super::pg_copy::slot_name(p.slot.as_deref()) {
+        Ok(Some(slot)) if src["max_replication_slots"] == 0 => problems.push(format!(
+            "the rebuilt standby streams through replication slot {slot}, and {source} allows none (max_replication_slots = 0; the copy inherits it)"
+        )),
+        Ok(_) => {}
+        Err(why) => problems.push(why),
     }
 
     // Streaming from the source as the replication user: what the rebuilt standby will do
@@ -346,6 +360,14 @@ pub(super) async fn rebuild_check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgresql_12_and_older_are_refused() {
+        assert!(too_old("pg2:5432", 12).is_some_and(|p| p.contains("need 13 or newer")));
+        assert!(too_old("pg2:5432", 9).is_some());
+        assert_eq!(too_old("pg2:5432", 13), None);
+        assert_eq!(too_old("pg2:5432", 17), None);
+    }
 
     #[test]
     fn lsns_are_numbers() {

@@ -1,12 +1,22 @@
 //! `pg.basebackup`, `pg.rewind`, `pg.make_standby`: (re)building a cluster from another one
 //! and making it follow a primary. Run as the cluster's OS user (`become: postgres`).
 //!
-//! Nothing is ever deleted here: an existing, non-empty data directory's contents are moved
-//! aside (`pg_aside.rs`) before pg_basebackup writes a new one. Passwords travel through the
+//! No data is ever deleted here: an existing, non-empty data directory's contents are moved
+//! aside (`pg_aside.rs`) before pg_basebackup writes a new one (the one thing removed is a
+//! standby's stale copy of its own replication slot, below). Passwords travel through the
 //! environment, never in argv (`pg_auth.rs`). Connection strings are quoted per libpq (see
 //! `libpq.rs`). A rebuilt standby's `standby.signal` + `primary_conninfo` are written here,
 //! not by the tools' `--write-recovery-conf`: pg_rewind's names the rewinding user (a
-//! superuser, which pg_hba rarely lets replicate) and exists only from PostgreSQL 13 on.
+//! superuser, which pg_hba rarely lets replicate).
+//!
+//! Replication slots: a standby given a `slot` streams through it (`primary_slot_name`); the
+//! slot is created on its upstream over a replication connection (`CREATE_REPLICATION_SLOT`,
+//! which the replication user may run: no superuser needed), and a copy of that slot in the
+//! standby's own `pg_replslot` — left there when it was the primary the other side streamed
+//! from — is removed while the cluster is stopped: on a standby nobody uses it, and it would
+//! keep WAL for ever. A standby given no slot has its `primary_slot_name` removed: a copy of
+//! a former standby (pg_basebackup and pg_rewind copy `postgresql.auto.conf`) would name a
+//! slot its new upstream does not have, and never stream.
 
 use serde_json::{Value, json};
 
@@ -29,16 +39,17 @@ async fn refuse_running(host: &Host<'_>, bin: Option<&str>, data: &str) -> Resul
     Ok(())
 }
 
-/// Where a standby streams from, and as whom.
+/// Where a standby streams from, as whom, and through which slot.
 struct Upstream<'a> {
     host: &'a str,
     port: Option<u16>,
     user: &'a str,
     login: Login,
     application_name: Option<&'a str>,
+    slot: Option<&'a str>,
 }
 
-impl Upstream<'_> {
+impl<'a> Upstream<'a> {
     fn conninfo(&self) -> Result<String, String> {
         let port = self.port.map(|p| p.to_string());
         libpq::conninfo(&[
@@ -50,46 +61,123 @@ impl Upstream<'_> {
             ("application_name", self.application_name),
         ])
     }
+
+    /// `slot` as given in an action's parameters: empty means none; anything but a valid
+    /// slot name (what PostgreSQL accepts: `[a-z0-9_]`, at most 63) is refused.
+    fn with_slot(mut self, ctx: &Ctx<'_>, slot: Option<&'a str>) -> Result<Self, ActionError> {
+        self.slot = slot_name(slot).map_err(|e| ctx.invalid(e))?;
+        Ok(self)
+    }
+
+    /// Make sure the upstream has the slot (a physical one, keeping WAL from now on).
+    async fn ensure_slot(&self, host: &Host<'_>, bin: Option<&str>) -> Result<(), ActionError> {
+        let Some(slot) = self.slot else {
+            return Ok(());
+        };
+        let port = self.port.map(|p| p.to_string());
+        let conninfo = libpq::conninfo(&[
+            ("host", Some(self.host)),
+            ("port", port.as_deref()),
+            ("user", Some(self.user)),
+            ("dbname", Some("replication")),
+            ("replication", Some("true")),
+        ])
+        .map_err(|e| host.fail(e))?;
+        // The name is checked (`slot_name`): it needs no quoting.
+        let sql = format!("CREATE_REPLICATION_SLOT {slot} PHYSICAL RESERVE_WAL");
+        match super::pg_check::ask(host, bin, None, &conninfo, &self.login, &sql).await? {
+            Err(why) if !why.contains("already exists") => Err(host.fail(format!(
+                "creating replication slot {slot} on {}:{} as {}: {why}",
+                self.host,
+                self.port.unwrap_or(5432),
+                self.user
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
-/// `standby.signal` + `primary_conninfo` in a stopped cluster; Ok(changed).
-async fn write_standby(host: &Host<'_>, data: &str, conninfo: &str) -> Result<bool, ActionError> {
+/// A slot name from an action's parameters: None when absent or empty.
+pub(super) fn slot_name(slot: Option<&str>) -> Result<Option<&str>, String> {
+    match slot {
+        None | Some("") => Ok(None),
+        Some(s)
+            if s.len() <= 63
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
+        {
+            Ok(Some(s))
+        }
+        Some(s) => Err(format!(
+            "slot {s:?} is not a replication slot name: lower-case letters, digits and _, at most 63"
+        )),
+    }
+}
+
+/// `standby.signal` + `primary_conninfo` (and `primary_slot_name`, set or removed) in a
+/// stopped cluster, and no stale copy of its slot; Ok(changed).
+async fn write_standby(
+    host: &Host<'_>,
+    data: &str,
+    upstream: &Upstream<'_>,
+    conninfo: &str,
+) -> Result<bool, ActionError> {
     let auto_conf = format!("{data}/postgresql.auto.conf");
     let old = if host.exists(&auto_conf).await? {
         String::from_utf8_lossy(&read(host, &auto_conf).await?).into_owned()
     } else {
         String::new()
     };
-    let new = libpq::set_line(&old, "primary_conninfo", &libpq::conf_string(conninfo));
+    let mut new = libpq::set_line(&old, "primary_conninfo", &libpq::conf_string(conninfo));
+    new = match upstream.slot {
+        Some(slot) => libpq::set_line(&new, "primary_slot_name", &libpq::conf_string(slot)),
+        None => libpq::remove_line(&new, "primary_slot_name"),
+    };
+    let mut changed = false;
+    if let Some(slot) = upstream.slot {
+        let stale = format!("{data}/pg_replslot/{slot}");
+        if host.exists(&stale).await? {
+            host.ok(
+                host.cmd(["rm", "-rf", "--", stale.as_str()]),
+                &format!("removing this standby's own copy of slot {slot}"),
+            )
+            .await?;
+            changed = true;
+        }
+    }
     let signal = format!("{data}/standby.signal");
     let has_signal = host.exists(&signal).await?;
-    if new == old && has_signal {
-        return Ok(false);
-    }
     if new != old {
         write_atomic(host, &auto_conf, new.into_bytes(), Some("0600"), None).await?;
+        changed = true;
     }
     if !has_signal {
         write_atomic(host, &signal, Vec::new(), Some("0600"), None).await?;
+        changed = true;
     }
-    Ok(true)
+    Ok(changed)
 }
 
 pub(super) async fn basebackup(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<Value, ActionError> {
     super::file::absolute(ctx, "data_dir", &p.data_dir)?;
     let data = p.data_dir.trim_end_matches('/');
     let login = Login::of(ctx, Some(&p.user), p.password.as_deref())?;
+    let standby = p.standby.unwrap_or(false);
     let upstream = Upstream {
         host: &p.source_host,
         port: p.source_port,
         user: &p.user,
         login: login.clone(),
         application_name: p.application_name.as_deref(),
-    };
+        slot: None,
+    }
+    .with_slot(ctx, p.slot.as_deref().filter(|_| standby))?;
     let conninfo = upstream.conninfo().map_err(|e| ctx.invalid(e))?;
     let host = ctx.host().await?;
     let bin = p.bin_dir.as_deref();
     refuse_running(&host, bin, data).await?;
+    // Before the copy: from now on the source keeps the WAL the standby will need.
+    upstream.ensure_slot(&host, bin).await?;
     let moved = pg_aside::move_aside(&host, data).await?;
     let wal = match p.wal_method.unwrap_or_default() {
         WalMethod::Fetch => "fetch",
@@ -128,11 +216,10 @@ pub(super) async fn basebackup(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<V
         &format!("making {data} private"),
     )
     .await?;
-    let standby = p.standby.unwrap_or(false);
     if standby {
-        write_standby(&host, data, &conninfo).await?;
+        write_standby(&host, data, &upstream, &conninfo).await?;
     }
-    Ok(json!({ "changed": true, "moved_aside": moved, "standby": standby }))
+    Ok(json!({ "changed": true, "moved_aside": moved, "standby": standby, "slot": upstream.slot }))
 }
 
 pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, ActionError> {
@@ -164,7 +251,9 @@ pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, Ac
                 }),
         )?,
         application_name: p.application_name.as_deref(),
-    };
+        slot: None,
+    }
+    .with_slot(ctx, p.slot.as_deref().filter(|_| p.standby == Some(true)))?;
     let primary_conninfo = upstream.conninfo().map_err(|e| ctx.invalid(e))?;
     let host = ctx.host().await?;
     let bin = p.bin_dir.as_deref();
@@ -211,10 +300,11 @@ pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, Ac
     let needed = !said.contains("no rewind required");
     let standby = p.standby.unwrap_or(false);
     if standby {
-        write_standby(&host, data, &primary_conninfo).await?;
+        upstream.ensure_slot(&host, bin).await?;
+        write_standby(&host, data, &upstream, &primary_conninfo).await?;
     }
     Ok(
-        json!({ "changed": needed || standby, "rewound": needed, "standby": standby, "warning": warning }),
+        json!({ "changed": needed || standby, "rewound": needed, "standby": standby, "slot": upstream.slot, "warning": warning }),
     )
 }
 
@@ -230,7 +320,9 @@ pub(super) async fn make_standby(
         user: &p.user,
         login: Login::of(ctx, Some(&p.user), p.password.as_deref())?,
         application_name: p.application_name.as_deref(),
-    };
+        slot: None,
+    }
+    .with_slot(ctx, p.slot.as_deref())?;
     let conninfo = upstream.conninfo().map_err(|e| ctx.invalid(e))?;
     let host = ctx.host().await?;
     if !host.exists(&format!("{data}/PG_VERSION")).await? {
@@ -245,6 +337,25 @@ pub(super) async fn make_standby(
             "{data} has a postmaster.pid: its server is running (or was not shut down cleanly); stop it first"
         )));
     }
-    let changed = write_standby(&host, data, &conninfo).await?;
-    Ok(json!({ "changed": changed }))
+    upstream.ensure_slot(&host, p.bin_dir.as_deref()).await?;
+    let changed = write_standby(&host, data, &upstream, &conninfo).await?;
+    Ok(json!({ "changed": changed, "slot": upstream.slot }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slot_name;
+
+    #[test]
+    fn slot_names_are_checked_and_empty_means_none() {
+        assert_eq!(slot_name(None), Ok(None));
+        assert_eq!(slot_name(Some("")), Ok(None));
+        assert_eq!(
+            slot_name(Some("gocd_standby_2")),
+            Ok(Some("gocd_standby_2"))
+        );
+        for bad in ["Gocd", "a-b", "x; drop", "a b", &"a".repeat(64)] {
+            assert!(slot_name(Some(bad)).is_err(), "{bad}");
+        }
+    }
 }

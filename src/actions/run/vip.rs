@@ -4,7 +4,8 @@
 //!
 //! These need root on the host (`become: root`, or a root login). A failed announcement is
 //! a warning in the result, not a failure: the address is assigned, and neighbours learn it
-//! at their next ARP anyway.
+//! at their next ARP anyway. The announcements go on in the background after the step ends
+//! (`announce`), so a VIP move costs its two `ip` commands, not seconds of waiting.
 
 use std::net::Ipv4Addr;
 
@@ -88,28 +89,7 @@ pub(super) async fn assign(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, ActionE
         &format!("adding {} to {}", vip.cidr, p.interface),
     )
     .await?;
-    let count = p.arp_count.unwrap_or(DEFAULT_ARP_COUNT).max(1);
-    let argv = [
-        "arping".to_owned(),
-        "-U".to_owned(),
-        "-c".to_owned(),
-        count.to_string(),
-        "-I".to_owned(),
-        p.interface.clone(),
-        vip.ip.to_string(),
-    ];
-    // arping -U waits a second between packets, and may wait for replies after the last.
-    let mut cmd = host.cmd(argv);
-    cmd.timeout = Some(std::time::Duration::from_secs(u64::from(count) + 5));
-    let warning = match host.run(cmd).await {
-        Ok(out) if out.success() => None,
-        Ok(out) => Some(format!(
-            "gratuitous ARP (arping -U) exited with {:?}: {}",
-            out.status,
-            out.stderr_tail(3)
-        )),
-        Err(e) => Some(format!("gratuitous ARP (arping -U) failed: {}", e.message)),
-    };
+    let warning = announce(&host, &p.interface, vip.ip, p.arp_count).await;
     Ok(json!({
         "changed": true,
         "held": true,
@@ -117,6 +97,48 @@ pub(super) async fn assign(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, ActionE
         "announced": warning.is_none(),
         "warning": warning,
     }))
+}
+
+/// Tell the neighbours: `count` gratuitous ARPs, a second apart, sent by an `arping -U` that
+/// runs on in the background (its own session, output discarded), so the step waits for none
+/// of those seconds — the first packet leaves at once, as a keepalived failover sends its own.
+/// `arping -V` first, so that a host without arping is a warning here, not a silent nothing.
+/// Values reach `sh` as arguments (`"$@"`), never inside its script.
+async fn announce(
+    host: &Host<'_>,
+    iface: &str,
+    ip: Ipv4Addr,
+    count: Option<u32>,
+) -> Option<String> {
+    let count = count.unwrap_or(DEFAULT_ARP_COUNT).max(1).to_string();
+    let ip = ip.to_string();
+    let checked = host.run(host.cmd(["arping", "-V"])).await;
+    let background = [
+        "sh",
+        "-c",
+        "setsid -f \"$@\" </dev/null >/dev/null 2>&1",
+        "sh",
+        "arping",
+        "-U",
+        "-c",
+        count.as_str(),
+        "-I",
+        iface,
+        ip.as_str(),
+    ];
+    let started = match checked {
+        Ok(out) if out.success() => host.run(host.cmd(background)).await,
+        other => other,
+    };
+    match started {
+        Ok(out) if out.success() => None,
+        Ok(out) => Some(format!(
+            "gratuitous ARP (arping -U) exited with {:?}: {}",
+            out.status,
+            out.stderr_tail(3)
+        )),
+        Err(e) => Some(format!("gratuitous ARP (arping -U) failed: {}", e.message)),
+    }
 }
 
 pub(super) async fn release(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, ActionError> {
@@ -148,13 +170,15 @@ pub(super) async fn owner(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, ActionEr
     if held(&host, &vip, &p.interface).await?.is_some() {
         return Ok(json!({ "held": true, "answered_elsewhere": false }));
     }
+    // One probe, a second for an answer: a neighbour holding the address answers within
+    // milliseconds, and arping's resolution is whole seconds.
     let argv = [
         "arping".to_owned(),
         "-D".to_owned(),
         "-c".to_owned(),
-        "2".to_owned(),
+        "1".to_owned(),
         "-w".to_owned(),
-        "3".to_owned(),
+        "1".to_owned(),
         "-I".to_owned(),
         p.interface.clone(),
         vip.ip.to_string(),

@@ -54,7 +54,20 @@ impl MemJournal {
 }
 
 impl Journal for MemJournal {
-    fn append(&mut self, record: &Value) -> Result<(), JournalError> {
+    // Record by record, so a simulated crash can fall inside a group commit.
+    fn append_all(&mut self, records: &[Value]) -> Result<(), JournalError> {
+        records.iter().try_for_each(|r| self.append_one(r))
+    }
+    fn replay(&mut self) -> Result<Replay, JournalError> {
+        Ok(Replay {
+            records: self.records(),
+            torn_tail: *self.torn.lock().unwrap(),
+        })
+    }
+}
+
+impl MemJournal {
+    fn append_one(&mut self, record: &Value) -> Result<(), JournalError> {
         self.appended += 1;
         match self.crash {
             Some(c) if c.at == self.appended => {
@@ -80,12 +93,6 @@ impl Journal for MemJournal {
                 Ok(())
             }
         }
-    }
-    fn replay(&mut self) -> Result<Replay, JournalError> {
-        Ok(Replay {
-            records: self.records(),
-            torn_tail: *self.torn.lock().unwrap(),
-        })
     }
 }
 

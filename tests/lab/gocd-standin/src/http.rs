@@ -14,6 +14,8 @@ pub struct Request {
     pub method: String,
     /// The path without the query string.
     pub path: String,
+    /// The query string (after `?`), undecoded; empty without one.
+    pub query: String,
     pub authorization: Option<String>,
     pub accept: Option<String>,
 }
@@ -117,7 +119,7 @@ fn parse_request(head: &str) -> Option<Request> {
     let mut parts = lines.next()?.split(' ');
     let method = parts.next()?.to_string();
     let target = parts.next()?;
-    let path = target.split('?').next().unwrap_or(target);
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let headers: Vec<(&str, &str)> = lines.filter_map(|l| l.split_once(':')).collect();
     let header = |name: &str| {
         headers
@@ -128,6 +130,7 @@ fn parse_request(head: &str) -> Option<Request> {
     Some(Request {
         method,
         path: path.to_string(),
+        query: query.to_string(),
         authorization: header("authorization"),
         accept: header("accept"),
     })

@@ -12,6 +12,7 @@ mod db;
 mod http;
 mod json;
 mod md5;
+mod plugins;
 mod reap;
 mod server;
 mod signals;
@@ -25,7 +26,7 @@ usage:
   gocd-standin serve [--name NAME] [--port 8153] [--bind 0.0.0.0] [--defaults /etc/default/go-server]
                      [--config-dir /etc/go] [--pidfile PATH] [--psql psql] [--db-wait SECS]
                      [--bc-addon on|off] [--bc-auth on|off] [--wrapper-properties PATH]
-                     [--api-token-file PATH]
+                     [--api-token-file PATH] [--plugins-dir /var/lib/go-server/plugins/external]
       --bc-addon off: the business-continuity add-on is not installed: go.server.mode is
       ignored (always primary) and /go/add-on/business-continuity/* answers 404
       --bc-auth on: the add-on's API and dashboard want Basic auth with the token of
@@ -34,6 +35,7 @@ usage:
       PATH's wrapper.java.additional.N lines, and --defaults is not read
       --api-token-file PATH: the API access tokens (one a line) GoCD's API accepts as
       `Authorization: Bearer TOKEN` (maintenance mode)
+      --plugins-dir DIR: the external plugins a primary lists and serves, and a standby syncs
   gocd-standin reap [--grace SECS] -- CMD [ARGS...]
   gocd-standin probe [--timeout SECS] URL
       prints the body; exit 0 on HTTP 2xx, 1 on another HTTP status, 2 when nothing answered";
@@ -128,6 +130,7 @@ fn set_serve_option(opts: &mut server::Options, name: &str, value: &str) -> Resu
         }
         "wrapper-properties" => opts.wrapper_properties = Some(PathBuf::from(value)),
         "api-token-file" => opts.api_token_file = Some(PathBuf::from(value)),
+        "plugins-dir" => opts.plugins_dir = PathBuf::from(value),
         _ => return Err(format!("unknown option --{name}")),
     }
     Ok(())

@@ -5,23 +5,25 @@
 //!   non-zero, as GoCD's migrations would), then inserts one `heartbeat` row a second, retrying
 //!   while the database is away; serves the business-continuity API a standby pulls from.
 //! * Standby: polls the primary (`bc.primary.url`) every `bc.primary.status.check.interval` ms,
-//!   copies changed config files into its own config dir by md5 (atomic replace), and serves
-//!   `/go/add-on/business-continuity/admin/dashboard.json`. It never touches the database.
+//!   copies changed config files into its own config dir and changed external plugins into its
+//!   plugins dir by md5 (atomic replace; plugins the primary no longer has are removed), and
+//!   serves `/go/add-on/business-continuity/admin/dashboard.json`. It never touches the database.
 //!
 //! Without the business-continuity add-on (`--bc-addon off`, as on a GoCD install that never had
 //! it): `go.server.mode` means nothing, so the server always runs as a primary (a "standby" started
 //! on an in-recovery database refuses to start like any primary), and every
 //! `/go/add-on/business-continuity/*` path answers 404, as GoCD does for an add-on it lacks.
 //!
-//! Differences from GoCD: no authentication (GoCD wants Basic auth from the BC token file), no
-//! plugin sync (the lab has no external plugins), WAL fields say "Not Available" (as GoCD does on
-//! PostgreSQL ≥ 10), and the standby reports the md5 of each file as it is on its disk.
+//! Differences from GoCD: authentication only with `--bc-auth on` (GoCD always wants Basic auth
+//! from the BC token file), WAL fields say "Not Available" (as GoCD does on PostgreSQL ≥ 10),
+//! and the standby reports the md5 of each file as it is on its disk.
 
 use crate::config::{DbSettings, Mode, ServerSettings};
 use crate::db::Db;
 use crate::http::{self, Request, Response};
 use crate::json::Value;
 use crate::md5;
+use crate::plugins;
 use crate::time::{gocd_date, now_ms};
 use std::collections::VecDeque;
 use std::net::TcpListener;
@@ -63,6 +65,8 @@ pub struct Options {
     pub wrapper_properties: Option<PathBuf>,
     /// The API access tokens GoCD's API accepts (maintenance mode).
     pub api_token_file: Option<PathBuf>,
+    /// The external plugins directory.
+    pub plugins_dir: PathBuf,
 }
 
 /// What a GoCD package install uses when no flag says otherwise.
@@ -81,6 +85,7 @@ impl Default for Options {
             bc_auth: false,
             wrapper_properties: None,
             api_token_file: None,
+            plugins_dir: PathBuf::from("/var/lib/go-server/plugins/external"),
         }
     }
 }
@@ -106,6 +111,7 @@ struct State {
     maintenance: AtomicBool,
     settings: ServerSettings,
     config_dir: PathBuf,
+    plugins_dir: PathBuf,
     ready: AtomicBool,
     /// Primary: md5 per file type (empty when the file is missing) and when they were last read.
     file_status: Mutex<(Vec<(&'static str, String)>, u64)>,
@@ -205,6 +211,7 @@ pub fn run(opts: Options) -> i32 {
         maintenance: AtomicBool::new(false),
         settings: settings.clone(),
         config_dir: opts.config_dir.clone(),
+        plugins_dir: opts.plugins_dir.clone(),
         ready: AtomicBool::new(false),
         file_status: Mutex::new((Vec::new(), 0)),
         sync: Mutex::new((VecDeque::new(), 0)),
@@ -378,7 +385,7 @@ fn run_standby(state: &Arc<State>) -> i32 {
             reachable = Some(able);
         }
         if able {
-            match sync_files(state, &primary) {
+            match sync_files(state, &primary).and_then(|()| sync_plugins(state, &primary)) {
                 Ok(()) => {
                     if let Ok(mut s) = state.sync.lock() {
                         s.0.clear();
@@ -469,6 +476,47 @@ fn sync_files(state: &State, primary: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Copies the primary's external plugins that differ from ours, and removes the ones it no
+/// longer has, as the add-on did.
+fn sync_plugins(state: &State, primary: &str) -> Result<(), String> {
+    let body = fetch(state, primary, "plugin_files_status")?;
+    let theirs = plugins::parse_status(
+        &crate::json::parse(&String::from_utf8_lossy(&body))
+            .map_err(|e| format!("plugin_files_status: {e}"))?,
+    );
+    let ours = plugins::list(&state.plugins_dir);
+    for (name, md5) in &theirs {
+        if !plugins::safe_name(name) || ours.contains(&(name.clone(), md5.clone())) {
+            continue;
+        }
+        let body = fetch(
+            state,
+            primary,
+            &format!("plugin?folderName=external&pluginName={name}"),
+        )?;
+        if md5::hex(&body) != *md5 {
+            return Err(format!(
+                "plugin {name} changed on the primary while downloading"
+            ));
+        }
+        std::fs::create_dir_all(&state.plugins_dir)
+            .and_then(|()| replace_file(&state.plugins_dir.join(name), &body))
+            .map_err(|e| format!("writing plugin {name}: {e}"))?;
+        log(&format!("standby: synced plugin {name} (md5 {md5})"));
+    }
+    for (name, _) in ours
+        .iter()
+        .filter(|(n, _)| !theirs.iter().any(|(t, _)| t == n))
+    {
+        std::fs::remove_file(state.plugins_dir.join(name))
+            .map_err(|e| format!("removing plugin {name}: {e}"))?;
+        log(&format!(
+            "standby: removed plugin {name} (not on the primary)"
+        ));
+    }
+    Ok(())
+}
+
 /// Writes `path` atomically (temporary file in the same directory, fsync, rename), keeping its mode.
 fn replace_file(path: &Path, body: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
@@ -546,7 +594,7 @@ fn route(state: &State, name: &str, req: &Request) -> Response {
         }
         path if path.starts_with("/go/add-on/business-continuity/") => {
             match path.strip_prefix(BC_API) {
-                Some(api) if mode == Mode::Primary && ready => primary_api(state, api),
+                Some(api) if mode == Mode::Primary && ready => primary_api(state, api, &req.query),
                 Some(_) if mode == Mode::Primary => Response::text(503, "Server is starting\n"),
                 _ => Response::text(404, "not found\n"),
             }
@@ -620,7 +668,7 @@ fn maintenance_api(state: &State, req: &Request) -> Response {
     }
 }
 
-fn primary_api(state: &State, api: &str) -> Response {
+fn primary_api(state: &State, api: &str, query: &str) -> Response {
     match api {
         "health-check" => Response::text(200, "OK!"),
         "latest_database_wal_location" => Response::text(200, "Not Available"),
@@ -647,7 +695,19 @@ fn primary_api(state: &State, api: &str) -> Response {
                 .to_json(),
             )
         }
-        "plugin_files_status" => Response::json(200, r#"{"bundled":[],"external":[]}"#.to_string()),
+        "plugin_files_status" => Response::json(200, plugins::status(&state.plugins_dir).to_json()),
+        "plugin" => match plugins::query_value(query, "pluginName") {
+            Some(name)
+                if plugins::safe_name(name)
+                    && plugins::query_value(query, "folderName") == Some("external") =>
+            {
+                match std::fs::read(state.plugins_dir.join(name)) {
+                    Ok(body) => Response::new(200, "application/java-archive", body),
+                    Err(_) => Response::text(404, "no such plugin\n"),
+                }
+            }
+            _ => Response::text(400, "folderName=external&pluginName=NAME\n"),
+        },
         api => match CONFIG_FILES.iter().find(|(_, _, path)| *path == api) {
             Some((_, file, _)) => match std::fs::read(state.config_dir.join(file)) {
                 Ok(body) => {
@@ -708,7 +768,15 @@ fn dashboard(state: &State, req: &Request) -> Value {
             if let Some(Value::Object(files)) = status.get("fileDetailsMap") {
                 primary_details.extend(files.iter().cloned());
             }
-            primary_details.push(("pluginStatus".into(), Value::str("")));
+            let theirs = fetch(state, primary, "plugin_files_status")
+                .ok()
+                .and_then(|b| crate::json::parse(&String::from_utf8_lossy(&b)).ok())
+                .map(|doc| plugins::parse_status(&doc))
+                .unwrap_or_default();
+            primary_details.push((
+                "pluginStatus".into(),
+                Value::str(plugins::plugin_status(&theirs)),
+            ));
         }
         Err(e) => primary_details.push((
             "error".into(),
@@ -735,7 +803,10 @@ fn dashboard(state: &State, req: &Request) -> Value {
     for (key, file, _) in CONFIG_FILES {
         standby_details.push((key.to_string(), Value::str(state.file_md5(file))));
     }
-    standby_details.push(("pluginStatus".into(), Value::str("")));
+    standby_details.push((
+        "pluginStatus".into(),
+        Value::str(plugins::plugin_status(&plugins::list(&state.plugins_dir))),
+    ));
     Value::object([
         ("userName", Value::str(user)),
         ("setupStatus", Value::str("success")),

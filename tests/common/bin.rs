@@ -1,0 +1,26 @@
+//! `drplan()`: how every integration test runs the binary.
+
+use std::process::{Command, Stdio};
+
+/// The `drplan` binary cargo built for these tests, run as a script would run it: no colour
+/// (`NO_COLOR` set, `CLICOLOR_FORCE` removed) and nothing on stdin (so `apply` without
+/// `--yes` refuses instead of asking). Add arguments, then `.output()`, `.spawn()`, or
+/// `.assert()` (with `assert_cmd::prelude::*`).
+pub fn drplan() -> Command {
+    script_like(Command::new(env!("CARGO_BIN_EXE_drplan")))
+}
+
+/// `drplan()` inside the network namespace `ns` (a lab's controller):
+/// `ip netns exec NS drplan …`.
+pub fn drplan_in(ns: &str) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_drplan")]);
+    script_like(c)
+}
+
+fn script_like(mut c: Command) -> Command {
+    c.env("NO_COLOR", "1")
+        .env_remove("CLICOLOR_FORCE")
+        .stdin(Stdio::null());
+    c
+}
