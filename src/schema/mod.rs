@@ -187,6 +187,9 @@ fn allow_templates(def: &mut Value) {
     }
 }
 
+/// An action's `with:` validator and the standalone schema it was compiled from.
+type Compiled = (jsonschema::Validator, Value);
+
 /// A compiled validator, made once per process.
 pub struct Validators {
     pub plan: jsonschema::Validator,

@@ -4,8 +4,7 @@
 //!
 //! These need root on the host (`become: root`, or a root login). A failed announcement is
 //! a warning in the result, not a failure: the address is assigned, and neighbours learn it
-//! at their next ARP anyway. The announcements go on in the background after the step ends
-//! (`announce`), so a VIP move costs its two `ip` commands, not seconds of waiting.
+//! at their next ARP anyway.
 
 use std::net::Ipv4Addr;
 
@@ -99,38 +98,29 @@ pub(super) async fn assign(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, ActionE
     }))
 }
 
-/// Tell the neighbours: `count` gratuitous ARPs, a second apart, sent by an `arping -U` that
-/// runs on in the background (its own session, output discarded), so the step waits for none
-/// of those seconds — the first packet leaves at once, as a keepalived failover sends its own.
-/// `arping -V` first, so that a host without arping is a warning here, not a silent nothing.
-/// Values reach `sh` as arguments (`"$@"`), never inside its script.
+/// Tell the neighbours: `count` gratuitous ARPs, a second apart (`arping -U` waits that long).
+/// Not sent in the background: an announcer still running when the address moves on (a
+/// rollback, a failback soon after) would keep claiming it for the old host, and would
+/// make the next duplicate-address probe see a conflict.
 async fn announce(
     host: &Host<'_>,
     iface: &str,
     ip: Ipv4Addr,
     count: Option<u32>,
 ) -> Option<String> {
-    let count = count.unwrap_or(DEFAULT_ARP_COUNT).max(1).to_string();
-    let ip = ip.to_string();
-    let checked = host.run(host.cmd(["arping", "-V"])).await;
-    let background = [
-        "sh",
-        "-c",
-        "setsid -f \"$@\" </dev/null >/dev/null 2>&1",
-        "sh",
-        "arping",
-        "-U",
-        "-c",
-        count.as_str(),
-        "-I",
-        iface,
-        ip.as_str(),
+    let count = count.unwrap_or(DEFAULT_ARP_COUNT).max(1);
+    let argv = [
+        "arping".to_owned(),
+        "-U".to_owned(),
+        "-c".to_owned(),
+        count.to_string(),
+        "-I".to_owned(),
+        iface.to_owned(),
+        ip.to_string(),
     ];
-    let started = match checked {
-        Ok(out) if out.success() => host.run(host.cmd(background)).await,
-        other => other,
-    };
-    match started {
+    let mut cmd = host.cmd(argv);
+    cmd.timeout = Some(std::time::Duration::from_secs(u64::from(count) + 5));
+    match host.run(cmd).await {
         Ok(out) if out.success() => None,
         Ok(out) => Some(format!(
             "gratuitous ARP (arping -U) exited with {:?}: {}",
