@@ -203,9 +203,6 @@ pub struct Validators {
     params: HashMap<&'static str, (Value, OnceLock<Compiled>)>,
 }
 
-/// An action's standalone schema, compiled, and the schema itself.
-type Compiled = (jsonschema::Validator, Value);
-
 impl Validators {
     /// The validator of an action's `with:` and that standalone schema.
     pub fn params(&self, action: &str) -> Option<(&jsonschema::Validator, &Value)> {
