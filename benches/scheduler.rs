@@ -6,11 +6,13 @@
 //! dispatch). Divide by 1,000 for the per-step cost.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use drplan::actions::{ActionRunner, Approvals};
 use drplan::diag::SourceFile;
-use drplan::exec::{Call, Executor, Options, RunState, Secrets, Shared, StepFailure, StepRunner};
+use drplan::exec::{Executor, Options, RunState, Secrets, Shared};
 use drplan::graph::PlanGraph;
 use drplan::journal::{FileRunStore, RunId, RunStore};
 use drplan::load::Document;
+use drplan::step::{Call, StepFailure, StepRunner};
 use drplan::transport::CommandIdentity;
 use serde_json::{Value, json};
 use std::fmt::Write;
@@ -88,12 +90,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("engine+journal+actions (sleep 0ms)", |b| {
         b.iter(|| {
             let control = tempfile::tempdir().expect("tempdir");
-            let runner = drplan::cli::ActionRunner::new(
-                &graph.bound,
-                control.path(),
-                Vec::new(),
-                Default::default(),
-            );
+            let approvals = Approvals::new(Vec::new(), false);
+            let runner =
+                ActionRunner::new(&graph.bound, control.path(), approvals, Default::default());
             run(&rt, &graph, runner)
         })
     });

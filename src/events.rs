@@ -3,7 +3,7 @@
 //! how they look. Every text in an event is already redacted.
 
 use crate::clock::Timestamp;
-use crate::exec::record::{Outcome, StepFailure};
+use crate::step::{Outcome, StepFailure};
 use serde::{Deserialize, Serialize};
 
 /// An event and when it happened: `{"at": "…", "event": "step_started", …}` as a JSON line.
@@ -81,9 +81,37 @@ pub enum Event {
     /// The last event of a run (or of a resumed part of it).
     RunFinished {
         run_id: String,
-        status: crate::exec::RunStatus,
+        status: RunStatus,
         summary: String,
     },
+}
+
+/// A run's state in one word, for listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Running now, or stopped by a crash (a resume tells which by taking the lock).
+    Incomplete,
+    Paused,
+    Interrupted,
+    Succeeded,
+    Refused,
+    RollingBack,
+    RolledBack,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Incomplete => "incomplete",
+            RunStatus::Paused => "paused",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Refused => "refused",
+            RunStatus::RollingBack => "rolling back",
+            RunStatus::RolledBack => "rolled back",
+        }
+    }
 }
 
 /// Something that shows events.

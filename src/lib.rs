@@ -20,6 +20,7 @@ pub mod redact;
 pub mod render;
 pub mod saved;
 pub mod schema;
+pub mod step;
 pub mod template;
 pub mod transport;
 pub mod trust;

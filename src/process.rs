@@ -1,6 +1,7 @@
 //! What a host says about a command drplan started: plain data that the transport learns
-//! (and can later check and signal, `transport/identity.rs`) and the executor journals
-//! (`command_started`), so neither has to import the other.
+//! (and can later check and signal, `transport/identity.rs`), actions report through the
+//! step seam (`step::CommandReport`) and the executor journals (`command_started`), so none
+//! of them has to import another.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,10 +24,4 @@ pub struct CommandIdentity {
     pub boot_id: String,
     /// the leader's start time in clock ticks since boot (`/proc/PID/stat` field 22)
     pub start_time: u64,
-}
-
-/// Where an action reports each command it starts, as soon as the host says who it is: the
-/// executor journals it (`command_started`) before the command can finish.
-pub trait CommandReport: Send + Sync {
-    fn started(&self, role: &str, identity: CommandIdentity);
 }

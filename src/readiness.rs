@@ -13,9 +13,10 @@
 use crate::check::{self, ValidPlan};
 use crate::clock::Timestamp;
 use crate::diag::Diagnostics;
-use crate::exec::{Cancel, CheckVerdict, FailureKind, Shared, StepRunner, judge_check};
+use crate::exec::{Cancel, CheckVerdict, Shared, judge_check};
 use crate::load::{self, Document};
 use crate::plan::{Check, Severity};
+use crate::step::{FailureKind, StepRunner};
 use serde::Serialize;
 use serde_json::Value;
 use std::path::Path;
@@ -55,12 +56,13 @@ fn checks_file_rules(doc: &Document) -> Diagnostics {
     match checks {
         Some(list) if !list.is_empty() => {
             for (i, c) in list.iter().enumerate() {
-                if c.get("check").and_then(Value::as_str) == Some("manual.approve") {
+                let name = c.get("check").and_then(Value::as_str).unwrap_or_default();
+                if check::asks_operator(name) {
                     found.push(
                         doc.error_at(
                             "drplan::checks::asks_operator",
                             &format!("/preconditions/{i}/check"),
-                            "`manual.approve` asks the operator, which a readiness report cannot do",
+                            format!("`{name}` asks the operator, which a readiness report cannot do"),
                         )
                         .label("not a check of the site")
                         .help("check something on a host instead (`pg.status`, `file.stat`, `http.get`, …)"),

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::rig::{Rig, changed};
-use drplan::actions::{ActionErrorKind, Approvals};
+use drplan::actions::Approvals;
+use drplan::step::FailureKind;
 use serde_json::json;
 
 const LOCAL: &str = "  a: { address: 127.0.0.1, transport: local }";
@@ -52,7 +53,7 @@ async fn exec_runs_argv_or_script_with_env_cwd_and_creates() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ActionErrorKind::Failed);
+    assert_eq!(e.kind, FailureKind::Failed);
     assert_eq!(e.status, Some(7));
     assert_eq!(e.stderr_tail.as_deref(), Some("first\nwhy it failed"));
     assert_eq!(e.host, "local");
@@ -79,7 +80,7 @@ async fn become_and_timeouts_reach_the_command() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ActionErrorKind::Timeout);
+    assert_eq!(e.kind, FailureKind::Timeout);
     assert!(started.elapsed() < Duration::from_secs(10));
 
     let r = rig.ok("a", "sleep", json!({ "duration": "50ms" })).await;
@@ -95,7 +96,7 @@ async fn become_and_timeouts_reach_the_command() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ActionErrorKind::Timeout);
+    assert_eq!(e.kind, FailureKind::Timeout);
 }
 
 #[tokio::test]
@@ -113,17 +114,13 @@ async fn bad_parameters_and_roles_are_invalid_not_failures() {
         ),
     ] {
         let e = rig.run("a", action, params.clone()).await.unwrap_err();
-        assert_eq!(
-            e.kind,
-            ActionErrorKind::InvalidParams,
-            "{action} {params}: {e}"
-        );
+        assert_eq!(e.kind, FailureKind::InvalidParams, "{action} {params}: {e}");
     }
     let e = rig
         .run("ghost", "exec", json!({ "argv": ["true"] }))
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ActionErrorKind::InvalidParams);
+    assert_eq!(e.kind, FailureKind::InvalidParams);
 }
 
 #[tokio::test]
@@ -138,7 +135,7 @@ async fn unreachable_and_unverifiable_hosts_say_so() {
         .run("a", "exec", json!({ "argv": ["true"] }))
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ActionErrorKind::Unreachable, "{e:#?}");
+    assert_eq!(e.kind, FailureKind::Unreachable, "{e:#?}");
     assert_eq!(e.host, format!("root@127.0.0.1:{port}"));
 
     let no_ssh = Rig::new(&["a"], "  a: { address: 127.0.0.1 }");
@@ -146,7 +143,7 @@ async fn unreachable_and_unverifiable_hosts_say_so() {
         .run("a", "exec", json!({ "argv": ["true"] }))
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ActionErrorKind::HostKey);
+    assert_eq!(e.kind, FailureKind::HostKey);
     assert!(e.message.contains("known_hosts"), "{}", e.message);
 }
 
@@ -174,7 +171,7 @@ async fn manual_approve_needs_approval_or_a_terminal() {
         .run_with("local", None, "other", "manual.approve", params, None)
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ActionErrorKind::Refused);
+    assert_eq!(e.kind, FailureKind::Refused);
     assert!(e.message.contains("--approve other"), "{}", e.message);
 }
 
@@ -249,7 +246,7 @@ async fn services_from_the_site_start_and_stop_once() {
         .run("a", "service.status", json!({ "unit": "odd" }))
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ActionErrorKind::Failed);
+    assert_eq!(e.kind, FailureKind::Failed);
     assert_eq!(e.status, Some(1));
 }
 
@@ -328,7 +325,7 @@ async fn http_get_and_wait_from_the_host() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ActionErrorKind::Timeout);
+    assert_eq!(e.kind, FailureKind::Timeout);
     assert!(e.message.contains("last: status 404"), "{}", e.message);
     assert!(started.elapsed() < Duration::from_secs(5));
 
@@ -341,7 +338,7 @@ async fn http_get_and_wait_from_the_host() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ActionErrorKind::Failed);
+    assert_eq!(e.kind, FailureKind::Failed);
 }
 
 #[tokio::test]
@@ -373,7 +370,7 @@ async fn tcp_wait_polls_until_the_port_opens() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ActionErrorKind::Timeout);
+    assert_eq!(e.kind, FailureKind::Timeout);
 }
 
 #[tokio::test]
@@ -404,7 +401,7 @@ async fn wait_until_polls_a_check_until_its_expectation_holds() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ActionErrorKind::Timeout);
+    assert_eq!(e.kind, FailureKind::Timeout);
     assert!(e.message.contains("\"exists\":false"), "{}", e.message);
 
     for bad in [
@@ -413,14 +410,6 @@ async fn wait_until_polls_a_check_until_its_expectation_holds() {
         json!({ "check": "file.stat", "with": { "path": "/" }, "expect": "result.exists and (" }),
     ] {
         let e = rig.run("a", "wait.until", bad.clone()).await.unwrap_err();
-        assert_eq!(e.kind, ActionErrorKind::InvalidParams, "{bad}: {e}");
+        assert_eq!(e.kind, FailureKind::InvalidParams, "{bad}: {e}");
     }
-}
-
-/// The executor spawns action futures onto tokio tasks: they must be Send.
-#[allow(dead_code)]
-fn run_future_is_send(env: &drplan::actions::ActionEnv<'_>, inv: &drplan::actions::Invocation<'_>) {
-    fn send<T: Send>(_: &T) {}
-    let f = drplan::actions::run(env, inv);
-    send(&f);
 }

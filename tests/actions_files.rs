@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::rig::{Rig, changed};
-use drplan::actions::ActionErrorKind;
+use drplan::step::FailureKind;
 use serde_json::json;
 
 const HOSTS: &str =
@@ -99,7 +99,7 @@ async fn write_is_atomic_idempotent_and_keeps_or_sets_attributes() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ActionErrorKind::InvalidParams);
+    assert_eq!(e.kind, FailureKind::InvalidParams);
     let e = rig
         .run(
             "a",
@@ -108,7 +108,7 @@ async fn write_is_atomic_idempotent_and_keeps_or_sets_attributes() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ActionErrorKind::Failed);
+    assert_eq!(e.kind, FailureKind::Failed);
 }
 
 #[tokio::test]
@@ -176,7 +176,7 @@ async fn touch_remove_rename_and_stat() {
     assert!(!changed(&rig.ok("a", "file.rename", rename.clone()).await));
     fs::write(&f, "").unwrap();
     let both = rig.run("a", "file.rename", rename).await.unwrap_err();
-    assert_eq!(both.kind, ActionErrorKind::Failed);
+    assert_eq!(both.kind, FailureKind::Failed);
     assert!(both.message.contains("both"), "{}", both.message);
 
     let sub = d.join("sub");
@@ -186,7 +186,7 @@ async fn touch_remove_rename_and_stat() {
         .run("a", "file.remove", json!({ "path": sub.to_str() }))
         .await
         .unwrap_err();
-    assert_eq!(plain.kind, ActionErrorKind::Failed);
+    assert_eq!(plain.kind, FailureKind::Failed);
     assert!(
         plain
             .stderr_tail
@@ -431,7 +431,7 @@ async fn gocd_set_mode_edits_only_its_options() {
             json!({ "mode": "standby", "defaults_file": f }),
         )
         .await;
-    assert_eq!(no_url.unwrap_err().kind, ActionErrorKind::InvalidParams);
+    assert_eq!(no_url.unwrap_err().kind, FailureKind::InvalidParams);
     let missing = rig
         .run(
             "a",
@@ -440,5 +440,5 @@ async fn gocd_set_mode_edits_only_its_options() {
         )
         .await
         .unwrap_err();
-    assert_eq!(missing.kind, ActionErrorKind::Failed);
+    assert_eq!(missing.kind, FailureKind::Failed);
 }

@@ -12,8 +12,9 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use drplan::actions::{self, ActionEnv, Approvals, Hosts, Invocation};
-use drplan::check::{self, BoundPlan};
+use drplan::actions::{ActionRunner, Approvals};
+use drplan::check;
+use drplan::step::{Call, StepRunner};
 use serde_json::{Value, json};
 
 /// The test thread inside the controller's namespace (where drplan runs in the lab).
@@ -51,9 +52,7 @@ fn env_var(dir: &Path, name: &str) -> String {
 }
 
 struct Site {
-    bound: BoundPlan,
-    hosts: Hosts,
-    approvals: Approvals,
+    runner: ActionRunner,
     context: Value,
 }
 
@@ -63,23 +62,17 @@ impl Site {
         let params =
             drplan::template::render_value(drplan::template::shared(), &with, &self.context)
                 .unwrap();
-        let env = ActionEnv {
-            hosts: &self.hosts,
-            bound: &self.bound,
-            approvals: &self.approvals,
-            redact: &Default::default(),
-        };
-        let inv = Invocation {
-            step_id: "lab",
-            action,
-            params: &params,
-            role,
+        let call = Call {
+            step_id: "lab".to_owned(),
+            action: action.to_owned(),
+            params,
+            role: role.to_owned(),
             become_user: None,
             timeout: Some(std::time::Duration::from_secs(120)),
-            context: &self.context,
+            context: self.context.clone(),
             commands: None,
         };
-        match actions::run(&env, &inv).await {
+        match self.runner.call(call).await {
             Ok(v) => v,
             Err(e) => panic!("{action} on {role} failed: {e:#?}"),
         }
@@ -98,12 +91,14 @@ async fn the_plans_checks_and_actions_work_on_the_lab() {
         .unwrap();
     let site_doc = drplan::load::read(&dir.join("site.yaml")).unwrap();
     let bound = check::bind(valid, site_doc).unwrap();
-    let hosts = Hosts::new(&bound, &dir.join("ctl"));
     let context = bound.context(None);
     let site = Site {
-        bound,
-        hosts,
-        approvals: Approvals::new(vec![], false),
+        runner: ActionRunner::new(
+            &bound,
+            &dir.join("ctl"),
+            Approvals::new(vec![], false),
+            Default::default(),
+        ),
         context,
     };
     let _ctl = Inside::enter(&env_var(&dir, "LAB_NS_CTL"));
@@ -200,6 +195,5 @@ async fn the_plans_checks_and_actions_work_on_the_lab() {
         false
     );
 
-    let Site { hosts, .. } = site;
-    hosts.close().await;
+    site.runner.close().await;
 }

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use common::rig::{Rig, changed};
 use common::sshd::free_port;
-use drplan::actions::ActionErrorKind;
+use drplan::step::FailureKind;
 use serde_json::{Value, json};
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -330,7 +330,7 @@ async fn a_primary_a_standby_a_promotion_and_a_rewind() {
     let mut bad_db = status(p2);
     bad_db["database"] = json!("no_such_db");
     let e = rig.run("pg", "pg.status", bad_db).await.unwrap_err();
-    assert_eq!(e.kind, ActionErrorKind::Failed);
+    assert_eq!(e.kind, FailureKind::Failed);
 
     for d in [&d1, &d2] {
         let stop = json!({ "data_dir": d.to_str(), "bin_dir": BIN });
@@ -362,7 +362,7 @@ async fn a_server_that_asks_for_a_password_is_not_unreachable() {
         .await;
 
     let e = rig.run("pg", "pg.status", status(p1)).await.unwrap_err();
-    assert_eq!(e.kind, ActionErrorKind::Failed, "{e:?}");
+    assert_eq!(e.kind, FailureKind::Failed, "{e:?}");
     let said = format!(
         "{} {}",
         e.message,

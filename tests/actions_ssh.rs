@@ -1,4 +1,4 @@
-//! Actions on an SSH host (a private sshd on 127.0.0.1), reached through `Hosts` built from a
+//! Actions on an SSH host (a private sshd on 127.0.0.1), reached by an `ActionRunner` from a
 //! site's `ssh:` settings: one master connection shared by every action, `become` through
 //! runuser, files carried between a local role and the SSH role, a clean close.
 
@@ -62,6 +62,6 @@ async fn actions_over_one_ssh_connection() {
 
     // Every action above shared one SSH login.
     assert_eq!(sshd.logins(), 1);
-    let Rig { hosts, .. } = rig;
-    hosts.close().await;
+    let Rig { runner, .. } = rig;
+    runner.close().await;
 }

@@ -197,5 +197,5 @@ async fn assign_announce_detect_and_release_in_a_private_namespace() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.kind, drplan::actions::ActionErrorKind::Failed);
+    assert_eq!(e.kind, drplan::step::FailureKind::Failed);
 }

@@ -1,6 +1,7 @@
 //! The layering rule, checked on the source: a lower layer never imports a higher one.
-//! The executor talks to hosts only through its `StepRunner` trait; actions never reach
-//! back into the executor or the command line; the plan model is plain data.
+//! The executor and the actions meet only in the step seam (`step.rs`: `Call`,
+//! `StepFailure`, the `StepRunner` trait), which imports nothing above it; actions never
+//! reach back into the executor or the command line; the plan model is plain data.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -77,6 +78,32 @@ fn actions_never_reach_back_into_the_executor_or_the_command_line() {
 fn nothing_of_ours(module: &str) {
     let ours = imports(module);
     assert!(ours.is_empty(), "{module} imports {ours:?}");
+}
+
+#[test]
+fn only_the_action_runner_knows_the_checker() {
+    // It binds a plan's hosts; the actions themselves see the site and their call.
+    let bad: Vec<String> = imports("actions")
+        .into_iter()
+        .filter(|(name, file)| name == "check" && !file.ends_with("actions/runner.rs"))
+        .map(|(_, file)| file)
+        .collect();
+    assert!(bad.is_empty(), "these import crate::check: {bad:?}");
+}
+
+#[test]
+fn the_step_seam_imports_nothing_above_it() {
+    // `process`: what a host says about a command (plain data the transport fills in).
+    let above: Vec<(String, String)> = imports("step")
+        .into_iter()
+        .filter(|(name, _)| name != "process")
+        .collect();
+    assert!(above.is_empty(), "step imports {above:?}");
+}
+
+#[test]
+fn events_speak_of_steps_not_of_the_executor() {
+    never("events", &["exec", "actions", "transport", "cli"]);
 }
 
 #[test]

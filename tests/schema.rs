@@ -286,3 +286,18 @@ fn every_invalid_fixture_is_classified() {
     listed.sort();
     assert_eq!(all, listed, "classify each new fixture in tests/schema.rs");
 }
+
+#[test]
+fn docs_actions_md_is_what_the_action_registry_generates() {
+    let path = root().join("docs/actions.md");
+    let generated = drplan::schema::actions_markdown();
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &generated).expect("write docs/actions.md");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/actions.md is out of date with the actions; regenerate it with\n\n    \
+         UPDATE_DOCS=1 cargo test --test schema\n"
+    );
+}

@@ -1,27 +1,30 @@
-//! The action catalogue: every typed action and check a plan may name.
+//! The actions: every typed action and check a plan may name, and the registry that lists
+//! them.
 //!
-//! Each action family lives in its own file with the parameter types of its actions; this
-//! file lists them with what the engine must know about each: is it a read-only check or
-//! does it change things, is it safe to re-run, and what its `with:` looks like (a JSON
-//! Schema generated from the parameter type, so validation, the published schema and the
-//! runtime all read the same definition). Actions never open connections themselves: they
-//! run over a `Transport`. `runtime` is the executor's entry point ([`run`]); the code
-//! behind each action lives in `run/`, one file per family.
+//! An action is one declaration in its family's folder (`pg/mod.rs`: its parameter type
+//! and its [`About`] beside it, code in the folder's other files) and one entry in that
+//! family's `ACTIONS`. Everything else is generated from the registry below: the catalogue
+//! (`lookup`, `names`), the published and validating JSON Schemas (`schema/`), validation
+//! (`check/`), the dispatch (`dispatch`, for `runner.rs`) and `docs/actions.md`. Actions
+//! never open connections themselves: they run over the transports `env.rs` connects.
 
-mod error;
+mod action;
+mod env;
 mod exec;
+mod failure;
 mod file;
 mod gocd;
+mod host;
 mod http;
 mod pg;
-mod run;
-pub mod runtime;
+pub mod runner;
 mod service;
 mod vip;
 mod wait;
 
-pub use error::{ActionError, ActionErrorKind};
-pub use runtime::{ActionEnv, Approvals, Hosts, Invocation, run};
+pub use action::{About, ActionKind, DEFAULT_BUDGET, LONG_BUDGET, RunsCheck};
+pub use env::Approvals;
+pub use runner::ActionRunner;
 
 pub use exec::{ExecParams, ManualApproveParams, NoteParams, SleepParams};
 pub use file::{
@@ -42,344 +45,71 @@ pub use service::ServiceParams;
 pub use vip::VipParams;
 pub use wait::WaitUntilParams;
 
-use schemars::{JsonSchema, Schema, SchemaGenerator};
+pub(crate) use action::Registered;
 
-/// Whether an action only looks, or changes something.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ActionKind {
-    /// Read-only; usable in `preconditions`, `wait.until` and as a step.
-    Check,
-    /// Changes state on a host.
-    Change,
-}
+use crate::step::{Call, FailureKind, StepFailure};
+use env::Env;
+use host::Ctx;
+use serde_json::Value;
+use std::sync::LazyLock;
 
-/// What the engine knows about one action.
-pub struct ActionSpec {
-    pub name: &'static str,
-    pub kind: ActionKind,
-    /// Safe to run again after a crash left it in doubt: it checks state first and does
-    /// nothing when the work is already done.
-    pub idempotent: bool,
-    /// One line for `--help`, the README and the schema's description.
-    pub summary: &'static str,
-    /// The schema of its `with:` parameters.
-    pub params: fn(&mut SchemaGenerator) -> Schema,
-    /// The action run by default to undo this one when a step gives no `rollback`.
-    pub default_rollback: Option<&'static str>,
-}
-
-fn params<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
-    generator.subschema_for::<T>()
-}
-
-const fn spec(
-    name: &'static str,
-    kind: ActionKind,
-    idempotent: bool,
-    summary: &'static str,
-    params: fn(&mut SchemaGenerator) -> Schema,
-) -> ActionSpec {
-    ActionSpec {
-        name,
-        kind,
-        idempotent,
-        summary,
-        params,
-        default_rollback: None,
-    }
-}
-
-use ActionKind::{Change, Check};
+/// Every family's actions, sorted by name: the one list.
+static REGISTRY: LazyLock<Vec<&'static dyn Registered>> = LazyLock::new(|| {
+    let families = [
+        exec::ACTIONS,
+        file::ACTIONS,
+        gocd::ACTIONS,
+        http::ACTIONS,
+        pg::ACTIONS,
+        service::ACTIONS,
+        vip::ACTIONS,
+        wait::ACTIONS,
+    ];
+    let mut all: Vec<&'static dyn Registered> = families.concat();
+    all.sort_by_key(|a| a.about().name);
+    all
+});
 
 /// Every action, sorted by name.
-pub static CATALOGUE: &[ActionSpec] = &[
-    spec(
-        "exec",
-        Change,
-        false,
-        "Run a program (argv) or a /bin/sh script",
-        params::<ExecParams>,
-    ),
-    spec(
-        "file.copy",
-        Change,
-        true,
-        "Copy one file from another role's host to this host (atomic replace)",
-        params::<FileCopyParams>,
-    ),
-    spec(
-        "file.remove",
-        Change,
-        true,
-        "Remove a file or directory (nothing to do when absent)",
-        params::<FileRemoveParams>,
-    ),
-    spec(
-        "file.rename",
-        Change,
-        true,
-        "Rename a file on the host (done when the target exists and the source does not)",
-        params::<FileRenameParams>,
-    ),
-    spec(
-        "file.stat",
-        Check,
-        true,
-        "Report whether a path exists, its size, mode and md5",
-        params::<FileStatParams>,
-    ),
-    spec(
-        "file.sync",
-        Change,
-        true,
-        "Make a directory on this host match one on another role's host, with excludes",
-        params::<FileSyncParams>,
-    ),
-    spec(
-        "file.touch",
-        Change,
-        true,
-        "Create an empty file if it does not exist",
-        params::<FileTouchParams>,
-    ),
-    spec(
-        "file.write",
-        Change,
-        true,
-        "Write a file's content atomically (nothing to do when identical)",
-        params::<FileWriteParams>,
-    ),
-    spec(
-        "gocd.compare_files",
-        Check,
-        true,
-        "Compare this GoCD server's config files and external plugins with another's: md5 and last change per file (never db.properties)",
-        params::<GocdFilesParams>,
-    ),
-    spec(
-        "gocd.db_properties",
-        Check,
-        true,
-        "Read a GoCD server's db.properties: the PostgreSQL host, port, database and user it uses",
-        params::<GocdDbPropertiesParams>,
-    ),
-    spec(
-        "gocd.maintenance_mode",
-        Change,
-        true,
-        "Turn GoCD's maintenance mode on or off through its API (bearer token from a file)",
-        params::<GocdMaintenanceParams>,
-    ),
-    spec(
-        "gocd.set_mode",
-        Change,
-        true,
-        "Set -Dgo.server.mode= where the GoCD server reads it (defaults file, wrapper properties or container env)",
-        params::<GocdSetModeParams>,
-    ),
-    spec(
-        "gocd.sync_config",
-        Change,
-        true,
-        "Copy what changed of another GoCD server's config files and external plugins here, atomically (never db.properties)",
-        params::<GocdFilesParams>,
-    ),
-    spec(
-        "gocd.sync_status",
-        Check,
-        true,
-        "Read a standby GoCD server's business-continuity dashboard where there is one: is it in sync?",
-        params::<GocdSyncStatusParams>,
-    ),
-    spec(
-        "gocd.wait_ready",
-        Check,
-        true,
-        "Poll a GoCD server until it is healthy and active as a primary (or passive as a standby)",
-        params::<GocdWaitReadyParams>,
-    ),
-    spec(
-        "http.get",
-        Check,
-        true,
-        "GET a URL from the host; result: status, body, json",
-        params::<HttpGetParams>,
-    ),
-    spec(
-        "http.wait",
-        Check,
-        true,
-        "Poll a URL from the host until it answers the expected status",
-        params::<HttpWaitParams>,
-    ),
-    spec(
-        "manual.approve",
-        Check,
-        true,
-        "Ask the operator to confirm before going on",
-        params::<ManualApproveParams>,
-    ),
-    spec(
-        "note",
-        Check,
-        true,
-        "Print a message with the step's end (what the run leaves, what comes next)",
-        params::<NoteParams>,
-    ),
-    spec(
-        "pg.basebackup",
-        Change,
-        false,
-        "Rebuild a data directory from another server with pg_basebackup",
-        params::<PgBasebackupParams>,
-    ),
-    spec(
-        "pg.controldata",
-        Check,
-        true,
-        "Report a cluster's control file: state, latest checkpoint LSN, timeline, wal_log_hints, checksums",
-        params::<PgControldataParams>,
-    ),
-    spec(
-        "pg.make_standby",
-        Change,
-        true,
-        "Configure a stopped cluster as a standby: standby.signal + primary_conninfo",
-        params::<PgMakeStandbyParams>,
-    ),
-    spec(
-        "pg.promote",
-        Change,
-        true,
-        "Promote a standby (nothing to do on a primary); waits until it accepts writes",
-        params::<PgPromoteParams>,
-    ),
-    spec(
-        "pg.rebuild_check",
-        Check,
-        true,
-        "Preflight of a rebuild by basebackup or rewind: rights, free space, replication access, rewind needs",
-        params::<PgRebuildCheckParams>,
-    ),
-    spec(
-        "pg.remove_old_copies",
-        Change,
-        true,
-        "Remove the data directories pg.basebackup moved aside, except the one to keep",
-        params::<PgRemoveOldCopiesParams>,
-    ),
-    spec(
-        "pg.rewind",
-        Change,
-        false,
-        "Resynchronise a stopped old primary with the new one (pg_rewind)",
-        params::<PgRewindParams>,
-    ),
-    spec(
-        "pg.start",
-        Change,
-        true,
-        "Start a PostgreSQL cluster with pg_ctl and wait until it accepts connections",
-        params::<PgStartParams>,
-    ),
-    spec(
-        "pg.status",
-        Check,
-        true,
-        "Report reachability, recovery state, timeline, LSNs and replay lag",
-        params::<PgStatusParams>,
-    ),
-    spec(
-        "pg.stop",
-        Change,
-        true,
-        "Stop a PostgreSQL cluster with pg_ctl (nothing to do when stopped)",
-        params::<PgStopParams>,
-    ),
-    spec(
-        "service.restart",
-        Change,
-        false,
-        "Restart a service",
-        params::<ServiceParams>,
-    ),
-    spec(
-        "service.start",
-        Change,
-        true,
-        "Start a service (nothing to do when running)",
-        params::<ServiceParams>,
-    ),
-    spec(
-        "service.status",
-        Check,
-        true,
-        "Report whether a service is running",
-        params::<ServiceParams>,
-    ),
-    spec(
-        "service.stop",
-        Change,
-        true,
-        "Stop a service (nothing to do when stopped)",
-        params::<ServiceParams>,
-    ),
-    spec(
-        "sleep",
-        Change,
-        true,
-        "Wait for a fixed time",
-        params::<SleepParams>,
-    ),
-    spec(
-        "tcp.wait",
-        Check,
-        true,
-        "Poll until a TCP port accepts connections",
-        params::<TcpWaitParams>,
-    ),
-    spec(
-        "vip.assign",
-        Change,
-        true,
-        "Add a virtual IP to an interface and announce it (gratuitous ARP)",
-        params::<VipParams>,
-    ),
-    spec(
-        "vip.owner",
-        Check,
-        true,
-        "Report whether this host holds a virtual IP",
-        params::<VipParams>,
-    ),
-    spec(
-        "vip.release",
-        Change,
-        true,
-        "Remove a virtual IP from an interface (nothing to do when absent)",
-        params::<VipParams>,
-    ),
-    spec(
-        "wait.until",
-        Check,
-        true,
-        "Run a check repeatedly until its expectation holds",
-        params::<WaitUntilParams>,
-    ),
-];
+pub(crate) fn registry() -> &'static [&'static dyn Registered] {
+    &REGISTRY
+}
 
-/// The action of that name.
-pub fn lookup(name: &str) -> Option<&'static ActionSpec> {
-    CATALOGUE
-        .binary_search_by(|a| a.name.cmp(name))
+/// The action of that name, to run or to describe.
+pub(crate) fn find(name: &str) -> Option<&'static dyn Registered> {
+    let all = registry();
+    all.binary_search_by(|a| a.about().name.cmp(name))
         .ok()
-        .map(|i| &CATALOGUE[i])
+        .map(|i| all[i])
+}
+
+/// What is known about the action of that name.
+pub fn lookup(name: &str) -> Option<&'static About> {
+    find(name).map(|a| a.about())
+}
+
+/// Every action's declaration, sorted by name.
+pub fn all() -> impl Iterator<Item = &'static About> {
+    registry().iter().map(|a| a.about())
 }
 
 /// Every action's name, for "did you mean".
 pub fn names() -> impl Iterator<Item = &'static str> {
-    CATALOGUE.iter().map(|a| a.name)
+    all().map(|a| a.name)
+}
+
+/// Run the action a call names: find it, check its parameters, run it with the step's
+/// `timeout` (else its budget) as the deadline. A wait runs its check through here.
+pub(crate) async fn dispatch(env: &Env, call: &Call) -> Result<Value, StepFailure> {
+    let Some(action) = find(&call.action) else {
+        return Err(StepFailure::new(
+            FailureKind::InvalidParams,
+            env.hosts.label(&call.role),
+            format!("there is no action `{}`", call.action),
+        ));
+    };
+    let ctx = Ctx::new(env, call, action.about().budget);
+    action.run(&ctx, &call.params).await
 }
 
 #[cfg(test)]
@@ -387,10 +117,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn catalogue_is_sorted_so_lookup_finds_everything() {
-        for a in CATALOGUE {
+    fn every_action_is_found_by_its_name_and_no_name_is_taken_twice() {
+        for a in all() {
             assert_eq!(lookup(a.name).map(|s| s.name), Some(a.name));
         }
+        let mut names: Vec<&str> = names().collect();
+        let count = names.len();
+        names.dedup();
+        assert_eq!(names.len(), count, "two actions share a name");
         assert!(lookup("pg.promte").is_none());
+    }
+
+    #[test]
+    fn every_declaration_is_complete() {
+        for a in all() {
+            assert!(
+                !a.summary.is_empty() && !a.result.is_empty() && !a.needs.is_empty(),
+                "{}: summary, result and needs are the docs",
+                a.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_parameter_type_refuses_unknown_keys() {
+        // The published schema and the validator rely on it: a misspelt key is an error
+        // before the run, never a parameter silently left out.
+        let mut generator = schemars::SchemaGenerator::default();
+        for a in registry() {
+            let reference = a.params_schema(&mut generator).to_value();
+            let name = reference["$ref"]
+                .as_str()
+                .and_then(|r| r.rsplit('/').next())
+                .unwrap_or_else(|| panic!("{}: no $ref", a.about().name))
+                .to_owned();
+            let defs = generator.definitions();
+            assert_eq!(
+                defs[&name]["additionalProperties"],
+                serde_json::json!(false),
+                "{}",
+                a.about().name
+            );
+        }
     }
 }

@@ -27,6 +27,12 @@ pub struct ValidPlan {
     pub index: HashMap<String, usize>,
 }
 
+/// Does the action of that name ask the operator (`manual.approve`)? A readiness report
+/// cannot, so a checks file may not name it.
+pub fn asks_operator(action: &str) -> bool {
+    actions::lookup(action).is_some_and(|a| a.asks_operator)
+}
+
 /// Check a parsed plan document.
 pub fn plan(doc: Document) -> Result<ValidPlan, Diagnostics> {
     if doc.value.is_null() {
@@ -367,8 +373,7 @@ impl<'a> Checker<'a> {
             return;
         };
         if must_be_check && spec.kind != ActionKind::Check {
-            let checks = actions::CATALOGUE
-                .iter()
+            let checks = actions::all()
                 .filter(|a| a.kind == ActionKind::Check)
                 .map(|a| a.name);
             let d = self
@@ -401,22 +406,24 @@ impl<'a> Checker<'a> {
         );
         self.diags.extend(found);
         // Names of roles inside parameters (file.copy's `from`) must be roles too.
-        if let Some(Value::String(from)) = with.get("from")
-            && !crate::template::is_template(from)
-            && matches!(name, "file.copy" | "file.sync")
-        {
-            self.check_role(&child(&with_ptr, "from"), from);
+        for &key in spec.role_params {
+            if let Some(Value::String(role)) = with.get(key)
+                && !crate::template::is_template(role)
+            {
+                self.check_role(&child(&with_ptr, key), role);
+            }
         }
-        if name == "wait.until"
+        // A check the action runs itself (`wait.until`'s) is checked as one.
+        if let Some(nested) = spec.runs_check
             && let (Some(Value::String(inner)), inner_with) = (
-                with.get("check"),
-                with.get("with").and_then(Value::as_object),
+                with.get(nested.check),
+                with.get(nested.with).and_then(Value::as_object),
             )
         {
             let empty = serde_json::Map::new();
             self.check_action(
                 &with_ptr,
-                "check",
+                nested.check,
                 inner,
                 inner_with.unwrap_or(&empty),
                 true,

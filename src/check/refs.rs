@@ -2,6 +2,7 @@
 //! params, declared roles, and results of steps this one waits for.
 
 use super::Checker;
+use crate::actions;
 use crate::diag::{Diagnostic, suggest};
 use crate::load::child;
 use crate::plan::{Check, Step};
@@ -21,46 +22,19 @@ pub(super) fn check_step_templates(cx: &mut Checker, i: usize, step: &Step) {
         step: Some(i),
         result: false,
     };
-    walk(
-        cx,
-        &child(&base, "with"),
-        &Value::Object(step.with.clone()),
-        scope,
-    );
-    if step.action == "exec"
-        && let Some(Value::String(script)) = step.with.get("script")
-    {
-        check_script(cx, &format!("{base}/with/script"), script);
-    }
-    if step.action == "wait.until"
-        && let Some(Value::String(expect)) = step.with.get("expect")
-    {
-        expression(
-            cx,
-            &format!("{base}/with/expect"),
-            expect,
-            Scope {
-                result: true,
-                ..scope
-            },
-        );
-    }
+    check_with(cx, &child(&base, "with"), &step.action, &step.with, scope);
     if let Some(when) = &step.when {
         expression(cx, &child(&base, "when"), when, scope);
     }
     if let Some(rb) = &step.rollback {
-        walk(
+        // A rollback hook runs on the worst day: its scripts obey the same quoting rule.
+        check_with(
             cx,
             &format!("{base}/rollback/with"),
-            &Value::Object(rb.with.clone()),
+            &rb.action,
+            &rb.with,
             scope,
         );
-        // A rollback hook runs on the worst day: its script obeys the same quoting rule.
-        if rb.action == "exec"
-            && let Some(Value::String(script)) = rb.with.get("script")
-        {
-            check_script(cx, &format!("{base}/rollback/with/script"), script);
-        }
     }
     for (j, c) in step.preconditions.iter().enumerate() {
         check_check_templates(cx, &format!("{base}/preconditions/{j}"), c, Some(i));
@@ -72,12 +46,7 @@ pub(super) fn check_check_templates(cx: &mut Checker, base: &str, c: &Check, ste
         step,
         result: false,
     };
-    walk(
-        cx,
-        &child(base, "with"),
-        &Value::Object(c.with.clone()),
-        scope,
-    );
+    check_with(cx, &child(base, "with"), &c.check, &c.with, scope);
     if let Some(expect) = &c.expect {
         expression(
             cx,
@@ -91,13 +60,41 @@ pub(super) fn check_check_templates(cx: &mut Checker, base: &str, c: &Check, ste
     }
 }
 
+/// An action's `with:`, as the action declares it: every template, the quoting of each
+/// script parameter, and the expression over the result of a check it runs itself
+/// (`wait.until`'s `expect`, which is not a template).
+fn check_with(
+    cx: &mut Checker,
+    pointer: &str,
+    action: &str,
+    with: &serde_json::Map<String, Value>,
+    scope: Scope,
+) {
+    let about = actions::lookup(action);
+    let expect = about.and_then(|a| a.runs_check).map(|nested| nested.expect);
+    for (key, value) in with {
+        let at = child(pointer, key);
+        match value {
+            Value::String(expr) if expect == Some(key.as_str()) => {
+                let scope = Scope {
+                    result: true,
+                    ..scope
+                };
+                expression(cx, &at, expr, scope);
+            }
+            _ => walk(cx, &at, value, scope),
+        }
+    }
+    for &key in about.map_or(&[][..], |a| a.script_params) {
+        if let Some(Value::String(script)) = with.get(key) {
+            check_script(cx, &child(pointer, key), script);
+        }
+    }
+}
+
 fn walk(cx: &mut Checker, pointer: &str, v: &Value, scope: Scope) {
     match v {
-        Value::String(s)
-            if template::is_template(s)
-            // wait.until's `expect` is an expression, checked on its own.
-            && !pointer.ends_with("/with/expect") =>
-        {
+        Value::String(s) if template::is_template(s) => {
             text(cx, pointer, s, Form::Template, scope);
         }
         Value::Array(items) => items

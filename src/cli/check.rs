@@ -7,10 +7,10 @@
 //! a warning, 2 when any is critical (2 also for invalid input). It must never change a host:
 //! the loader already refuses a changing action as a check, and this command runs nothing else.
 
-use super::action_runner::ActionRunner;
 use super::pipeline::bind_graph;
 use super::validate::Format;
 use super::{Failure, Global};
+use crate::actions::{ActionRunner, Approvals};
 use crate::events::Silent;
 use crate::exec::{Cancel, Shared};
 use crate::plan::Severity;
@@ -86,7 +86,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         let runner = ActionRunner::new(
             &graph.bound,
             control.path(),
-            Vec::new(),
+            Approvals::new(Vec::new(), false),
             secrets.redactor().clone(),
         );
         let shared = Arc::new(Shared::new(

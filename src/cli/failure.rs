@@ -10,10 +10,11 @@
 //! renderer does not wrap them.
 
 use crate::diag::Diagnostics;
-use crate::exec::{Ending, StepFailure};
+use crate::exec::Ending;
 use crate::journal::{JournalError, LockError, RunId};
 use crate::plan::Severity;
 use crate::render::count;
+use crate::step::StepFailure;
 use crate::trust::Insecure;
 use std::path::PathBuf;
 

@@ -4,7 +4,6 @@
 //! (`failure.rs`) that knows its exit code (fixed in docs/plan-format.md) and is rendered
 //! here, in one place.
 
-pub mod action_runner;
 mod apply;
 mod check;
 mod failure;
@@ -17,7 +16,6 @@ mod session;
 mod status;
 mod validate;
 
-pub use action_runner::ActionRunner;
 pub use failure::Failure;
 pub use pipeline::{ParamFlags, load_graph, load_plan, with_params};
 

@@ -2,7 +2,7 @@
 
 use super::session::{self, Drive};
 use super::{Failure, Global};
-use crate::exec::RunStatus;
+use crate::events::RunStatus;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

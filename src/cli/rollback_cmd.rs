@@ -6,7 +6,8 @@
 
 use super::session::{self, Drive};
 use super::{Failure, Global};
-use crate::exec::{Ending, RollbackOptions, RunStatus, StepState};
+use crate::events::RunStatus;
+use crate::exec::{Ending, RollbackOptions, StepState};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -2,7 +2,8 @@
 //! taking the site lock, wiring the executor to real hosts, and turning how a run ended
 //! into a typed `Failure` (which knows its message and exit code).
 
-use super::{Failure, Global, action_runner::ActionRunner};
+use super::{Failure, Global};
+use crate::actions::{ActionRunner, Approvals};
 use crate::check;
 use crate::diag::{Diagnostics, SourceFile};
 use crate::events::EventSink;
@@ -12,6 +13,7 @@ use crate::journal::{FileRunStore, Journal, LockInfo, RunId, RunStore, SiteLock}
 use crate::load::Document;
 use crate::saved::{SavedFile, sha256_hex};
 use serde::{Deserialize, Serialize};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -167,7 +169,7 @@ pub fn prepare(graph: &PlanGraph) -> Result<Secrets, Failure> {
 /// on drplan's behalf are known to be trustworthy (`trust_ssh_files`).
 pub fn secrets(graph: &PlanGraph) -> Result<Secrets, Failure> {
     trust_ssh_files(&graph.bound)?;
-    Secrets::resolve(&graph.bound).map_err(|message| Failure::Secret { message })
+    Secrets::resolve(graph).map_err(|message| Failure::Secret { message })
 }
 
 /// The site's SSH identity and known_hosts files, which ssh reads on drplan's behalf:
@@ -212,16 +214,11 @@ pub struct Drive {
 pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
     let runner = ActionRunner::new(
         &d.graph.bound,
-        &crate::transport::control_dir(&d.state_dir).map_err(|e| {
-            Failure::from_io(
-                e,
-                format!(
-                    "create the SSH control directory in {}",
-                    d.state_dir.display()
-                ),
-            )
-        })?,
-        d.approve,
+        &crate::transport::control_dir(&d.state_dir).map_err(Failure::io(format!(
+            "create the SSH control directory in {}",
+            d.state_dir.display()
+        )))?,
+        Approvals::new(d.approve, std::io::stdin().is_terminal()),
         d.secrets.redactor().clone(),
     );
     let mut shared = Shared::new(d.graph, runner, d.secrets, d.events);

@@ -3,8 +3,8 @@
 use super::session;
 use super::{Failure, Global};
 use crate::exec::StepState;
-use crate::exec::record::SkipReason;
 use crate::journal::RunStore;
+use crate::step::SkipReason;
 use serde_json::json;
 
 #[derive(Debug, clap::Args)]

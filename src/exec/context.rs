@@ -23,17 +23,18 @@ pub struct Secrets {
 
 impl Secrets {
     /// Read every secret the plan may use: those its templates name, and the site's
-    /// PostgreSQL passwords when it runs `pg.*` actions. A site serves several plans, so a
-    /// secret this plan never reads is not required. A missing variable or file is an error
-    /// naming it.
-    pub fn resolve(bound: &BoundPlan) -> Result<Secrets, String> {
+    /// PostgreSQL passwords when one of its actions may read them. A site serves several
+    /// plans, so a secret this plan never reads is not required. A missing variable or file
+    /// is an error naming it.
+    pub fn resolve(graph: &PlanGraph) -> Result<Secrets, String> {
+        let bound = &graph.bound;
         let plan = serde_json::to_string(&bound.valid.plan).unwrap_or_default();
         let named = |name: &str| {
             plan.contains(&format!("secrets.{name}"))
                 || plan.contains(&format!("secrets['{name}']"))
         };
         let postgres: Vec<&String> = match &bound.site.postgres {
-            Some(pg) if plan.contains("\"pg.") => pg.passwords.values().collect(),
+            Some(pg) if graph.reads_site_passwords() => pg.passwords.values().collect(),
             _ => Vec::new(),
         };
         let mut values = Map::new();
@@ -207,7 +208,8 @@ fn waits_for_steps(v: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::record::{Outcome, Record, StepFailure};
+    use crate::exec::record::Record;
+    use crate::step::{FailureKind, Outcome, StepFailure};
 
     #[test]
     fn a_short_secret_never_makes_a_record_unreadable() {
@@ -218,7 +220,7 @@ mod tests {
             step: "start-tasks".into(),
             attempt: 1,
             outcome: Outcome::Failed {
-                error: StepFailure::new(crate::exec::FailureKind::Failed, "status ta", "host"),
+                error: StepFailure::new(FailureKind::Failed, "host", "status ta"),
             },
             duration_ms: 1,
             at: Default::default(),
@@ -232,6 +234,6 @@ mod tests {
             panic!("outcome changed");
         };
         assert!(!error.message.contains("ta"), "{}", error.message);
-        assert_eq!(error.kind, crate::exec::FailureKind::Failed);
+        assert_eq!(error.kind, FailureKind::Failed);
     }
 }

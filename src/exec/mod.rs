@@ -1,31 +1,33 @@
 //! The executor: runs a `PlanGraph` with bounded parallelism, write-ahead journaling,
 //! preconditions, retries, pause-or-rollback on failure, resume and cancellation.
 //!
-//! It prints nothing (it emits events) and talks to hosts only through a `StepRunner`.
+//! It prints nothing (it emits events) and talks to hosts only through a `StepRunner` (the
+//! step seam, `crate::step`).
 //! The journal is written here and only here, from the scheduling loop: a step's start is
 //! on disk before it runs, its end before any dependant starts.
 
+mod commands;
 pub mod context;
 pub mod record;
 mod rollback;
-pub mod runner;
 mod scheduler;
 mod stale;
 pub mod state;
 mod step;
 
+pub use commands::{CommandSink, StartedCommand};
 pub use context::Secrets;
-pub use record::{FailureKind, Outcome, StepFailure};
 pub use rollback::RollbackOptions;
-pub use runner::{Call, CommandSink, StartedCommand, StepRunner};
 pub use scheduler::{Ending, OnFailure, Options};
-pub use state::{RunState, RunStatus, StepState};
+pub use state::{RunState, StepState};
 pub use step::{CheckVerdict, judge_check, run_check};
 
 use crate::events::{Event, EventSink, Stamped};
 use crate::graph::PlanGraph;
 use crate::journal::{Journal, JournalError};
+use crate::step::{Call, FailureKind, StepFailure, StepRunner};
 use record::Record;
+use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -60,6 +62,20 @@ impl<R> Shared<R> {
                 message: "internal error: an event could not be redacted and was dropped".into(),
             })),
         }
+    }
+
+    /// Hand `call` to the runner. Its failure names the host by role (`role (address)`),
+    /// here and only here: every step, check and rollback hook reaches the hosts through
+    /// this. (Secrets are redacted where failures leave the executor: `emit`, `record`.)
+    pub async fn call(&self, call: Call) -> Result<Value, StepFailure>
+    where
+        R: StepRunner,
+    {
+        let host = self.host_label(&call.role);
+        self.runner
+            .call(call)
+            .await
+            .map_err(|e| StepFailure { host, ..e })
     }
 
     /// `role (address)` for messages.
@@ -298,7 +314,7 @@ impl<R: StepRunner> Executor<R> {
                     })?;
                     let shown = shared.secrets.redact_as(&error);
                     return Ok(Preconditions::Refused(shown.unwrap_or_else(|| {
-                        StepFailure::new(FailureKind::Refused, "(sensitive)", error.host.clone())
+                        StepFailure::new(FailureKind::Refused, error.host.clone(), "(sensitive)")
                     })));
                 }
             }

@@ -28,9 +28,11 @@
 //! `DRPLAN_PROPTEST_CASES` sets the number of cases (default 256); the test prints how many
 //! ran, how many processes, crashes and operator decisions they made, and how long it took.
 
-use super::record::{Decision, Outcome, Record};
+use super::record::{Decision, Record};
 use super::tests::doubles::{CrashAt, Fake, MemJournal, Seen, graph};
 use super::*;
+use crate::events::RunStatus;
+use crate::step::Outcome;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::collections::{BTreeMap, HashSet};

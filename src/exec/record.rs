@@ -6,77 +6,9 @@
 //! or may not have run. Results and errors are journaled after secret values are redacted.
 
 pub use crate::clock::Timestamp;
+use crate::step::{Outcome, StepFailure};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-/// Why a step or check did not succeed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureKind {
-    /// The action ran and reported failure.
-    Failed,
-    /// Nothing answered: the connection was refused, timed out, or had no route.
-    Unreachable,
-    /// Something answered but could not be trusted or would not let us in: a host key that
-    /// could not be verified, or a refused login. Never "unreachable": a changed or
-    /// intercepted key must not let `on_unreachable: skip` skip fencing.
-    HostKey,
-    /// The action ran out of time.
-    Timeout,
-    /// A precondition (or an operator) refused: nothing was changed.
-    Refused,
-}
-
-/// A failed step or check, with what an operator needs to act on it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepFailure {
-    pub kind: FailureKind,
-    pub message: String,
-    /// `role (address)`
-    pub host: String,
-    /// What ran, for humans.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stderr_tail: Option<String>,
-}
-
-impl StepFailure {
-    /// A failure with its message and host, and nothing yet about a command.
-    pub fn new(kind: FailureKind, message: impl Into<String>, host: impl Into<String>) -> Self {
-        StepFailure {
-            kind,
-            message: message.into(),
-            host: host.into(),
-            command: None,
-            status: None,
-            stderr_tail: None,
-        }
-    }
-}
-
-/// Why a step did not run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SkipReason {
-    /// Its `when` was false.
-    When,
-    /// Its host was unreachable and it says `on_unreachable: skip`.
-    Unreachable,
-    /// The operator said it is done (`resume --skip`).
-    Operator,
-}
-
-/// How a step attempt ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
-    Succeeded { result: Value },
-    Skipped { reason: SkipReason },
-    Failed { error: StepFailure },
-}
 
 /// How a whole run (or its rollback) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,13 +12,14 @@
 //! otherwise the same two flags say whether the hook ran (`--assume-done`) or not.
 //! Nothing is undone while a command the crashed run left running still runs (`stale`).
 
-use super::record::{self, Decision, FailureKind, Record, RunEnd, StepFailure};
-use super::runner::CommandSink;
+use super::commands::CommandSink;
+use super::record::{self, Decision, Record, RunEnd};
 use super::scheduler::Ending;
 use super::stale::StaleWait;
-use super::{Call, Executor, StepRunner, StepState};
+use super::{Executor, StepState};
 use crate::events::Event;
 use crate::journal::JournalError;
+use crate::step::{Call, FailureKind, StepFailure, StepRunner};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
@@ -196,8 +197,8 @@ impl<R: StepRunner> Executor<R> {
         let error = match rendered {
             Err(e) => Some(StepFailure::new(
                 FailureKind::Failed,
-                format!("cannot render rollback parameters: {e}"),
                 host,
+                format!("cannot render rollback parameters: {e}"),
             )),
             Ok(params) => {
                 let call = Call {
@@ -211,10 +212,10 @@ impl<R: StepRunner> Executor<R> {
                     ),
                     timeout: rb.timeout.or(step.timeout).map(|d| d.std()),
                     context: ctx,
-                    commands: Some(CommandSink::new(tx, &id, 0, true)),
+                    commands: Some(Arc::new(CommandSink::new(tx, &id, 0, true))),
                 };
                 // The hook's commands are journaled as they start, as a step's are.
-                let work = shared.runner.call(call);
+                let work = shared.call(call);
                 tokio::pin!(work);
                 let result = loop {
                     tokio::select! {
@@ -224,7 +225,7 @@ impl<R: StepRunner> Executor<R> {
                     }
                 };
                 self.commands_started(None, &mut started)?;
-                result.err().map(|e| StepFailure { host, ..e })
+                result.err()
             }
         };
         let ms = started_at.elapsed().as_millis() as u64;

@@ -1,11 +1,12 @@
 //! The forward run: a ready queue over the DAG with at most `parallel` steps in flight.
 
-use super::record::{self, Decision, FailureKind, Outcome, Record, RunEnd, SkipReason};
-use super::runner::{CommandSink, StartedCommand};
+use super::commands::{CommandSink, StartedCommand};
+use super::record::{self, Decision, Record, RunEnd};
 use super::stale::StaleWait;
-use super::{Executor, StepRunner, StepState, step};
+use super::{Executor, StepState, step};
 use crate::events::Event;
 use crate::journal::JournalError;
+use crate::step::{FailureKind, Outcome, SkipReason, StepFailure, StepRunner};
 use crate::template;
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -112,10 +113,10 @@ impl<R: StepRunner> Executor<R> {
                                 continue 'scan;
                             }
                             Err(e) => {
-                                let error = super::StepFailure::new(
+                                let error = StepFailure::new(
                                     FailureKind::Failed,
-                                    format!("cannot evaluate `when: {when}`: {e}"),
                                     shared.host_label(&step.on),
+                                    format!("cannot evaluate `when: {when}`: {e}"),
                                 );
                                 self.finish(vec![(i, 0, Outcome::Failed { error }, 0)])?;
                                 failed.push(i);

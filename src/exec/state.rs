@@ -1,9 +1,9 @@
 //! The state of a run, rebuilt by replaying its journal: the only truth the executor,
 //! `resume`, `rollback` and `status` share.
 
-use super::record::{
-    Decision, Outcome, Record, RunCommand, RunEnd, SkipReason, StepFailure, Timestamp,
-};
+use super::record::{Decision, Record, RunCommand, RunEnd, Timestamp};
+use crate::events::RunStatus;
+use crate::step::{Outcome, SkipReason, StepFailure};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
@@ -74,34 +74,6 @@ pub struct RunState {
     pub last_at: Timestamp,
     /// The journal's last record was torn by a crash.
     pub torn_tail: bool,
-}
-
-/// A run's state in one word, for listings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Running now, or stopped by a crash (a resume tells which by taking the lock).
-    Incomplete,
-    Paused,
-    Interrupted,
-    Succeeded,
-    Refused,
-    RollingBack,
-    RolledBack,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Incomplete => "incomplete",
-            RunStatus::Paused => "paused",
-            RunStatus::Interrupted => "interrupted",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Refused => "refused",
-            RunStatus::RollingBack => "rolling back",
-            RunStatus::RolledBack => "rolled back",
-        }
-    }
 }
 
 impl RunState {

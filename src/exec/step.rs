@@ -2,10 +2,10 @@
 //! Nothing here journals: the scheduler records what this returns.
 
 use super::Shared;
-use super::record::{FailureKind, Outcome, SkipReason, StepFailure};
-use super::runner::{Call, CommandSink, StepRunner};
+use super::commands::CommandSink;
 use crate::events::Event;
 use crate::plan::{Check, OnUnreachable};
+use crate::step::{Call, FailureKind, Outcome, SkipReason, StepFailure, StepRunner};
 use crate::template;
 use serde_json::Value;
 use std::sync::Arc;
@@ -48,11 +48,11 @@ async fn attempt_all<R: StepRunner>(
         become_user: shared.become_user(step.become_user.as_deref(), &step.on),
         timeout: step.timeout.map(|d| d.std()),
         context: ctx.clone(),
-        commands: Some(sink),
+        commands: Some(Arc::new(sink)),
     };
     let mut attempt = 0;
     loop {
-        match shared.runner.call(call.clone()).await {
+        match shared.call(call.clone()).await {
             Ok(result) => {
                 return Outcome::Succeeded { result };
             }
@@ -63,8 +63,7 @@ async fn attempt_all<R: StepRunner>(
                 shared.emit(Event::Note {
                     message: format!(
                         "{}: host unreachable, skipped as the plan allows ({})",
-                        step.id,
-                        relabel(shared, &e, &step.on).message
+                        step.id, e.message
                     ),
                 });
                 return Outcome::Skipped {
@@ -80,7 +79,7 @@ async fn attempt_all<R: StepRunner>(
                 shared.emit(Event::StepRetrying {
                     step: step.id.clone(),
                     attempt,
-                    error: relabel(shared, &e, &step.on),
+                    error: e.clone(),
                 });
                 let delay = step
                     .retry_delay
@@ -90,15 +89,11 @@ async fn attempt_all<R: StepRunner>(
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = shared.cancel.cancelled() => {
-                        return Outcome::Failed { error: relabel(shared, &e, &step.on) };
+                        return Outcome::Failed { error: e };
                     }
                 }
             }
-            Err(e) => {
-                return Outcome::Failed {
-                    error: relabel(shared, &e, &step.on),
-                };
-            }
+            Err(error) => return Outcome::Failed { error },
         }
     }
 }
@@ -153,32 +148,26 @@ impl CheckVerdict {
     /// The verdict as a step or a run sees it: the result, or the refusal that names the
     /// check `name` on `host` (`role (address)`).
     pub fn into_result(self, name: &str, host: &str) -> Result<Value, StepFailure> {
-        let refused = |message: String, e: Option<&StepFailure>| StepFailure {
-            kind: FailureKind::Refused,
-            message,
-            host: host.to_owned(),
-            command: e.and_then(|e| e.command.clone()),
-            status: e.and_then(|e| e.status),
-            stderr_tail: e.and_then(|e| e.stderr_tail.clone()),
-        };
+        let refused = |message: String| StepFailure::new(FailureKind::Refused, host, message);
         match self {
             CheckVerdict::Held(result) => Ok(result),
-            CheckVerdict::False { expect, result } => Err(refused(
-                format!("check `{name}` refused: `{expect}` is false with result {result}"),
-                None,
-            )),
+            CheckVerdict::False { expect, result } => Err(refused(format!(
+                "check `{name}` refused: `{expect}` is false with result {result}"
+            ))),
             CheckVerdict::Unevaluable {
                 expect,
                 error,
                 result,
-            } => Err(refused(
-                format!("check `{name}`: cannot evaluate `{expect}`: {error} (result {result})"),
-                None,
-            )),
-            CheckVerdict::CouldNotRun(e) => Err(refused(
-                format!("check `{name}` could not run: {}", e.message),
-                Some(&e),
-            )),
+            } => Err(refused(format!(
+                "check `{name}`: cannot evaluate `{expect}`: {error} (result {result})"
+            ))),
+            // What ran and what it said stay; the check refuses.
+            CheckVerdict::CouldNotRun(e) => Err(StepFailure {
+                kind: FailureKind::Refused,
+                message: format!("check `{name}` could not run: {}", e.message),
+                host: host.to_owned(),
+                ..e
+            }),
             CheckVerdict::NotRendered(e) => Err(e),
         }
     }
@@ -232,9 +221,9 @@ pub async fn judge_check<R: StepRunner>(
         context: ctx.clone(),
         commands: None,
     };
-    let result = match shared.runner.call(call).await {
+    let result = match shared.call(call).await {
         Ok(r) => r,
-        Err(e) => return CheckVerdict::CouldNotRun(relabel(shared, &e, &check.on)),
+        Err(e) => return CheckVerdict::CouldNotRun(e),
     };
     let Some(expect) = &check.expect else {
         return CheckVerdict::Held(result);
@@ -262,17 +251,8 @@ fn render<R: StepRunner>(
     shared.secrets.render(with, ctx).map_err(|e| {
         StepFailure::new(
             FailureKind::Failed,
-            format!("cannot render parameters: {e}"),
             shared.host_label(role),
+            format!("cannot render parameters: {e}"),
         )
     })
-}
-
-/// The failure with its host named by role. Secrets are redacted where it leaves the
-/// executor (`Executor::record`, `Shared::emit`), not here.
-fn relabel<R: StepRunner>(shared: &Shared<R>, e: &StepFailure, role: &str) -> StepFailure {
-    StepFailure {
-        host: shared.host_label(role),
-        ..e.clone()
-    }
 }

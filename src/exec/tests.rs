@@ -5,6 +5,7 @@ pub(super) mod doubles;
 
 use super::record::Record;
 use super::*;
+use crate::events::RunStatus;
 use doubles::{Fake, MemJournal, graph};
 
 fn step(id: &str, needs: &[&str], extra: &str) -> String {
@@ -150,6 +151,52 @@ async fn rollback_runs_newest_first_and_stops_at_the_point_of_no_return() {
         ]
     );
     assert_eq!(ex.state.rollback_stopped_at.as_deref(), Some("ponr"));
+}
+
+/// The runner names a host its own way (the double: the bare role); every failure the
+/// executor journals — a step's, a check's, a rollback hook's — names it `role (address)`.
+#[tokio::test]
+async fn every_journaled_failure_names_its_host_by_role() {
+    let fake = Arc::new(Fake::failing(&["boom", "probe", "undo-one"]));
+    let check = "    preconditions:\n      - { name: probe, on: b, check: file.stat, with: { path: probe } }\n";
+    let text = plan(&[
+        step(
+            "one",
+            &[],
+            "    rollback: { action: file.remove, with: { path: undo-one } }\n",
+        ),
+        step("boom", &["one"], ""),
+        step("checked", &["one"], check),
+    ]);
+    let journal = MemJournal::default();
+    let mut ex = executor(fake.clone(), &text, journal.clone());
+    let rollback = Options {
+        on_failure: OnFailure::Rollback,
+        ..opts()
+    };
+    let end = ex.forward(&rollback).await.unwrap();
+    assert_eq!(end, Ending::RollbackPaused { step: "one".into() });
+    let hosts: Vec<(String, String)> = journal
+        .records()
+        .iter()
+        .filter_map(|r| {
+            let error = r.get("error").filter(|e| e.is_object())?;
+            Some((
+                r["step"].as_str()?.to_owned(),
+                error["host"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    let (a, b) = (ex.shared.host_label("a"), ex.shared.host_label("b"));
+    assert_ne!(a, "a", "the label is not the bare role");
+    let want = [("boom", &a), ("checked", &b), ("one", &a)];
+    for (step, host) in want {
+        assert!(
+            hosts.iter().any(|(s, h)| s == step && h == host),
+            "{step} on {host}: {hosts:?}"
+        );
+    }
+    assert_eq!(hosts.len(), want.len(), "{hosts:?}");
 }
 
 #[tokio::test]

@@ -4,7 +4,8 @@
 use super::Dag;
 use crate::actions;
 use crate::check::{BoundPlan, HostBinding};
-use crate::plan::{LOCAL_ROLE, Step};
+use crate::plan::{LOCAL_ROLE, Map, Step};
+use serde_json::Value;
 
 #[derive(Debug, Clone)]
 pub struct PlanGraph {
@@ -70,6 +71,23 @@ impl PlanGraph {
             .is_some_and(|a| a.idempotent)
     }
 
+    /// May an action of the plan — a step, a rollback hook, a check, or a check one of
+    /// them runs itself — read the site's PostgreSQL passwords?
+    pub fn reads_site_passwords(&self) -> bool {
+        let plan = &self.bound.valid.plan;
+        let checks = plan
+            .preconditions
+            .iter()
+            .chain(plan.steps.iter().flat_map(|s| &s.preconditions));
+        let mut used = checks.map(|c| (&c.check, &c.with));
+        let mut steps = plan.steps.iter().flat_map(|s| {
+            let hook = s.rollback.as_ref().map(|rb| (&rb.action, &rb.with));
+            std::iter::once((&s.action, &s.with)).chain(hook)
+        });
+        used.any(|(a, w)| reads_site_passwords(a, w))
+            || steps.any(|(a, w)| reads_site_passwords(a, w))
+    }
+
     /// Steps marked `point_of_no_return`, in plan order.
     pub fn points_of_no_return(&self) -> Vec<usize> {
         (0..self.steps().len())
@@ -93,4 +111,19 @@ impl PlanGraph {
         }
         order
     }
+}
+
+/// Does `action` with these parameters (or the check it runs itself) read the site's
+/// PostgreSQL passwords?
+fn reads_site_passwords(action: &str, with: &Map) -> bool {
+    let Some(about) = actions::lookup(action) else {
+        return false;
+    };
+    about.site_passwords
+        || about.runs_check.is_some_and(|nested| {
+            let inner = with.get(nested.check).and_then(Value::as_str);
+            let empty = Map::new();
+            let inner_with = with.get(nested.with).and_then(Value::as_object);
+            inner.is_some_and(|i| reads_site_passwords(i, inner_with.unwrap_or(&empty)))
+        })
 }

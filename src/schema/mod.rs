@@ -7,8 +7,10 @@
 //! parameters separately, which gives one precise message per mistake.
 
 mod messages;
+mod reference;
 
 pub use messages::shape_diagnostics;
+pub use reference::actions_markdown;
 
 use crate::actions::{self, ActionKind};
 use crate::plan::{Plan, Site};
@@ -102,8 +104,8 @@ fn set_id(root: &mut Value, name: &str) {
 fn plan_schema(with_actions: bool) -> Value {
     let mut g = generator();
     let mut params_refs = Vec::new();
-    for a in actions::CATALOGUE {
-        params_refs.push((a, (a.params)(&mut g).to_value()));
+    for a in actions::registry() {
+        params_refs.push((a.about(), a.params_schema(&mut g).to_value()));
     }
     let mut root = g.root_schema_for::<Plan>().to_value();
     strip_null(&mut root);
@@ -113,13 +115,15 @@ fn plan_schema(with_actions: bool) -> Value {
     }
     let defs = root.get_mut("$defs").and_then(Value::as_object_mut);
     let Some(defs) = defs else { return root };
-    for (_, r) in &params_refs {
-        if let Some(name) = r
-            .get("$ref")
-            .and_then(Value::as_str)
-            .and_then(|s| s.strip_prefix("#/$defs/"))
-            && let Some(def) = defs.get_mut(name)
-        {
+    // Once per parameter type, however many actions share it (the four `service.*`).
+    let mut types: Vec<&str> = params_refs
+        .iter()
+        .filter_map(|(_, r)| def_name(r))
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    for name in types {
+        if let Some(def) = defs.get_mut(name) {
             allow_templates(def);
         }
     }
@@ -141,8 +145,7 @@ fn plan_schema(with_actions: bool) -> Value {
             .collect()
     };
     let all: Vec<&str> = actions::names().collect();
-    let checks: Vec<&str> = actions::CATALOGUE
-        .iter()
+    let checks: Vec<&str> = actions::all()
         .filter(|a| a.kind == ActionKind::Check)
         .map(|a| a.name)
         .collect();
@@ -165,6 +168,14 @@ fn plan_schema(with_actions: bool) -> Value {
         }
     }
     root
+}
+
+/// The name in `$defs` a `{"$ref": "#/$defs/NAME"}` points to.
+fn def_name(reference: &Value) -> Option<&str> {
+    reference
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|s| s.strip_prefix("#/$defs/"))
 }
 
 /// Let every non-string parameter also be written as a template (`port: "{{ vars.pg.port }}"`).
@@ -234,9 +245,9 @@ pub fn validators() -> &'static Validators {
         let site_doc = site_schema();
         let mut params = HashMap::new();
         let mut g = generator();
-        for a in actions::CATALOGUE {
-            let r = (a.params)(&mut g).to_value();
-            params.insert(a.name, (r["$ref"].clone(), OnceLock::new()));
+        for a in actions::registry() {
+            let r = a.params_schema(&mut g).to_value();
+            params.insert(a.about().name, (r["$ref"].clone(), OnceLock::new()));
         }
         Validators {
             plan: compile(&plan_doc),

@@ -30,7 +30,7 @@ pub use local::{LocalSpec, LocalTransport};
 pub use ssh::{SshSpec, SshTransport};
 
 /// How to run a command as another user than the login user. (The site's word for it is
-/// `plan::BecomeMethod`; the actions' runtime translates, so this module knows no plans.)
+/// `plan::BecomeMethod`; the actions' runner translates, so this module knows no plans.)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum BecomeMethod {
     /// `sudo -n -u USER -- argv…` (the default)

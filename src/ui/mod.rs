@@ -2,7 +2,7 @@
 //! a terminal), or one JSON object per line for automation.
 
 use crate::events::{Event, EventSink, Stamped};
-use crate::exec::record::{Outcome, SkipReason};
+use crate::step::{Outcome, SkipReason};
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::Instant;

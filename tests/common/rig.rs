@@ -1,21 +1,21 @@
-//! A bound plan with hosts, for driving actions through `drplan::actions::run` exactly as the
-//! executor does: a site written to a temp dir, loaded, checked and bound by the real
-//! pipeline, and a `Hosts` over it.
+//! A bound plan with hosts, for driving actions through `drplan::actions::ActionRunner`
+//! exactly as the executor does: a site written to a temp dir, loaded, checked and bound by
+//! the real pipeline, and a runner over it.
 
 #![allow(dead_code)]
 
 use std::path::Path;
 use std::time::Duration;
 
-use drplan::actions::{self, ActionEnv, ActionError, Approvals, Hosts, Invocation};
+use drplan::actions::{ActionRunner, Approvals};
 use drplan::check::{self, BoundPlan};
+use drplan::step::{Call, StepFailure, StepRunner};
 use serde_json::Value;
 
 pub struct Rig {
     pub dir: tempfile::TempDir,
     pub bound: BoundPlan,
-    pub hosts: Hosts,
-    pub approvals: Approvals,
+    pub runner: ActionRunner,
     pub context: Value,
 }
 
@@ -40,18 +40,22 @@ impl Rig {
         std::fs::write(&plan_path, plan).expect("write plan");
         std::fs::write(&site_path, site).expect("write site");
         let bound = bind(&plan_path, &site_path);
-        let hosts = Hosts::new(&bound, &dir.path().join("ctl"));
+        let runner = ActionRunner::new(
+            &bound,
+            &dir.path().join("ctl"),
+            approvals,
+            Default::default(),
+        );
         let context = bound.context(None);
         Self {
             dir,
             bound,
-            hosts,
-            approvals,
+            runner,
             context,
         }
     }
 
-    pub async fn run(&self, role: &str, action: &str, params: Value) -> Result<Value, ActionError> {
+    pub async fn run(&self, role: &str, action: &str, params: Value) -> Result<Value, StepFailure> {
         self.run_with(
             role,
             None,
@@ -69,7 +73,7 @@ impl Rig {
         become_user: &str,
         action: &str,
         params: Value,
-    ) -> Result<Value, ActionError> {
+    ) -> Result<Value, StepFailure> {
         self.run_with(
             role,
             Some(become_user),
@@ -89,24 +93,18 @@ impl Rig {
         action: &str,
         params: Value,
         timeout: Option<Duration>,
-    ) -> Result<Value, ActionError> {
-        let env = ActionEnv {
-            hosts: &self.hosts,
-            bound: &self.bound,
-            approvals: &self.approvals,
-            redact: &Default::default(),
-        };
-        let inv = Invocation {
-            step_id,
-            action,
-            params: &params,
-            role,
-            become_user,
+    ) -> Result<Value, StepFailure> {
+        let call = Call {
+            step_id: step_id.to_owned(),
+            action: action.to_owned(),
+            params,
+            role: role.to_owned(),
+            become_user: become_user.map(str::to_owned),
             timeout,
-            context: &self.context,
+            context: self.context.clone(),
             commands: None,
         };
-        actions::run(&env, &inv).await
+        self.runner.call(call).await
     }
 
     /// Run and insist on success, showing the whole error otherwise.

@@ -4,10 +4,9 @@
 //! until they are fixed. Nothing here sleeps unless a test asks it to.
 
 use crate::diag::SourceFile;
-use crate::exec::record::{FailureKind, StepFailure};
-use crate::exec::{Call, StepRunner};
 use crate::journal::{Journal, JournalError, Replay};
 use crate::load::Document;
+use crate::step::{Call, FailureKind, StepFailure, StepRunner};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -51,22 +50,6 @@ impl MemJournal {
     pub fn push(&self, record: Value) {
         self.records.lock().unwrap().push(record);
     }
-}
-
-impl Journal for MemJournal {
-    // Record by record, so a simulated crash can fall inside a group commit.
-    fn append_all(&mut self, records: &[Value]) -> Result<(), JournalError> {
-        records.iter().try_for_each(|r| self.append_one(r))
-    }
-    fn replay(&mut self) -> Result<Replay, JournalError> {
-        Ok(Replay {
-            records: self.records(),
-            torn_tail: *self.torn.lock().unwrap(),
-        })
-    }
-}
-
-impl MemJournal {
     fn append_one(&mut self, record: &Value) -> Result<(), JournalError> {
         self.appended += 1;
         match self.crash {
@@ -93,6 +76,19 @@ impl MemJournal {
                 Ok(())
             }
         }
+    }
+}
+
+impl Journal for MemJournal {
+    // Record by record, so a simulated crash can fall inside a group commit.
+    fn append_all(&mut self, records: &[Value]) -> Result<(), JournalError> {
+        records.iter().try_for_each(|r| self.append_one(r))
+    }
+    fn replay(&mut self) -> Result<Replay, JournalError> {
+        Ok(Replay {
+            records: self.records(),
+            torn_tail: *self.torn.lock().unwrap(),
+        })
     }
 }
 
@@ -180,12 +176,8 @@ impl StepRunner for Arc<Fake> {
             .push((tag.clone(), start, Instant::now()));
         if !ok {
             return Err(StepFailure {
-                kind: FailureKind::Failed,
-                message: format!("{tag} broke"),
-                host: call.role,
-                command: None,
                 status: Some(1),
-                stderr_tail: None,
+                ..StepFailure::new(FailureKind::Failed, call.role, format!("{tag} broke"))
             });
         }
         Ok(json!({ "tag": tag, "ok": true, "exists": true }))
