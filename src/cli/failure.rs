@@ -15,6 +15,7 @@ use crate::journal::{JournalError, LockError, RunId};
 use crate::plan::Severity;
 use crate::render::count;
 use crate::step::StepFailure;
+use crate::trust::Insecure;
 use std::path::PathBuf;
 
 /// The shortest bearer token `drplan serve` accepts.
@@ -192,6 +193,12 @@ pub enum Failure {
     #[error("step `{step}` cannot be both --assume-done and --assume-not-run")]
     #[diagnostic(code(drplan::run::contradiction))]
     AssumedBoth { step: String },
+
+    /// A file another user could have written (or a link inside the state directory):
+    /// its own message and help say which, why, and what `--allow-insecure-files` gives up.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Insecure(#[from] Insecure),
 
     #[error("no checks file: the default {default} is not in {here}")]
     #[diagnostic(
@@ -374,7 +381,8 @@ impl Failure {
             | F::AssumedBoth { .. }
             | F::NoChecksFile { .. }
             | F::ServeExposed { .. }
-            | F::WeakToken { .. } => 2,
+            | F::WeakToken { .. }
+            | F::Insecure(_) => 2,
             F::RolledBack { .. }
             | F::Paused { .. }
             | F::NeedsDecision { .. }
@@ -386,6 +394,8 @@ impl Failure {
             F::Journal(e) => match e {
                 // The operator named a run that is not there: invalid input.
                 JournalError::InvalidRunId { .. } | JournalError::RunNotFound { .. } => 2,
+                // Another user's file in the state directory: the operator must look.
+                JournalError::Insecure(_) => 2,
                 JournalError::Io { .. }
                 | JournalError::Corrupt { .. }
                 | JournalError::Poisoned { .. }
@@ -394,7 +404,7 @@ impl Failure {
             F::StepRefused { .. } | F::Refused { .. } => 3,
             F::Lock(e) => match e {
                 LockError::Held { .. } => 4,
-                LockError::InvalidSite { .. } => 2,
+                LockError::InvalidSite { .. } | LockError::Insecure(_) => 2,
                 LockError::Io { .. } => 1,
             },
             F::Interrupted { .. } | F::InterruptedBeforeStart { .. } | F::ChecksInterrupted => 130,
@@ -441,6 +451,15 @@ impl Failure {
             step: step.to_owned(),
             hint: crate::diag::suggest(step, steps)
                 .unwrap_or_else(|| format!("see its steps:\n  drplan status {run}")),
+        }
+    }
+
+    /// An I/O error while doing `action`, or the refusal it carries (`trust::is_insecure`)
+    /// when it is one.
+    pub fn from_io(source: std::io::Error, action: impl Into<String>) -> Failure {
+        match crate::trust::is_insecure(&source) {
+            Some(insecure) => Failure::Insecure(insecure.clone()),
+            None => Failure::io(action)(source),
         }
     }
 

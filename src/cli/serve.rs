@@ -126,6 +126,7 @@ impl Probe for Checks {
                 &self.graph.bound,
                 &self.control,
                 Approvals::new(Vec::new(), false),
+                self.secrets.redactor().clone(),
             );
             let shared = Arc::new(Shared::new(
                 self.graph.clone(),

@@ -35,6 +35,12 @@ impl FileJournal {
         let path = path.into();
         let file = private_fs::open_append(&path)
             .map_err(|e| JournalError::io(&path, "open the journal", e))?;
+        Self::from_file(path, file)
+    }
+
+    /// The journal in `file`, already opened for appending and reading (by the run store,
+    /// relative to its checked directory), and what it holds.
+    pub(crate) fn from_file(path: PathBuf, file: File) -> Result<(Self, Replay), JournalError> {
         let mut journal = Self {
             path,
             file,
@@ -45,24 +51,6 @@ impl FileJournal {
         };
         let replay = journal.replay()?;
         Ok((journal, replay))
-    }
-
-    /// Read a journal without opening it for writing (a missing one is empty).
-    pub fn read_only(path: &Path) -> Result<Replay, JournalError> {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(JournalError::io(path, "read the journal", e)),
-        };
-        let scan = line::scan(&bytes).map_err(|d| JournalError::Corrupt {
-            path: path.to_path_buf(),
-            line: d.line,
-            reason: d.reason,
-        })?;
-        Ok(Replay {
-            records: scan.records,
-            torn_tail: scan.torn_tail,
-        })
     }
 
     pub fn path(&self) -> &Path {
