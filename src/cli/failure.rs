@@ -77,6 +77,23 @@ pub enum Failure {
     #[diagnostic(code(drplan::input::render))]
     RenderAhead { problems: Vec<String> },
 
+    #[error("--store {store}: {why}")]
+    #[diagnostic(
+        code(drplan::input::store),
+        help(
+            "the store looks like\n  etcd://HOST:PORT[,HOST:PORT…]/PREFIX[?ca=FILE&cert=FILE&key=FILE&user=NAME&password-file=FILE&lease=10s]\n(docs/store.md)"
+        )
+    )]
+    BadStore { store: String, why: String },
+
+    #[error("cannot read {}, which --store names", .path.display())]
+    #[diagnostic(code(drplan::input::store_file))]
+    StoreFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("cannot write {}", .path.display())]
     #[diagnostic(code(drplan::input::write))]
     Write {
@@ -245,6 +262,19 @@ pub enum Failure {
     )]
     RollbackPaused { run: RunId, step: String },
 
+    #[error("run {run} stopped: its journal can no longer be written")]
+    #[diagnostic(
+        code(drplan::run::unrecorded),
+        help(
+            "no step started after that, and the steps that were running ended first; their ends are not recorded, so they are in doubt. Once the journal can be written again (the store answers), continue:\n  drplan resume {run}"
+        )
+    )]
+    Unrecorded {
+        run: RunId,
+        #[source]
+        source: JournalError,
+    },
+
     #[error("run {run}: its stored plan is unreadable")]
     #[diagnostic(code(drplan::run::stored_plan))]
     StoredPlan {
@@ -340,6 +370,8 @@ impl Failure {
             | F::Params { .. }
             | F::Secret { .. }
             | F::RenderAhead { .. }
+            | F::BadStore { .. }
+            | F::StoreFile { .. }
             | F::Write { .. }
             | F::NotATerminal
             | F::NotConfirmed
@@ -360,11 +392,15 @@ impl Failure {
             | F::RollbackNeedsDecision { .. }
             | F::RollbackPaused { .. }
             | F::StoredPlan { .. }
+            | F::Unrecorded { .. }
             | F::UnknownRecord { .. }
             | F::Io { .. } => 1,
             F::Journal(e) => match e {
                 // The operator named a run that is not there: invalid input.
                 JournalError::InvalidRunId { .. } | JournalError::RunNotFound { .. } => 2,
+                // Nothing started: the store could not be reached (or refused us) at start.
+                JournalError::Unreachable { .. } => 2,
+                JournalError::Store { .. } | JournalError::Fenced { .. } => 1,
                 JournalError::Io { .. }
                 | JournalError::Corrupt { .. }
                 | JournalError::Poisoned { .. }
@@ -372,8 +408,8 @@ impl Failure {
             },
             F::StepRefused { .. } | F::Refused { .. } => 3,
             F::Lock(e) => match e {
-                LockError::Held { .. } => 4,
-                LockError::InvalidSite { .. } => 2,
+                LockError::Held { .. } | LockError::HeldInStore { .. } => 4,
+                LockError::InvalidSite { .. } | LockError::Store { .. } => 2,
                 LockError::Io { .. } => 1,
             },
             F::Interrupted { .. } | F::InterruptedBeforeStart { .. } | F::ChecksInterrupted => 130,
@@ -421,6 +457,12 @@ impl Failure {
             hint: crate::diag::suggest(step, steps)
                 .unwrap_or_else(|| format!("see its steps:\n  drplan status {run}")),
         }
+    }
+
+    /// The journal of `run` failed while it ran: the run stopped, unrecorded from then on.
+    pub fn unrecorded(run: &RunId) -> impl FnOnce(JournalError) -> Failure {
+        let run = run.clone();
+        move |source| Failure::Unrecorded { run, source }
     }
 
     /// An I/O error while doing `action` (which names what it acted on).

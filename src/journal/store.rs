@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::file::FileJournal;
-use super::{JournalError, NewRun, OpenedRun, RunId, RunInfo, RunStore};
+use super::{HeldLock, JournalError, LockError, LockInfo, NewRun, OpenedRun, RunId, RunInfo, RunStore, SiteLock};
 use crate::private_fs;
 
 const PLAN: &str = "plan.json";
@@ -72,7 +72,7 @@ impl RunStore for FileRunStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(JournalError::RunNotFound {
                     id: id.to_string(),
-                    state_dir: self.state_dir.clone(),
+                    store: self.state_dir.display().to_string(),
                 });
             }
             Err(e) => return Err(JournalError::io(&plan_path, "read the resolved plan", e)),
@@ -115,5 +115,14 @@ impl RunStore for FileRunStore {
         }
         list.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(list)
+    }
+
+    fn lock_site(&self, site: &str, holder: &LockInfo) -> Result<HeldLock, LockError> {
+        let acquired = SiteLock::acquire(&self.state_dir, site, holder)?;
+        Ok(HeldLock::new(acquired.note(), acquired.lock))
+    }
+
+    fn describe(&self) -> String {
+        self.state_dir.display().to_string()
     }
 }
