@@ -29,8 +29,7 @@ pub struct Args {
 
 pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let store = session::store(global)?;
-    let (_lock, (id, plan, state, journal)) =
-        session::open_locked(&*store, &args.run, "rollback")?;
+    let (_lock, (id, plan, state, journal)) = session::open_locked(&*store, &args.run, "rollback")?;
     if !state.started || matches!(state.status(), RunStatus::RolledBack | RunStatus::Refused) {
         return Err(Failure::NothingToRollBack {
             run: id,

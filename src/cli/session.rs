@@ -433,11 +433,7 @@ pub fn conclude(run: &RunId, ending: Ending, say_success: bool) -> Result<(), Fa
 /// all held (they are never checked again once `preconditions_passed` is journaled: after
 /// a promote they no longer hold, by design).
 pub async fn preconditions(ex: &mut Executor<ActionRunner>, run: &RunId) -> Result<(), Failure> {
-    match ex
-        .preconditions()
-        .await
-        .map_err(Failure::unrecorded(run))?
-    {
+    match ex.preconditions().await.map_err(Failure::unrecorded(run))? {
         Preconditions::Held => Ok(()),
         Preconditions::Refused(failure) => Err(Failure::Refused {
             run: run.clone(),

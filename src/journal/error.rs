@@ -75,7 +75,9 @@ pub enum JournalError {
         message: String,
     },
 
-    #[error("this controller no longer holds the lock of site '{site}' ({why}), so it writes nothing more")]
+    #[error(
+        "this controller no longer holds the lock of site '{site}' ({why}), so it writes nothing more"
+    )]
     #[diagnostic(
         code(drplan::store::fenced),
         help(
@@ -115,7 +117,9 @@ pub enum LockError {
     #[error("{}", held_message(site, holder.as_deref()))]
     #[diagnostic(
         code(drplan::journal::locked),
-        help("wait for that run to end. If its controller is gone, its lease expires at most {lease_secs}s after its last renewal; then `drplan resume RUN` (with the same --store) takes the run over; lock key: {key}")
+        help(
+            "wait for that run to end. If its controller is gone, its lease expires at most {lease_secs}s after its last renewal; then `drplan resume RUN` (with the same --store) takes the run over; lock key: {key}"
+        )
     )]
     HeldInStore {
         site: String,

@@ -8,7 +8,10 @@
 use std::path::{Path, PathBuf};
 
 use super::file::FileJournal;
-use super::{HeldLock, JournalError, LockError, LockInfo, NewRun, OpenedRun, RunId, RunInfo, RunStore, SiteLock};
+use super::{
+    HeldLock, JournalError, LockError, LockInfo, NewRun, OpenedRun, RunId, RunInfo, RunStore,
+    SiteLock,
+};
 use crate::private_fs;
 
 const PLAN: &str = "plan.json";

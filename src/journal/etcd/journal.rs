@@ -84,7 +84,11 @@ impl EtcdJournal {
 
     /// The transaction's conditions did not hold: either an earlier try of it went through
     /// (its answer was lost), or the lock is no longer ours, or the records are taken.
-    fn explain_refusal(&self, fence: &Fence, puts: &[(String, Vec<u8>)]) -> Result<(), JournalError> {
+    fn explain_refusal(
+        &self,
+        fence: &Fence,
+        puts: &[(String, Vec<u8>)],
+    ) -> Result<(), JournalError> {
         let lock = fence.key.clone();
         let mut held = self
             .inner
@@ -111,7 +115,10 @@ impl EtcdJournal {
         }
         let stored = self.read(&puts[0].0, puts.len() as i64)?;
         let same = stored.len() == puts.len()
-            && stored.iter().zip(puts).all(|((k, v), (pk, pv))| k == pk && v == pv);
+            && stored
+                .iter()
+                .zip(puts)
+                .all(|((k, v), (pk, pv))| k == pk && v == pv);
         if same {
             Ok(())
         } else {
@@ -176,9 +183,10 @@ impl Journal for EtcdJournal {
         for batch in records.chunks(BATCH) {
             let mut lines = Vec::with_capacity(batch.len());
             for (seq, record) in (self.next_seq..).zip(batch) {
-                lines.push(line::encode(seq, record).map_err(|e| {
-                    self.failed("encode a journal record", e.to_string())
-                })?);
+                lines.push(
+                    line::encode(seq, record)
+                        .map_err(|e| self.failed("encode a journal record", e.to_string()))?,
+                );
             }
             if let Err(e) = self.write(&fence, self.next_seq, lines) {
                 self.poisoned = true;
@@ -191,7 +199,11 @@ impl Journal for EtcdJournal {
 
     fn replay(&mut self) -> Result<Replay, JournalError> {
         let first = self.key(0);
-        let bytes: Vec<u8> = self.read(&first, 0)?.into_iter().flat_map(|(_, v)| v).collect();
+        let bytes: Vec<u8> = self
+            .read(&first, 0)?
+            .into_iter()
+            .flat_map(|(_, v)| v)
+            .collect();
         let corrupt = |line, reason| JournalError::Corrupt {
             path: self.dir.clone().into(),
             line,

@@ -98,7 +98,9 @@ pub(super) fn acquire(
         _ => None,
     });
     let (create_revision, stale) = if taken.succeeded() {
-        let stale = got.next().and_then(|kv| serde_json::from_slice(kv.value()).ok());
+        let stale = got
+            .next()
+            .and_then(|kv| serde_json::from_slice(kv.value()).ok());
         (revision, stale)
     } else {
         match got.next() {
@@ -204,11 +206,12 @@ impl Drop for EtcdLock {
         let _ = block(self.inner.rt(), async move {
             let release = async {
                 let txn = Txn::new()
-                    .when([Compare::create_revision(key.clone(), CompareOp::Equal, revision)])
-                    .and_then([
-                        TxnOp::delete(holder_key, None),
-                        TxnOp::delete(key, None),
-                    ]);
+                    .when([Compare::create_revision(
+                        key.clone(),
+                        CompareOp::Equal,
+                        revision,
+                    )])
+                    .and_then([TxnOp::delete(holder_key, None), TxnOp::delete(key, None)]);
                 client.txn(txn).await?;
                 client.lease_revoke(lease).await
             };

@@ -124,8 +124,16 @@ impl EtcdStore {
             .call(move |mut c| {
                 let probe = probe.clone();
                 async move {
-                    c.get(probe, Some(GetOptions::new().with_prefix().with_keys_only().with_limit(1)))
-                        .await
+                    c.get(
+                        probe,
+                        Some(
+                            GetOptions::new()
+                                .with_prefix()
+                                .with_keys_only()
+                                .with_limit(1),
+                        ),
+                    )
+                    .await
                 }
             })
             .map_err(unreachable)?;
@@ -219,7 +227,11 @@ impl RunStore for EtcdStore {
             .iter()
             .filter_map(|kv| {
                 let key = std::str::from_utf8(kv.key()).ok()?;
-                let id: RunId = key.strip_prefix(&runs)?.strip_suffix("/plan")?.parse().ok()?;
+                let id: RunId = key
+                    .strip_prefix(&runs)?
+                    .strip_suffix("/plan")?
+                    .parse()
+                    .ok()?;
                 Some(RunInfo {
                     created: id.created(),
                     id,
@@ -247,7 +259,9 @@ impl Inner {
 
     fn rt(&self) -> &Runtime {
         // Only `Drop` takes it, and nothing runs after that.
-        self.rt.as_ref().expect("the etcd runtime lives as long as the store")
+        self.rt
+            .as_ref()
+            .expect("the etcd runtime lives as long as the store")
     }
 
     /// Run a request built by `make` on the client's runtime and wait for it, retrying
@@ -306,7 +320,13 @@ fn transient(e: &etcd_client::Error) -> bool {
         etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
         etcd_client::Error::GRpcStatus(s) => matches!(
             s.code(),
-            Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Aborted | Code::Internal
+            Code::Unavailable
+                | Code::DeadlineExceeded
+                // tonic's own timeout of a try (a member that went away mid-request)
+                | Code::Cancelled
+                | Code::Unknown
+                | Code::Aborted
+                | Code::Internal
         ),
         _ => false,
     }

@@ -117,7 +117,9 @@ fn duration(text: &str) -> Result<Duration, String> {
         _ => return Err(bad()),
     };
     if d < Duration::from_secs(2) {
-        return Err(format!("lease={text} is shorter than etcd's shortest lease (2s)"));
+        return Err(format!(
+            "lease={text} is shorter than etcd's shortest lease (2s)"
+        ));
     }
     Ok(d)
 }
