@@ -341,3 +341,127 @@ fn a_store_url_that_is_wrong_says_how_it_looks() {
         "{said}"
     );
 }
+
+/// The store as the library sees it, for a URL.
+fn connect(url: &str) -> drplan::journal::EtcdStore {
+    use drplan::journal::{EtcdConnect, EtcdStore, StoreUrl};
+    EtcdStore::connect(EtcdConnect {
+        url: StoreUrl::parse(url).unwrap(),
+        ca: None,
+        identity: None,
+        password: None,
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_controller_whose_lease_is_gone_writes_nothing_more_even_when_it_wakes_up() {
+    use drplan::journal::{JournalError, LockInfo, RunId, RunStore};
+    use serde_json::json;
+    let cluster = Cluster::start(3);
+    let url = cluster.url("fence");
+    let id = RunId::generate().unwrap();
+    let first = connect(&url);
+    let held = first
+        .lock_site("lab", &LockInfo::for_this_process(id.as_str(), "first"))
+        .unwrap();
+    let mut journal = first.create_run(&id, b"{}").unwrap().journal;
+    journal.append(&json!({ "n": 1 })).unwrap();
+
+    // Its lease ends behind its back (as when it was cut off for longer than the lease),
+    // and a second controller takes the site.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = cluster.client().await.unwrap();
+        let lock = c.get("/fence/locks/lab", None).await.unwrap();
+        let lease = lock.kvs()[0].lease();
+        c.lease_revoke(lease).await.unwrap();
+    });
+    let second = connect(&url);
+    let taken = second
+        .lock_site("lab", &LockInfo::for_this_process("second-run", "second"))
+        .unwrap();
+    let note = taken.note.clone().unwrap_or_default();
+    assert!(
+        note.contains(&format!("from run {id} (pid {}", std::process::id())),
+        "the note names the old holder: {note}"
+    );
+
+    // The first wakes up and tries to write: refused, and nothing reaches etcd.
+    let err = journal.append(&json!({ "n": 2 })).unwrap_err();
+    assert!(matches!(err, JournalError::Fenced { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("no longer holds the lock of site 'lab'"),
+        "{err}"
+    );
+    let mut opened = second.open_run(&id).unwrap();
+    assert_eq!(opened.replay.records, [json!({ "n": 1 })]);
+    // Its release (on drop) leaves the new holder's lock alone.
+    drop(held);
+    opened.journal.append(&json!({ "n": 2 })).unwrap();
+    let again = second.open_run(&id).unwrap();
+    assert_eq!(again.replay.records, [json!({ "n": 1 }), json!({ "n": 2 })]);
+    drop(taken);
+}
+
+#[test]
+fn tls_with_a_client_certificate_and_a_password() {
+    let (cluster, tls) = Cluster::start_tls();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = cluster.client().await.unwrap();
+        let _ = c.role_add("root").await;
+        c.user_add("root", "pw-1", None).await.unwrap();
+        c.user_grant_role("root", "root").await.unwrap();
+        c.auth_enable().await.unwrap();
+    });
+    let secret = cluster.dir().join("password");
+    std::fs::write(&secret, "pw-1\n").unwrap();
+    let store = |password: &std::path::Path, cert: bool| {
+        let mut url = format!(
+            "etcd://{}/drplan?ca={}&user=root&password-file={}",
+            cluster.clients[0],
+            tls.ca.display(),
+            password.display()
+        );
+        if cert {
+            url += &format!("&cert={}&key={}", tls.cert.display(), tls.key.display());
+        }
+        url
+    };
+    let s = Site::new();
+    let plan = s.plan(&logging_step("one", &[], ""));
+    let here = tempfile::tempdir().unwrap();
+    let apply = |url: &str| {
+        drplan(&s, url, here.path())
+            .args(["apply", plan.to_str().unwrap(), "--site"])
+            .arg(s.path("site.yaml"))
+            .arg("--yes")
+            .output()
+            .unwrap()
+    };
+    let o = apply(&store(&secret, true));
+    assert!(o.status.success(), "{}\n{}", text(&o), cluster.logs());
+    assert_eq!(s.read("log"), "one\n");
+    only_run(&s, &store(&secret, true), here.path());
+
+    // A wrong password, or no client certificate: refused before anything runs.
+    let wrong = cluster.dir().join("wrong");
+    std::fs::write(&wrong, "nope\n").unwrap();
+    for url in [store(&wrong, true), store(&secret, false)] {
+        let o = apply(&url);
+        let said = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{said}");
+        assert!(said.contains("cannot reach the store"), "{said}");
+    }
+    let o = apply(&store(&wrong, true));
+    assert!(text(&o).contains("authentication failed"), "{}", text(&o));
+    assert_eq!(s.read("log"), "one\n", "nothing more ran");
+}

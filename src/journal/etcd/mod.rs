@@ -60,8 +60,7 @@ pub struct EtcdStore {
 
 /// The client and what every part of the store shares.
 struct Inner {
-    /// `None` only while dropping (the runtime is shut down without blocking).
-    rt: Option<Runtime>,
+    rt: OwnRuntime,
     client: Client,
     /// the URL without options, for messages
     store: String,
@@ -81,12 +80,14 @@ impl EtcdStore {
             store: store.clone(),
             message,
         };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("drplan-etcd")
-            .enable_all()
-            .build()
-            .map_err(|e| unreachable(format!("cannot start the etcd client: {e}")))?;
+        let rt = OwnRuntime(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("drplan-etcd")
+                .enable_all()
+                .build()
+                .map_err(|e| unreachable(format!("cannot start the etcd client: {e}")))?,
+        ));
         let mut options = ConnectOptions::new()
             .with_connect_timeout(ATTEMPT)
             .with_timeout(ATTEMPT)
@@ -104,15 +105,15 @@ impl EtcdStore {
         }
         let endpoints = c.url.endpoints.clone();
         // With a user, connecting authenticates: a request already, so it is bounded too.
-        let client = block(&rt, async move {
+        let client = block(rt.get(), async move {
             match tokio::time::timeout(DEADLINE, Client::connect(endpoints, Some(options))).await {
-                Ok(r) => r.map_err(|e| e.to_string()),
+                Ok(r) => r.map_err(|e| describe(&e)),
                 Err(_) => Err(format!("no answer within {}s", DEADLINE.as_secs())),
             }
         })
         .map_err(unreachable)?;
         let inner = Arc::new(Inner {
-            rt: Some(rt),
+            rt,
             client,
             store: store.clone(),
             prefix: c.url.prefix.clone(),
@@ -258,10 +259,7 @@ impl Inner {
     }
 
     fn rt(&self) -> &Runtime {
-        // Only `Drop` takes it, and nothing runs after that.
-        self.rt
-            .as_ref()
-            .expect("the etcd runtime lives as long as the store")
+        self.rt.get()
     }
 
     /// Run a request built by `make` on the client's runtime and wait for it, retrying
@@ -278,8 +276,8 @@ impl Inner {
             loop {
                 let error = match tokio::time::timeout(ATTEMPT, make(client.clone())).await {
                     Ok(Ok(v)) => return Ok(v),
-                    Ok(Err(e)) if !transient(&e) => return Err(e.to_string()),
-                    Ok(Err(e)) => e.to_string(),
+                    Ok(Err(e)) if !transient(&e) => return Err(describe(&e)),
+                    Ok(Err(e)) => describe(&e),
                     Err(_) => format!("no answer within {}s", ATTEMPT.as_secs()),
                 };
                 if tokio::time::Instant::now() + PAUSE >= deadline {
@@ -291,10 +289,22 @@ impl Inner {
     }
 }
 
-impl Drop for Inner {
+/// The client's runtime, shut down without waiting when dropped: dropping a runtime waits
+/// for its tasks, which is forbidden inside the caller's own runtime (`apply`'s).
+struct OwnRuntime(Option<Runtime>);
+
+impl OwnRuntime {
+    fn get(&self) -> &Runtime {
+        // Only `drop` takes it out, and nothing runs after that.
+        self.0
+            .as_ref()
+            .expect("the etcd runtime lives as long as the store")
+    }
+}
+
+impl Drop for OwnRuntime {
     fn drop(&mut self) {
-        // Dropping a runtime waits for its tasks, which the caller's runtime forbids.
-        if let Some(rt) = self.rt.take() {
+        if let Some(rt) = self.0.take() {
             rt.shutdown_background();
         }
     }
@@ -311,6 +321,24 @@ fn block<T: Send + 'static>(
     });
     rx.recv()
         .unwrap_or_else(|_| Err("the etcd client stopped".to_owned()))
+}
+
+/// An error for people: etcd's own message, and the innermost cause ("Connection refused")
+/// rather than the whole chain of gRPC wrappers.
+fn describe(e: &etcd_client::Error) -> String {
+    let etcd_client::Error::GRpcStatus(status) = e else {
+        return e.to_string();
+    };
+    let mut innermost = None;
+    let mut cause = std::error::Error::source(status);
+    while let Some(c) = cause {
+        innermost = Some(c);
+        cause = c.source();
+    }
+    match innermost {
+        Some(c) => format!("{}: {c}", status.message()),
+        None => status.message().to_owned(),
+    }
 }
 
 /// An error another try may not see: the connection, a member going away, an election.
