@@ -24,14 +24,20 @@ pub struct Args {
 
 pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let store = session::store(global)?;
-    let (_lock, (id, plan, state, journal)) = session::open_locked(&*store, &args.run, "resume")?;
+    let (_lock, (id, plan, state, journal)) =
+        session::open_locked(&*store, &args.run, "resume", |id, state| {
+            if let Some(why) = state.not_resumable() {
+                return Err(Failure::NotResumable {
+                    run: id.clone(),
+                    why,
+                });
+            }
+            if state.status() == RunStatus::RollingBack {
+                return Err(Failure::RollingBack { run: id.clone() });
+            }
+            Ok(())
+        })?;
     let stored = plan.options;
-    if let Some(why) = state.not_resumable() {
-        return Err(Failure::NotResumable { run: id, why });
-    }
-    if state.status() == RunStatus::RollingBack {
-        return Err(Failure::RollingBack { run: id });
-    }
     plan.check_unchanged("the run started")?;
     let graph = plan.graph()?;
     for s in args.retry.iter().chain(&args.skip) {

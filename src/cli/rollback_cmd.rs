@@ -29,13 +29,18 @@ pub struct Args {
 
 pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let store = session::store(global)?;
-    let (_lock, (id, plan, state, journal)) = session::open_locked(&*store, &args.run, "rollback")?;
-    if !state.started || matches!(state.status(), RunStatus::RolledBack | RunStatus::Refused) {
-        return Err(Failure::NothingToRollBack {
-            run: id,
-            status: state.status().as_str(),
-        });
-    }
+    let (_lock, (id, plan, state, journal)) =
+        session::open_locked(&*store, &args.run, "rollback", |id, state| {
+            if !state.started
+                || matches!(state.status(), RunStatus::RolledBack | RunStatus::Refused)
+            {
+                return Err(Failure::NothingToRollBack {
+                    run: id.clone(),
+                    status: state.status().as_str(),
+                });
+            }
+            Ok(())
+        })?;
     plan.check_unchanged("the run started")?;
     let graph = plan.graph()?;
     for s in args.assume_done.iter().chain(&args.assume_not_run) {

@@ -161,21 +161,22 @@ pub fn lock(
 /// An existing run's stored plan, replayed state and journal.
 pub type Opened = (RunId, RunPlan, RunState, Box<dyn Journal>);
 
-/// Open a run to continue it (`resume`, `rollback`): take its site's lock first, then read
-/// what the store holds, which nobody else can change from then on (another controller
-/// may have written until its lease ran out). A run that never started holds no site to
-/// lock; the caller refuses it.
+/// Open a run to continue it (`resume`, `rollback`): `refuse` judges it first (a run it
+/// refuses is not worth its site's lock); then take the lock, and read again what the
+/// store holds, which nobody else can change from then on (another controller may have
+/// written until its lease ran out), and judge that.
 pub fn open_locked(
     store: &dyn RunStore,
     run: &str,
     command: &str,
-) -> Result<(Option<HeldLock>, Opened), Failure> {
+    refuse: impl Fn(&RunId, &RunState) -> Result<(), Failure>,
+) -> Result<(HeldLock, Opened), Failure> {
+    let (id, _, state, _) = open(store, run)?;
+    refuse(&id, &state)?;
+    let held = lock(store, &state.site, &id, command)?;
     let opened = open(store, run)?;
-    if !opened.2.started {
-        return Ok((None, opened));
-    }
-    let held = lock(store, &opened.2.site, &opened.0, command)?;
-    Ok((Some(held), open(store, run)?))
+    refuse(&opened.0, &opened.2)?;
+    Ok((held, opened))
 }
 
 /// An existing run's stored plan, replayed state and journal.

@@ -2,6 +2,8 @@
 //! `etcd-server`, which CI installs) on loopback ports, with their data in a temp dir.
 //! Each member is killed by its PID when the cluster is dropped.
 
+#![allow(dead_code)] // the tests and the journal_commit bench each use a part
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
