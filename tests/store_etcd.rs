@@ -463,5 +463,12 @@ fn tls_with_a_client_certificate_and_a_password() {
     }
     let o = apply(&store(&wrong, true));
     assert!(text(&o).contains("authentication failed"), "{}", text(&o));
+
+    // A password file that another user could have written is not trusted.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let o = apply(&store(&secret, true));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("refusing to trust"), "{}", text(&o));
     assert_eq!(s.read("log"), "one\n", "nothing more ran");
 }

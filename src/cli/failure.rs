@@ -15,6 +15,7 @@ use crate::journal::{JournalError, LockError, RunId};
 use crate::plan::Severity;
 use crate::render::count;
 use crate::step::StepFailure;
+use crate::trust::Insecure;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -85,14 +86,6 @@ pub enum Failure {
         )
     )]
     BadStore { store: String, why: String },
-
-    #[error("cannot read {}, which --store names", .path.display())]
-    #[diagnostic(code(drplan::input::store_file))]
-    StoreFile {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
 
     #[error("cannot write {}", .path.display())]
     #[diagnostic(code(drplan::input::write))]
@@ -206,6 +199,12 @@ pub enum Failure {
     #[error("step `{step}` cannot be both --assume-done and --assume-not-run")]
     #[diagnostic(code(drplan::run::contradiction))]
     AssumedBoth { step: String },
+
+    /// A file another user could have written (or a link inside the state directory):
+    /// its own message and help say which, why, and what `--allow-insecure-files` gives up.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Insecure(#[from] Insecure),
 
     #[error("no checks file: the default {default} is not in {here}")]
     #[diagnostic(
@@ -371,7 +370,6 @@ impl Failure {
             | F::Secret { .. }
             | F::RenderAhead { .. }
             | F::BadStore { .. }
-            | F::StoreFile { .. }
             | F::Write { .. }
             | F::NotATerminal
             | F::NotConfirmed
@@ -385,7 +383,8 @@ impl Failure {
             | F::NoSuchStep { .. }
             | F::NotInDoubt { .. }
             | F::AssumedBoth { .. }
-            | F::NoChecksFile { .. } => 2,
+            | F::NoChecksFile { .. }
+            | F::Insecure(_) => 2,
             F::RolledBack { .. }
             | F::Paused { .. }
             | F::NeedsDecision { .. }
@@ -401,6 +400,8 @@ impl Failure {
                 // Nothing started: the store could not be reached (or refused us) at start.
                 JournalError::Unreachable { .. } => 2,
                 JournalError::Store { .. } | JournalError::Fenced { .. } => 1,
+                // Another user's file in the state directory: the operator must look.
+                JournalError::Insecure(_) => 2,
                 JournalError::Io { .. }
                 | JournalError::Corrupt { .. }
                 | JournalError::Poisoned { .. }
@@ -409,7 +410,9 @@ impl Failure {
             F::StepRefused { .. } | F::Refused { .. } => 3,
             F::Lock(e) => match e {
                 LockError::Held { .. } | LockError::HeldInStore { .. } => 4,
-                LockError::InvalidSite { .. } | LockError::Store { .. } => 2,
+                LockError::InvalidSite { .. }
+                | LockError::Store { .. }
+                | LockError::Insecure(_) => 2,
                 LockError::Io { .. } => 1,
             },
             F::Interrupted { .. } | F::InterruptedBeforeStart { .. } | F::ChecksInterrupted => 130,
@@ -463,6 +466,15 @@ impl Failure {
     pub fn unrecorded(run: &RunId) -> impl FnOnce(JournalError) -> Failure {
         let run = run.clone();
         move |source| Failure::Unrecorded { run, source }
+    }
+
+    /// An I/O error while doing `action`, or the refusal it carries (`trust::is_insecure`)
+    /// when it is one.
+    pub fn from_io(source: std::io::Error, action: impl Into<String>) -> Failure {
+        match crate::trust::is_insecure(&source) {
+            Some(insecure) => Failure::Insecure(insecure.clone()),
+            None => Failure::io(action)(source),
+        }
     }
 
     /// An I/O error while doing `action` (which names what it acted on).

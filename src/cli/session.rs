@@ -112,25 +112,24 @@ fn etcd_settings(text: &str) -> Result<EtcdConnect, Failure> {
         store: text.to_owned(),
         why,
     })?;
-    let read = |path: &Path| -> Result<Vec<u8>, Failure> {
-        std::fs::read(path).map_err(|source| Failure::StoreFile {
-            path: path.to_owned(),
-            source,
-        })
+    // Text files, refused when another user could have written them (`load::read_text`).
+    let read = |path: &Path| {
+        crate::load::read_text(path).map_err(|message| Failure::Unreadable { message })
     };
-    let ca = url.ca.as_deref().map(read).transpose()?;
+    let ca = url
+        .ca
+        .as_deref()
+        .map(read)
+        .transpose()?
+        .map(String::into_bytes);
     let identity = match &url.identity {
-        Some((cert, key)) => Some((read(cert)?, read(key)?)),
+        Some((cert, key)) => Some((read(cert)?.into_bytes(), read(key)?.into_bytes())),
         None => None,
     };
     let password = match &url.user {
+        // One trailing newline is the file's, not the password's.
         Some((_, file)) => {
-            let bytes = read(file)?;
-            let text = String::from_utf8(bytes).map_err(|_| Failure::StoreFile {
-                path: file.clone(),
-                source: std::io::Error::other("the password is not UTF-8 text"),
-            })?;
-            // One trailing newline is the file's, not the password's.
+            let text = read(file)?;
             Some(text.strip_suffix('\n').unwrap_or(&text).to_owned())
         }
         None => None,
@@ -226,9 +225,23 @@ pub fn prepare(graph: &PlanGraph) -> Result<Secrets, Failure> {
     Ok(secrets)
 }
 
-/// The secrets the site names, read from where it says they are.
+/// The secrets the site names, read from where it says they are, once the files ssh reads
+/// on drplan's behalf are known to be trustworthy (`trust_ssh_files`).
 pub fn secrets(graph: &PlanGraph) -> Result<Secrets, Failure> {
+    trust_ssh_files(&graph.bound)?;
     Secrets::resolve(graph).map_err(|message| Failure::Secret { message })
+}
+
+/// The site's SSH identity and known_hosts files, which ssh reads on drplan's behalf:
+/// refused when another user could have written them (`trust::check_input`).
+fn trust_ssh_files(bound: &crate::check::BoundPlan) -> Result<(), Failure> {
+    let Some(ssh) = &bound.site.ssh else {
+        return Ok(());
+    };
+    for file in std::iter::once(&ssh.known_hosts).chain(&ssh.identity) {
+        crate::trust::check_input(&bound.site_dir.join(file), None)?;
+    }
+    Ok(())
 }
 
 /// The events subscriber the flags ask for.
@@ -266,6 +279,7 @@ pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
             d.state_dir.display()
         )))?,
         Approvals::new(d.approve, std::io::stdin().is_terminal()),
+        d.secrets.redactor().clone(),
     );
     let mut shared = Shared::new(d.graph, runner, d.secrets, d.events);
     shared.cancel = crate::exec::Cancel::on_signals();

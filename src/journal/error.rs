@@ -85,6 +85,11 @@ pub enum JournalError {
         )
     )]
     Fenced { site: String, why: String },
+
+    /// Something in the state directory that another user could have written or planted.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Insecure(#[from] crate::trust::Insecure),
 }
 
 impl JournalError {
@@ -93,6 +98,9 @@ impl JournalError {
         action: impl Into<String>,
         source: std::io::Error,
     ) -> Self {
+        if let Some(insecure) = crate::trust::is_insecure(&source) {
+            return Self::Insecure(insecure.clone());
+        }
         Self::Io {
             path: path.into(),
             action: action.into(),
@@ -154,6 +162,11 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
+
+    /// The locks directory or a lock file is another user's, or a link.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Insecure(#[from] crate::trust::Insecure),
 }
 
 fn held_message(site: &str, holder: Option<&LockInfo>) -> String {
