@@ -92,7 +92,13 @@ pub(super) fn acquire(
             return Err(failed("take the site's lock")(message));
         }
     };
-    let revision = taken.header().map(|h| h.revision()).unwrap_or(0);
+    // The revision of the transaction: the lock key's create revision when it succeeded.
+    let Some(revision) = taken.header().map(|h| h.revision()) else {
+        release_lease();
+        return Err(failed("take the site's lock")(
+            "etcd's answer has no revision".into(),
+        ));
+    };
     let mut got = taken.op_responses().into_iter().filter_map(|r| match r {
         TxnOpResponse::Get(mut g) => g.take_kvs().pop(),
         _ => None,
