@@ -29,7 +29,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
-    let (e, _) = session::evidence(global, &args.run)?;
+    let (e, _) = session::evidence(&*session::store(global)?, &args.run)?;
     let mut text = match args.format {
         ReportFormat::Html => pages::run(&e, 0, false, true),
         ReportFormat::Md => pages::markdown(&e),

@@ -3,7 +3,7 @@
 //!
 //! Here the server gets what it cannot know itself: a readiness round over real hosts (a
 //! fresh `ActionRunner` each round, as `check --watch` does) and the runs of the state
-//! directory (opened read-only through `session`). Only loopback is served without a token.
+//! directory or `--store` (read-only, through `session`). Only loopback is served without a token.
 
 use super::check::{checks_path, interval};
 use super::pipeline::bind_graph;
@@ -88,8 +88,8 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         parallel: args.parallel.into(),
         stop: stop.clone(),
     };
-    let runs = Arc::new(StateDir {
-        global: global.clone(),
+    let runs = Arc::new(Stored {
+        store: session::store(global)?,
     });
     let stopped = async move { stop.cancelled().await };
     crate::serve::serve(config, probe, runs, listener, stopped)
@@ -144,21 +144,21 @@ impl Probe for Checks {
     }
 }
 
-/// The runs of the state directory, read-only.
-struct StateDir {
-    global: Global,
+/// The runs of the store (`--state-dir` or `--store`), read-only.
+struct Stored {
+    store: Box<dyn RunStore>,
 }
 
-impl Runs for StateDir {
+impl Runs for Stored {
     fn list(&self, limit: usize) -> (Vec<RunEvidence>, Option<String>) {
-        let runs = match session::store(&self.global).list_runs() {
+        let runs = match self.store.list_runs() {
             Ok(runs) => runs,
             Err(e) => return (Vec::new(), Some(e.to_string())),
         };
         let mut list = Vec::new();
         let mut unreadable = Vec::new();
         for r in runs.iter().rev().take(limit) {
-            match session::evidence(&self.global, r.id.as_str()) {
+            match session::evidence(&*self.store, r.id.as_str()) {
                 Ok((e, _)) => list.push(e),
                 Err(f) => unreadable.push(format!("run {}: {f}", r.id)),
             }
@@ -168,7 +168,7 @@ impl Runs for StateDir {
     }
 
     fn get(&self, id: &str) -> Result<(RunEvidence, Vec<Value>), RunLookup> {
-        match session::evidence(&self.global, id) {
+        match session::evidence(&*self.store, id) {
             Ok((e, replay)) => Ok((e, replay.records)),
             Err(Failure::Journal(
                 e @ (JournalError::InvalidRunId { .. } | JournalError::RunNotFound { .. }),
@@ -177,7 +177,7 @@ impl Runs for StateDir {
         }
     }
 
-    fn state_dir(&self) -> String {
-        self.global.state_dir.display().to_string()
+    fn describe(&self) -> String {
+        self.store.describe()
     }
 }

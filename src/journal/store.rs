@@ -9,7 +9,10 @@
 use std::path::{Path, PathBuf};
 
 use super::file::FileJournal;
-use super::{JournalError, NewRun, OpenedRun, RunId, RunInfo, RunStore};
+use super::{
+    HeldLock, JournalError, LockError, LockInfo, NewRun, OpenedRun, RunId, RunInfo, RunStore,
+    SiteLock,
+};
 use crate::private_fs::Dir;
 
 const PLAN: &str = "plan.json";
@@ -134,6 +137,19 @@ impl RunStore for FileRunStore {
         list.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(list)
     }
+
+    fn lock_site(&self, site: &str, holder: &LockInfo) -> Result<HeldLock, LockError> {
+        let acquired = SiteLock::acquire(&self.state_dir, site, holder)?;
+        Ok(HeldLock::new(acquired.note(), acquired.lock))
+    }
+
+    fn holder(&self, site: &str) -> Option<LockInfo> {
+        SiteLock::holder(&self.state_dir, site)
+    }
+
+    fn describe(&self) -> String {
+        self.state_dir.display().to_string()
+    }
 }
 
 impl FileRunStore {
@@ -141,7 +157,7 @@ impl FileRunStore {
     fn run(&self, id: &RunId) -> Result<(Dir, Vec<u8>), JournalError> {
         let not_found = || JournalError::RunNotFound {
             id: id.to_string(),
-            state_dir: self.state_dir.clone(),
+            store: self.state_dir.display().to_string(),
         };
         let dir_path = self.run_dir(id);
         let dir = match self.runs()? {

@@ -59,8 +59,8 @@ pub trait Runs: Send + Sync + 'static {
     fn list(&self, limit: usize) -> (Vec<RunEvidence>, Option<String>);
     /// One run, with its journal's records as stored (already redacted).
     fn get(&self, id: &str) -> Result<(RunEvidence, Vec<Value>), RunLookup>;
-    /// Where runs are read from, for messages.
-    fn state_dir(&self) -> String;
+    /// Where runs are read from, for messages (a directory, or the store's URL).
+    fn describe(&self) -> String;
 }
 
 /// What `drplan serve` was told.
@@ -279,7 +279,7 @@ async fn runs_page(State(app): State<Arc<App>>, Query(f): Query<Fragment>) -> Ht
     Html(pages::runs(
         &list,
         error.as_deref(),
-        &app.runs.state_dir(),
+        &app.runs.describe(),
         app.refresh_secs(),
         f.wanted(),
     ))
