@@ -116,6 +116,13 @@ pub(crate) trait Action: Sync + 'static {
         ctx: &Ctx<'_>,
         params: Self::Params,
     ) -> impl Future<Output = Result<Value, StepFailure>> + Send;
+
+    /// What the parameter type cannot say (`pg.start`'s `cluster` only with
+    /// `pg_ctlcluster`): checked before a run starts wherever the values are known by then,
+    /// and again before the action runs. The error says what is wrong, in words.
+    fn check(_params: &Self::Params) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// An action's running code, boxed.
@@ -126,7 +133,9 @@ pub(crate) trait Registered: Sync {
     fn about(&self) -> &'static About;
     /// The JSON Schema of its `with:` (a `$ref` into the generator's definitions).
     fn params_schema(&self, generator: &mut SchemaGenerator) -> Schema;
-    /// Check `params` against its parameter type, then run it.
+    /// Check `params` against its parameter type and its own rules (`Action::check`).
+    fn check_params(&self, params: &Value) -> Result<(), String>;
+    /// Check `params` as `check_params` does, then run it.
     fn run<'a>(&'a self, ctx: &'a Ctx<'a>, params: &'a Value) -> Running<'a>;
 }
 
@@ -139,11 +148,22 @@ impl<T: Action> Registered for T {
         generator.subschema_for::<T::Params>()
     }
 
+    fn check_params(&self, params: &Value) -> Result<(), String> {
+        typed::<T>(params).map(|_| ())
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx<'a>, params: &'a Value) -> Running<'a> {
         Box::pin(async move {
-            let params = T::Params::deserialize(params)
-                .map_err(|e| ctx.invalid(format!("invalid `with:` for {}: {e}", T::ABOUT.name)))?;
+            let params = typed::<T>(params).map_err(|e| ctx.invalid(e))?;
             T::run(ctx, params).await
         })
     }
+}
+
+/// `params` as `T`'s parameter type, obeying `T`'s own rules.
+fn typed<T: Action>(params: &Value) -> Result<T::Params, String> {
+    let invalid = |e: String| format!("invalid `with:` for {}: {e}", T::ABOUT.name);
+    let params = T::Params::deserialize(params).map_err(|e| invalid(e.to_string()))?;
+    T::check(&params).map_err(invalid)?;
+    Ok(params)
 }

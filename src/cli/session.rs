@@ -158,7 +158,10 @@ pub fn open(
 /// template that does not wait for a step. A failure here leaves nothing on disk.
 pub fn prepare(graph: &PlanGraph) -> Result<Secrets, Failure> {
     let secrets = secrets(graph)?;
-    let problems = crate::exec::context::render_ahead(graph, &secrets);
+    let fits = |action: &str, with: &serde_json::Value| {
+        crate::actions::check_params(action, with).unwrap_or(Ok(()))
+    };
+    let problems = crate::exec::context::render_ahead(graph, &secrets, &fits);
     if !problems.is_empty() {
         return Err(Failure::RenderAhead { problems });
     }

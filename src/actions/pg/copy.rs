@@ -265,11 +265,14 @@ pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, St
         )),
         Err(e) => Some(format!("CHECKPOINT on the source failed: {}", e.message)),
     };
-    let argv = vec![
+    let mut argv = vec![
         program(bin, "pg_rewind"),
         format!("--target-pgdata={data}"),
         format!("--source-server={conninfo}"),
     ];
+    if let Some(conf) = p.config_file.as_deref().filter(|c| !c.is_empty()) {
+        argv.push(format!("--config-file={conf}"));
+    }
     let out = host
         .ok(
             login.apply(host.cmd(argv)),
