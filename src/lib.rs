@@ -19,6 +19,7 @@ pub mod readiness;
 pub mod render;
 pub mod saved;
 pub mod schema;
+pub mod shipped;
 pub mod step;
 pub mod template;
 pub mod transport;

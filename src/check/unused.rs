@@ -33,24 +33,37 @@ pub fn unused_site_values(bound: &BoundPlan, site_passwords: bool) -> Diagnostic
         found.push(d);
     };
     let plan = &bound.valid.plan.name;
-    for leaf in leaves(&Value::Object(site.vars.clone())).into_iter().filter(|l| !l.is_empty()) {
+    for leaf in leaves(&Value::Object(site.vars.clone()))
+        .into_iter()
+        .filter(|l| !l.is_empty())
+    {
         if !reads.site_vars.iter().any(|r| related(r, &leaf)) {
             let pointer = leaf.iter().fold("/vars".to_owned(), |p, k| child(&p, k));
             warn(
                 "drplan::site::unused_var",
                 &pointer,
-                format!("site variable `vars.{}` is not used by plan `{plan}`", leaf.join(".")),
+                format!(
+                    "site variable `vars.{}` is not used by plan `{plan}`",
+                    leaf.join(".")
+                ),
             );
         }
     }
-    for (role, host) in site.hosts.iter().filter(|(r, _)| bound.hosts.contains_key(*r)) {
+    for (role, host) in site
+        .hosts
+        .iter()
+        .filter(|(r, _)| bound.hosts.contains_key(*r))
+    {
         let read: Vec<&VarPath> = reads
             .host_vars
             .iter()
             .filter(|(r, _)| r == role)
             .map(|(_, p)| p)
             .collect();
-        for leaf in leaves(&Value::Object(host.vars.clone())).into_iter().filter(|l| !l.is_empty()) {
+        for leaf in leaves(&Value::Object(host.vars.clone()))
+            .into_iter()
+            .filter(|l| !l.is_empty())
+        {
             if !read.iter().any(|r| related(r, &leaf)) {
                 let base = child(&child("/hosts", role), "vars");
                 let pointer = leaf.iter().fold(base, |p, k| child(&p, k));

@@ -77,6 +77,18 @@ pub enum Failure {
     #[diagnostic(code(drplan::input::render))]
     RenderAhead { problems: Vec<String> },
 
+    #[error(
+        "{} already exist{}; nothing was written:\n  {}",
+        if .existing.len() == 1 { "a file" } else { "files" },
+        if .existing.len() == 1 { "s" } else { "" },
+        .existing.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join("\n  ")
+    )]
+    #[diagnostic(
+        code(drplan::input::export_exists),
+        help("`--force` replaces them with the shipped ones, or export into another directory")
+    )]
+    ExportWouldReplace { existing: Vec<PathBuf> },
+
     #[error("cannot write {}", .path.display())]
     #[diagnostic(code(drplan::input::write))]
     Write {
@@ -189,13 +201,6 @@ pub enum Failure {
     #[error("step `{step}` cannot be both --assume-done and --assume-not-run")]
     #[diagnostic(code(drplan::run::contradiction))]
     AssumedBoth { step: String },
-
-    #[error("no checks file: the default {default} is not in {here}")]
-    #[diagnostic(
-        code(drplan::input::no_checks_file),
-        help("pass `--checks FILE` (a plan with `steps: []` whose preconditions are the checks)")
-    )]
-    NoChecksFile { default: &'static str, here: String },
 
     // ---- the run failed and is paused or rolled back: exit 1 ------------------------
     #[error("run {run} failed and was rolled back")]
@@ -353,7 +358,7 @@ impl Failure {
             | F::NoSuchStep { .. }
             | F::NotInDoubt { .. }
             | F::AssumedBoth { .. }
-            | F::NoChecksFile { .. } => 2,
+            | F::ExportWouldReplace { .. } => 2,
             F::RolledBack { .. }
             | F::Paused { .. }
             | F::NeedsDecision { .. }

@@ -64,12 +64,16 @@ impl RunPlan {
     /// Refuse when the files on disk are no longer the ones this run (or saved plan) holds.
     pub fn check_unchanged(&self, what: &str) -> Result<(), Failure> {
         for f in [&self.plan, &self.site] {
-            let now = std::fs::read(&f.path)
-                .map(|b| sha256_hex(&b))
-                .map_err(|source| Failure::Unchecked {
-                    path: f.path.clone(),
-                    source,
-                })?;
+            // A shipped plan is compared with the text of this drplan.
+            let now = match crate::shipped::stored(&f.path) {
+                Some(shipped) => sha256_hex(shipped.text.as_bytes()),
+                None => std::fs::read(&f.path)
+                    .map(|b| sha256_hex(&b))
+                    .map_err(|source| Failure::Unchecked {
+                        path: f.path.clone(),
+                        source,
+                    })?,
+            };
             if now != f.sha256 {
                 return Err(Failure::Changed {
                     path: f.path.clone(),

@@ -116,15 +116,24 @@ mod tests {
     #[test]
     fn a_default_or_a_defined_test_makes_the_last_name_optional() {
         assert_eq!(
-            paths("{{ hosts.pg1.vars.pg.control | default('pg_ctl') }}", Form::Template),
+            paths(
+                "{{ hosts.pg1.vars.pg.control | default('pg_ctl') }}",
+                Form::Template
+            ),
             ["hosts.pg1.vars.pg.control"]
         );
         assert_eq!(
-            paths("-D {{ vars.a | default('x') }} -p {{ vars.b }}", Form::Template),
+            paths(
+                "-D {{ vars.a | default('x') }} -p {{ vars.b }}",
+                Form::Template
+            ),
             ["vars.a"]
         );
         assert_eq!(
-            paths("vars.c is defined and vars['d'] is undefined", Form::Expression),
+            paths(
+                "vars.c is defined and vars['d'] is undefined",
+                Form::Expression
+            ),
             ["vars.c", "vars.d"]
         );
         // Read plainly somewhere else in the same text: not optional.
@@ -135,7 +144,13 @@ mod tests {
             ["vars.a"]
         );
         // Tags, computed names and other filters are never optional.
-        assert!(paths("{% if x %}{{ vars.a | default(1) }}{% endif %}", Form::Template).is_empty());
+        assert!(
+            paths(
+                "{% if x %}{{ vars.a | default(1) }}{% endif %}",
+                Form::Template
+            )
+            .is_empty()
+        );
         assert!(paths("{{ (vars.a ~ 'x') | default(1) }}", Form::Template).is_empty());
         assert!(paths("{{ vars.a | upper }}", Form::Template).is_empty());
     }

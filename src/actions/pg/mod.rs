@@ -512,7 +512,8 @@ impl Action for Rewind {
         kind: Change,
         idempotent: false,
         summary: "Resynchronise a stopped old primary with the new one (pg_rewind)",
-        result: "`changed`, `rewound` (false when the timelines had not diverged), `standby`, `warning`.",
+        result: "`changed`, `rewound` (false when the timelines had not diverged), `crash_recovered` (the \
+            target was not shut down cleanly and pg_rewind recovered it first), `standby`, `warning`.",
         needs: "`pg_rewind` and `pg_controldata`, run as the cluster's OS user; `wal_log_hints` or data \
             checksums on the old primary; a user with pg_rewind's rights on the source (with a `slot`, `psql` \
             and a replication connection as `replication_user`, which creates it there).",

@@ -86,7 +86,10 @@ fn server_options(options: &[String]) -> String {
 pub(super) enum Control<'a> {
     PgCtl,
     /// `pg_ctlcluster VERSION NAME`.
-    Cluster { version: &'a str, name: &'a str },
+    Cluster {
+        version: &'a str,
+        name: &'a str,
+    },
 }
 
 /// The control `control` and `cluster` say, or what is wrong with them.
@@ -145,7 +148,9 @@ pub(super) async fn start(ctx: &Ctx<'_>, p: PgStartParams) -> Result<Value, Step
     }
     let wait = p.wait.map_or(DEFAULT_WAIT, |w| w.std());
     let log = p.log_file.as_deref().filter(|l| !l.is_empty());
-    let shown_log = log.map(|l| format!(" (server log: {l})")).unwrap_or_default();
+    let shown_log = log
+        .map(|l| format!(" (server log: {l})"))
+        .unwrap_or_default();
     let Control::Cluster { version, name } = control else {
         let mut argv = vec![
             program(bin, "pg_ctl"),
@@ -174,7 +179,8 @@ pub(super) async fn start(ctx: &Ctx<'_>, p: PgStartParams) -> Result<Value, Step
     };
     let mut cmd = host.root_cmd(["pg_ctlcluster", version, name, "start"]);
     cmd.timeout = Some(wait + Duration::from_secs(10));
-    let what = format!("starting PostgreSQL cluster {version}/{name} with pg_ctlcluster{shown_log}");
+    let what =
+        format!("starting PostgreSQL cluster {version}/{name} with pg_ctlcluster{shown_log}");
     cluster_command(&host, cmd, &what).await?;
     if pg_ctl_status(&host, bin, &p.data_dir).await? != Running::Yes {
         return Err(host.fail(format!(
@@ -447,7 +453,10 @@ mod tests {
     fn the_control_method_and_the_cluster_go_together() {
         let cluster = Some(PgControl::PgCtlcluster);
         assert_eq!(control_of(None, None), Ok(Control::PgCtl));
-        assert_eq!(control_of(Some(PgControl::PgCtl), Some("")), Ok(Control::PgCtl));
+        assert_eq!(
+            control_of(Some(PgControl::PgCtl), Some("")),
+            Ok(Control::PgCtl)
+        );
         assert_eq!(
             control_of(cluster, Some("15/main")),
             Ok(Control::Cluster {
@@ -474,7 +483,11 @@ mod tests {
         assert_eq!(check_start(&start(None, "")), Ok(()));
         let mut no_log = start(None, "");
         no_log.log_file = Some(String::new());
-        assert!(check_start(&no_log).unwrap_err().contains("`log_file` is needed"));
+        assert!(
+            check_start(&no_log)
+                .unwrap_err()
+                .contains("`log_file` is needed")
+        );
         let mut debian = start(Some(PgControl::PgCtlcluster), "15/main");
         debian.log_file = None;
         assert_eq!(check_start(&debian), Ok(()));
@@ -482,7 +495,11 @@ mod tests {
         debian.config_file = Some("/etc/postgresql/15/main/postgresql.conf".into());
         assert_eq!(check_start(&debian), Ok(()));
         debian.options = vec!["-c".into(), "port=1".into()];
-        assert!(check_start(&debian).unwrap_err().contains("`options` are for pg_ctl"));
+        assert!(
+            check_start(&debian)
+                .unwrap_err()
+                .contains("`options` are for pg_ctl")
+        );
     }
 
     #[test]
