@@ -73,7 +73,7 @@ pub enum Failure {
     )]
     Secret { message: String },
 
-    #[error("cannot render what this run needs (nothing was started):\n  {}", .problems.join("\n  "))]
+    #[error("cannot render what this run needs, or its actions refuse it (nothing was started):\n  {}", .problems.join("\n  "))]
     #[diagnostic(code(drplan::input::render))]
     RenderAhead { problems: Vec<String> },
 
