@@ -88,6 +88,15 @@ fn a_shipped_plan_is_named_from_any_directory_and_a_file_of_that_path_wins() {
         text(&out)
     );
 
+    // `apply` of a shipped plan without a site: it says how.
+    let out = output_in(dir.path(), &["apply", "gocd/failback", "--yes"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("drplan apply gocd/failback --site SITE"),
+        "{}",
+        text(&out)
+    );
+
     // Neither a file nor shipped: the read error, and the shipped names.
     let out = output_in(dir.path(), &["validate", "gocd/failovr"]);
     assert_eq!(out.status.code(), Some(2));
