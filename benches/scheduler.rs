@@ -91,7 +91,8 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let control = tempfile::tempdir().expect("tempdir");
             let approvals = Approvals::new(Vec::new(), false);
-            let runner = ActionRunner::new(&graph.bound, control.path(), approvals);
+            let runner =
+                ActionRunner::new(&graph.bound, control.path(), approvals, Default::default());
             run(&rt, &graph, runner)
         })
     });

@@ -13,6 +13,12 @@ use std::sync::Arc;
 pub struct SourceFile {
     pub name: String,
     pub text: Arc<str>,
+    /// The 0-based number of `text`'s first line in the file: 0, except for the excerpt of a
+    /// long line that a report shows (`clip`).
+    first_line: usize,
+    /// In such an excerpt: the line (of `text`) whose head was cut and replaced by `…`, and
+    /// how many bytes were cut (miette counts columns in bytes).
+    cut_head: Option<(usize, usize)>,
 }
 
 impl SourceFile {
@@ -20,6 +26,8 @@ impl SourceFile {
         SourceFile {
             name: name.into(),
             text: text.into(),
+            first_line: 0,
+            cut_head: None,
         }
     }
 
@@ -50,7 +58,7 @@ impl Diagnostic {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         Diagnostic {
             code,
-            message: message.into(),
+            message: capped(message.into()),
             at: None,
             label: None,
             help: None,
@@ -63,17 +71,17 @@ impl Diagnostic {
     }
 
     pub fn label(mut self, label: impl Into<String>) -> Self {
-        self.label = Some(label.into());
+        self.label = Some(capped(label.into()));
         self
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(capped(help.into()));
         self
     }
 
     pub fn help_opt(mut self, help: Option<String>) -> Self {
-        self.help = help.or(self.help);
+        self.help = help.map(capped).or(self.help);
         self
     }
 
@@ -121,12 +129,19 @@ impl SourceCode for SourceFile {
         after: usize,
     ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
         let inner = self.text.read_span(span, before, after)?;
+        // A column after the `…` that stands for `cut` bytes.
+        let column = match self.cut_head {
+            Some((line, cut)) if inner.line() == line && inner.column() >= CUT.len() => {
+                inner.column() - CUT.len() + cut
+            }
+            _ => inner.column(),
+        };
         Ok(Box::new(miette::MietteSpanContents::new_named(
             self.name.clone(),
             inner.data(),
             *inner.span(),
-            inner.line(),
-            inner.column(),
+            inner.line() + self.first_line,
+            column,
             inner.line_count(),
         )))
     }
@@ -189,13 +204,15 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     did_you_mean(word, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 
-/// Render for the terminal (or a snapshot): miette's graphical form, colour optional.
+/// Render for the terminal (or a snapshot): miette's graphical form, colour optional. A
+/// source line longer than `SHOWN_LINE` characters is shown as a window around the error.
 pub fn render(diags: &Diagnostics, color: bool) -> String {
     let handler = handler(color);
     let mut out = String::new();
     for d in &diags.0 {
+        let clipped = clip(d);
         // Writing into a String cannot fail.
-        let _ = handler.render_report(&mut out, d);
+        let _ = handler.render_report(&mut out, clipped.as_ref().unwrap_or(d));
     }
     let n = diags.len();
     out.push_str(&format!("{n} error{}\n", if n == 1 { "" } else { "s" }));
@@ -209,6 +226,103 @@ pub fn render_one(d: &dyn miette::Diagnostic, color: bool) -> String {
     // Writing into a String cannot fail.
     let _ = handler(color).render_report(&mut out, d);
     out
+}
+
+/// The most characters of one source line a report shows; a longer line (a 1 MB line in a
+/// hostile file) is shown as a window of about this size around the error, with `…` where
+/// it was cut.
+pub const SHOWN_LINE: usize = 160;
+
+/// Where a shown line was cut.
+const CUT: &str = "…";
+
+/// The most characters of a message, label or help: they quote the file (`unknown action
+/// `…``), and a hostile file's 1 MB word must not come back whole.
+pub const SHOWN_MESSAGE: usize = 1000;
+
+fn capped(text: String) -> String {
+    match text.char_indices().nth(SHOWN_MESSAGE) {
+        Some((end, _)) => format!("{}{CUT}", &text[..end]),
+        None => text,
+    }
+}
+
+/// `d` pointing into an excerpt of its file: the error's line and the one before and after
+/// it, each at most `SHOWN_LINE` characters. None when every such line is short enough to
+/// show whole.
+fn clip(d: &Diagnostic) -> Option<Diagnostic> {
+    let (file, span) = d.at.as_ref()?;
+    let text: &str = &file.text;
+    let at = span.offset.min(text.len());
+    let line_start = |i: usize| text[..i].rfind('\n').map_or(0, |n| n + 1);
+    let line_end = |i: usize| text[i..].find('\n').map_or(text.len(), |n| i + n);
+    let start = line_start(at);
+    let end = line_end(at);
+    let first = if start == 0 { 0 } else { line_start(start - 1) };
+    let last = if end == text.len() {
+        end
+    } else {
+        line_end(end + 1)
+    };
+    let lines: Vec<&str> = text[first..last].split('\n').collect();
+    if lines.iter().all(|l| l.chars().count() <= SHOWN_LINE) {
+        return None;
+    }
+    let mut excerpt = String::new();
+    let mut new_span = Span { offset: 0, len: 0 };
+    let mut cut_head = None;
+    let mut offset = first;
+    for (i, line) in lines.into_iter().enumerate() {
+        if !excerpt.is_empty() {
+            excerpt.push('\n');
+        }
+        if offset == start {
+            // The error's line: a window from a little before the error's column.
+            let column = line[..at - start].chars().count();
+            let from = column.saturating_sub(SHOWN_LINE / 3);
+            let (shown, byte_from) = window(line, from, SHOWN_LINE);
+            let in_window = at - start - byte_from;
+            let cut_mark = if byte_from > 0 {
+                cut_head = Some((i, byte_from));
+                CUT.len()
+            } else {
+                0
+            };
+            new_span.offset = excerpt.len() + cut_mark + in_window;
+            let room = shown.len().saturating_sub(new_span.offset - excerpt.len());
+            new_span.len = span.len.min(room).max(1);
+            excerpt.push_str(&shown);
+        } else {
+            excerpt.push_str(&window(line, 0, SHOWN_LINE).0);
+        }
+        offset += line.len() + 1;
+    }
+    let mut shown = d.clone();
+    let lines_before = text[..first].matches('\n').count();
+    let source = SourceFile {
+        name: file.name.clone(),
+        text: excerpt.into(),
+        first_line: file.first_line + lines_before,
+        cut_head,
+    };
+    shown.at = Some((source, new_span));
+    Some(shown)
+}
+
+/// At most `len` characters of `line` from character `from`, with `…` where it was cut;
+/// and the byte where the kept part begins.
+fn window(line: &str, from: usize, len: usize) -> (String, usize) {
+    let byte = |c: usize| line.char_indices().nth(c).map_or(line.len(), |(b, _)| b);
+    let (a, b) = (byte(from), byte(from + len));
+    let mut out = String::new();
+    if a > 0 {
+        out.push_str(CUT);
+    }
+    out.push_str(&line[a..b]);
+    if b < line.len() {
+        out.push_str(CUT);
+    }
+    (out, a)
 }
 
 fn handler(color: bool) -> miette::GraphicalReportHandler {
@@ -236,6 +350,29 @@ mod tests {
             Some("pg_standby")
         );
         assert_eq!(did_you_mean("zzz", ["name", "needs"]), None);
+    }
+
+    #[test]
+    fn a_long_line_is_shown_as_a_window_around_the_error() {
+        let long = format!("key: {}BAD{}\n", "x".repeat(500_000), "y".repeat(500_000));
+        let text = format!("version: 1\n{long}last: 1\n");
+        let file = SourceFile::new("plan.yaml", text.clone());
+        let at = text.find("BAD").unwrap();
+        let d = Diagnostic::new("drplan::test", "bad value")
+            .at(&file, Span { offset: at, len: 3 })
+            .label("here");
+        let shown = render(&Diagnostics::from(d), false);
+        assert!(shown.len() < 2_000, "{} bytes shown", shown.len());
+        assert!(shown.contains("…xxx"), "{shown}");
+        assert!(shown.contains("BADyyy"), "{shown}");
+        assert!(shown.contains("plan.yaml:2:500006]"), "{shown}");
+        assert!(
+            shown.contains(" 2 │ key: …") || shown.contains(" 2 │ …"),
+            "{shown}"
+        );
+        assert!(shown.contains(" 3 │ last: 1"), "{shown}");
+        // The caret under the error: its label is shown.
+        assert!(shown.contains("here"), "{shown}");
     }
 
     #[test]

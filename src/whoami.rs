@@ -10,8 +10,17 @@ use std::io;
 
 /// The name of the effective user (what `id -un` prints).
 pub fn user_name() -> io::Result<String> {
+    name_of(euid())
+}
+
+/// The effective user id.
+pub fn euid() -> u32 {
     // SAFETY: geteuid cannot fail and touches no memory of ours.
-    let uid = unsafe { libc::geteuid() };
+    unsafe { libc::geteuid() }
+}
+
+/// The name the user database gives `uid`.
+pub fn name_of(uid: u32) -> io::Result<String> {
     let mut buf: Vec<libc::c_char> = vec![0; 1024];
     loop {
         // SAFETY: an all-zero passwd is a valid value (null pointers, zero ids); it is only

@@ -93,7 +93,12 @@ async fn the_plans_checks_and_actions_work_on_the_lab() {
     let bound = check::bind(valid, site_doc).unwrap();
     let context = bound.context(None);
     let site = Site {
-        runner: ActionRunner::new(&bound, &dir.join("ctl"), Approvals::new(vec![], false)),
+        runner: ActionRunner::new(
+            &bound,
+            &dir.join("ctl"),
+            Approvals::new(vec![], false),
+            Default::default(),
+        ),
         context,
     };
     let _ctl = Inside::enter(&env_var(&dir, "LAB_NS_CTL"));

@@ -12,6 +12,7 @@
 
 mod common;
 
+use assert_cmd::prelude::*;
 use common::drplan;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -168,6 +169,12 @@ fixtures! {
             "dependency cycle: `stop-go-primary` → `promote-pg-standby` → `start-go-standby` → `stop-go-",
             "remove one of these `needs`",
         ];
+    unknown_filter: [
+        "drplan::template::unknown" @ Plan 17:26,
+        "drplan::template::unknown" @ Plan 19:37,
+        "drplan::template::unknown" @ Plan 19:56,
+    ]
+        says ["unknown test `nosuchtest`", "unknown filter `urlencode`", "unknown function `nosuchfunction`"];
     unknown_action: ["drplan::plan::unknown_action" @ Plan 17:13]
         says ["unknown action `pg.promte`", "did you mean `pg.promote`?"];
     action_params: [
@@ -376,4 +383,62 @@ fn the_shipped_failback_refuses_a_misspelt_rebuild() {
     assert_eq!(d["line"], 17, "{json:#}");
     assert_eq!(d["help"], "did you mean `rewind`?", "{json:#}");
     assert_eq!(json["diagnostics"].as_array().unwrap().len(), 1, "{json:#}");
+}
+
+/// A hostile file's 1 MB line (or word) is never echoed whole: the report shows a window
+/// around the error, with `…` where the line was cut, and the right line and column.
+#[test]
+fn a_megabyte_line_is_shown_as_a_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("big.yaml");
+    let argv: Vec<String> = (0..20_000).map(|i| format!("a{i}")).collect();
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1\nname: big\nroles: [a]\nsteps:\n  - id: one\n    on: a\n    action: exec\n    with: {{ argv: [{}], nmae: 1 }}\n  - id: two\n    on: a\n    action: {}\n",
+            argv.join(", "),
+            "x".repeat(1 << 20)
+        ),
+    )
+    .unwrap();
+    for format in ["text", "json"] {
+        let out = drplan()
+            .args(["validate", "--format", format])
+            .arg(&plan)
+            .assert()
+            .code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+            + &String::from_utf8_lossy(&out.get_output().stdout);
+        assert!(err.len() < 10_000, "{format}: {} bytes", err.len());
+        assert!(err.contains("unknown key `nmae`"), "{format}: {err}");
+        assert!(err.contains("unknown action"), "{format}: {err}");
+        if format == "text" {
+            // The unknown key is far along line 8: its column, and the text around it.
+            let column = "    with: { argv: [".len() + argv.join(", ").len() + "], ".len();
+            assert!(
+                err.contains(&format!("big.yaml:8:{}]", column + 1)),
+                "{err}"
+            );
+            assert!(err.contains("a19999], nmae: 1 }"), "{err}");
+            assert!(err.contains("…"), "{err}");
+        }
+    }
+}
+
+/// `}}` in an expression made minijinja's parser panic (found by the `template` fuzz
+/// target): `validate` exited 101 with a backtrace. It is a syntax error like any other.
+#[test]
+fn an_interpolation_end_in_an_expression_is_a_syntax_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "version: 1\nname: x\nroles: [a]\nsteps:\n  - id: one\n    on: a\n    action: exec\n    when: \"true }} x\"\n    with: { argv: [echo] }\n",
+    )
+    .unwrap();
+    let out = drplan().arg("validate").arg(&plan).assert().code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("drplan::template::syntax"), "{err}");
+    assert!(err.contains("ends a `{{ … }}` interpolation"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }

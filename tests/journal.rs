@@ -6,6 +6,14 @@ use std::path::Path;
 use drplan::journal::{FileJournal, FileRunStore, Journal, JournalError, RunId, RunStore};
 use serde_json::{Value, json};
 
+/// A temporary directory that is 0700 whatever the umask: one test below runs with umask
+/// 000, and a state directory inside a directory everyone can write is refused.
+fn private_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
 fn records() -> Vec<Value> {
     vec![
         json!({"event": "run_started", "plan": "gocd-failover"}),
@@ -29,7 +37,7 @@ fn mode(path: &Path) -> u32 {
 
 #[test]
 fn records_and_plan_come_back_exactly_and_appends_continue() {
-    let state = tempfile::tempdir().unwrap();
+    let state = private_tempdir();
     let store = FileRunStore::new(state.path().join(".drplan"));
     assert_eq!(store.latest_run().unwrap(), None);
     let id = RunId::generate().unwrap();
@@ -80,7 +88,7 @@ fn records_and_plan_come_back_exactly_and_appends_continue() {
 
 #[test]
 fn unknown_runs_are_reported_as_such() {
-    let state = tempfile::tempdir().unwrap();
+    let state = private_tempdir();
     let store = FileRunStore::new(state.path());
     let id: RunId = "20261125T203456.789Z-3f9a".parse().unwrap();
     let err = store.open_run(&id).err().unwrap();
@@ -92,7 +100,7 @@ fn unknown_runs_are_reported_as_such() {
 /// fails, and says the tail is torn; the next append cuts it off and continues cleanly.
 #[test]
 fn a_torn_last_line_is_reported_and_cut_at_every_byte() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let path = dir.path().join("journal.jsonl");
     write_journal(&path, &records());
     let full = std::fs::read(&path).unwrap();
@@ -138,7 +146,7 @@ fn a_torn_last_line_is_reported_and_cut_at_every_byte() {
 
 #[test]
 fn damage_before_the_last_line_is_an_error_naming_the_line() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let path = dir.path().join("journal.jsonl");
     write_journal(&path, &records());
     let full = std::fs::read_to_string(&path).unwrap();
@@ -176,7 +184,7 @@ fn state_is_private_whatever_the_umask() {
         // SAFETY: umask only swaps a process-wide integer. The modes below do not depend
         // on it (that is the point), so tests running alongside are unaffected.
         let old = unsafe { libc::umask(umask) };
-        let state = tempfile::tempdir().unwrap();
+        let state = private_tempdir();
         let state_dir = state.path().join("deep/.drplan");
         let store = FileRunStore::new(&state_dir);
         let id = RunId::generate().unwrap();

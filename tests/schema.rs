@@ -188,6 +188,7 @@ const NOT_SHAPE_ERRORS: &[&str] = &[
     "undefined_root",
     "unquoted_script",
     "unquoted_rollback_script",
+    "unknown_filter",
     "result_not_ancestor",
     "undefined_site_var",
     "site_param_type",

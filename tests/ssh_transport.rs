@@ -84,6 +84,37 @@ async fn every_argument_arrives_byte_exact() {
     t2.close().await;
 }
 
+/// Variables (passwords: `PGPASSWORD`) reach the remote command but never any argv on the
+/// host, where every user can read them: with and without become, with a timeout and a
+/// directory, and the command's own stdin still arrives whole after them.
+#[tokio::test]
+async fn variables_never_travel_in_argv() {
+    let sshd = TestSshd::start();
+    let plain = SshTransport::connect(&sshd.spec()).await.unwrap();
+    let spec = SshSpec {
+        become_method: BecomeMethod::Runuser,
+        ..sshd.spec()
+    };
+    let switched = SshTransport::connect(&spec).await.unwrap();
+    let script = format!("{}; cat", common::ARGV_SCAN);
+    for (t, user) in [(&plain, None), (&switched, Some("postgres"))] {
+        let mut c = cmd(&["sh", "-c", &script]);
+        c.env = vec![(
+            "PGPASSWORD".into(),
+            format!("drplan-probe-{}", std::process::id()),
+        )];
+        c.become_user = user.map(str::to_owned);
+        c.timeout = Some(Duration::from_secs(30));
+        c.cwd = Some("/".into());
+        c.stdin = Some(b"own input\n".to_vec());
+        let out = t.run(&c).await.unwrap();
+        assert_eq!(out.status, Some(0), "as {user:?}: {}", out.stderr_tail(5));
+        assert_eq!(out.stdout, b"own input\n");
+    }
+    plain.close().await;
+    switched.close().await;
+}
+
 #[tokio::test]
 async fn one_master_connection_serves_every_command() {
     let sshd = TestSshd::start();

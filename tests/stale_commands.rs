@@ -45,7 +45,8 @@ impl Run {
     fn plan(&self, secs: u32, extra: &str) {
         let (log, once) = (self.path("shared/log"), self.path("shared/once"));
         let plan = format!(
-            "version: 1\nname: stale\nroles: [h]\nsteps:\n  - id: slow\n    on: h\n    action: exec\n    with: {{ argv: [sh, -c, 'echo start >> \"$1\"; [ -e \"$2\" ] || {{ touch \"$2\"; sleep {secs}; }}; echo end >> \"$1\"', _, \"{}\", \"{}\"] }}\n{extra}",
+            "version: 1\nname: stale\nroles: [h]\nsteps:\n  - id: slow\n    on: h\n    action: exec\n    with: {{ argv: [sh, -c, 'echo start >> \"$1\"; [ -e \"$2\" ] || {{ touch \"$2\"; sleep {}; }}; echo end >> \"$1\"', _, \"{}\", \"{}\"] }}\n{extra}",
+            sleep_arg(secs),
             log.display(),
             once.display()
         );
@@ -114,8 +115,14 @@ impl Run {
 
     /// The first run's `sleep SECS`, if it still runs.
     fn sleeping(&self, secs: u32) -> Vec<u32> {
-        common::processes_running(&["sleep", &secs.to_string()])
+        common::processes_running(&["sleep", &sleep_arg(secs)])
     }
+}
+
+/// `sleep`'s argument for `secs`, unique to this test process (`SECS.PID`): the tests find
+/// and kill their own sleeps by it, never another process's `sleep SECS`.
+fn sleep_arg(secs: u32) -> String {
+    format!("{secs}.{:07}", std::process::id())
 }
 
 /// Kills what a failed test left running (its sleeps), by pid.
@@ -123,7 +130,7 @@ struct Cleanup(u32);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        for pid in common::processes_running(&["sleep", &self.0.to_string()]) {
+        for pid in common::processes_running(&["sleep", &sleep_arg(self.0)]) {
             // SAFETY: kill(2) on a sleep this test's plan started.
             unsafe { libc::kill(i32::try_from(pid).unwrap(), libc::SIGKILL) };
         }
@@ -306,7 +313,7 @@ fn the_journal_names_each_command_before_its_step_ends() {
 /// while its old command still runs.
 #[test]
 fn an_idempotent_step_is_not_rerun_automatically_beside_its_old_command() {
-    const SECS: u32 = 7; // unique: each test's Cleanup kills every `sleep SECS`
+    const SECS: u32 = 7; // unique among this file's tests: each Cleanup kills its `sleep SECS.PID`
     let _cleanup = Cleanup(SECS);
     let run = Run::new(LOCAL_SUDO, "");
     run.plan(SECS, "    idempotent: true\n");

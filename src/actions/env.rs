@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::plan::{HostSpec, Site};
+use crate::redact::Redactor;
 use crate::transport::{HostSpec as TransportSpec, Transport, TransportError};
 
 /// Role → transport, connected lazily on first use, reused, closed at the end.
@@ -122,4 +123,7 @@ pub(crate) struct Env {
     /// The site (its `postgres:` passwords and `sslmode`, …).
     pub site: Site,
     pub approvals: Approvals,
+    /// The run's secrets in every form: masked in whatever an action shows or keeps of a
+    /// command's output before it is cut to size, and in what it prints itself.
+    pub redact: Redactor,
 }

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use super::env::Env;
 use super::failure::{command_failure, show_argv, transport_failure};
+use crate::redact::Redactor;
 use crate::step::{Call, CommandReport, FailureKind, StepFailure};
-use crate::transport::{Command, Output, Transport};
+use crate::transport::{Command, Output, Transport, TransportError};
 
 /// The longest text of a command's output kept in a result (the tail).
 pub(crate) const RESULT_TEXT_CAP: usize = 64 * 1024;
@@ -60,6 +61,7 @@ impl<'a> Ctx<'a> {
             .map_err(|e| transport_failure(&label, None, e))?;
         Ok(Host {
             transport,
+            redact: &self.env.redact,
             role: role.to_owned(),
             commands: self.call.commands.as_deref(),
             label,
@@ -108,6 +110,8 @@ fn remaining(deadline: Instant, label: &str, what: &str) -> Result<Duration, Ste
 /// A host's transport with a user to run as and a deadline.
 pub(crate) struct Host<'a> {
     transport: &'a Transport,
+    /// The run's secrets: masked in every output before anything reads or cuts it.
+    redact: &'a Redactor,
     role: String,
     /// Where each command's identity goes as soon as it runs (see `run`).
     commands: Option<&'a dyn CommandReport>,
@@ -159,18 +163,48 @@ impl Host<'_> {
             }
         })?;
         cmd.timeout = Some(cmd.timeout.map_or(left, |t| t.min(left)));
+        match self.run_reporting(&mut cmd).await {
+            Ok(out) => Ok(self.masked(out)),
+            Err(TransportError::Timeout {
+                host,
+                after,
+                partial,
+            }) => Err(transport_failure(
+                &self.label,
+                Some(&cmd.argv),
+                TransportError::Timeout {
+                    host,
+                    after,
+                    partial: Box::new(self.masked(*partial)),
+                },
+            )),
+            Err(e) => Err(transport_failure(&self.label, Some(&cmd.argv), e)),
+        }
+    }
+
+    /// `out` with the secrets masked where nothing needs them: all of stderr (which only
+    /// explains, and is cut to its last lines by errors), and stdout only when the
+    /// transport already cut its head (what is left of a secret at the cut). Whole secrets
+    /// in a complete stdout stay for the action to read; what it keeps of them is masked
+    /// by `text` and the executor.
+    fn masked(&self, mut out: Output) -> Output {
+        out.stderr = self.redact.redact_bytes(&out.stderr, out.stderr_truncated);
+        if out.stdout_truncated {
+            out.stdout = self.redact.redact_bytes(&out.stdout, true);
+        }
+        out
+    }
+
+    /// `cmd` on the transport, its identity reported while it runs (when the step asked).
+    async fn run_reporting(&self, cmd: &mut Command) -> Result<Output, TransportError> {
         let Some(sink) = self.commands else {
-            return self
-                .transport
-                .run(&cmd)
-                .await
-                .map_err(|e| transport_failure(&self.label, Some(&cmd.argv), e));
+            return self.transport.run(cmd).await;
         };
         // Pass the command's identity on, tagged with the role, while it runs: the executor
         // journals it before the step can end.
         let (tx, mut started) = tokio::sync::mpsc::unbounded_channel();
         cmd.on_started = Some(tx);
-        let work = self.transport.run(&cmd);
+        let work = self.transport.run(cmd);
         tokio::pin!(work);
         let result = loop {
             tokio::select! {
@@ -182,7 +216,18 @@ impl Host<'_> {
         while let Ok(identity) = started.try_recv() {
             sink.started(&self.role, identity);
         }
-        result.map_err(|e| transport_failure(&self.label, Some(&cmd.argv), e))
+        result
+    }
+
+    /// Output as text for a result or a message: lossily decoded, secrets masked, then only
+    /// the last `RESULT_TEXT_CAP` bytes (so no cut leaves part of a secret).
+    pub fn text(&self, bytes: &[u8]) -> String {
+        let masked = self.redact.redact(&String::from_utf8_lossy(bytes));
+        let mut start = masked.len().saturating_sub(RESULT_TEXT_CAP);
+        while !masked.is_char_boundary(start) {
+            start += 1;
+        }
+        masked[start..].to_owned()
     }
 
     /// Run `cmd`; a non-zero exit is an error saying it was for `what`.
@@ -216,12 +261,6 @@ impl Host<'_> {
             )),
         }
     }
-}
-
-/// Bytes as text for a result: lossily decoded, only the last `RESULT_TEXT_CAP` bytes.
-pub(crate) fn text(bytes: &[u8]) -> String {
-    let start = bytes.len().saturating_sub(RESULT_TEXT_CAP);
-    String::from_utf8_lossy(&bytes[start..]).into_owned()
 }
 
 /// `dir/prog`, or `prog` (found on PATH) without a directory.

@@ -19,6 +19,7 @@ use super::failure::transport_failure;
 use crate::check::BoundPlan;
 use crate::plan::TransportKind;
 use crate::process::CommandIdentity;
+use crate::redact::Redactor;
 use crate::step::{Call, StepFailure, StepRunner};
 use crate::transport::{BecomeMethod, HostSpec as TransportSpec, LocalSpec, SshSpec, Transport};
 
@@ -32,12 +33,19 @@ pub struct ActionRunner {
 
 impl ActionRunner {
     /// The hosts of `bound` (SSH control sockets under `control_dir`), and the operator's
-    /// approvals for `manual.approve`.
-    pub fn new(bound: &BoundPlan, control_dir: &Path, approvals: Approvals) -> Self {
+    /// approvals for `manual.approve`. `redact`: the run's (`Secrets::redactor`), so that
+    /// what the executor learns while rendering is masked in what the actions keep.
+    pub fn new(
+        bound: &BoundPlan,
+        control_dir: &Path,
+        approvals: Approvals,
+        redact: Redactor,
+    ) -> Self {
         let env = Env {
             hosts: hosts(bound, control_dir),
             site: bound.site.clone(),
             approvals,
+            redact,
         };
         ActionRunner { env }
     }

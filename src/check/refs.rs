@@ -142,6 +142,9 @@ fn text(cx: &mut Checker, pointer: &str, source: &str, form: Form, scope: Scope)
             cx.push(d);
         }
         Ok(mut vars) => {
+            // An unknown function is also an undeclared name: one message for it.
+            let functions = unknown_names(cx, pointer, source, form);
+            vars.retain(|p| !functions.contains(&p[0]));
             // `steps['some-id']` is how ids holding `-` are read; minijinja reports only
             // `steps` for it, so find the ids in the text to check their scope too.
             vars.extend(
@@ -178,6 +181,40 @@ fn text(cx: &mut Checker, pointer: &str, source: &str, form: Form, scope: Scope)
             }
         }
     }
+}
+
+/// Filters, tests and functions that do not exist: found now, not when the template is
+/// rendered mid-run after earlier steps changed things.
+/// Returns the unknown functions' names.
+fn unknown_names(cx: &mut Checker, pointer: &str, source: &str, form: Form) -> Vec<String> {
+    let mut functions = Vec::new();
+    for u in template::unknown_names(template::shared(), source, form) {
+        if u.kind == "function" {
+            functions.push(u.name.clone());
+        }
+        let span = match source.find(&u.name) {
+            Some(at) => cx.doc.span_within(pointer, source, at, u.name.len()),
+            None => cx.doc.map.value(pointer),
+        };
+        let help = match u.kind {
+            "filter" => {
+                "the filters are minijinja's built-in ones (`upper`, `replace`, `default`, `join`, …) and drplan's `shell_quote`"
+            }
+            "test" => {
+                "the tests are minijinja's built-in ones (`defined`, `none`, `number`, `string`, …)"
+            }
+            _ => "the functions are minijinja's `range`, `dict`, `namespace` and `debug`",
+        };
+        let d = Diagnostic::new(
+            "drplan::template::unknown",
+            format!("unknown {} `{}`", u.kind, u.name),
+        )
+        .at(&cx.doc.file, span)
+        .label(format!("no such {}", u.kind))
+        .help(help);
+        cx.push(d);
+    }
+    functions
 }
 
 /// Why `path` cannot be read here (message, help), or None when it can.

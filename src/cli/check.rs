@@ -84,6 +84,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
             &graph.bound,
             control.path(),
             Approvals::new(Vec::new(), false),
+            secrets.redactor().clone(),
         );
         let shared = Arc::new(Shared::new(
             graph.clone(),

@@ -15,6 +15,7 @@ use crate::journal::{JournalError, LockError, RunId};
 use crate::plan::Severity;
 use crate::render::count;
 use crate::step::StepFailure;
+use crate::trust::Insecure;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -202,6 +203,12 @@ pub enum Failure {
     #[diagnostic(code(drplan::run::contradiction))]
     AssumedBoth { step: String },
 
+    /// A file another user could have written (or a link inside the state directory):
+    /// its own message and help say which, why, and what `--allow-insecure-files` gives up.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Insecure(#[from] Insecure),
+
     // ---- the run failed and is paused or rolled back: exit 1 ------------------------
     #[error("run {run} failed and was rolled back")]
     #[diagnostic(
@@ -358,7 +365,8 @@ impl Failure {
             | F::NoSuchStep { .. }
             | F::NotInDoubt { .. }
             | F::AssumedBoth { .. }
-            | F::ExportWouldReplace { .. } => 2,
+            | F::ExportWouldReplace { .. }
+            | F::Insecure(_) => 2,
             F::RolledBack { .. }
             | F::Paused { .. }
             | F::NeedsDecision { .. }
@@ -370,6 +378,8 @@ impl Failure {
             F::Journal(e) => match e {
                 // The operator named a run that is not there: invalid input.
                 JournalError::InvalidRunId { .. } | JournalError::RunNotFound { .. } => 2,
+                // Another user's file in the state directory: the operator must look.
+                JournalError::Insecure(_) => 2,
                 JournalError::Io { .. }
                 | JournalError::Corrupt { .. }
                 | JournalError::Poisoned { .. }
@@ -378,7 +388,7 @@ impl Failure {
             F::StepRefused { .. } | F::Refused { .. } => 3,
             F::Lock(e) => match e {
                 LockError::Held { .. } => 4,
-                LockError::InvalidSite { .. } => 2,
+                LockError::InvalidSite { .. } | LockError::Insecure(_) => 2,
                 LockError::Io { .. } => 1,
             },
             F::Interrupted { .. } | F::InterruptedBeforeStart { .. } | F::ChecksInterrupted => 130,
@@ -425,6 +435,15 @@ impl Failure {
             step: step.to_owned(),
             hint: crate::diag::suggest(step, steps)
                 .unwrap_or_else(|| format!("see its steps:\n  drplan status {run}")),
+        }
+    }
+
+    /// An I/O error while doing `action`, or the refusal it carries (`trust::is_insecure`)
+    /// when it is one.
+    pub fn from_io(source: std::io::Error, action: impl Into<String>) -> Failure {
+        match crate::trust::is_insecure(&source) {
+            Some(insecure) => Failure::Insecure(insecure.clone()),
+            None => Failure::io(action)(source),
         }
     }
 

@@ -64,6 +64,11 @@ pub struct Global {
     /// Only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Trust files that users other than you (and root) could have written — plans, sites,
+    /// secrets, keys, the state directory — with a warning naming each. Off by default:
+    /// whoever can write such a file can make drplan run anything.
+    #[arg(long, global = true)]
+    pub allow_insecure_files: bool,
 }
 
 impl Global {
@@ -118,6 +123,7 @@ pub fn main() -> ExitCode {
         }
     };
     let global = cli.global.clone();
+    crate::trust::allow_insecure_files(global.allow_insecure_files);
     if !matches!(
         cli.command,
         Command::Apply(_) | Command::Resume(_) | Command::Rollback(_)

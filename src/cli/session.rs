@@ -172,9 +172,23 @@ pub fn prepare(graph: &PlanGraph) -> Result<Secrets, Failure> {
     Ok(secrets)
 }
 
-/// The secrets the site names, read from where it says they are.
+/// The secrets the site names, read from where it says they are, once the files ssh reads
+/// on drplan's behalf are known to be trustworthy (`trust_ssh_files`).
 pub fn secrets(graph: &PlanGraph) -> Result<Secrets, Failure> {
+    trust_ssh_files(&graph.bound)?;
     Secrets::resolve(graph).map_err(|message| Failure::Secret { message })
+}
+
+/// The site's SSH identity and known_hosts files, which ssh reads on drplan's behalf:
+/// refused when another user could have written them (`trust::check_input`).
+fn trust_ssh_files(bound: &crate::check::BoundPlan) -> Result<(), Failure> {
+    let Some(ssh) = &bound.site.ssh else {
+        return Ok(());
+    };
+    for file in std::iter::once(&ssh.known_hosts).chain(&ssh.identity) {
+        crate::trust::check_input(&bound.site_dir.join(file), None)?;
+    }
+    Ok(())
 }
 
 /// The events subscriber the flags ask for.
@@ -212,6 +226,7 @@ pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
             d.state_dir.display()
         )))?,
         Approvals::new(d.approve, std::io::stdin().is_terminal()),
+        d.secrets.redactor().clone(),
     );
     let mut shared = Shared::new(d.graph, runner, d.secrets, d.events);
     shared.cancel = crate::exec::Cancel::on_signals();

@@ -3,17 +3,22 @@
 //! Secrets are read from the controller's environment or files when a run starts or
 //! resumes; they are never stored in the run directory. Everything the executor journals or
 //! prints goes through `Secrets::redact`, which replaces each secret's value with
-//! `(sensitive)` wherever it appears.
+//! `(sensitive)` wherever it appears — in the forms `redact::Redactor` knows, and in every
+//! string a template derived from a secret (`Secrets::render` learns those).
 
 use crate::check::BoundPlan;
 use crate::graph::PlanGraph;
 use crate::plan::{Map, SecretSource};
-use crate::template::{self, SENSITIVE};
+use crate::redact::Redactor;
+use crate::template;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
     values: Map,
+    /// Shared by the clones (and handed to the actions): what is learnt while rendering is
+    /// masked everywhere from then on.
+    redactor: Redactor,
 }
 
 impl Secrets {
@@ -50,22 +55,44 @@ impl Secrets {
             };
             values.insert(name.clone(), Value::String(value));
         }
-        Ok(Secrets { values })
+        Ok(Secrets::from_values(values))
+    }
+
+    /// Secrets with these values (name → string).
+    pub fn from_values(values: Map) -> Secrets {
+        let redactor = Redactor::new();
+        for v in values.values() {
+            if let Some(s) = v.as_str() {
+                redactor.add(s);
+            }
+        }
+        Secrets { values, redactor }
     }
 
     pub fn values(&self) -> &Map {
         &self.values
     }
 
-    /// `s` with every secret value replaced by `(sensitive)`.
-    pub fn redact_str(&self, s: &str) -> String {
-        let mut out = s.to_string();
-        for v in self.values.values() {
-            if let Some(secret) = v.as_str().filter(|x| !x.is_empty()) {
-                out = out.replace(secret, SENSITIVE);
-            }
+    /// What masks the secrets, shared with whoever prints on the run's behalf.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// Render the templates in `with` against `ctx`, learning every string they derive
+    /// from a secret (so that it is masked like the secret itself).
+    pub fn render(&self, with: &Value, ctx: &Value) -> Result<Value, minijinja::Error> {
+        let env = template::shared();
+        let rendered = template::render_value(env, with, ctx)?;
+        for derived in template::secret_renderings(env, with, ctx) {
+            self.redactor.add(&derived);
         }
-        out
+        Ok(rendered)
+    }
+
+    /// `s` with every secret value (in every form, and everything derived from one)
+    /// replaced by `(sensitive)`.
+    pub fn redact_str(&self, s: &str) -> String {
+        self.redactor.redact(s)
     }
 
     /// A journal record or an event with every secret redacted, except the fields that
@@ -144,7 +171,7 @@ pub fn render_ahead(
                 whole = None;
                 continue;
             }
-            match template::render_value(template::shared(), value, &ctx) {
+            match secrets.render(value, &ctx) {
                 Ok(v) => {
                     if let Some(w) = whole.as_mut() {
                         w.insert(key.clone(), v);
@@ -215,7 +242,7 @@ mod tests {
     fn a_short_secret_never_makes_a_record_unreadable() {
         let mut values = Map::new();
         values.insert("pw".into(), Value::String("ta".into()));
-        let secrets = Secrets { values };
+        let secrets = Secrets::from_values(values);
         let rec = Record::StepFinished {
             step: "start-tasks".into(),
             attempt: 1,

@@ -20,7 +20,6 @@ use super::{Executor, StepState};
 use crate::events::Event;
 use crate::journal::JournalError;
 use crate::step::{Call, FailureKind, StepFailure, StepRunner};
-use crate::template;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
@@ -194,8 +193,7 @@ impl<R: StepRunner> Executor<R> {
         let started_at = Instant::now();
         let (tx, mut started) = tokio::sync::mpsc::unbounded_channel();
         let ctx = self.context();
-        let rendered =
-            template::render_value(template::shared(), &Value::Object(rb.with.clone()), &ctx);
+        let rendered = shared.secrets.render(&Value::Object(rb.with.clone()), &ctx);
         let error = match rendered {
             Err(e) => Some(StepFailure::new(
                 FailureKind::Failed,

@@ -248,7 +248,7 @@ fn render<R: StepRunner>(
     ctx: &Value,
     role: &str,
 ) -> Result<Value, StepFailure> {
-    template::render_value(template::shared(), with, ctx).map_err(|e| {
+    shared.secrets.render(with, ctx).map_err(|e| {
         StepFailure::new(
             FailureKind::Failed,
             shared.host_label(role),

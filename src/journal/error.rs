@@ -52,6 +52,11 @@ pub enum JournalError {
     #[error("run {id} already exists")]
     #[diagnostic(code(drplan::journal::run_exists))]
     RunExists { id: String },
+
+    /// Something in the state directory that another user could have written or planted.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Insecure(#[from] crate::trust::Insecure),
 }
 
 impl JournalError {
@@ -60,6 +65,9 @@ impl JournalError {
         action: impl Into<String>,
         source: std::io::Error,
     ) -> Self {
+        if let Some(insecure) = crate::trust::is_insecure(&source) {
+            return Self::Insecure(insecure.clone());
+        }
         Self::Io {
             path: path.into(),
             action: action.into(),
@@ -96,6 +104,11 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
+
+    /// The locks directory or a lock file is another user's, or a link.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Insecure(#[from] crate::trust::Insecure),
 }
 
 fn held_message(site: &str, holder: Option<&LockInfo>) -> String {

@@ -35,6 +35,12 @@ impl FileJournal {
         let path = path.into();
         let file = private_fs::open_append(&path)
             .map_err(|e| JournalError::io(&path, "open the journal", e))?;
+        Self::from_file(path, file)
+    }
+
+    /// The journal in `file`, already opened for appending and reading (by the run store,
+    /// relative to its checked directory), and what it holds.
+    pub(crate) fn from_file(path: PathBuf, file: File) -> Result<(Self, Replay), JournalError> {
         let mut journal = Self {
             path,
             file,

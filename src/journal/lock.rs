@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::LockError;
 use crate::clock::Timestamp;
-use crate::private_fs;
+use crate::private_fs::Dir;
 use crate::whoami;
 
 /// Who holds (or held) a site's lock.
@@ -89,19 +89,26 @@ impl SiteLock {
                 site: site.to_owned(),
             });
         }
-        let dir = state_dir.join("locks");
-        let path = dir.join(format!("{site}.lock"));
+        let name = format!("{site}.lock");
+        let path = state_dir.join("locks").join(&name);
         let io = |action: &str| {
             let path = path.clone();
             let action = action.to_owned();
-            move |source| LockError::Io {
-                path,
-                action,
-                source,
+            move |source: std::io::Error| match crate::trust::is_insecure(&source) {
+                Some(insecure) => LockError::Insecure(insecure.clone()),
+                None => LockError::Io {
+                    path,
+                    action,
+                    source,
+                },
             }
         };
-        private_fs::ensure_dir(&dir).map_err(io("create the locks directory"))?;
-        let mut file = private_fs::open_append(&path).map_err(io("open the lock file"))?;
+        // Relative to the checked state directory, never through a link: a lock file
+        // planted as a link to another file would have that file truncated.
+        let dir = Dir::make_state(state_dir)
+            .and_then(|state| state.make_sub("locks"))
+            .map_err(io("create the locks directory"))?;
+        let mut file = dir.open_append(&name).map_err(io("open the lock file"))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {

@@ -30,6 +30,29 @@ pub use lock::{Acquired, LockInfo, SiteLock};
 pub use run_id::RunId;
 pub use store::FileRunStore;
 
+/// The records in a journal's bytes, as `FileJournal` reads them back: what tools and the
+/// fuzz target (`fuzz/`) use. Err names the damaged line (1-based) and why.
+pub fn decode(bytes: &[u8]) -> Result<Replay, (usize, String)> {
+    line::scan(bytes)
+        .map(|scan| Replay {
+            records: scan.records,
+            torn_tail: scan.torn_tail,
+        })
+        .map_err(|d| (d.line, d.reason))
+}
+
+/// The bytes of a journal holding `records`, as `FileJournal` writes them.
+pub fn encode(records: &[serde_json::Value]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        // A `Value` always serialises.
+        if let Ok(line) = line::encode(i as u64 + 1, r) {
+            bytes.extend(line);
+        }
+    }
+    bytes
+}
+
 /// One run's records, in order.
 pub trait Journal: Send {
     /// Add a record at the end. When this returns `Ok`, the record is on disk (fsync'd).

@@ -2,14 +2,15 @@
 //! plan, written atomically once) and `journal.jsonl` (see `file.rs`).
 //!
 //! Every directory is 0700 and every file 0600; each new name is made durable by an fsync
-//! of its directory before the run is handed out. This file must not read the plan or the
+//! of its directory before the run is handed out. Everything is opened through
+//! `private_fs::Dir`: owned by this user, writable by nobody else, never through a link. This file must not read the plan or the
 //! records: to the store they are bytes and opaque values.
 
 use std::path::{Path, PathBuf};
 
 use super::file::FileJournal;
 use super::{JournalError, NewRun, OpenedRun, RunId, RunInfo, RunStore};
-use crate::private_fs;
+use crate::private_fs::Dir;
 
 const PLAN: &str = "plan.json";
 const JOURNAL: &str = "journal.jsonl";
@@ -41,23 +42,38 @@ impl FileRunStore {
     }
 }
 
+impl FileRunStore {
+    /// `runs/`, made if missing (`private_fs::Dir`: checked, never through a link).
+    fn make_runs(&self) -> Result<Dir, JournalError> {
+        Dir::make_state(&self.state_dir)
+            .and_then(|state| state.make_sub("runs"))
+            .map_err(|e| JournalError::io(self.runs_dir(), "create the runs directory", e))
+    }
+
+    /// `runs/`, or None when there is none.
+    fn runs(&self) -> Result<Option<Dir>, JournalError> {
+        let runs = match Dir::open_state(&self.state_dir) {
+            Ok(Some(state)) => state.sub("runs"),
+            other => other,
+        };
+        runs.map_err(|e| JournalError::io(self.runs_dir(), "open the runs directory", e))
+    }
+}
+
 impl RunStore for FileRunStore {
     fn create_run(&self, id: &RunId, plan: &[u8]) -> Result<NewRun, JournalError> {
-        let runs = self.runs_dir();
-        private_fs::ensure_dir(&runs)
-            .map_err(|e| JournalError::io(&runs, "create the runs directory", e))?;
-        let dir = self.run_dir(id);
-        match private_fs::create_dir(&dir) {
+        let runs = self.make_runs()?;
+        let dir_path = self.run_dir(id);
+        let dir = match runs.new_sub(id.as_str()) {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(JournalError::RunExists { id: id.to_string() });
             }
-            Err(e) => return Err(JournalError::io(&dir, "create the run directory", e)),
-            Ok(()) => {}
-        }
-        let plan_path = dir.join(PLAN);
-        private_fs::write_atomic(&plan_path, plan)
-            .map_err(|e| JournalError::io(&plan_path, "write the resolved plan", e))?;
-        let (journal, _empty) = FileJournal::open(dir.join(JOURNAL))?;
+            Err(e) => return Err(JournalError::io(&dir_path, "create the run directory", e)),
+            Ok(dir) => dir,
+        };
+        dir.write_atomic(PLAN, plan)
+            .map_err(|e| JournalError::io(dir_path.join(PLAN), "write the resolved plan", e))?;
+        let (journal, _empty) = open_journal(&dir)?;
         Ok(NewRun {
             id: id.clone(),
             journal: Box::new(journal),
@@ -65,21 +81,27 @@ impl RunStore for FileRunStore {
     }
 
     fn open_run(&self, id: &RunId) -> Result<OpenedRun, JournalError> {
-        let dir = self.run_dir(id);
-        let plan_path = dir.join(PLAN);
-        let plan = match std::fs::read(&plan_path) {
-            Ok(plan) => plan,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(JournalError::RunNotFound {
-                    id: id.to_string(),
-                    state_dir: self.state_dir.clone(),
-                });
-            }
-            Err(e) => return Err(JournalError::io(&plan_path, "read the resolved plan", e)),
+        let not_found = || JournalError::RunNotFound {
+            id: id.to_string(),
+            state_dir: self.state_dir.clone(),
         };
+        let dir_path = self.run_dir(id);
+        let dir = match self.runs()? {
+            Some(runs) => runs
+                .sub(id.as_str())
+                .map_err(|e| JournalError::io(&dir_path, "open the run directory", e))?,
+            None => None,
+        };
+        let Some(dir) = dir else {
+            return Err(not_found());
+        };
+        let plan = dir
+            .read(PLAN)
+            .map_err(|e| JournalError::io(dir_path.join(PLAN), "read the resolved plan", e))?
+            .ok_or_else(not_found)?;
         // A crash between writing plan.json and creating the journal leaves no journal:
         // that run simply has no records yet, and opening creates the file.
-        let (journal, replay) = FileJournal::open(dir.join(JOURNAL))?;
+        let (journal, replay) = open_journal(&dir)?;
         Ok(OpenedRun {
             id: id.clone(),
             plan,
@@ -89,24 +111,22 @@ impl RunStore for FileRunStore {
     }
 
     fn list_runs(&self) -> Result<Vec<RunInfo>, JournalError> {
-        let runs = self.runs_dir();
-        let entries = match std::fs::read_dir(&runs) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(JournalError::io(&runs, "list the runs", e)),
+        let Some(runs) = self.runs()? else {
+            return Ok(Vec::new());
         };
+        let names = runs
+            .subdirs()
+            .map_err(|e| JournalError::io(runs.path(), "list the runs", e))?;
         let mut list = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| JournalError::io(&runs, "list the runs", e))?;
+        for name in names {
             // Anything that is not a run id (an editor's backup, a stray file) is not a run.
-            let Some(id) = entry
-                .file_name()
-                .to_str()
-                .and_then(|name| name.parse::<RunId>().ok())
-            else {
+            let Ok(id) = name.parse::<RunId>() else {
                 continue;
             };
-            if entry.path().join(PLAN).is_file() {
+            let dir = runs
+                .sub(&name)
+                .map_err(|e| JournalError::io(self.run_dir(&id), "open the run directory", e))?;
+            if dir.is_some_and(|d| d.has_file(PLAN)) {
                 list.push(RunInfo {
                     created: id.created(),
                     id,
@@ -116,4 +136,13 @@ impl RunStore for FileRunStore {
         list.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(list)
     }
+}
+
+/// The run's journal, opened in its (checked) directory.
+fn open_journal(dir: &Dir) -> Result<(FileJournal, super::Replay), JournalError> {
+    let path = dir.path().join(JOURNAL);
+    let file = dir
+        .open_append(JOURNAL)
+        .map_err(|e| JournalError::io(&path, "open the journal", e))?;
+    FileJournal::from_file(path, file)
 }

@@ -16,12 +16,20 @@ use std::path::Path;
 pub const MAX_FILE: u64 = 16 * 1024 * 1024;
 
 /// Read a text file of at most `MAX_FILE` bytes. Too large, or not UTF-8, is an error that
-/// says so (with the line and column of the first bad byte).
+/// says so (with the line and column of the first bad byte). A file that a user other than
+/// you or root could have written is refused (`trust::check_input`) unless
+/// `--allow-insecure-files` was given.
 pub fn read_text(path: &Path) -> Result<String, String> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_FILE + 1).read_to_end(&mut bytes))
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    crate::trust::check_input(path, Some(&meta)).map_err(|e| e.to_string_with_help())?;
+    file.take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if bytes.len() as u64 > MAX_FILE {
         return Err(format!(

@@ -16,8 +16,7 @@ use std::collections::BTreeSet;
 
 /// Shown in previews for values only known while the plan runs.
 pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
-/// Shown wherever a secret could otherwise be printed or journaled.
-pub const SENSITIVE: &str = "(sensitive)";
+pub use crate::redact::SENSITIVE;
 
 /// The top-level names a template may use.
 pub const ROOTS: &[&str] = &["params", "vars", "hosts", "secrets", "steps", "result"];
@@ -76,7 +75,7 @@ pub fn variables(
 ) -> Result<BTreeSet<VarPath>, minijinja::Error> {
     let names = match form {
         Form::Template => env.template_from_str(text)?.undeclared_variables(true),
-        Form::Expression => env.compile_expression(text)?.undeclared_variables(true),
+        Form::Expression => strict::compile(env, text)?.undeclared_variables(true),
     };
     Ok(names
         .into_iter()
@@ -244,6 +243,63 @@ fn to_json(v: minijinja::Value) -> Result<Value, minijinja::Error> {
         .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string()))
 }
 
+/// Every string that the templates in `value` derive from `secrets.*` when rendered with
+/// `ctx`: the value of each sub-expression that reads a secret (`secrets.pw | upper`, a
+/// slice of it, a `~` with it), and the whole text of a template with tags that reads one.
+/// These are as sensitive as the secret itself. Templates that fail to render give what
+/// they can; rendering reports the error.
+pub fn secret_renderings(env: &Environment<'_>, value: &Value, ctx: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    match value {
+        Value::String(s) if is_template(s) && s.contains("secrets") => {
+            if s.contains("{%") || s.contains("{#") {
+                if let Ok(Value::String(whole)) = render_template(env, s, ctx) {
+                    out.push(whole);
+                }
+            } else {
+                for inner in interpolations(s) {
+                    out.extend(strict::secret_strings(env, inner, ctx));
+                }
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                out.extend(secret_renderings(env, v, ctx));
+            }
+        }
+        Value::Object(o) => {
+            for v in o.values() {
+                out.extend(secret_renderings(env, v, ctx));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The expressions of the `{{ … }}` in `s` (whitespace control stripped).
+fn interpolations(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(open) = rest.find("{{") {
+        let Some(len) = rest[open..].find("}}") else {
+            break;
+        };
+        out.push(rest[open + 2..open + len].trim_matches(|c: char| c == '-' || c.is_whitespace()));
+        rest = &rest[open + len + 2..];
+    }
+    out
+}
+
+/// Compile an expression from a plan (`minijinja::Environment::compile_expression`, guarded
+/// against input that makes minijinja's parser panic).
+pub fn compile_expression<'s>(
+    env: &'s Environment<'s>,
+    expr: &'s str,
+) -> Result<minijinja::Expression<'s, 's>, minijinja::Error> {
+    strict::compile(env, expr)
+}
+
 /// Evaluate an expression; an undefined result is an error (strict mode only catches
 /// undefined values when they are printed or looked into), and so is an ordering
 /// comparison or arithmetic with none, undefined, or a number against a string (see
@@ -268,6 +324,93 @@ pub fn eval_bool(env: &Environment<'_>, expr: &str, ctx: &Value) -> Result<bool,
     Ok(eval(env, expr, ctx)?.is_true())
 }
 
+/// A filter, test or function that a template uses and minijinja (as drplan sets it up)
+/// does not have: it would fail only when rendered, mid-run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownName {
+    /// `filter`, `test` or `function`
+    pub kind: &'static str,
+    pub name: String,
+}
+
+/// Every filter, test and function in `text` that does not exist, in order, once each.
+/// Empty when `text` does not compile (its syntax error is reported elsewhere).
+pub fn unknown_names(env: &Environment<'_>, text: &str, form: Form) -> Vec<UnknownName> {
+    use minijinja::machinery::{Instruction, get_compiled_template};
+    // Most templates only interpolate names: nothing to look up, and a large plan has tens
+    // of thousands of them.
+    if !text.contains('|') && !text.contains(" is ") && !text.contains('(') {
+        return Vec::new();
+    }
+    // An expression is compiled as the one interpolation of a template, so that both
+    // forms give instructions to look at.
+    let wrapped;
+    let source = match form {
+        Form::Template => text,
+        Form::Expression => {
+            wrapped = format!("{{{{ {text} }}}}");
+            &wrapped
+        }
+    };
+    let Ok(template) = env.template_from_str(source) else {
+        return Vec::new();
+    };
+    let compiled = get_compiled_template(&template);
+    let all = std::iter::once(&compiled.instructions).chain(compiled.blocks.values());
+    let mut locals = BTreeSet::new();
+    let mut used = Vec::new();
+    for instructions in all {
+        for i in 0..instructions.len() {
+            match instructions.get(i as u32) {
+                Some(Instruction::ApplyFilter(name, ..)) => used.push(("filter", *name)),
+                Some(Instruction::PerformTest(name, ..)) => used.push(("test", *name)),
+                Some(Instruction::CallFunction(name, ..)) => used.push(("function", *name)),
+                // A macro (or any name the template sets) may be called like a function.
+                Some(Instruction::StoreLocal(name)) => {
+                    locals.insert(*name);
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out: Vec<UnknownName> = Vec::new();
+    for (kind, name) in used {
+        let known = match kind {
+            "function" => {
+                locals.contains(name)
+                    || ["loop", "super", "caller"].contains(&name)
+                    || env.globals().any(|(g, _)| g == name)
+            }
+            _ => exists(env, kind, name),
+        };
+        let unknown = UnknownName {
+            kind,
+            name: name.to_owned(),
+        };
+        if !known && !out.contains(&unknown) {
+            out.push(unknown);
+        }
+    }
+    out
+}
+
+/// Does the filter or test `name` exist? Asked of minijinja itself: applying an unknown one
+/// fails with its own error kind before any argument is looked at.
+fn exists(env: &Environment<'_>, kind: &str, name: &str) -> bool {
+    let probe = match kind {
+        "filter" => format!("none | {name}"),
+        _ => format!("none is {name}"),
+    };
+    let unknown = match kind {
+        "filter" => minijinja::ErrorKind::UnknownFilter,
+        _ => minijinja::ErrorKind::UnknownTest,
+    };
+    match env.compile_expression(&probe) {
+        Ok(expr) => !matches!(expr.eval(()), Err(e) if e.kind() == unknown),
+        Err(_) => false,
+    }
+}
+
 /// `{{ … }}` interpolations in an `exec` script that are not piped into `shell_quote` last:
 /// each is (byte offset in the script, the interpolation's text).
 pub fn unquoted_interpolations(script: &str) -> Vec<(usize, String)> {
@@ -283,7 +426,7 @@ pub fn unquoted_interpolations(script: &str) -> Vec<(usize, String)> {
         // The outermost operation must be the filter: in `v ~ '' | shell_quote` the filter
         // binds to `''` and `v` goes into the script as it is.
         let quoted = matches!(
-            minijinja::machinery::parse_expr(inner),
+            strict::parse(inner),
             Ok(minijinja::machinery::ast::Expr::Filter(f)) if f.name == "shell_quote"
         );
         if !quoted {
@@ -402,6 +545,62 @@ mod tests {
         assert_eq!(
             bad,
             vec!["{{ b }}", "{{ d | upper }}", "{{ e ~ '' | shell_quote }}"]
+        );
+    }
+
+    #[test]
+    fn what_a_template_makes_of_a_secret_is_found() {
+        let env = environment();
+        let ctx = json!({ "secrets": { "pw": "a/b" }, "vars": { "u": "app" } });
+        let t = json!({
+            "url": "pg://{{ vars.u }}:{{ secrets.pw | replace('/', '%2F') | upper }}@db",
+            "list": ["{{ secrets.pw[1:] ~ '!' }}", "{{ 'yes' if secrets.pw else 'no' }}"],
+            "plain": "{{ vars.u | upper }}",
+        });
+        let mut found = secret_renderings(&env, &t, &ctx);
+        found.sort();
+        found.dedup();
+        assert_eq!(found, ["/b", "/b!", "A%2FB", "a%2Fb", "a/b"]);
+        // With tags, the whole text is sensitive.
+        let tagged = json!("{% if secrets.pw %}on {{ vars.u }}{% endif %}");
+        assert_eq!(secret_renderings(&env, &tagged, &ctx), ["on app"]);
+    }
+
+    #[test]
+    fn unknown_filters_tests_and_functions_are_found() {
+        let env = environment();
+        let names = |t: &str, form| {
+            unknown_names(&env, t, form)
+                .into_iter()
+                .map(|u| format!("{} {}", u.kind, u.name))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(
+                "{{ a | nosuchfilter }} {{ b | urlencode | tojson }} {% if c is nosuchtest %}{{ nosuchfn() }}{% endif %}",
+                Form::Template
+            ),
+            [
+                "filter nosuchfilter",
+                "filter urlencode",
+                "filter tojson",
+                "test nosuchtest",
+                "function nosuchfn"
+            ]
+        );
+        assert_eq!(
+            names("result.x | nosuch > 1", Form::Expression),
+            ["filter nosuch"]
+        );
+        // Builtins, drplan's own filter, macros and blocks of filters are known.
+        let fine = "{% macro m(x) %}{{ x | upper }}{% endmacro %}{{ m(a) }} {{ a | shell_quote | replace('a', 'b') | length }} {% for i in range(3) %}{{ loop.index }}{% endfor %} {% filter upper %}x{% endfilter %} {{ a is defined and b is number }} {{ dict(a=1) | items | list }}";
+        assert_eq!(names(fine, Form::Template), Vec::<String>::new());
+        assert_eq!(
+            names(
+                "result.size > 2 and result.name is string",
+                Form::Expression
+            ),
+            Vec::<String>::new()
         );
     }
 

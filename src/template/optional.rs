@@ -3,9 +3,9 @@
 //! out (its last name only: `vars.pg` must still exist for `vars.pg.control | default(…)`),
 //! where every other name the plan reads must be in the site.
 
-use super::{Form, VarPath, sole_expression, strict::children};
+use super::strict::{children, parse};
+use super::{Form, VarPath, sole_expression};
 use minijinja::machinery::ast::Expr;
-use minijinja::machinery::parse_expr;
 use std::collections::BTreeSet;
 
 /// The variables `text` reads only through `default` or a `defined`/`undefined` test. Only
@@ -22,11 +22,7 @@ pub fn optional_variables(text: &str, form: Form) -> BTreeSet<VarPath> {
         },
     };
     for expr in expressions {
-        // `}}` inside an expression is refused elsewhere; minijinja's parser is not asked.
-        if expr.contains("}}") {
-            return BTreeSet::new();
-        }
-        match parse_expr(expr) {
+        match parse(expr) {
             Ok(ast) => walk.expr(&ast),
             Err(_) => return BTreeSet::new(),
         }

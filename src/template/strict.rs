@@ -21,13 +21,75 @@ use minijinja::{Environment, Error, ErrorKind, Value};
 
 /// Evaluate `expr` against `ctx` with the strict rules above.
 pub fn eval(env: &Environment<'_>, expr: &str, ctx: &serde_json::Value) -> Result<Value, Error> {
-    let ast = parse_expr(expr)?;
+    let ast = parse(expr)?;
     let walk = Walk {
         env,
         src: expr,
         ctx,
     };
     walk.value(&ast)
+}
+
+/// The string values of every sub-expression of `expr` that reads `secrets` (the secret
+/// itself, and whatever filters, slices or concatenations made of it). Sub-expressions that
+/// cannot be evaluated on their own are left out.
+pub fn secret_strings(env: &Environment<'_>, expr: &str, ctx: &serde_json::Value) -> Vec<String> {
+    let Ok(ast) = parse(expr) else {
+        return Vec::new();
+    };
+    let walk = Walk {
+        env,
+        src: expr,
+        ctx,
+    };
+    let mut out = Vec::new();
+    walk.secret_strings(&ast, &mut out);
+    out
+}
+
+/// minijinja's parser for one expression, which panics (2.24: "empty lexer stack") when the
+/// text holds a `}}` outside a string and anything after it: refused first, as the syntax
+/// error it is. Found by the `template` fuzz target; every expression drplan compiles from
+/// a plan goes through here or `compile`.
+pub fn parse(expr: &str) -> Result<Expr<'_>, Error> {
+    refuse_interpolation_end(expr)?;
+    parse_expr(expr)
+}
+
+/// `env.compile_expression`, with `parse`'s guard.
+pub fn compile<'s>(
+    env: &'s Environment<'s>,
+    expr: &'s str,
+) -> Result<minijinja::Expression<'s, 's>, Error> {
+    refuse_interpolation_end(expr)?;
+    env.compile_expression(expr)
+}
+
+fn refuse_interpolation_end(expr: &str) -> Result<(), Error> {
+    let (mut quote, mut escaped) = (None, false);
+    let bytes = expr.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == q {
+                    quote = None;
+                }
+            }
+            None if b == b'\'' || b == b'"' => quote = Some(b),
+            None if b == b'}' && bytes.get(i + 1) == Some(&b'}') => {
+                return Err(Error::new(
+                    ErrorKind::SyntaxError,
+                    "`}}` ends a `{{ … }}` interpolation and cannot appear in an expression",
+                ));
+            }
+            None => {}
+        }
+    }
+    Ok(())
 }
 
 struct Walk<'a> {
@@ -126,9 +188,31 @@ impl Walk<'_> {
         }
     }
 
+    /// Push the string value of `e` and of each node below it that reads `secrets`; true
+    /// when `e` reads it.
+    fn secret_strings(&self, e: &Expr<'_>, out: &mut Vec<String>) -> bool {
+        let mut reads = matches!(e, Expr::Var(v) if v.id == "secrets");
+        let mut derived = reads;
+        for child in children(e) {
+            let child_reads = self.secret_strings(child, out);
+            reads |= child_reads;
+            // `'yes' if secrets.pw else 'no'`: the condition chooses the value, it is not in
+            // it (and masking every `yes` would hide ordinary words).
+            let condition = matches!(e, Expr::IfExpr(i) if std::ptr::eq(child, &i.test_expr));
+            derived |= child_reads && !condition;
+        }
+        if derived
+            && let Ok(v) = self.minijinja(e)
+            && let Some(s) = v.as_str()
+        {
+            out.push(s.to_owned());
+        }
+        reads
+    }
+
     /// minijinja's value of one node, from its own source text.
     fn minijinja(&self, e: &Expr<'_>) -> Result<Value, Error> {
-        self.env.compile_expression(self.text(e))?.eval(self.ctx)
+        compile(self.env, self.text(e))?.eval(self.ctx)
     }
 
     /// The node's source text. minijinja's spans end right but do not always start right
@@ -374,6 +458,22 @@ mod tests {
             Ok(true)
         );
         assert_eq!(run("result.up and not (result.size < 1)", ctx), Ok(true));
+    }
+
+    #[test]
+    fn an_interpolation_end_in_an_expression_is_a_syntax_error_not_a_panic() {
+        let ctx = json!({ "result": { "x": "}}" } });
+        for bad in ["true }} x", "result.x }} ", "(1) }}{{ 2"] {
+            let err = run(bad, ctx.clone()).unwrap_err();
+            assert!(err.contains("`}}`"), "{bad}: {err}");
+            let env = super::super::environment();
+            assert!(super::super::variables(&env, bad, super::super::Form::Expression).is_err());
+        }
+        // Inside a string it is only text.
+        assert_eq!(
+            run("result.x == '}}' and \"}}\" != 'a\\'}}'", ctx),
+            Ok(true)
+        );
     }
 
     #[test]

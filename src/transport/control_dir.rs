@@ -2,19 +2,21 @@
 //! were killed: a master connection outlives a SIGKILLed drplan (it persists by design), so
 //! each run stops the masters of dead processes before it opens its own.
 
+use crate::private_fs::Dir;
 use std::path::{Path, PathBuf};
 
 /// `STATE/ssh/<pid>/`: this process's SSH control sockets. A drplan killed with SIGKILL
 /// cannot close its masters, so every run first stops the masters of dead processes and
 /// removes their directories.
+/// Every directory on the way is checked like the rest of the state directory
+/// (`private_fs::Dir`): ours, writable by nobody else, never a link. A refusal is an I/O
+/// error carrying a `trust::Insecure` (`trust::is_insecure` finds it).
 pub fn control_dir(state_dir: &Path) -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
     let root = state_dir.join("ssh");
     let mine = root.join(std::process::id().to_string());
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&mine)?;
+    Dir::make_state(state_dir)
+        .and_then(|state| state.make_sub("ssh"))
+        .and_then(|ssh| ssh.make_sub(&std::process::id().to_string()))?;
     sweep_dead_masters(&root);
     Ok(mine)
 }

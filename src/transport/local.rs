@@ -68,10 +68,11 @@ impl LocalTransport {
         .map(|user| (user, self.become_method));
         // Without a user switch the variables and directory are set natively; with one they
         // must travel inside the wrapper, since sudo resets the environment.
-        let argv = wrap::build(cmd, become_as, None, become_as.is_some())?;
+        let wrap::Wrapped { argv, stdin: input } =
+            wrap::build(cmd, become_as, None, become_as.is_some())?;
         let mut proc = tokio::process::Command::new(&argv[0]);
         proc.args(&argv[1..])
-            .stdin(if cmd.stdin.is_some() {
+            .stdin(if input.is_some() {
                 Stdio::piped()
             } else {
                 Stdio::null()
@@ -107,7 +108,7 @@ impl LocalTransport {
         let finished = {
             let work = capture::exchange_then_wait(
                 stdin,
-                cmd.stdin.as_deref(),
+                input.as_deref(),
                 stdout,
                 stderr,
                 &mut out,

@@ -215,11 +215,8 @@ impl SshTransport {
         let nonce = || nonce().map_err(|e| TransportError::io(&self.host, "draw a nonce", e));
         let marker = format!("[drplan-exit:{}]", nonce()?);
         let start = format!("[drplan-start:{}", nonce()?);
-        let argv = wrap::with_markers(
-            wrap::build(cmd, become_as, cmd.timeout, true)?,
-            &start,
-            &marker,
-        );
+        let wrapped = wrap::build(cmd, become_as, cmd.timeout, true)?;
+        let argv = wrap::with_markers(wrapped.argv, &start, &marker);
         let user = become_as.map_or(self.login_user.as_str(), |(user, _)| user);
         let mut on_start = |record: &str| {
             let id = identity::from_start_record(record, &self.host, user);
@@ -233,7 +230,7 @@ impl SshTransport {
         };
 
         let started = Instant::now();
-        let mut child = self.spawn(&argv, cmd.stdin.is_some()).await?;
+        let mut child = self.spawn(&argv, wrapped.stdin.is_some()).await?;
         let (stdin, stdout, stderr) = (
             child.stdin().take(),
             child.stdout().take(),
@@ -245,7 +242,7 @@ impl SshTransport {
         let finished = {
             let work = capture::exchange_then_wait(
                 stdin,
-                cmd.stdin.as_deref(),
+                wrapped.stdin.as_deref(),
                 stdout,
                 stderr,
                 &mut out,

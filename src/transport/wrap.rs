@@ -1,5 +1,6 @@
 //! Turning a `Command` into the argv that the host really executes: the become wrapper
-//! (`sudo`/`runuser`), the `timeout` wrapper and the `env` wrapper (variables, directory).
+//! (`sudo`/`runuser`), the `timeout` wrapper, the `env` wrapper (directory) and the
+//! variables' reader.
 //!
 //! Over SSH the whole argv is then wrapped once more, in a tiny `sh` script that writes who
 //! the command is and marks its exit on stderr (`with_markers`).
@@ -13,6 +14,10 @@
 //! - `timeout` sits inside the become wrapper so that it runs as the same user as the
 //!   program and can always kill it (and everything in its process group) when time is up;
 //!   from outside, `sudo` could not forward the final SIGKILL.
+//! - Variables never travel in argv, which every user of the host can read (`ps`, and
+//!   `/proc/PID/cmdline`): passwords are variables (`PGPASSWORD`). They are written to the
+//!   command's stdin, ahead of its own input, and a small `sh` reader (`ENV_READER`) exports
+//!   them and `exec`s the program, which reads the rest of stdin as its own.
 
 use std::time::Duration;
 
@@ -36,9 +41,14 @@ pub(crate) fn check(cmd: &Command) -> Result<(), TransportError> {
         )));
     }
     for (key, value) in &cmd.env {
-        if key.is_empty() || key.contains('=') || key.contains('\0') {
+        let mut chars = key.chars();
+        let name = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !name || key.starts_with("_drplan_") {
             return Err(TransportError::invalid(format!(
-                "{key:?} is not a valid environment variable name"
+                "{key:?} is not a valid environment variable name (letters, digits and `_`, not starting with a digit or `_drplan_`)"
             )));
         }
         if value.contains('\0') {
@@ -66,7 +76,37 @@ pub(crate) fn become_target<'a>(
     (method != BecomeMethod::None && user != login_user).then_some(user)
 }
 
-/// The full argv: `[become…] [timeout…] [env…] argv…`.
+/// Exports the variables written ahead of the command's stdin, then becomes the command:
+/// `sh -c ENV_READER sh COUNT argv…`. For each of COUNT variables stdin holds its name, the
+/// number of lines of its value, and those lines, each ended by a newline (`env_block`).
+/// `read` takes one byte at a time from a pipe, so the command's own input stays unread.
+const ENV_READER: &str = r#"_drplan_n=$1; shift; while [ "$_drplan_n" -gt 0 ]; do IFS= read -r _drplan_k && IFS= read -r _drplan_c || exit 125; _drplan_v=; _drplan_i=0; while [ "$_drplan_i" -lt "$_drplan_c" ]; do IFS= read -r _drplan_l || exit 125; if [ "$_drplan_i" -eq 0 ]; then _drplan_v=$_drplan_l; else _drplan_v="$_drplan_v
+$_drplan_l"; fi; _drplan_i=$((_drplan_i + 1)); done; export "$_drplan_k=$_drplan_v" || exit 125; _drplan_n=$((_drplan_n - 1)); done; exec "$@""#;
+
+/// The variables as `ENV_READER` reads them.
+fn env_block(env: &[(String, String)]) -> Vec<u8> {
+    let mut block = Vec::new();
+    for (key, value) in env {
+        let lines: Vec<&str> = value.split('\n').collect();
+        block.extend_from_slice(format!("{key}\n{}\n", lines.len()).as_bytes());
+        for line in lines {
+            block.extend_from_slice(line.as_bytes());
+            block.push(b'\n');
+        }
+    }
+    block
+}
+
+/// What the host executes: the argv, and the bytes for its stdin.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Wrapped {
+    pub argv: Vec<String>,
+    /// The variables (`ENV_READER`), then the command's own stdin; None: no stdin.
+    pub stdin: Option<Vec<u8>>,
+}
+
+/// The full argv: `[become…] [timeout…] [env -C DIR] [sh -c ENV_READER…] argv…`, and its
+/// stdin.
 ///
 /// `env_in_argv` is false only for a local command without become, which gets its
 /// variables and directory straight from `tokio::process`.
@@ -75,7 +115,7 @@ pub(crate) fn build(
     become_as: Option<(&str, BecomeMethod)>,
     timeout: Option<Duration>,
     env_in_argv: bool,
-) -> Result<Vec<String>, TransportError> {
+) -> Result<Wrapped, TransportError> {
     check(cmd)?;
     let mut argv = Vec::with_capacity(cmd.argv.len() + 8);
     match become_as {
@@ -95,23 +135,30 @@ pub(crate) fn build(
             timeout_arg(limit),
         ]);
     }
-    if env_in_argv && (!cmd.env.is_empty() || cmd.cwd.is_some()) {
+    let mut stdin = cmd.stdin.clone();
+    if env_in_argv && let Some(dir) = &cmd.cwd {
         // env(1) takes every leading NAME=VALUE word as an assignment, even after `--`.
-        if cmd.argv[0].contains('=') {
+        let first = if cmd.env.is_empty() {
+            &cmd.argv[0]
+        } else {
+            "sh"
+        };
+        if first.contains('=') {
             return Err(TransportError::invalid(
-                "a program whose name contains '=' cannot be given variables or a directory (env(1) would take it for a variable)",
+                "a program whose name contains '=' cannot be given a directory (env(1) would take it for a variable)",
             ));
         }
-        argv.push("env".to_owned());
-        if let Some(dir) = &cmd.cwd {
-            argv.extend(["-C".to_owned(), dir.clone()]);
-        }
-        // `--` ends env's options, so a variable named like `-i` cannot be taken for one.
-        argv.push("--".to_owned());
-        argv.extend(cmd.env.iter().map(|(k, v)| format!("{k}={v}")));
+        argv.extend(["env", "-C", dir, "--"].map(String::from));
+    }
+    if env_in_argv && !cmd.env.is_empty() {
+        argv.extend(["sh", "-c", ENV_READER, "sh"].map(String::from));
+        argv.push(cmd.env.len().to_string());
+        let mut bytes = env_block(&cmd.env);
+        bytes.extend_from_slice(cmd.stdin.as_deref().unwrap_or_default());
+        stdin = Some(bytes);
     }
     argv.extend(cmd.argv.iter().cloned());
-    Ok(argv)
+    Ok(Wrapped { argv, stdin })
 }
 
 /// The remote wrapper around every SSH command: write a start record to stderr (`$1`, a
@@ -161,9 +208,10 @@ mod tests {
     #[test]
     fn become_env_and_timeout_nest_in_that_order() {
         let mut c = cmd(&["psql", "-c", "select 1"]);
-        c.env = vec![("PGPORT".into(), "5433".into())];
+        c.env = vec![("PGPASSWORD".into(), "pw".into())];
         c.cwd = Some("/tmp".into());
-        let argv = build(
+        c.stdin = Some(b"input".to_vec());
+        let built = build(
             &c,
             Some(("postgres", BecomeMethod::Sudo)),
             Some(Duration::from_millis(1500)),
@@ -171,7 +219,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            argv,
+            built.argv,
             [
                 "sudo",
                 "-n",
@@ -185,20 +233,74 @@ mod tests {
                 "-C",
                 "/tmp",
                 "--",
-                "PGPORT=5433",
+                "sh",
+                "-c",
+                ENV_READER,
+                "sh",
+                "1",
                 "psql",
                 "-c",
                 "select 1"
             ]
         );
+        // The password is on stdin, ahead of the command's own input; never in argv.
+        assert_eq!(
+            built.stdin.as_deref(),
+            Some(&b"PGPASSWORD\n1\npw\ninput"[..])
+        );
+        assert!(
+            !built
+                .argv
+                .iter()
+                .any(|a| a.contains("pw") && a != ENV_READER)
+        );
+    }
+
+    #[test]
+    fn the_reader_exports_any_value_and_leaves_the_input_to_the_command() {
+        let values = [
+            "",
+            "plain",
+            "it's \"q\" $(x) `y` \\",
+            "two\nlines\n",
+            "\n\n",
+        ];
+        let mut c = cmd(&["sh", "-c", r#"printf '%s|' "$A" "$B" "$C" "$D" "$E"; cat"#]);
+        c.env = ["A", "B", "C", "D", "E"]
+            .iter()
+            .zip(values)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        c.stdin = Some(b"rest of\ninput".to_vec());
+        let built = build(&c, None, None, true).unwrap();
+        let mut child = std::process::Command::new(&built.argv[0])
+            .args(&built.argv[1..])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(built.stdin.as_deref().unwrap())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        // Command substitution strips trailing newlines in sh, so the check compares the
+        // values as printf saw them.
+        let want = format!("{}|rest of\ninput", values.join("|"));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
     }
 
     #[test]
     fn runuser_and_no_wrappers() {
         let c = cmd(&["id", "-un"]);
-        let argv = build(&c, Some(("postgres", BecomeMethod::Runuser)), None, true).unwrap();
-        assert_eq!(argv, ["runuser", "-u", "postgres", "--", "id", "-un"]);
-        assert_eq!(build(&c, None, None, true).unwrap(), ["id", "-un"]);
+        let built = build(&c, Some(("postgres", BecomeMethod::Runuser)), None, true).unwrap();
+        assert_eq!(built.argv, ["runuser", "-u", "postgres", "--", "id", "-un"]);
+        assert_eq!(built.stdin, None);
+        assert_eq!(build(&c, None, None, true).unwrap().argv, ["id", "-un"]);
     }
 
     #[test]
@@ -242,8 +344,10 @@ mod tests {
         let mut c = cmd(&["A=1"]);
         c.cwd = Some("/".into());
         assert!(build(&c, None, None, true).is_err());
-        let mut c = cmd(&["true"]);
-        c.env = vec![("A=B".into(), "x".into())];
-        assert!(build(&c, None, None, true).is_err());
+        for bad in ["A=B", "1A", "A-B", "", "_drplan_n"] {
+            let mut c = cmd(&["true"]);
+            c.env = vec![(bad.into(), "x".into())];
+            assert!(build(&c, None, None, true).is_err(), "{bad:?}");
+        }
     }
 }

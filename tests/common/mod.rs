@@ -29,6 +29,11 @@ pub fn unreachable_site(dir: &std::path::Path, roles: &[&str]) -> std::path::Pat
     path
 }
 
+/// A shell script that fails (exit 1) when the value of its `PGPASSWORD` appears in the argv
+/// of any process on the machine while it runs, its own wrappers included (exit 2 when it
+/// has no PGPASSWORD at all). Every user can read every argv (`ps`, `/proc/PID/cmdline`).
+pub const ARGV_SCAN: &str = r#"test -n "$PGPASSWORD" || { echo "PGPASSWORD is not set" >&2; exit 2; }; for f in /proc/[0-9]*/cmdline; do c=$(tr '\000' ' ' < "$f" 2>/dev/null) || continue; case "$c" in *"$PGPASSWORD"*) echo "PGPASSWORD is in the argv of ${f%/cmdline}: $c" >&2; exit 1;; esac; done"#;
+
 pub fn cmd(argv: &[&str]) -> Command {
     Command::new(argv.iter().copied())
 }

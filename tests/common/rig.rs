@@ -40,7 +40,12 @@ impl Rig {
         std::fs::write(&plan_path, plan).expect("write plan");
         std::fs::write(&site_path, site).expect("write site");
         let bound = bind(&plan_path, &site_path);
-        let runner = ActionRunner::new(&bound, &dir.path().join("ctl"), approvals);
+        let runner = ActionRunner::new(
+            &bound,
+            &dir.path().join("ctl"),
+            approvals,
+            Default::default(),
+        );
         let context = bound.context(None);
         Self {
             dir,

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{ExecParams, ManualApproveParams, NoteParams, SleepParams};
 use crate::actions::failure::command_failure;
-use crate::actions::host::{Ctx, text};
+use crate::actions::host::Ctx;
 use crate::step::{FailureKind, StepFailure};
 
 /// Run the operator's program (argv as is, or `/bin/sh -c script`).
@@ -41,8 +41,8 @@ pub(super) async fn exec(ctx: &Ctx<'_>, p: ExecParams) -> Result<Value, StepFail
     Ok(json!({
         "changed": true,
         "status": out.status,
-        "stdout": text(&out.stdout),
-        "stderr": text(&out.stderr),
+        "stdout": host.text(&out.stdout),
+        "stderr": host.text(&out.stderr),
     }))
 }
 
@@ -66,6 +66,8 @@ pub(super) async fn sleep(ctx: &Ctx<'_>, p: SleepParams) -> Result<Value, StepFa
 /// refused: a run without a terminal must never wait for an answer nobody can give.
 pub(super) async fn approve(ctx: &Ctx<'_>, p: ManualApproveParams) -> Result<Value, StepFailure> {
     let approvals = &ctx.env.approvals;
+    // Printed straight to the terminal, not through the executor: masked here.
+    let prompt = ctx.env.redact.redact(&p.prompt);
     let step = ctx.call.step_id.as_str();
     if approvals.approved(step) {
         return Ok(json!({ "approved": true, "by": "--approve" }));
@@ -75,15 +77,14 @@ pub(super) async fn approve(ctx: &Ctx<'_>, p: ManualApproveParams) -> Result<Val
             FailureKind::Refused,
             "local",
             format!(
-                "step `{step}` needs approval ({}) and there is no terminal to ask: re-run with `--approve {step}`",
-                p.prompt
+                "step `{step}` needs approval ({prompt}) and there is no terminal to ask: re-run with `--approve {step}`"
             ),
         ));
     }
     let _one_at_a_time = approvals.prompt.lock().await;
-    let prompt = p.prompt.clone();
+    let shown = prompt.clone();
     // The read blocks a thread until the operator answers; the run waits for them anyway.
-    let answer = tokio::task::spawn_blocking(move || ask(&prompt))
+    let answer = tokio::task::spawn_blocking(move || ask(&shown))
         .await
         .map_err(|e| {
             StepFailure::new(
@@ -105,7 +106,7 @@ pub(super) async fn approve(ctx: &Ctx<'_>, p: ManualApproveParams) -> Result<Val
         Err(StepFailure::new(
             FailureKind::Refused,
             "local",
-            format!("the operator did not approve step `{step}` ({})", p.prompt),
+            format!("the operator did not approve step `{step}` ({prompt})"),
         ))
     }
 }

@@ -12,25 +12,33 @@ use super::{
     FileWriteParams,
 };
 use crate::actions::host::{Ctx, absolute};
+use crate::redact::SENSITIVE;
 use crate::step::StepFailure;
 
 pub(super) async fn write(ctx: &Ctx<'_>, p: FileWriteParams) -> Result<Value, StepFailure> {
     absolute(ctx, "path", &p.path)?;
     let host = ctx.host().await?;
+    // An unsalted md5 of a short secret is the secret to anyone with a dictionary: the
+    // result (journaled) shows it only for content that holds none.
+    let md5 = md5_hex(p.content.as_bytes());
+    let shown = if ctx.env.redact.is_sensitive(&p.content) {
+        SENSITIVE.to_owned()
+    } else {
+        md5.clone()
+    };
     let content = p.content.into_bytes();
-    let md5 = md5_hex(&content);
     let (mode, owner) = (p.mode.as_deref(), p.owner.as_deref());
     if let Some(st) = file_read::stat(&host, &p.path).await?
         && st.md5.as_deref() == Some(md5.as_str())
     {
         if !attrs_differ(&st, mode, owner) {
-            return Ok(json!({ "changed": false, "md5": md5 }));
+            return Ok(json!({ "changed": false, "md5": shown }));
         }
         set_attrs(&host, &p.path, mode, owner).await?;
-        return Ok(json!({ "changed": true, "md5": md5, "attributes_only": true }));
+        return Ok(json!({ "changed": true, "md5": shown, "attributes_only": true }));
     }
     write_atomic(&host, &p.path, content, mode, owner).await?;
-    Ok(json!({ "changed": true, "md5": md5 }))
+    Ok(json!({ "changed": true, "md5": shown }))
 }
 
 pub(super) async fn touch(ctx: &Ctx<'_>, p: FileTouchParams) -> Result<Value, StepFailure> {

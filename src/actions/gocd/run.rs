@@ -21,7 +21,7 @@ use super::{
     GocdSyncStatusParams, GocdWaitReadyParams,
 };
 use crate::actions::file::read::{read, write_atomic};
-use crate::actions::host::{Ctx, Host, absolute, text};
+use crate::actions::host::{Ctx, Host, absolute};
 use crate::actions::http::run::{self as http, Auth, Fetched, Request, fetch, send};
 use crate::step::{FailureKind, StepFailure};
 
@@ -114,7 +114,7 @@ async fn look(host: &Host<'_>, base: &str, limit: Duration) -> Result<Seen, Step
         Err(e) => return Err(e),
     };
     if got.status != 200 {
-        let body: String = text(&got.body).chars().take(200).collect();
+        let body: String = host.text(&got.body).chars().take(200).collect();
         return Ok(Seen::NotHealthy(format!(
             "health answered {}: {body}",
             got.status
@@ -273,7 +273,7 @@ pub(super) async fn sync_status(
             )));
         }
         status => {
-            let body: String = text(&got.body).chars().take(300).collect();
+            let body: String = host.text(&got.body).chars().take(300).collect();
             return Err(host.fail(format!("GET {url} answered {status}: {body}")));
         }
     }
@@ -376,7 +376,7 @@ pub(super) async fn maintenance_mode(
     )
     .await?;
     if !(200..300).contains(&got.status) {
-        let body: String = text(&got.body).chars().take(300).collect();
+        let body: String = host.text(&got.body).chars().take(300).collect();
         return Err(host.fail(format!("POST {url} answered {}: {body}", got.status)));
     }
     Ok(json!({

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{HttpGetParams, HttpWaitParams, TcpWaitParams};
-use crate::actions::host::{Ctx, Host, text};
+use crate::actions::host::{Ctx, Host};
 use crate::step::{FailureKind, StepFailure};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -26,9 +26,9 @@ pub(crate) struct Fetched {
 }
 
 impl Fetched {
-    pub fn result(&self) -> Value {
+    pub fn result(&self, host: &Host<'_>) -> Value {
         let json = serde_json::from_slice::<Value>(&self.body).unwrap_or(Value::Null);
-        json!({ "status": self.status, "body": text(&self.body), "json": json })
+        json!({ "status": self.status, "body": host.text(&self.body), "json": json })
     }
 }
 
@@ -141,7 +141,7 @@ pub(crate) async fn send(host: &Host<'_>, req: &Request<'_>) -> Result<Fetched, 
 pub(crate) async fn get(ctx: &Ctx<'_>, p: HttpGetParams) -> Result<Value, StepFailure> {
     let host = ctx.host().await?;
     let limit = ctx.remaining("GET")?.min(Duration::from_secs(30));
-    Ok(fetch(&host, &p.url, limit, None).await?.result())
+    Ok(fetch(&host, &p.url, limit, None).await?.result(&host))
 }
 
 /// The deadline of a wait: its own timeout or the step's, whichever comes first.
@@ -171,13 +171,13 @@ pub(crate) async fn wait(ctx: &Ctx<'_>, p: HttpWaitParams) -> Result<Value, Step
                     .as_deref()
                     .is_none_or(|c| String::from_utf8_lossy(&f.body).contains(c));
                 if f.status == want && body_ok {
-                    let mut result = f.result();
+                    let mut result = f.result(&host);
                     result["attempts"] = json!(attempts);
                     result["waited_ms"] =
                         json!(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
                     return Ok(result);
                 }
-                let body = text(&f.body);
+                let body = host.text(&f.body);
                 let body: String = body.chars().take(200).collect();
                 format!("status {}, body {body:?}", f.status)
             }

@@ -33,7 +33,7 @@ pub(super) async fn until(ctx: &Ctx<'_>, p: WaitUntilParams) -> Result<Value, St
         None => return Err(ctx.invalid(format!("there is no check `{}`", p.check))),
     }
     let env = template::shared();
-    if let Err(e) = env.compile_expression(&p.expect) {
+    if let Err(e) = crate::template::compile_expression(env, &p.expect) {
         return Err(ctx.invalid(format!("`expect` is not a valid expression: {e}")));
     }
     let interval = p.interval.map_or(DEFAULT_INTERVAL, |i| i.std());
