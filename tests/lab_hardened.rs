@@ -96,6 +96,7 @@ impl Lab {
             ("/usr/sbin/sshd", "openssh-server"),
             ("/usr/bin/arping", "iputils-arping"),
             ("/usr/lib/postgresql/15/bin/postgres", "postgresql-15"),
+            ("/usr/bin/pg_ctlcluster", "postgresql-common"),
         ] {
             assert!(
                 Path::new(path).is_file(),
