@@ -238,3 +238,44 @@ fn parameters_an_action_refuses_stop_apply_before_anything_starts() {
         );
     }
 }
+
+#[test]
+fn a_run_reads_only_the_passwords_of_the_postgresql_users_its_actions_log_in_as() {
+    // The readiness checks log in as `vars.pg.user` (postgres) only: the replication user's
+    // password may be unset, as on a monitoring host that never runs a failback.
+    let dir = tempfile::tempdir().unwrap();
+    let roles = ["pg_primary", "pg_standby", "go_primary", "go_standby"];
+    let site = common::unreachable_site(dir.path(), &roles);
+    let mut yaml = fs::read_to_string(&site).unwrap();
+    yaml.push_str(
+        "secrets:\n  pg_password: { env: DRPLAN_T_PG }\n  replication_password: { env: DRPLAN_T_REPL }\npostgres:\n  passwords: { postgres: pg_password, replicator: replication_password }\n",
+    );
+    fs::write(&site, yaml).unwrap();
+    let check = |pg: Option<&str>| {
+        let mut c = common::drplan();
+        c.current_dir(dir.path()).env_remove("DRPLAN_T_REPL").args([
+            "check",
+            "--site",
+            "site.yaml",
+        ]);
+        match pg {
+            Some(pw) => c.env("DRPLAN_T_PG", pw),
+            None => c.env_remove("DRPLAN_T_PG"),
+        };
+        c.output().expect("run drplan")
+    };
+    let out = check(Some("pw"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("0 ok, 0 warnings, 11 critical"),
+        "the checks ran: {}",
+        text(&out)
+    );
+    let out = check(None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("secret `pg_password`: environment variable DRPLAN_T_PG is not set"),
+        "{}",
+        text(&out)
+    );
+}

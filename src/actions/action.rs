@@ -60,9 +60,10 @@ pub struct About {
     pub runs_check: Option<RunsCheck>,
     /// It asks the operator (`manual.approve`): neither a wait nor a readiness report can.
     pub asks_operator: bool,
-    /// It may read the site's `postgres.passwords`: a run resolves those secrets only when
-    /// one of its actions may.
-    pub site_passwords: bool,
+    /// The parameters naming the PostgreSQL users it logs in as (`user`,
+    /// `replication_user`): without a `password` of its own, it takes each one's password
+    /// from the site's `postgres.passwords`, and a run resolves the secrets of those users only.
+    pub login_params: &'static [&'static str],
 }
 
 /// The parameters of an action that runs a check itself.
@@ -92,7 +93,7 @@ impl About {
         script_params: &[],
         runs_check: None,
         asks_operator: false,
-        site_passwords: false,
+        login_params: &[],
     };
 
     /// Can a wait poll it (and a readiness report run it)? Read-only, neither asks the

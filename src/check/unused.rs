@@ -5,8 +5,8 @@
 //! something that holds it (`vars.pg` reads all of `vars.pg.*`; `vars.vip.address | split`
 //! reads `vars.vip.address`). `hosts.ROLE.vars.x` reads the host's own `x` and the site's
 //! (the host's vars are laid over the site's). A secret counts as read when a template names
-//! it, or when the site's `postgres.passwords` names it and an action of the plan may log
-//! into PostgreSQL.
+//! it, or when the site's `postgres.passwords` names it for a user an action of the plan
+//! logs into PostgreSQL as.
 
 use super::BoundPlan;
 use super::site::walk_templates;
@@ -14,11 +14,15 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::load::child;
 use crate::template::{self, VarPath};
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 /// Warnings, one per site variable (each leaf of `vars:` and of the plan's hosts' `vars:`)
-/// and per secret that the plan does not read. `site_passwords`: may an action of the plan
-/// read the site's PostgreSQL passwords?
-pub fn unused_site_values(bound: &BoundPlan, site_passwords: bool) -> Diagnostics {
+/// and per secret that the plan does not read. `password_users`: the PostgreSQL users whose
+/// site passwords the plan's actions may log in with (None: any).
+pub fn unused_site_values(
+    bound: &BoundPlan,
+    password_users: Option<&BTreeSet<String>>,
+) -> Diagnostics {
     let reads = Reads::of(bound);
     let site = &bound.site;
     let mut found = Diagnostics::default();
@@ -78,10 +82,7 @@ pub fn unused_site_values(bound: &BoundPlan, site_passwords: bool) -> Diagnostic
             }
         }
     }
-    let passwords: Vec<&String> = match &site.postgres {
-        Some(pg) if site_passwords => pg.passwords.values().collect(),
-        _ => Vec::new(),
-    };
+    let passwords = site.password_secrets(password_users);
     for name in site.secrets.keys() {
         let read = reads.all_secrets || reads.secrets.contains(name) || passwords.contains(&name);
         if !read {

@@ -31,7 +31,7 @@ pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
             name: g.bound.valid.plan.name.clone(),
             steps: g.steps().len(),
             waves: g.waves.len(),
-            warnings: check::unused_site_values(&g.bound, g.reads_site_passwords()),
+            warnings: check::unused_site_values(&g.bound, g.site_password_users().as_ref()),
         }),
         None => load_plan(&args.plan).map(|v| Valid {
             name: v.plan.name.clone(),

@@ -33,10 +33,9 @@ impl Secrets {
             plan.contains(&format!("secrets.{name}"))
                 || plan.contains(&format!("secrets['{name}']"))
         };
-        let postgres: Vec<&String> = match &bound.site.postgres {
-            Some(pg) if graph.reads_site_passwords() => pg.passwords.values().collect(),
-            _ => Vec::new(),
-        };
+        let postgres = bound
+            .site
+            .password_secrets(graph.site_password_users().as_ref());
         let mut values = Map::new();
         for (name, source) in &bound.site.secrets {
             if !named(name) && !postgres.contains(&name) {

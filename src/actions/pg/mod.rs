@@ -386,7 +386,7 @@ impl Action for Basebackup {
             contents beside it; a replication connection to the source (with a `slot`, `psql` too, which \
             creates it there first).",
         budget: LONG_BUDGET,
-        site_passwords: true,
+        login_params: &["user"],
         ..About::PLAIN
     };
 
@@ -429,7 +429,7 @@ impl Action for MakeStandby {
         result: "`changed`: false when both were already so.",
         needs: "`sh`, `cat`, `mktemp`, `mv`, run as the cluster's OS user; with a `slot`, `psql` and a \
             replication connection to the primary, which creates the slot when it has none.",
-        site_passwords: true,
+        login_params: &["user"],
         ..About::PLAIN
     };
 
@@ -474,7 +474,7 @@ impl Action for RebuildCheck {
             `parent_writable`, `root_available`, `free_bytes`, `needed_bytes`, `source` (what the \
             source server says), `system_identifier`, `control`.",
         needs: "`psql`, `pg_controldata`, `df`, `du` and `awk`, run as `os_user`; changes nothing.",
-        site_passwords: true,
+        login_params: &["user", "replication_user"],
         ..About::PLAIN
     };
 
@@ -518,7 +518,7 @@ impl Action for Rewind {
             checksums on the old primary; a user with pg_rewind's rights on the source (with a `slot`, `psql` \
             and a replication connection as `replication_user`, which creates it there).",
         budget: LONG_BUDGET,
-        site_passwords: true,
+        login_params: &["user", "replication_user"],
         ..About::PLAIN
     };
 
@@ -568,7 +568,7 @@ impl Action for Status {
             `_bytes`), `replay_lag_bytes`, `replicas`, `replica` and `replica_lag_bytes` (with \
             `replica`), `server_version`.",
         needs: "`psql` on the step's host; superuser or `pg_read_all_stats` to see replication.",
-        site_passwords: true,
+        login_params: &["user"],
         ..About::PLAIN
     };
 
