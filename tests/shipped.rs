@@ -257,6 +257,8 @@ fn the_binary_writes_its_man_pages_and_shell_completions() {
         "drplan-plans",
         "drplan-plans-list",
         "drplan-plans-export",
+        "drplan-serve",
+        "drplan-report",
     ] {
         let text = fs::read_to_string(man.join(format!("{page}.1")))
             .unwrap_or_else(|e| panic!("{page}.1: {e}"));
@@ -268,7 +270,7 @@ fn the_binary_writes_its_man_pages_and_shell_completions() {
     let apply = fs::read_to_string(man.join("drplan-apply.1")).unwrap();
     assert!(apply.contains("\\-\\-on\\-failure"), "{apply}");
     let pages = fs::read_dir(&man).unwrap().count();
-    assert_eq!(pages, 12, "the hidden commands have no page");
+    assert_eq!(pages, 14, "the hidden commands have no page");
 
     for (shell, marker) in [
         ("bash", "_drplan()"),

@@ -119,6 +119,22 @@ fn a_controller_killed_mid_run_is_continued_by_another_from_a_fresh_directory() 
         "{shown}"
     );
 
+    // Its evidence is read from the store without writing to it, lock or no lock.
+    let evidence = |cwd: &std::path::Path| {
+        let o = drplan(&s, &store, cwd)
+            .args(["report", &run, "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let e = evidence(second.path());
+    assert_eq!(
+        (&e["status"], &e["counts"]["done"]),
+        (&"incomplete".into(), &2.into()),
+        "{e:#}"
+    );
+
     let resumed = resume_once_the_lease_expires(|| {
         drplan(&s, &store, second.path())
             .args(["resume", &run])
@@ -138,6 +154,12 @@ fn a_controller_killed_mid_run_is_continued_by_another_from_a_fresh_directory() 
         s.read("log"),
         "one\ntwo\nthree\n",
         "every step exactly once"
+    );
+    let e = evidence(first.path());
+    assert_eq!(
+        (&e["status"], &e["counts"]["done"], &e["live"]),
+        (&"succeeded".into(), &3.into(), &false.into()),
+        "{e:#}"
     );
 }
 

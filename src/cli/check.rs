@@ -49,7 +49,7 @@ pub struct Args {
     pub format: Format,
 }
 
-fn interval(text: &str) -> Result<crate::plan::Duration, String> {
+pub(super) fn interval(text: &str) -> Result<crate::plan::Duration, String> {
     let d = crate::plan::Duration::parse(text)?;
     if d.std().is_zero() {
         return Err("the interval must be longer than 0".into());
@@ -92,7 +92,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
             secrets.clone(),
             Arc::new(Silent),
         ));
-        let report = readiness::round(&shared, args.parallel.into(), &stop).await;
+        let report = readiness::round(&shared, args.parallel.into(), &stop, None).await;
         if let Ok(shared) = Arc::try_unwrap(shared) {
             shared.runner.close().await;
         }
