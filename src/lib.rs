@@ -22,6 +22,7 @@ pub mod render;
 pub mod saved;
 pub mod schema;
 pub mod serve;
+pub mod shipped;
 pub mod step;
 pub mod template;
 pub mod transport;

@@ -14,7 +14,7 @@ use crate::check::{self, ValidPlan};
 use crate::clock::Timestamp;
 use crate::diag::Diagnostics;
 use crate::exec::{Cancel, CheckVerdict, Shared, judge_check};
-use crate::load::{self, Document};
+use crate::load::Document;
 use crate::plan::{Check, Severity};
 use crate::step::{FailureKind, StepRunner};
 use serde::Serialize;
@@ -28,7 +28,7 @@ use tokio::task::JoinSet;
 /// Read and check a checks file: a valid plan, plus what makes it a checks file. Every
 /// problem is reported at once.
 pub fn load_checks(path: &Path) -> Result<ValidPlan, Diagnostics> {
-    let doc = load::read(path)?;
+    let doc = crate::shipped::read_plan(path)?;
     let rules = checks_file_rules(&doc);
     match check::plan(doc) {
         Ok(valid) => rules.sorted().into_result(valid),

@@ -235,18 +235,27 @@ fn secrets_never_show_in_the_report() {
 }
 
 #[test]
-fn without_checks_and_without_the_default_file_it_says_to_pass_checks() {
-    let s = Site::new();
-    let a = s
-        .drplan()
-        .arg("check")
-        .arg("--site")
-        .arg(s.path("site.yaml"))
+fn without_checks_it_runs_the_shipped_readiness_checks_from_any_directory() {
+    // A GoCD site whose hosts nothing answers for (ssh to a closed port on loopback, GoCD's
+    // VIP on loopback too): every shipped check runs, and every one is critical but "the
+    // standby GoCD server does not serve agents", which a stopped one does not.
+    let dir = tempfile::tempdir().unwrap();
+    common::unreachable_site(
+        dir.path(),
+        &["pg_primary", "pg_standby", "go_primary", "go_standby"],
+    );
+    let a = Command::from_std(common::drplan())
+        .current_dir(dir.path())
+        .args(["check", "--site", "site.yaml"])
         .assert()
         .code(2);
-    let err = stderr(&a);
-    assert!(err.contains("plans/gocd/readiness.yaml"), "{err}");
-    assert!(err.contains("--checks"), "{err}");
+    let out = stdout(&a);
+    assert!(out.starts_with("site gone: gocd/readiness at "), "{out}");
+    assert!(
+        out.contains("✗ the primary PostgreSQL is reachable and accepts writes — on pg_primary"),
+        "{out}"
+    );
+    assert!(out.contains("1 ok, 0 warnings, 11 critical"), "{out}");
 }
 
 #[test]

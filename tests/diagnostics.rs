@@ -330,20 +330,25 @@ fn several_errors_are_reported_together_in_file_order_as_json() {
 
 #[test]
 fn a_valid_plan_prints_ok_and_exits_0() {
+    // The failback reads every value of the example site: no warning either.
     let out = drplan()
         .current_dir(root())
         .args([
             "validate",
-            "plans/gocd/failover.yaml",
+            "plans/gocd/failback.yaml",
             "--site",
             "plans/sites/example.yaml",
         ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert!(out.stderr.is_empty());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.starts_with("ok: plan `gocd-failover`"), "{stdout}");
+    assert!(stdout.starts_with("ok: plan `gocd-failback`"), "{stdout}");
 }
 
 /// The shipped failback picks how PG1 is rebuilt with `params.rebuild`, and each rebuild step

@@ -175,16 +175,22 @@ fn validate_json_counts_the_errors_it_listed() {
 }
 
 #[test]
-fn check_without_a_checks_file_says_how_to_give_one() {
+fn check_with_checks_that_are_neither_a_file_nor_shipped_names_the_shipped_ones() {
     let s = Site::new();
     let site = s.path("site.yaml");
     let a = s
         .drplan()
         .current_dir(s.path(""))
-        .args(["check", "--site", site.to_str().unwrap()])
+        .args([
+            "check",
+            "--site",
+            site.to_str().unwrap(),
+            "--checks",
+            "gocd/readyness",
+        ])
         .assert()
         .code(2);
-    snapshot_stderr!(s, a, "check_no_checks_file");
+    snapshot_stderr!(s, a, "check_unknown_checks");
 }
 
 #[test]

@@ -96,6 +96,7 @@ impl Lab {
             ("/usr/sbin/sshd", "openssh-server"),
             ("/usr/bin/arping", "iputils-arping"),
             ("/usr/lib/postgresql/15/bin/postgres", "postgresql-15"),
+            ("/usr/bin/pg_ctlcluster", "postgresql-common"),
         ] {
             assert!(
                 Path::new(path).is_file(),
@@ -183,6 +184,17 @@ impl Lab {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// What a step of a run finished with, as its journal records it.
+    fn step_result(&self, run: &str, step: &str) -> serde_json::Value {
+        let journal = self.dir.join("s/runs").join(run).join("journal.jsonl");
+        let text = std::fs::read_to_string(&journal).expect("read the run's journal");
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|r| r["record"]["kind"] == "step_finished" && r["record"]["step"] == step)
+            .map(|r| r["record"]["result"].clone())
+            .unwrap_or_else(|| panic!("{} records no end of {step}", journal.display()))
     }
 
     /// Which hosts hold the VIP on eth0.
@@ -367,8 +379,10 @@ fn shipped_plans_validate_and_preview_against_the_hardened_site() {
 }
 
 /// What the shipped plans do to a site, minus PostgreSQL logins, with the shipped plans' own
-/// step shapes: GoCD's script through sudo, the VIP away and back, the standby PostgreSQL
-/// stopped and started as postgres, /etc/go synced between the two GoCD hosts.
+/// step shapes: GoCD's script through sudo (under the site's name for the service), the VIP
+/// away and back, the standby PostgreSQL (Debian's layout) stopped with pg_ctlcluster, started
+/// with pg_ctl and its configuration file, stopped with pg_ctl and started with pg_ctlcluster
+/// again, /etc/go synced between the two GoCD hosts.
 const OPERATIONS: &str = r#"version: 1
 name: hardened-operations
 description: The shipped GoCD plans' host operations on a hardened site (no PostgreSQL login).
@@ -377,11 +391,11 @@ steps:
   - id: stop-go-primary
     on: go_primary
     action: service.stop
-    with: { unit: go-server }
+    with: { unit: "{{ vars.go.service }}" }
   - id: stop-go-standby
     on: go_standby
     action: service.stop
-    with: { unit: go-server }
+    with: { unit: "{{ vars.go.service }}" }
   - id: release-vip
     on: go_primary
     action: vip.release
@@ -391,13 +405,25 @@ steps:
     on: pg_standby
     become: postgres
     action: pg.stop
+    with: { data_dir: "{{ hosts.pg_standby.vars.pg.data_dir }}", bin_dir: "{{ vars.pg.bin_dir }}", mode: fast, control: "{{ vars.pg.control }}", cluster: "{{ vars.pg.cluster }}" }
+  - id: start-pg-standby-with-pg-ctl
+    on: pg_standby
+    become: postgres
+    action: pg.start
+    with: { data_dir: "{{ hosts.pg_standby.vars.pg.data_dir }}", bin_dir: "{{ vars.pg.bin_dir }}", log_file: "{{ hosts.pg_standby.vars.pg.log_file }}", config_file: "{{ vars.pg.config_file }}" }
+    needs: [stop-pg-standby]
+  - id: stop-pg-standby-with-pg-ctl
+    on: pg_standby
+    become: postgres
+    action: pg.stop
     with: { data_dir: "{{ hosts.pg_standby.vars.pg.data_dir }}", bin_dir: "{{ vars.pg.bin_dir }}", mode: fast }
+    needs: [start-pg-standby-with-pg-ctl]
   - id: start-pg-standby
     on: pg_standby
     become: postgres
     action: pg.start
-    with: { data_dir: "{{ hosts.pg_standby.vars.pg.data_dir }}", bin_dir: "{{ vars.pg.bin_dir }}", log_file: "{{ hosts.pg_standby.vars.pg.log_file }}" }
-    needs: [stop-pg-standby]
+    with: { data_dir: "{{ hosts.pg_standby.vars.pg.data_dir }}", bin_dir: "{{ vars.pg.bin_dir }}", control: "{{ vars.pg.control }}", cluster: "{{ vars.pg.cluster }}" }
+    needs: [stop-pg-standby-with-pg-ctl]
   - id: sync-go-config
     on: go_standby
     action: file.sync
@@ -416,7 +442,7 @@ steps:
   - id: start-go-primary
     on: go_primary
     action: service.start
-    with: { unit: go-server }
+    with: { unit: "{{ vars.go.service }}" }
     needs: [assign-vip, set-go-primary-primary, sync-go-config, start-pg-standby]
   - id: verify-agents-path
     on: local
@@ -425,6 +451,29 @@ steps:
       url: "http://{{ vars.vip.address | split('/') | first }}:{{ vars.go.port }}/go/api/v1/health"
       timeout: 30s
     needs: [start-go-primary]
+"#;
+
+/// PG2 stopped with pg_ctlcluster, then started with pg_ctl but without its configuration file,
+/// which Debian's layout keeps out of the data directory: the start fails, and the rollback
+/// starts PG2 again with pg_ctlcluster.
+const WITHOUT_CONFIG_FILE: &str = r#"version: 1
+name: hardened-without-config-file
+roles: [pg_standby]
+steps:
+  - id: stop-pg-standby
+    on: pg_standby
+    become: postgres
+    action: pg.stop
+    with: { data_dir: "{{ hosts.pg_standby.vars.pg.data_dir }}", bin_dir: "{{ vars.pg.bin_dir }}", control: "{{ vars.pg.control }}", cluster: "{{ vars.pg.cluster }}" }
+    rollback:
+      action: pg.start
+      with: { data_dir: "{{ hosts.pg_standby.vars.pg.data_dir }}", bin_dir: "{{ vars.pg.bin_dir }}", control: "{{ vars.pg.control }}", cluster: "{{ vars.pg.cluster }}" }
+  - id: start-pg-standby-without-config-file
+    on: pg_standby
+    become: postgres
+    action: pg.start
+    with: { data_dir: "{{ hosts.pg_standby.vars.pg.data_dir }}", bin_dir: "{{ vars.pg.bin_dir }}", log_file: "{{ hosts.pg_standby.vars.pg.log_file }}" }
+    needs: [stop-pg-standby]
 "#;
 
 #[test]
@@ -446,7 +495,7 @@ fn the_shipped_plans_host_operations_run_over_sudo_on_the_hardened_lab() {
     ]);
     assert_eq!(out.status.code(), Some(0), "apply: {}", text(&out));
     assert!(
-        text(&out).contains("10 done, 0 skipped, 0 failed"),
+        text(&out).contains("12 done, 0 skipped, 0 failed"),
         "apply: {}",
         text(&out)
     );
@@ -465,17 +514,43 @@ fn the_shipped_plans_host_operations_run_over_sudo_on_the_hardened_lab() {
         "go1 was not started again:\n{go1_log}"
     );
     let pg2_log = std::fs::read_to_string(lab.var("LAB_PGLOG_PG2")).expect("pg2's log");
-    assert!(
-        pg2_log.contains("database system is shut down"),
-        "pg2 was not stopped:\n{pg2_log}"
+    assert_eq!(
+        pg2_log.matches("database system is shut down").count(),
+        2,
+        "pg2 was not stopped twice:\n{pg2_log}"
     );
     lab.assert_pair_one_serves("after the operations");
+    assert_eq!(
+        lab.q("pg2", "show config_file"),
+        "/etc/postgresql/15/main/postgresql.conf"
+    );
     wait_for("go1 writing heartbeats again, replayed on pg2", 30, || {
         let (one, two) = (lab.heartbeats("pg1"), lab.heartbeats("pg2"));
         (one >= beats + 2 && two >= beats + 2)
             .then_some(())
             .ok_or(format!("pg1 {one}, pg2 {two}, before {beats}"))
     });
+
+    // Without its configuration file pg_ctl cannot start a Debian-layout cluster; the
+    // rollback starts it again with pg_ctlcluster.
+    let plan = lab.dir.join("without-config-file.yaml");
+    std::fs::write(&plan, WITHOUT_CONFIG_FILE).expect("write the plan");
+    let (plan, site) = (plan.to_str().expect("UTF-8"), site.to_str().expect("UTF-8"));
+    let out = lab.drplan(&["apply", plan, "--site", site, "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "apply: {}", text(&out));
+    assert!(
+        text(&out).contains("✗ start-pg-standby-without-config-file failed"),
+        "apply: {}",
+        text(&out)
+    );
+    let pg2_log = std::fs::read_to_string(lab.var("LAB_PGLOG_PG2")).expect("pg2's log");
+    assert!(
+        pg2_log.contains("could not access the server configuration file"),
+        "{pg2_log}"
+    );
+    let out = lab.drplan(&["rollback", &run_id(&out)]);
+    assert_eq!(out.status.code(), Some(0), "rollback: {}", text(&out));
+    lab.assert_pair_one_serves("after the rollback");
 }
 
 /// The run id an `apply` printed first (`run RUN: plan …`).
@@ -498,8 +573,9 @@ fn apply(lab: &Lab, plan: &str, site: &Path) -> Output {
     ])
 }
 
-/// A failback that succeeds, leaving GO2 a cold standby (the site's `go_standby: cold`).
-fn failback(lab: &Lab, site: &Path, rebuild: &str) {
+/// A failback that succeeds, leaving GO2 a cold standby (the site's `go_standby: cold`); its
+/// run id.
+fn failback(lab: &Lab, site: &Path, rebuild: &str) -> String {
     let out = apply(lab, "failback", site);
     let said = text(&out);
     assert_eq!(out.status.code(), Some(0), "failback by {rebuild}: {said}");
@@ -517,6 +593,7 @@ fn failback(lab: &Lab, site: &Path, rebuild: &str) {
         "GO2 is not started: {}",
         text(&status)
     );
+    run_id(&out)
 }
 
 /// The site with these values in its `params:` section.
@@ -666,9 +743,20 @@ fn the_shipped_plans_fail_over_and_back_by_basebackup_and_by_rewind_on_the_harde
         "rows written through GO2 lost: {go2_rows} < {beats}"
     );
 
-    // Failover again, then failback by pg_rewind: the copy the last failback kept is removed
-    // once this one has succeeded, and PG2 streams from the rewound PG1 as replicator, through
-    // the site's replication slot (created on PG1 by replicator, over a replication connection).
+    // A disaster this time: PG1's postmaster is killed (no clean shutdown), then failover, and
+    // failback by pg_rewind, which must first recover PG1 in single-user mode with its
+    // configuration file (Debian's layout keeps none in the data directory). The copy the
+    // last failback kept is removed once this one has succeeded, and PG2 streams from the
+    // rewound PG1 as replicator, through the site's replication slot (created on PG1 by
+    // replicator, over a replication connection).
+    let pid = std::fs::read_to_string(Path::new(&lab.var("LAB_PGDATA_PG1")).join("postmaster.pid"))
+        .expect("pg1's postmaster.pid");
+    let pid = pid.lines().next().expect("a pid").to_string();
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success(), "kill -KILL {pid}");
     failover(&lab, site);
     let rewind_site = site_with(
         &lab,
@@ -679,10 +767,16 @@ fn the_shipped_plans_fail_over_and_back_by_basebackup_and_by_rewind_on_the_harde
         ],
     );
     let started = Instant::now();
-    failback(&lab, &rewind_site, "rewind");
+    let run = failback(&lab, &rewind_site, "rewind");
     println!(
         "failback by rewind: {:.1} s",
         started.elapsed().as_secs_f64()
+    );
+    let rewound = lab.step_result(&run, "rewind-pg-primary");
+    assert_eq!(
+        (&rewound["rewound"], &rewound["crash_recovered"]),
+        (&serde_json::json!(true), &serde_json::json!(true)),
+        "PG1 was killed, so pg_rewind recovered it first (with its config file), then rewound it: {rewound}"
     );
     lab.assert_pair_one_serves("after the failback by rewind");
     assert_eq!(

@@ -76,6 +76,8 @@ const NEEDS: &[(&str, &str)] = &[
         "postgresql-client-15",
     ),
     ("/usr/lib/postgresql/15/bin/psql", "postgresql-client-15"),
+    ("/usr/bin/pg_ctlcluster", "postgresql-common"),
+    ("/usr/bin/pg_lsclusters", "postgresql-common"),
 ];
 
 fn find_in_path(program: &str) -> bool {

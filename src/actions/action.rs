@@ -60,9 +60,10 @@ pub struct About {
     pub runs_check: Option<RunsCheck>,
     /// It asks the operator (`manual.approve`): neither a wait nor a readiness report can.
     pub asks_operator: bool,
-    /// It may read the site's `postgres.passwords`: a run resolves those secrets only when
-    /// one of its actions may.
-    pub site_passwords: bool,
+    /// The parameters naming the PostgreSQL users it logs in as (`user`,
+    /// `replication_user`): without a `password` of its own, it takes each one's password
+    /// from the site's `postgres.passwords`, and a run resolves the secrets of those users only.
+    pub login_params: &'static [&'static str],
 }
 
 /// The parameters of an action that runs a check itself.
@@ -92,7 +93,7 @@ impl About {
         script_params: &[],
         runs_check: None,
         asks_operator: false,
-        site_passwords: false,
+        login_params: &[],
     };
 
     /// Can a wait poll it (and a readiness report run it)? Read-only, neither asks the
@@ -116,6 +117,13 @@ pub(crate) trait Action: Sync + 'static {
         ctx: &Ctx<'_>,
         params: Self::Params,
     ) -> impl Future<Output = Result<Value, StepFailure>> + Send;
+
+    /// What the parameter type cannot say (`pg.start`'s `cluster` only with
+    /// `pg_ctlcluster`): checked before a run starts wherever the values are known by then,
+    /// and again before the action runs. The error says what is wrong, in words.
+    fn check(_params: &Self::Params) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// An action's running code, boxed.
@@ -126,7 +134,9 @@ pub(crate) trait Registered: Sync {
     fn about(&self) -> &'static About;
     /// The JSON Schema of its `with:` (a `$ref` into the generator's definitions).
     fn params_schema(&self, generator: &mut SchemaGenerator) -> Schema;
-    /// Check `params` against its parameter type, then run it.
+    /// Check `params` against its parameter type and its own rules (`Action::check`).
+    fn check_params(&self, params: &Value) -> Result<(), String>;
+    /// Check `params` as `check_params` does, then run it.
     fn run<'a>(&'a self, ctx: &'a Ctx<'a>, params: &'a Value) -> Running<'a>;
 }
 
@@ -139,11 +149,22 @@ impl<T: Action> Registered for T {
         generator.subschema_for::<T::Params>()
     }
 
+    fn check_params(&self, params: &Value) -> Result<(), String> {
+        typed::<T>(params).map(|_| ())
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx<'a>, params: &'a Value) -> Running<'a> {
         Box::pin(async move {
-            let params = T::Params::deserialize(params)
-                .map_err(|e| ctx.invalid(format!("invalid `with:` for {}: {e}", T::ABOUT.name)))?;
+            let params = typed::<T>(params).map_err(|e| ctx.invalid(e))?;
             T::run(ctx, params).await
         })
     }
+}
+
+/// `params` as `T`'s parameter type, obeying `T`'s own rules.
+fn typed<T: Action>(params: &Value) -> Result<T::Params, String> {
+    let invalid = |e: String| format!("invalid `with:` for {}: {e}", T::ABOUT.name);
+    let params = T::Params::deserialize(params).map_err(|e| invalid(e.to_string()))?;
+    T::check(&params).map_err(invalid)?;
+    Ok(params)
 }

@@ -136,6 +136,17 @@ impl Host<'_> {
         cmd
     }
 
+    /// `cmd(argv)` run as root (through the host's become method), whatever the step's user.
+    pub fn root_cmd<I, S>(&self, argv: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut cmd = self.cmd(argv);
+        cmd.become_user = Some("root".to_owned());
+        cmd
+    }
+
     /// A command with only the step's user set: for the operator's own programs (`exec`).
     pub fn bare_cmd(&self, argv: Vec<String>) -> Command {
         let mut cmd = Command::new(argv);

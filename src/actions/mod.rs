@@ -37,7 +37,7 @@ pub use gocd::{
 };
 pub use http::{HttpGetParams, HttpWaitParams, TcpWaitParams};
 pub use pg::{
-    PgBasebackupParams, PgControldataParams, PgMakeStandbyParams, PgPromoteParams,
+    PgBasebackupParams, PgControl, PgControldataParams, PgMakeStandbyParams, PgPromoteParams,
     PgRebuildCheckParams, PgRemoveOldCopiesParams, PgRewindParams, PgStartParams, PgStatusParams,
     PgStopMode, PgStopParams, RebuildMethod, WalMethod,
 };
@@ -100,6 +100,11 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 
 /// Run the action a call names: find it, check its parameters, run it with the step's
 /// `timeout` (else its budget) as the deadline. A wait runs its check through here.
+/// Do these (rendered) parameters fit the action? None for an unknown action.
+pub fn check_params(name: &str, params: &Value) -> Option<Result<(), String>> {
+    find(name).map(|a| a.check_params(params))
+}
+
 pub(crate) async fn dispatch(env: &Env, call: &Call) -> Result<Value, StepFailure> {
     let Some(action) = find(&call.action) else {
         return Err(StepFailure::new(

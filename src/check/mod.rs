@@ -5,8 +5,10 @@
 pub mod params;
 mod refs;
 pub mod site;
+mod unused;
 
 pub use site::{BoundPlan, HostBinding, bind};
+pub use unused::unused_site_values;
 
 use crate::actions::{self, ActionKind};
 use crate::diag::{Diagnostic, Diagnostics, suggest};

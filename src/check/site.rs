@@ -329,7 +329,8 @@ pub fn deep_merge(base: &mut Map, over: &Map) {
     }
 }
 
-/// Every `vars.…`, `hosts.<role>.vars.…` and `secrets.…` the plan reads must exist in the site.
+/// Every `vars.…`, `hosts.<role>.vars.…` and `secrets.…` the plan reads must exist in the
+/// site, except a last name read only through `| default(…)` or an `is defined` test.
 fn check_site_references(bound: &BoundPlan, diags: &mut Diagnostics) {
     let ctx = bound.context(None);
     let env = template::shared();
@@ -337,13 +338,17 @@ fn check_site_references(bound: &BoundPlan, diags: &mut Diagnostics) {
         let Ok(vars) = template::variables(env, text, form) else {
             return;
         };
+        let optional = template::optional_variables(text, form);
         for path in vars {
             let (root, lookup): (&str, &[String]) = match path[0].as_str() {
                 "vars" | "secrets" => (path[0].as_str(), &path[..]),
                 "hosts" if path.get(2).is_some_and(|p| p == "vars") => ("hosts", &path[..]),
                 _ => continue,
             };
-            if let Some(missing) = first_missing(&ctx, lookup) {
+            // `x | default(…)` and `x is defined` let a site leave `x` out.
+            let first = first_missing(&ctx, lookup)
+                .filter(|&m| m + 1 < lookup.len() || !optional.contains(&path));
+            if let Some(missing) = first {
                 let shown = lookup[..=missing].join(".");
                 let known = parent_keys(&ctx, &lookup[..missing]);
                 let span = match text.find(shown.as_str()) {

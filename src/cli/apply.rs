@@ -40,6 +40,12 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
             }
         }
         None if args.params.given() => return Err(Failure::SavedPlanParams),
+        // A shipped plan's name, not a file: it was meant with --site.
+        None if std::fs::symlink_metadata(&args.plan).is_err()
+            && args.plan.to_str().and_then(crate::shipped::find).is_some() =>
+        {
+            return Err(Failure::NotASavedPlan { path: args.plan });
+        }
         None => {
             let text = crate::load::read_text(&args.plan)
                 .map_err(|message| Failure::Unreadable { message })?;

@@ -16,11 +16,8 @@ use crate::exec::{Cancel, Shared};
 use crate::plan::Severity;
 use crate::readiness::{self, Report, Status};
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-
-/// Where the checks are when `--checks` is not given (relative to the current directory).
-const DEFAULT_CHECKS: &str = "plans/gocd/readiness.yaml";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -33,10 +30,10 @@ pub struct Args {
     #[arg(long)]
     pub site: PathBuf,
     /// The checks: a plan file with `steps: []` whose `preconditions:` are the checks, each
-    /// with an optional `severity: warning|critical` (default: plans/gocd/readiness.yaml,
-    /// relative to the current directory).
-    #[arg(long, value_name = "FILE")]
-    pub checks: Option<PathBuf>,
+    /// with an optional `severity: warning|critical`; a shipped one by its name when no such
+    /// file exists (the default: gocd/readiness, shipped with drplan).
+    #[arg(long, value_name = "FILE", default_value = "gocd/readiness")]
+    pub checks: PathBuf,
     /// Report again every --interval until interrupted (the screen is cleared between
     /// reports on a terminal; with --format json, one report per line).
     #[arg(long)]
@@ -61,7 +58,7 @@ pub(super) fn interval(text: &str) -> Result<crate::plan::Duration, String> {
 }
 
 pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
-    let path = checks_path(args.checks.as_deref())?;
+    let path = args.checks;
     let graph = bind_graph(readiness::load_checks(&path), &args.site)?;
     let secrets = super::session::secrets(&graph)?;
     // SSH control sockets in a private temporary directory: a report must not leave a
@@ -122,24 +119,6 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
             severity: Severity::Critical,
         }),
     }
-}
-
-/// `--checks`, or the default when it exists.
-pub(super) fn checks_path(given: Option<&Path>) -> Result<PathBuf, Failure> {
-    if let Some(p) = given {
-        return Ok(p.to_path_buf());
-    }
-    let default = PathBuf::from(DEFAULT_CHECKS);
-    if default.is_file() {
-        return Ok(default);
-    }
-    let here = std::env::current_dir()
-        .map(|d| d.display().to_string())
-        .unwrap_or_else(|_| "the current directory".into());
-    Err(Failure::NoChecksFile {
-        default: DEFAULT_CHECKS,
-        here,
-    })
 }
 
 /// How reports are shown.

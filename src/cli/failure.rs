@@ -77,9 +77,21 @@ pub enum Failure {
     )]
     Secret { message: String },
 
-    #[error("cannot render what this run needs (nothing was started):\n  {}", .problems.join("\n  "))]
+    #[error("cannot render what this run needs, or its actions refuse it (nothing was started):\n  {}", .problems.join("\n  "))]
     #[diagnostic(code(drplan::input::render))]
     RenderAhead { problems: Vec<String> },
+
+    #[error(
+        "{} already exist{}; nothing was written:\n  {}",
+        if .existing.len() == 1 { "a file" } else { "files" },
+        if .existing.len() == 1 { "s" } else { "" },
+        .existing.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join("\n  ")
+    )]
+    #[diagnostic(
+        code(drplan::input::export_exists),
+        help("`--force` replaces them with the shipped ones, or export into another directory")
+    )]
+    ExportWouldReplace { existing: Vec<PathBuf> },
 
     #[error("--store {store}: {why}")]
     #[diagnostic(
@@ -208,13 +220,6 @@ pub enum Failure {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Insecure(#[from] Insecure),
-
-    #[error("no checks file: the default {default} is not in {here}")]
-    #[diagnostic(
-        code(drplan::input::no_checks_file),
-        help("pass `--checks FILE` (a plan with `steps: []` whose preconditions are the checks)")
-    )]
-    NoChecksFile { default: &'static str, here: String },
 
     #[error("refusing to serve on {addr} without --token: only loopback is served without one")]
     #[diagnostic(
@@ -402,7 +407,7 @@ impl Failure {
             | F::NoSuchStep { .. }
             | F::NotInDoubt { .. }
             | F::AssumedBoth { .. }
-            | F::NoChecksFile { .. }
+            | F::ExportWouldReplace { .. }
             | F::ServeExposed { .. }
             | F::WeakToken { .. }
             | F::Insecure(_) => 2,

@@ -6,9 +6,11 @@
 
 mod apply;
 mod check;
+mod docs_cmd;
 mod failure;
 mod pipeline;
 mod plan_cmd;
+mod plans_cmd;
 mod report;
 mod resume;
 mod rollback_cmd;
@@ -111,6 +113,14 @@ pub enum Command {
     Report(report::Args),
     /// Print the JSON Schema of plans or sites (the text of schemas/*.schema.json).
     Schema(schema_cmd::Args),
+    /// The plans shipped with drplan: list them, or export a copy to edit.
+    Plans(plans_cmd::Args),
+    /// Print the completion script of a shell (for packagers).
+    #[command(hide = true)]
+    Completions(docs_cmd::CompletionsArgs),
+    /// Write the man pages into a directory (for packagers).
+    #[command(hide = true)]
+    Man(docs_cmd::ManArgs),
 }
 
 /// Parse the command line, run, and report.
@@ -140,6 +150,9 @@ pub fn main() -> ExitCode {
         Command::Validate(a) => validate::run(a, &global),
         Command::Plan(a) => plan_cmd::run(a, &global),
         Command::Schema(a) => schema_cmd::run(a),
+        Command::Plans(a) => plans_cmd::run(a, &global),
+        Command::Completions(a) => docs_cmd::completions(a),
+        Command::Man(a) => docs_cmd::man(a),
         Command::Status(a) => status::run(a, &global),
         Command::Apply(a) => block_on(apply::run(a, &global)),
         Command::Resume(a) => block_on(resume::run(a, &global)),

@@ -9,9 +9,10 @@ use crate::plan::Map;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// Read and check a plan file.
+/// Read and check a plan: the file at `path`, or the shipped plan of that name when there is
+/// no such file (`gocd/failover`).
 pub fn load_plan(path: &Path) -> Result<ValidPlan, Diagnostics> {
-    let doc = load::read(path)?;
+    let doc = crate::shipped::read_plan(path)?;
     check::plan(doc)
 }
 

@@ -5,7 +5,7 @@
 //! fresh `ActionRunner` each round, as `check --watch` does) and the runs of the state
 //! directory or `--store` (read-only, through `session`). Only loopback is served without a token.
 
-use super::check::{checks_path, interval};
+use super::check::interval;
 use super::pipeline::bind_graph;
 use super::{Failure, Global, session};
 use crate::actions::{ActionRunner, Approvals};
@@ -31,9 +31,10 @@ pub struct Args {
     /// The site whose readiness to show.
     #[arg(long)]
     pub site: PathBuf,
-    /// The checks (as for `drplan check`; default: plans/gocd/readiness.yaml).
-    #[arg(long, value_name = "FILE")]
-    pub checks: Option<PathBuf>,
+    /// The checks (as for `drplan check`: a file, or a shipped one by its name when no such
+    /// file exists; default: gocd/readiness, shipped with drplan).
+    #[arg(long, value_name = "FILE", default_value = "gocd/readiness")]
+    pub checks: PathBuf,
     /// Where to listen. Any address but loopback needs --token.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -55,7 +56,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     if token.is_none() && !args.listen.ip().is_loopback() {
         return Err(Failure::ServeExposed { addr: args.listen });
     }
-    let path = checks_path(args.checks.as_deref())?;
+    let path = args.checks;
     let graph = bind_graph(readiness::load_checks(&path), &args.site)?;
     let secrets = session::secrets(&graph)?;
     let control = tempfile::Builder::new()

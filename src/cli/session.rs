@@ -68,12 +68,16 @@ impl RunPlan {
     /// Refuse when the files on disk are no longer the ones this run (or saved plan) holds.
     pub fn check_unchanged(&self, what: &str) -> Result<(), Failure> {
         for f in [&self.plan, &self.site] {
-            let now = std::fs::read(&f.path)
-                .map(|b| sha256_hex(&b))
-                .map_err(|source| Failure::Unchecked {
-                    path: f.path.clone(),
-                    source,
-                })?;
+            // A shipped plan is compared with the text of this drplan.
+            let now = match crate::shipped::stored(&f.path) {
+                Some(shipped) => sha256_hex(shipped.text.as_bytes()),
+                None => std::fs::read(&f.path)
+                    .map(|b| sha256_hex(&b))
+                    .map_err(|source| Failure::Unchecked {
+                        path: f.path.clone(),
+                        source,
+                    })?,
+            };
             if now != f.sha256 {
                 return Err(Failure::Changed {
                     path: f.path.clone(),
@@ -248,7 +252,10 @@ pub fn evidence(store: &dyn RunStore, run: &str) -> Result<(RunEvidence, Replay)
 /// template that does not wait for a step. A failure here leaves nothing on disk.
 pub fn prepare(graph: &PlanGraph) -> Result<Secrets, Failure> {
     let secrets = secrets(graph)?;
-    let problems = crate::exec::context::render_ahead(graph, &secrets);
+    let fits = |action: &str, with: &serde_json::Value| {
+        crate::actions::check_params(action, with).unwrap_or(Ok(()))
+    };
+    let problems = crate::exec::context::render_ahead(graph, &secrets, &fits);
     if !problems.is_empty() {
         return Err(Failure::RenderAhead { problems });
     }

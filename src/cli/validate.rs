@@ -1,6 +1,7 @@
 //! `drplan validate PLAN [--site SITE]`
 
 use super::{Failure, Global, load_graph, load_plan};
+use crate::check;
 use crate::diag::Diagnostics;
 use crate::render::count;
 use serde_json::json;
@@ -26,44 +27,53 @@ pub enum Format {
 
 pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let outcome = match &args.site {
-        Some(site) => load_graph(&args.plan, site).map(|g| {
-            (
-                g.bound.valid.plan.name.clone(),
-                g.steps().len(),
-                g.waves.len(),
-            )
+        Some(site) => load_graph(&args.plan, site).map(|g| Valid {
+            name: g.bound.valid.plan.name.clone(),
+            steps: g.steps().len(),
+            waves: g.waves.len(),
+            warnings: check::unused_site_values(&g.bound, g.site_password_users().as_ref()),
         }),
-        None => load_plan(&args.plan)
-            .map(|v| (v.plan.name.clone(), v.plan.steps.len(), v.dag.waves().len())),
+        None => load_plan(&args.plan).map(|v| Valid {
+            name: v.plan.name.clone(),
+            steps: v.plan.steps.len(),
+            waves: v.dag.waves().len(),
+            warnings: Diagnostics::default(),
+        }),
     };
     match (args.format, outcome) {
-        (Format::Text, Ok((name, steps, waves))) => {
+        (Format::Text, Ok(valid)) => {
             if !global.quiet {
+                for w in &valid.warnings.0 {
+                    eprintln!("{}", warning_line(w));
+                }
                 let with = args
                     .site
                     .as_ref()
                     .map(|s| format!(" with site {}", s.display()))
                     .unwrap_or_default();
                 println!(
-                    "ok: plan `{name}` in {} is valid{with} ({} in {})",
+                    "ok: plan `{}` in {} is valid{with} ({} in {})",
+                    valid.name,
                     args.plan.display(),
-                    count(steps, "step", "steps"),
-                    count(waves, "wave", "waves")
+                    count(valid.steps, "step", "steps"),
+                    count(valid.waves, "wave", "waves")
                 );
             }
             Ok(())
         }
         (Format::Text, Err(d)) => Err(Failure::Invalid(d)),
         (Format::Json, result) => {
-            let (valid, diags) = match result {
-                Ok(_) => (true, Diagnostics::default()),
-                Err(d) => (false, d),
+            let (valid, diags, warnings) = match result {
+                Ok(v) => (true, Diagnostics::default(), v.warnings),
+                Err(d) => (false, d, Diagnostics::default()),
             };
             println!(
                 "{}",
-                serde_json::to_string_pretty(
-                    &json!({ "valid": valid, "diagnostics": diagnostics_json(&diags) })
-                )
+                serde_json::to_string_pretty(&json!({
+                    "valid": valid,
+                    "diagnostics": diagnostics_json(&diags),
+                    "warnings": diagnostics_json(&warnings),
+                }))
                 .unwrap_or_default()
             );
             if valid {
@@ -74,6 +84,23 @@ pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
                 })
             }
         }
+    }
+}
+
+/// What `validate` says about a valid plan.
+struct Valid {
+    name: String,
+    steps: usize,
+    waves: usize,
+    /// Site values the plan does not read (with `--site`).
+    warnings: Diagnostics,
+}
+
+/// `warning: FILE:LINE:COLUMN: message`, one line.
+fn warning_line(w: &crate::diag::Diagnostic) -> String {
+    match w.location() {
+        Some((file, line, column)) => format!("warning: {file}:{line}:{column}: {}", w.message),
+        None => format!("warning: {}", w.message),
     }
 }
 

@@ -33,10 +33,9 @@ impl Secrets {
             plan.contains(&format!("secrets.{name}"))
                 || plan.contains(&format!("secrets['{name}']"))
         };
-        let postgres: Vec<&String> = match &bound.site.postgres {
-            Some(pg) if graph.reads_site_passwords() => pg.passwords.values().collect(),
-            _ => Vec::new(),
-        };
+        let postgres = bound
+            .site
+            .password_secrets(graph.site_password_users().as_ref());
         let mut values = Map::new();
         for (name, source) in &bound.site.secrets {
             if !named(name) && !postgres.contains(&name) {
@@ -153,35 +152,62 @@ pub fn context(bound: &BoundPlan, secrets: &Secrets, results: &Map) -> Value {
     ctx
 }
 
-/// Render, with the real secrets, every template that does not wait for a step's result:
-/// a run that would stop half-way on a template it could have rendered at the start never
-/// starts. Returns what failed, redacted, one line each.
-pub fn render_ahead(graph: &PlanGraph, secrets: &Secrets) -> Vec<String> {
+/// Render, with the real secrets, every template that does not wait for a step's result,
+/// and ask `fits` (the action's own check) about each `with:` known whole by then: a run that
+/// would stop half-way on a template it could have rendered, or on parameters its action
+/// refuses, never starts. Returns what failed, redacted, one line each.
+pub fn render_ahead(
+    graph: &PlanGraph,
+    secrets: &Secrets,
+    fits: &dyn Fn(&str, &Value) -> Result<(), String>,
+) -> Vec<String> {
     let ctx = context(&graph.bound, secrets, &Map::new());
     let mut problems = Vec::new();
-    let mut ahead = |what: String, with: &Map| {
+    let mut ahead = |what: String, action: &str, with: &Map| {
+        let mut whole = Some(Map::new());
         for (key, value) in with {
             if waits_for_steps(value) {
+                whole = None;
                 continue;
             }
-            if let Err(e) = secrets.render(value, &ctx) {
-                problems.push(secrets.redact_str(&format!("{what}, `{key}`: {e}")));
+            match secrets.render(value, &ctx) {
+                Ok(v) => {
+                    if let Some(w) = whole.as_mut() {
+                        w.insert(key.clone(), v);
+                    }
+                }
+                Err(e) => {
+                    whole = None;
+                    problems.push(secrets.redact_str(&format!("{what}, `{key}`: {e}")));
+                }
             }
+        }
+        if let Some(Err(e)) = whole.map(|w| fits(action, &Value::Object(w))) {
+            problems.push(secrets.redact_str(&format!("{what}: {e}")));
         }
     };
     for check in &graph.bound.valid.plan.preconditions {
-        ahead(format!("precondition `{}`", check.name), &check.with);
+        ahead(
+            format!("precondition `{}`", check.name),
+            &check.check,
+            &check.with,
+        );
     }
     for step in graph.steps() {
-        ahead(format!("step `{}`", step.id), &step.with);
+        ahead(format!("step `{}`", step.id), &step.action, &step.with);
         for check in &step.preconditions {
             ahead(
                 format!("step `{}`, precondition `{}`", step.id, check.name),
+                &check.check,
                 &check.with,
             );
         }
         if let Some(rb) = &step.rollback {
-            ahead(format!("rollback of step `{}`", step.id), &rb.with);
+            ahead(
+                format!("rollback of step `{}`", step.id),
+                &rb.action,
+                &rb.with,
+            );
         }
     }
     problems

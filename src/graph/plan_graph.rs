@@ -5,7 +5,9 @@ use super::Dag;
 use crate::actions;
 use crate::check::{BoundPlan, HostBinding};
 use crate::plan::{LOCAL_ROLE, Map, Step};
+use crate::template;
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 #[derive(Debug, Clone)]
 pub struct PlanGraph {
@@ -77,21 +79,28 @@ impl PlanGraph {
             .is_some_and(|a| a.idempotent)
     }
 
-    /// May an action of the plan — a step, a rollback hook, a check, or a check one of
-    /// them runs itself — read the site's PostgreSQL passwords?
-    pub fn reads_site_passwords(&self) -> bool {
+    /// The PostgreSQL users whose passwords (the site's `postgres.passwords`) an action of
+    /// the plan may log in with — a step, a rollback hook, a check, or a check one of them
+    /// runs itself — from the parameters each action names (`About::login_params`), rendered
+    /// with the site's values. None: any user (a name that is only known while the run goes,
+    /// or that does not render).
+    pub fn site_password_users(&self) -> Option<BTreeSet<String>> {
         let plan = &self.bound.valid.plan;
         let checks = plan
             .preconditions
             .iter()
-            .chain(plan.steps.iter().flat_map(|s| &s.preconditions));
-        let mut used = checks.map(|c| (&c.check, &c.with));
-        let mut steps = plan.steps.iter().flat_map(|s| {
+            .chain(plan.steps.iter().flat_map(|s| &s.preconditions))
+            .map(|c| (&c.check, &c.with));
+        let steps = plan.steps.iter().flat_map(|s| {
             let hook = s.rollback.as_ref().map(|rb| (&rb.action, &rb.with));
             std::iter::once((&s.action, &s.with)).chain(hook)
         });
-        used.any(|(a, w)| reads_site_passwords(a, w))
-            || steps.any(|(a, w)| reads_site_passwords(a, w))
+        let ctx = self.bound.context(None);
+        let mut users = BTreeSet::new();
+        for (action, with) in checks.chain(steps) {
+            login_users(action, with, &ctx, &mut users)?;
+        }
+        Some(users)
     }
 
     /// Steps marked `point_of_no_return`, in plan order.
@@ -119,17 +128,42 @@ impl PlanGraph {
     }
 }
 
-/// Does `action` with these parameters (or the check it runs itself) read the site's
-/// PostgreSQL passwords?
-fn reads_site_passwords(action: &str, with: &Map) -> bool {
+/// Add the users `action` with these parameters (or the check it runs itself) logs in as;
+/// None when one of them cannot be known before the run.
+fn login_users(action: &str, with: &Map, ctx: &Value, users: &mut BTreeSet<String>) -> Option<()> {
     let Some(about) = actions::lookup(action) else {
-        return false;
+        return Some(());
     };
-    about.site_passwords
-        || about.runs_check.is_some_and(|nested| {
-            let inner = with.get(nested.check).and_then(Value::as_str);
-            let empty = Map::new();
-            let inner_with = with.get(nested.with).and_then(Value::as_object);
-            inner.is_some_and(|i| reads_site_passwords(i, inner_with.unwrap_or(&empty)))
-        })
+    for param in about.login_params {
+        let Some(value) = with.get(*param) else {
+            continue;
+        };
+        let waits = |text: &str| {
+            template::variables(template::shared(), text, template::Form::Template)
+                .map_or(true, |vars| {
+                    vars.iter().any(|p| p[0] == "steps" || p[0] == "result")
+                })
+        };
+        if value
+            .as_str()
+            .is_some_and(|t| template::is_template(t) && waits(t))
+        {
+            return None;
+        }
+        match template::render_value(template::shared(), value, ctx).ok()? {
+            Value::String(user) => {
+                users.insert(user);
+            }
+            _ => return None,
+        }
+    }
+    if let Some(nested) = about.runs_check {
+        let inner = with.get(nested.check).and_then(Value::as_str);
+        let empty = Map::new();
+        let inner_with = with.get(nested.with).and_then(Value::as_object);
+        if let Some(inner) = inner {
+            login_users(inner, inner_with.unwrap_or(&empty), ctx, users)?;
+        }
+    }
+    Some(())
 }

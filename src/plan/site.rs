@@ -36,6 +36,24 @@ pub struct Site {
     pub postgres: Option<PostgresSpec>,
 }
 
+impl Site {
+    /// The secrets that hold the PostgreSQL passwords of `users` (of every user the site
+    /// names when None).
+    pub fn password_secrets(
+        &self,
+        users: Option<&std::collections::BTreeSet<String>>,
+    ) -> Vec<&String> {
+        let Some(pg) = &self.postgres else {
+            return Vec::new();
+        };
+        pg.passwords
+            .iter()
+            .filter(|(user, _)| users.is_none_or(|set| set.contains(*user)))
+            .map(|(_, secret)| secret)
+            .collect()
+    }
+}
+
 /// PostgreSQL logins of a site, for every `pg.*` action and check.
 ///
 /// An action that connects as user `U` (its `user:`, or `replication_user:`) without a

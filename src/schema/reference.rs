@@ -87,9 +87,16 @@ fn section(out: &mut String, about: &About, reference: &Value, defs: &Value) {
     if about.asks_operator {
         out.push_str("- It asks the operator: a checks file and `wait.until` may not use it.\n");
     }
-    if about.site_passwords {
-        out.push_str(
-            "- Without a `password`, it logs in with the site's `postgres.passwords` for its user.\n",
+    if !about.login_params.is_empty() {
+        let _ = writeln!(
+            out,
+            "- Without a `password`, it logs in with the site's `postgres.passwords` for its user ({}).",
+            about
+                .login_params
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let _ = writeln!(out, "- **Needs on the host:** {}", about.needs);

@@ -5,7 +5,10 @@
 //! failover that silently runs `pg_ctl promote -D ""` is worse than one that stops. This
 //! module does no I/O.
 
+mod optional;
 mod strict;
+
+pub use optional::optional_variables;
 
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;

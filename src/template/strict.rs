@@ -374,7 +374,7 @@ fn span(e: &Expr<'_>) -> Span {
 }
 
 /// The sub-expressions of a node, in evaluation order.
-fn children<'x, 'a>(e: &'x Expr<'a>) -> Vec<&'x Expr<'a>> {
+pub(super) fn children<'x, 'a>(e: &'x Expr<'a>) -> Vec<&'x Expr<'a>> {
     let args = |args: &'x [CallArg<'a>]| {
         args.iter().map(|a| match a {
             CallArg::Pos(x)

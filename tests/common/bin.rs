@@ -1,6 +1,7 @@
 //! `drplan()`: how every integration test runs the binary.
 
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 /// The `drplan` binary cargo built for these tests, run as a script would run it: no colour
 /// (`NO_COLOR` set, `CLICOLOR_FORCE` removed) and nothing on stdin (so `apply` without
@@ -23,4 +24,22 @@ fn script_like(mut c: Command) -> Command {
         .env_remove("CLICOLOR_FORCE")
         .stdin(Stdio::null());
     c
+}
+
+/// `drplan ARGS` run in `dir`, to its end.
+pub fn output_in(dir: &Path, args: &[&str]) -> Output {
+    drplan()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run drplan")
+}
+
+/// What a command printed: its stdout, then its stderr.
+pub fn said(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }

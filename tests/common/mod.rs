@@ -11,8 +11,25 @@ pub mod rig;
 pub mod sshd;
 
 #[allow(unused_imports)] // each test binary uses one or the other
-pub use bin::{drplan, drplan_in};
+pub use bin::{drplan, drplan_in, output_in, said};
 use drplan::transport::Command;
+
+/// `DIR/site.yaml`: a site binding each of `roles` to a host nobody answers for (ssh to a
+/// closed port on loopback, an empty known_hosts), with the variables the GoCD plans read and
+/// GoCD's VIP on loopback too: whatever runs against it reaches nothing.
+pub fn unreachable_site(dir: &std::path::Path, roles: &[&str]) -> std::path::PathBuf {
+    std::fs::write(dir.join("known_hosts"), "").unwrap();
+    let hosts: String = roles
+        .iter()
+        .map(|r| format!("  {r}: {{ address: 127.0.0.1, port: 9, user: nobody }}\n"))
+        .collect();
+    let site = format!(
+        "version: 1\nsite: gone\nhosts:\n{hosts}ssh: {{ known_hosts: known_hosts, connect_timeout: 2s }}\nvars:\n  pg: {{ port: 5432, user: postgres, bin_dir: /usr/lib/postgresql/15/bin }}\n  vip: {{ address: 127.0.0.1/8, interface: lo }}\n  go: {{ port: 9, config_dir: /etc/go }}\n"
+    );
+    let path = dir.join("site.yaml");
+    std::fs::write(&path, site).unwrap();
+    path
+}
 
 /// A shell script that fails (exit 1) when the value of its `PGPASSWORD` appears in the argv
 /// of any process on the machine while it runs, its own wrappers included (exit 2 when it

@@ -64,13 +64,6 @@ pub(super) fn is_copy_of(data: &str, path: &str) -> bool {
         && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit)
 }
 
-/// `host.cmd(argv)` run as root (the host's become method), whatever the step's user.
-fn as_root(host: &Host<'_>, argv: &[&str]) -> crate::transport::Command {
-    let mut cmd = host.cmd(argv.iter().copied());
-    cmd.become_user = Some("root".to_owned());
-    cmd
-}
-
 /// Empty `data` into a new copy beside it; returns the copy, or None when there was nothing
 /// to keep.
 pub(super) async fn move_aside(host: &Host<'_>, data: &str) -> Result<Option<String>, StepFailure> {
@@ -96,7 +89,7 @@ pub(super) async fn move_aside(host: &Host<'_>, data: &str) -> Result<Option<Str
             .split_once(':')
             .ok_or_else(|| host.fail(format!("cannot tell who owns {data} (got {said:?})")))?;
         host.ok(
-            as_root(host, &["install", "-d", "-o", uid, "-g", gid, "-m", "0700", "--", &old]),
+            host.root_cmd(["install", "-d", "-o", uid, "-g", gid, "-m", "0700", "--", &old]),
             &format!(
                 "creating {old} as root (the parent of {data} is not writable by the cluster's user)"
             ),
@@ -156,7 +149,7 @@ pub(super) async fn remove_old_copies(
             .await?;
         if String::from_utf8_lossy(&out.stdout).contains("needs-root") {
             host.ok(
-                as_root(&host, &["rmdir", "--", copy]),
+                host.root_cmd(["rmdir", "--", copy]),
                 &format!("removing the emptied {copy} as root"),
             )
             .await?;

@@ -265,11 +265,14 @@ pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, St
         )),
         Err(e) => Some(format!("CHECKPOINT on the source failed: {}", e.message)),
     };
-    let argv = vec![
+    let mut argv = vec![
         program(bin, "pg_rewind"),
         format!("--target-pgdata={data}"),
         format!("--source-server={conninfo}"),
     ];
+    if let Some(conf) = p.config_file.as_deref().filter(|c| !c.is_empty()) {
+        argv.push(format!("--config-file={conf}"));
+    }
     let out = host
         .ok(
             login.apply(host.cmd(argv)),
@@ -282,13 +285,16 @@ pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, St
         String::from_utf8_lossy(&out.stderr)
     );
     let needed = !said.contains("no rewind required");
+    // A target that was not shut down cleanly is first recovered in single-user mode (which
+    // needs its configuration: `config_file` where it is not in the data directory).
+    let crash_recovered = said.contains("to complete crash recovery");
     let standby = p.standby.unwrap_or(false);
     if standby {
         upstream.ensure_slot(&host, bin).await?;
         write_standby(&host, data, &upstream, &primary_conninfo).await?;
     }
     Ok(
-        json!({ "changed": needed || standby, "rewound": needed, "standby": standby, "slot": upstream.slot, "warning": warning }),
+        json!({ "changed": needed || standby, "rewound": needed, "crash_recovered": crash_recovered, "standby": standby, "slot": upstream.slot, "warning": warning }),
     )
 }
 

@@ -6,7 +6,8 @@
 //! in a disaster) before rewinding it; `pg.rebuild_check` refuses anything older. These actions run as the cluster's OS user
 //! (`become: postgres`): `pg_ctl` refuses to run as root.
 //!
-//! Parameters and declarations are here; the code in `run.rs` (start, stop, promote),
+//! Parameters and declarations are here; the code in `run.rs` (start and stop, with pg_ctl
+//! or Debian's pg_ctlcluster; promote),
 //! `status.rs`, `copy.rs` (basebackup, rewind, make_standby), `check.rs` (controldata,
 //! rebuild_check) and `aside.rs` (moved-aside copies), with `auth.rs` (passwords) and
 //! `libpq.rs` (connection strings).
@@ -42,6 +43,20 @@ pub struct PgPromoteParams {
     pub wait: Option<Duration>,
 }
 
+/// How `pg.start` and `pg.stop` control a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PgControl {
+    /// `pg_ctl -D DATA_DIR`, as the step's user (the cluster's OS user).
+    #[default]
+    PgCtl,
+    /// Debian's `pg_ctlcluster VERSION NAME` (the `cluster`), run as root through the host's
+    /// become method: it reads the cluster's configuration under `/etc/postgresql`, starts
+    /// the server as the cluster's owner with its own log file, and where systemd runs it
+    /// hands the start or stop to the cluster's unit (`postgresql@VERSION-NAME`).
+    PgCtlcluster,
+}
+
 /// Start a cluster.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -51,16 +66,31 @@ pub struct PgStartParams {
     /// Directory of the PostgreSQL programs (default: found on PATH).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bin_dir: Option<String>,
-    /// Server log file (`pg_ctl -l`); required because a server started over SSH without
-    /// one keeps the session's output open and hangs it.
-    pub log_file: String,
+    /// Server log file (`pg_ctl -l`); needed with `pg_ctl`, because a server started over SSH
+    /// without one keeps the session's output open and hangs it. `pg_ctlcluster` uses the
+    /// cluster's own log, and this one only names it in messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<String>,
     /// How long to wait until it accepts connections (default 60s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<Duration>,
     /// Extra server options, e.g. `["-c", "port=5433"]`, given to postgres through
-    /// `pg_ctl -o` (each quoted; pg_ctl remembers them for a later restart).
+    /// `pg_ctl -o` (each quoted; pg_ctl remembers them for a later restart). Not with
+    /// `pg_ctlcluster`, which takes the cluster's configuration.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
+    /// `pg_ctl` (default) or `pg_ctlcluster`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<PgControl>,
+    /// With `pg_ctlcluster`: the cluster, `VERSION/NAME` (`15/main`). Empty: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The server's `postgresql.conf` when it is not in the data directory (Debian's
+    /// `/etc/postgresql/15/main/postgresql.conf`): with `pg_ctl`, given to postgres as
+    /// `-c config_file=…`; `pg_ctlcluster` reads the cluster's own. Empty: the data
+    /// directory's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<String>,
 }
 
 /// How `pg_ctl stop` shuts down.
@@ -83,8 +113,15 @@ pub struct PgStopParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bin_dir: Option<String>,
     /// smart, fast (default) or immediate. pg_rewind needs a clean (not immediate) stop.
+    /// (Where pg_ctlcluster hands the stop to systemd, the unit's own mode applies: fast.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<PgStopMode>,
+    /// `pg_ctl` (default) or `pg_ctlcluster`, as for `pg.start`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<PgControl>,
+    /// With `pg_ctlcluster`: the cluster, `VERSION/NAME` (`15/main`). Empty: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 /// How pg_basebackup gets the WAL needed for a consistent copy.
@@ -175,6 +212,12 @@ pub struct PgRewindParams {
     /// copied from the source is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot: Option<String>,
+    /// The cluster's `postgresql.conf` when it is not in the data directory (Debian's
+    /// `/etc/postgresql/15/main/postgresql.conf`): pg_rewind needs it (`--config-file`,
+    /// PostgreSQL 15 and later) to finish crash recovery of an old primary that was not shut
+    /// down cleanly. Empty: the data directory's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<String>,
 }
 
 /// Turn a stopped cluster into a standby of `primary_host`.
@@ -343,7 +386,7 @@ impl Action for Basebackup {
             contents beside it; a replication connection to the source (with a `slot`, `psql` too, which \
             creates it there first).",
         budget: LONG_BUDGET,
-        site_passwords: true,
+        login_params: &["user"],
         ..About::PLAIN
     };
 
@@ -386,7 +429,7 @@ impl Action for MakeStandby {
         result: "`changed`: false when both were already so.",
         needs: "`sh`, `cat`, `mktemp`, `mv`, run as the cluster's OS user; with a `slot`, `psql` and a \
             replication connection to the primary, which creates the slot when it has none.",
-        site_passwords: true,
+        login_params: &["user"],
         ..About::PLAIN
     };
 
@@ -433,7 +476,7 @@ impl Action for RebuildCheck {
             `parent_writable`, `root_available`, `free_bytes`, `needed_bytes`, `source` (what the \
             source server says), `system_identifier`, `control`.",
         needs: "`psql`, `pg_controldata`, `df`, `du` and `awk`, run as `os_user`; changes nothing.",
-        site_passwords: true,
+        login_params: &["user", "replication_user"],
         ..About::PLAIN
     };
 
@@ -471,12 +514,13 @@ impl Action for Rewind {
         kind: Change,
         idempotent: false,
         summary: "Resynchronise a stopped old primary with the new one (pg_rewind)",
-        result: "`changed`, `rewound` (false when the timelines had not diverged), `standby`, `warning`.",
+        result: "`changed`, `rewound` (false when the timelines had not diverged), `crash_recovered` (the \
+            target was not shut down cleanly and pg_rewind recovered it first), `standby`, `warning`.",
         needs: "`pg_rewind` and `pg_controldata`, run as the cluster's OS user; `wal_log_hints` or data \
             checksums on the old primary; a user with pg_rewind's rights on the source (with a `slot`, `psql` \
             and a replication connection as `replication_user`, which creates it there).",
         budget: LONG_BUDGET,
-        site_passwords: true,
+        login_params: &["user", "replication_user"],
         ..About::PLAIN
     };
 
@@ -493,14 +537,20 @@ impl Action for Start {
         name: "pg.start",
         kind: Change,
         idempotent: true,
-        summary: "Start a PostgreSQL cluster with pg_ctl and wait until it accepts connections",
+        summary: "Start a PostgreSQL cluster (pg_ctl, or Debian's pg_ctlcluster) and wait until it accepts \
+            connections",
         result: "`changed`, `running: true`.",
-        needs: "`pg_ctl`, run as the cluster's OS user.",
+        needs: "`pg_ctl`, run as the cluster's OS user; with `control: pg_ctlcluster`, `pg_ctlcluster` \
+            (postgresql-common) run as root through the host's become method.",
         ..About::PLAIN
     };
 
     async fn run(ctx: &Ctx<'_>, p: PgStartParams) -> Result<Value, StepFailure> {
         run::start(ctx, p).await
+    }
+
+    fn check(p: &PgStartParams) -> Result<(), String> {
+        run::check_start(p)
     }
 }
 
@@ -521,7 +571,7 @@ impl Action for Status {
             all it received, else the age of the last transaction it replayed), `last_replay_at`, \
             `replicas`, `replica` and `replica_lag_bytes` (with `replica`), `server_version`.",
         needs: "`psql` on the step's host; superuser or `pg_read_all_stats` to see replication.",
-        site_passwords: true,
+        login_params: &["user"],
         ..About::PLAIN
     };
 
@@ -538,15 +588,21 @@ impl Action for Stop {
         name: "pg.stop",
         kind: Change,
         idempotent: true,
-        summary: "Stop a PostgreSQL cluster with pg_ctl (nothing to do when stopped)",
+        summary: "Stop a PostgreSQL cluster (pg_ctl, or Debian's pg_ctlcluster; nothing to do when stopped)",
         result: "`changed`, `running: false`, `mode` (when it stopped one), `last_lsn` (and \
             `_bytes`: the shutdown checkpoint, where its WAL ends; null unless it was shut down \
             cleanly).",
-        needs: "`pg_ctl` and `pg_controldata`, run as the cluster's OS user.",
+        needs: "`pg_ctl` and `pg_controldata`, run as the cluster's OS user; with \
+            `control: pg_ctlcluster`, `pg_ctlcluster` (postgresql-common) run as root through the \
+            host's become method.",
         ..About::PLAIN
     };
 
     async fn run(ctx: &Ctx<'_>, p: PgStopParams) -> Result<Value, StepFailure> {
         run::stop(ctx, p).await
+    }
+
+    fn check(p: &PgStopParams) -> Result<(), String> {
+        run::control_of(p.control, p.cluster.as_deref()).map(|_| ())
     }
 }

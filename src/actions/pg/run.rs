@@ -6,12 +6,19 @@
 //! over SSH without one keeps the session's output open and hangs it. Promotion does not
 //! sleep blindly: `pg_ctl promote` returns at once (-W) and we poll `pg_is_in_recovery()`
 //! every 100 ms over the server's own unix socket (found in `postmaster.pid`).
+//!
+//! Start and stop go through `pg_ctl` (the default; `config_file` names a `postgresql.conf`
+//! outside the data directory, as Debian keeps it) or, with `control: pg_ctlcluster`, through
+//! Debian's `pg_ctlcluster VERSION NAME` run as root: it reads the cluster's own configuration,
+//! log and `pg_ctl.conf`, and where systemd runs it hands the start or stop to the cluster's
+//! unit, so systemd keeps supervising it. Either way `pg_ctl status -D DATA` (as the
+//! cluster's user) says whether the server runs, before and after.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{PgPromoteParams, PgStartParams, PgStopMode, PgStopParams};
+use super::{PgControl, PgPromoteParams, PgStartParams, PgStopMode, PgStopParams};
 use crate::actions::failure::command_failure;
 use crate::actions::host::{Ctx, Host, program};
 use crate::step::{FailureKind, StepFailure};
@@ -74,42 +81,133 @@ fn server_options(options: &[String]) -> String {
         .join(" ")
 }
 
+/// How a cluster is started and stopped, from `control` and `cluster`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Control<'a> {
+    PgCtl,
+    /// `pg_ctlcluster VERSION NAME`.
+    Cluster {
+        version: &'a str,
+        name: &'a str,
+    },
+}
+
+/// The control `control` and `cluster` say, or what is wrong with them.
+pub(super) fn control_of<'a>(
+    control: Option<PgControl>,
+    cluster: Option<&'a str>,
+) -> Result<Control<'a>, String> {
+    let cluster = cluster.filter(|c| !c.is_empty());
+    match (control.unwrap_or_default(), cluster) {
+        (PgControl::PgCtl, None) => Ok(Control::PgCtl),
+        (PgControl::PgCtl, Some(c)) => Err(format!(
+            "`cluster: {c}` is for `control: pg_ctlcluster`; with pg_ctl (the default) leave it out or empty"
+        )),
+        (PgControl::PgCtlcluster, None) => Err(
+            "`control: pg_ctlcluster` needs `cluster: VERSION/NAME` (Debian's `15/main`, as `pg_lsclusters` lists it)".into(),
+        ),
+        (PgControl::PgCtlcluster, Some(c)) => {
+            let parts = c.split_once('/').filter(|(v, n)| {
+                let word = |s: &str| {
+                    !s.is_empty()
+                        && s.chars()
+                            .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
+                };
+                word(v) && v.starts_with(|ch: char| ch.is_ascii_digit()) && word(n)
+            });
+            match parts {
+                Some((version, name)) => Ok(Control::Cluster { version, name }),
+                None => Err(format!(
+                    "`cluster: {c}` is not VERSION/NAME (like `15/main`)"
+                )),
+            }
+        }
+    }
+}
+
+/// `pg.start`'s parameters that do not go together.
+pub(super) fn check_start(p: &PgStartParams) -> Result<(), String> {
+    let given = |o: &Option<String>| o.as_deref().is_some_and(|s| !s.is_empty());
+    match control_of(p.control, p.cluster.as_deref())? {
+        Control::PgCtl if !given(&p.log_file) => Err(
+            "with pg_ctl, `log_file` is needed (a server started over SSH without one hangs the session)".into(),
+        ),
+        Control::Cluster { .. } if !p.options.is_empty() => Err(
+            "`options` are for pg_ctl; with pg_ctlcluster, put server settings in the cluster's postgresql.conf".into(),
+        ),
+        _ => Ok(()),
+    }
+}
+
 pub(super) async fn start(ctx: &Ctx<'_>, p: PgStartParams) -> Result<Value, StepFailure> {
+    let control = control_of(p.control, p.cluster.as_deref()).map_err(|e| ctx.invalid(e))?;
     let host = ctx.host().await?;
     let bin = p.bin_dir.as_deref();
     if pg_ctl_status(&host, bin, &p.data_dir).await? == Running::Yes {
         return Ok(json!({ "changed": false, "running": true }));
     }
     let wait = p.wait.map_or(DEFAULT_WAIT, |w| w.std());
-    let mut argv = vec![
-        program(bin, "pg_ctl"),
-        "start".into(),
-        "-D".into(),
-        p.data_dir.clone(),
-        "-l".into(),
-        p.log_file.clone(),
-        "-w".into(),
-        "-t".into(),
-        secs(wait),
-    ];
-    if !p.options.is_empty() {
-        argv.extend(["-o".into(), server_options(&p.options)]);
-    }
-    let mut cmd = host.cmd(argv);
-    // pg_ctl's own wait plus room to report: its exit says whether the server came up.
+    let log = p.log_file.as_deref().filter(|l| !l.is_empty());
+    let shown_log = log
+        .map(|l| format!(" (server log: {l})"))
+        .unwrap_or_default();
+    let Control::Cluster { version, name } = control else {
+        let mut argv = vec![
+            program(bin, "pg_ctl"),
+            "start".into(),
+            "-D".into(),
+            p.data_dir.clone(),
+            "-l".into(),
+            log.unwrap_or_default().to_owned(),
+            "-w".into(),
+            "-t".into(),
+            secs(wait),
+        ];
+        let mut options = p.options.clone();
+        if let Some(conf) = p.config_file.as_deref().filter(|c| !c.is_empty()) {
+            options.extend(["-c".to_owned(), format!("config_file={conf}")]);
+        }
+        if !options.is_empty() {
+            argv.extend(["-o".into(), server_options(&options)]);
+        }
+        let mut cmd = host.cmd(argv);
+        // pg_ctl's own wait plus room to report: its exit says whether the server came up.
+        cmd.timeout = Some(wait + Duration::from_secs(10));
+        let what = format!("starting PostgreSQL in {}{shown_log}", p.data_dir);
+        host.ok(cmd, &what).await?;
+        return Ok(json!({ "changed": true, "running": true }));
+    };
+    let mut cmd = host.root_cmd(["pg_ctlcluster", version, name, "start"]);
     cmd.timeout = Some(wait + Duration::from_secs(10));
-    host.ok(
-        cmd,
-        &format!(
-            "starting PostgreSQL in {} (server log: {})",
-            p.data_dir, p.log_file
-        ),
-    )
-    .await?;
+    let what =
+        format!("starting PostgreSQL cluster {version}/{name} with pg_ctlcluster{shown_log}");
+    cluster_command(&host, cmd, &what).await?;
+    if pg_ctl_status(&host, bin, &p.data_dir).await? != Running::Yes {
+        return Err(host.fail(format!(
+            "{what}: pg_ctlcluster succeeded, but no server runs in {} (is that the cluster's data_directory?)",
+            p.data_dir
+        )));
+    }
     Ok(json!({ "changed": true, "running": true }))
 }
 
+/// Run a `pg_ctlcluster` command: 0, or 2 (already running for a start, not running for a
+/// stop), is what was asked for.
+async fn cluster_command(
+    host: &Host<'_>,
+    cmd: crate::transport::Command,
+    what: &str,
+) -> Result<(), StepFailure> {
+    let argv = cmd.argv.clone();
+    let out = host.run(cmd).await?;
+    match out.status {
+        Some(0 | 2) => Ok(()),
+        _ => Err(command_failure(&host.label, &argv, &out, what)),
+    }
+}
+
 pub(super) async fn stop(ctx: &Ctx<'_>, p: PgStopParams) -> Result<Value, StepFailure> {
+    let control = control_of(p.control, p.cluster.as_deref()).map_err(|e| ctx.invalid(e))?;
     let host = ctx.host().await?;
     let bin = p.bin_dir.as_deref();
     if pg_ctl_status(&host, bin, &p.data_dir).await? == Running::No {
@@ -127,22 +225,40 @@ pub(super) async fn stop(ctx: &Ctx<'_>, p: PgStopParams) -> Result<Value, StepFa
     let wait = ctx
         .remaining("stopping PostgreSQL")?
         .saturating_sub(Duration::from_secs(2));
-    let argv = vec![
-        program(bin, "pg_ctl"),
-        "stop".into(),
-        "-D".into(),
-        p.data_dir.clone(),
-        "-m".into(),
-        mode.into(),
-        "-w".into(),
-        "-t".into(),
-        secs(wait.min(Duration::from_secs(3600))),
-    ];
-    host.ok(
-        host.cmd(argv),
-        &format!("stopping PostgreSQL in {}", p.data_dir),
-    )
-    .await?;
+    let wait = secs(wait.min(Duration::from_secs(3600)));
+    match control {
+        Control::PgCtl => {
+            let argv = vec![
+                program(bin, "pg_ctl"),
+                "stop".into(),
+                "-D".into(),
+                p.data_dir.clone(),
+                "-m".into(),
+                mode.into(),
+                "-w".into(),
+                "-t".into(),
+                wait,
+            ];
+            host.ok(
+                host.cmd(argv),
+                &format!("stopping PostgreSQL in {}", p.data_dir),
+            )
+            .await?;
+        }
+        Control::Cluster { version, name } => {
+            let mut cmd = host.root_cmd(["pg_ctlcluster", "--mode", mode, version, name, "stop"]);
+            // pg_ctlcluster's pg_ctl waits this long (its -t).
+            cmd.env.push(("PGCTLTIMEOUT".into(), wait));
+            let what = format!("stopping PostgreSQL cluster {version}/{name} with pg_ctlcluster");
+            cluster_command(&host, cmd, &what).await?;
+            if pg_ctl_status(&host, bin, &p.data_dir).await? != Running::No {
+                return Err(host.fail(format!(
+                    "{what}: pg_ctlcluster succeeded, but a server still runs in {}",
+                    p.data_dir
+                )));
+            }
+        }
+    }
     let last = last_lsn(&host, bin, &p.data_dir).await;
     Ok(
         json!({ "changed": true, "running": false, "mode": mode, "last_lsn": last.0, "last_lsn_bytes": last.1 }),
@@ -370,6 +486,72 @@ pub(super) async fn promote(ctx: &Ctx<'_>, p: PgPromoteParams) -> Result<Value, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn start(control: Option<PgControl>, cluster: &str) -> PgStartParams {
+        PgStartParams {
+            data_dir: "/d".into(),
+            bin_dir: None,
+            log_file: Some("/l".into()),
+            wait: None,
+            options: Vec::new(),
+            control,
+            cluster: Some(cluster.into()),
+            config_file: None,
+        }
+    }
+
+    #[test]
+    fn the_control_method_and_the_cluster_go_together() {
+        let cluster = Some(PgControl::PgCtlcluster);
+        assert_eq!(control_of(None, None), Ok(Control::PgCtl));
+        assert_eq!(
+            control_of(Some(PgControl::PgCtl), Some("")),
+            Ok(Control::PgCtl)
+        );
+        assert_eq!(
+            control_of(cluster, Some("15/main")),
+            Ok(Control::Cluster {
+                version: "15",
+                name: "main"
+            })
+        );
+        for (control, given, says) in [
+            (None, Some("15/main"), "is for `control: pg_ctlcluster`"),
+            (cluster, None, "needs `cluster: VERSION/NAME`"),
+            (cluster, Some(""), "needs `cluster: VERSION/NAME`"),
+            (cluster, Some("main"), "is not VERSION/NAME"),
+            (cluster, Some("15/main/x"), "is not VERSION/NAME"),
+            (cluster, Some("main/15"), "is not VERSION/NAME"),
+            (cluster, Some("15/ma in"), "is not VERSION/NAME"),
+        ] {
+            let err = control_of(control, given).unwrap_err();
+            assert!(err.contains(says), "{given:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn start_refuses_what_its_control_cannot_use() {
+        assert_eq!(check_start(&start(None, "")), Ok(()));
+        let mut no_log = start(None, "");
+        no_log.log_file = Some(String::new());
+        assert!(
+            check_start(&no_log)
+                .unwrap_err()
+                .contains("`log_file` is needed")
+        );
+        let mut debian = start(Some(PgControl::PgCtlcluster), "15/main");
+        debian.log_file = None;
+        assert_eq!(check_start(&debian), Ok(()));
+        // pg_ctlcluster reads the cluster's own configuration: config_file is not passed.
+        debian.config_file = Some("/etc/postgresql/15/main/postgresql.conf".into());
+        assert_eq!(check_start(&debian), Ok(()));
+        debian.options = vec!["-c".into(), "port=1".into()];
+        assert!(
+            check_start(&debian)
+                .unwrap_err()
+                .contains("`options` are for pg_ctl")
+        );
+    }
 
     #[test]
     fn server_options_are_quoted_for_pg_ctls_shell() {
