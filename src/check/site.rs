@@ -7,6 +7,7 @@ use crate::load::{Document, child};
 use crate::plan::{HostSpec, LOCAL_ROLE, Map, ParamSpec, ParamType, Site, TransportKind, shown};
 use crate::schema::{self, shape_diagnostics};
 use crate::template::{self, Form, SENSITIVE};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -97,7 +98,7 @@ pub fn site(doc: &Document) -> Result<Site, Diagnostics> {
     if !diags.is_empty() {
         return Err(diags.sorted());
     }
-    serde_json::from_value(doc.value.clone()).map_err(|e| {
+    Deserialize::deserialize(&doc.value).map_err(|e| {
         Diagnostics::from(doc.error_at("drplan::schema::invalid", "", format!("invalid site: {e}")))
     })
 }
