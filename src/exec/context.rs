@@ -269,6 +269,27 @@ mod tests {
     use crate::step::{FailureKind, Outcome, StepFailure};
 
     #[test]
+    fn a_step_reads_the_results_its_templates_name() {
+        let words = |text: &str| {
+            let mut seen = Vec::new();
+            let dynamic = step_words(text, |w| seen.push(w.to_owned()));
+            (seen, dynamic)
+        };
+        let (seen, dynamic) =
+            words("{{ steps['check-lag'].result.lsn }} on {{ steps.a_1.result }}");
+        assert!(seen.contains(&"check-lag".to_owned()) && seen.contains(&"a_1".to_owned()));
+        assert!(!dynamic);
+        assert!(!words("steps[\"b\"].result is defined").1);
+        // A step id taken from a variable: no telling which, so every result.
+        assert!(words("{{ steps[params.which].result }}").1);
+        assert!(words("{{ steps | length }}").1);
+        assert!(
+            !words("{{ vars.steps_dir }}").1,
+            "a word that only starts like it"
+        );
+    }
+
+    #[test]
     fn a_short_secret_never_makes_a_record_unreadable() {
         let mut values = Map::new();
         values.insert("pw".into(), Value::String("ta".into()));

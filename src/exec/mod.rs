@@ -107,29 +107,39 @@ impl<R> Shared<R> {
 
 /// Failpoint for crash tests: with `DRPLAN_CRASH_AFTER_RECORD=N`, the process kills itself
 /// with SIGKILL right after its N-th journal record is on disk — exactly the crash the
-/// journal must survive. Compiled only with the `failpoints` feature (test builds): in a
+/// journal must survive. Records appended together (one fsync) may reach the disk in part
+/// when a crash comes while they are written: the failpoint then writes the batch only up
+/// to the N-th record. Compiled only with the `failpoints` feature (test builds): in a
 /// release binary the variable means nothing.
 ///
 /// `N` counts records; `KIND:STEP` (`step_finished:release-vip`) names one, for tests on real
 /// hosts where how many commands a step runs (and so how many records come before) varies.
+/// Returns the index in `batch` of the record to crash after.
 #[cfg(not(feature = "failpoints"))]
-fn crash_point(_appended: u64, _record: &serde_json::Value) {}
+fn crash_point(_appended: u64, _batch: &[Value]) -> Option<usize> {
+    None
+}
 
 #[cfg(feature = "failpoints")]
-fn crash_point(appended: u64, record: &serde_json::Value) {
+fn crash_point(appended: u64, batch: &[Value]) -> Option<usize> {
     static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let Some(at) = AT.get_or_init(|| std::env::var("DRPLAN_CRASH_AFTER_RECORD").ok()) else {
-        return;
-    };
-    let hit = match at.split_once(':') {
-        Some((kind, step)) => record["kind"] == kind && record["step"] == step,
-        None => at.parse() == Ok(appended),
-    };
-    if hit {
-        // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
+    let at = AT
+        .get_or_init(|| std::env::var("DRPLAN_CRASH_AFTER_RECORD").ok())
+        .as_ref()?;
+    batch
+        .iter()
+        .zip(1..)
+        .position(|(record, n)| match at.split_once(':') {
+            Some((kind, step)) => record["kind"] == kind && record["step"] == step,
+            None => at.parse() == Ok(appended + n),
+        })
+}
+
+/// The crash `crash_point` asked for.
+fn crash_now() {
+    // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
     }
 }
 
@@ -262,10 +272,12 @@ impl<R: StepRunner> Executor<R> {
     pub(super) fn flush(&mut self) -> Result<(), JournalError> {
         if !self.staged.is_empty() {
             let values = std::mem::take(&mut self.staged);
-            self.journal.append_all(&values)?;
-            for value in &values {
-                self.appended += 1;
-                crash_point(self.appended, value);
+            let crash = crash_point(self.appended, &values);
+            let written = crash.map_or(values.len(), |k| k + 1);
+            self.journal.append_all(&values[..written])?;
+            self.appended += written as u64;
+            if crash.is_some() {
+                crash_now();
             }
         }
         for e in std::mem::take(&mut self.held) {
