@@ -536,10 +536,16 @@ async fn site_passwords_a_root_owned_parent_and_kept_copies() {
     rig.ok_as("pg", "postgres", "pg.start", start(&d2, &pg, 2, p2))
         .await;
     wait_streaming(&rig, p2).await;
+    // The standby streams a moment before the primary's pg_stat_replication shows it with a
+    // replay position: the primary's own view, with the password from the site, is waited for.
     let primary = rig
-        .ok("pg", "pg.status", json!({ "host": "127.0.0.1", "port": p1, "user": "postgres", "bin_dir": BIN, "replica": "127.0.0.1" }))
-        .await;
-    assert_eq!(primary["replica"]["state"], "streaming", "{primary}");
+        .ok(
+            "pg",
+            "wait.until",
+            json!({ "check": "pg.status", "with": { "host": "127.0.0.1", "port": p1, "user": "postgres", "bin_dir": BIN, "replica": "127.0.0.1" }, "expect": "result.replica is not none and result.replica.state == 'streaming' and result.replica_lag_bytes is not none", "interval": "100ms", "timeout": "60s" }),
+        )
+        .await["result"]
+        .clone();
     assert!(primary["replica_lag_bytes"].is_i64(), "{primary}");
 
     let data = d2.to_str().unwrap();

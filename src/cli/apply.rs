@@ -2,7 +2,7 @@
 
 use super::session::{self, Drive, RunPlan};
 use super::{Failure, Global, ParamFlags, load_graph, with_params};
-use crate::journal::{RunId, RunStore};
+use crate::journal::RunId;
 use crate::render;
 use crate::saved::SavedPlan;
 use std::io::{BufRead, IsTerminal, Write};
@@ -63,14 +63,15 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     // Everything that can refuse the run before it exists does so here: a refused start
     // leaves nothing on disk that `resume` could pick up.
     let secrets = session::prepare(&graph)?;
+    let store = session::store(global)?;
     if !args.yes {
         confirm(&graph, global)?;
     }
     let run_id = RunId::generate()?;
-    let _lock = session::lock(global, &graph.bound.site.site, &run_id, "apply")?;
+    let _lock = session::lock(&*store, &graph.bound.site.site, &run_id, "apply")?;
     let stored = serde_json::to_vec_pretty(&run_plan)
         .map_err(|e| Failure::io("encode the run's plan")(e.into()))?;
-    let created = session::store(global).create_run(&run_id, &stored)?;
+    let created = store.create_run(&run_id, &stored)?;
     let json = args.run.json();
     let mut ex = session::executor(Drive {
         graph,
@@ -86,11 +87,15 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         &run_plan.plan.sha256,
         &run_plan.site.sha256,
         &run_plan.params,
-    )?;
+    )
+    .map_err(Failure::unrecorded(&run_id))?;
     let started = std::time::Instant::now();
     session::preconditions(&mut ex, &run_id).await?;
     let opts = args.run.options(run_plan.options, Vec::new(), Vec::new());
-    let ending = ex.forward(&opts).await?;
+    let ending = ex
+        .forward(&opts)
+        .await
+        .map_err(Failure::unrecorded(&run_id))?;
     session::finish(
         &ex,
         &run_id,

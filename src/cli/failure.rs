@@ -78,6 +78,15 @@ pub enum Failure {
     #[diagnostic(code(drplan::input::render))]
     RenderAhead { problems: Vec<String> },
 
+    #[error("--store {store}: {why}")]
+    #[diagnostic(
+        code(drplan::input::store),
+        help(
+            "the store looks like\n  etcd://HOST:PORT[,HOST:PORT…]/PREFIX[?ca=FILE&cert=FILE&key=FILE&user=NAME&password-file=FILE&lease=10s]\n(docs/store.md)"
+        )
+    )]
+    BadStore { store: String, why: String },
+
     #[error("cannot write {}", .path.display())]
     #[diagnostic(code(drplan::input::write))]
     Write {
@@ -252,6 +261,19 @@ pub enum Failure {
     )]
     RollbackPaused { run: RunId, step: String },
 
+    #[error("run {run} stopped: its journal can no longer be written")]
+    #[diagnostic(
+        code(drplan::run::unrecorded),
+        help(
+            "no step started after that, and the steps that were running ended first; their ends are not recorded, so they are in doubt. Once the journal can be written again (the store answers), continue:\n  drplan resume {run}"
+        )
+    )]
+    Unrecorded {
+        run: RunId,
+        #[source]
+        source: JournalError,
+    },
+
     #[error("run {run}: its stored plan is unreadable")]
     #[diagnostic(code(drplan::run::stored_plan))]
     StoredPlan {
@@ -347,6 +369,7 @@ impl Failure {
             | F::Params { .. }
             | F::Secret { .. }
             | F::RenderAhead { .. }
+            | F::BadStore { .. }
             | F::Write { .. }
             | F::NotATerminal
             | F::NotConfirmed
@@ -368,11 +391,15 @@ impl Failure {
             | F::RollbackNeedsDecision { .. }
             | F::RollbackPaused { .. }
             | F::StoredPlan { .. }
+            | F::Unrecorded { .. }
             | F::UnknownRecord { .. }
             | F::Io { .. } => 1,
             F::Journal(e) => match e {
                 // The operator named a run that is not there: invalid input.
                 JournalError::InvalidRunId { .. } | JournalError::RunNotFound { .. } => 2,
+                // Nothing started: the store could not be reached (or refused us) at start.
+                JournalError::Unreachable { .. } => 2,
+                JournalError::Store { .. } | JournalError::Fenced { .. } => 1,
                 // Another user's file in the state directory: the operator must look.
                 JournalError::Insecure(_) => 2,
                 JournalError::Io { .. }
@@ -382,8 +409,10 @@ impl Failure {
             },
             F::StepRefused { .. } | F::Refused { .. } => 3,
             F::Lock(e) => match e {
-                LockError::Held { .. } => 4,
-                LockError::InvalidSite { .. } | LockError::Insecure(_) => 2,
+                LockError::Held { .. } | LockError::HeldInStore { .. } => 4,
+                LockError::InvalidSite { .. }
+                | LockError::Store { .. }
+                | LockError::Insecure(_) => 2,
                 LockError::Io { .. } => 1,
             },
             F::Interrupted { .. } | F::InterruptedBeforeStart { .. } | F::ChecksInterrupted => 130,
@@ -431,6 +460,12 @@ impl Failure {
             hint: crate::diag::suggest(step, steps)
                 .unwrap_or_else(|| format!("see its steps:\n  drplan status {run}")),
         }
+    }
+
+    /// The journal of `run` failed while it ran: the run stopped, unrecorded from then on.
+    pub fn unrecorded(run: &RunId) -> impl FnOnce(JournalError) -> Failure {
+        let run = run.clone();
+        move |source| Failure::Unrecorded { run, source }
     }
 
     /// An I/O error while doing `action`, or the refusal it carries (`trust::is_insecure`)

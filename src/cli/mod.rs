@@ -53,6 +53,11 @@ pub struct Global {
         env = "DRPLAN_STATE_DIR"
     )]
     pub state_dir: PathBuf,
+    /// Keep runs and site locks in etcd instead of --state-dir (which then holds only SSH
+    /// control sockets): etcd://HOST:PORT[,HOST:PORT…]/PREFIX, with options
+    /// ?ca=FILE&cert=FILE&key=FILE&user=NAME&password-file=FILE&lease=10s (docs/store.md).
+    #[arg(long, global = true, value_name = "URL", env = "DRPLAN_STORE")]
+    pub store: Option<String>,
     /// No colours (also when NO_COLOR is set or output is not a terminal).
     #[arg(long, global = true)]
     pub no_color: bool,

@@ -23,14 +23,21 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
-    let (id, plan, state, journal) = session::open(global, &args.run)?;
+    let store = session::store(global)?;
+    let (_lock, (id, plan, state, journal)) =
+        session::open_locked(&*store, &args.run, "resume", |id, state| {
+            if let Some(why) = state.not_resumable() {
+                return Err(Failure::NotResumable {
+                    run: id.clone(),
+                    why,
+                });
+            }
+            if state.status() == RunStatus::RollingBack {
+                return Err(Failure::RollingBack { run: id.clone() });
+            }
+            Ok(())
+        })?;
     let stored = plan.options;
-    if let Some(why) = state.not_resumable() {
-        return Err(Failure::NotResumable { run: id, why });
-    }
-    if state.status() == RunStatus::RollingBack {
-        return Err(Failure::RollingBack { run: id });
-    }
     plan.check_unchanged("the run started")?;
     let graph = plan.graph()?;
     for s in args.retry.iter().chain(&args.skip) {
@@ -43,7 +50,6 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         }
     }
     let secrets = session::prepare(&graph)?;
-    let _lock = session::lock(global, &graph.bound.site.site, &id, "resume")?;
     let events = session::events(global, args.flags.json());
     let checked = state.preconditions_passed;
     let mut ex = session::executor(Drive {
@@ -62,7 +68,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     }
     let mut opts = args.flags.options(stored, args.retry, args.skip);
     opts.kill_stale = args.kill_stale;
-    let ending = ex.forward(&opts).await?;
+    let ending = ex.forward(&opts).await.map_err(Failure::unrecorded(&id))?;
     session::finish(
         &ex,
         &id,

@@ -28,13 +28,19 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
-    let (id, plan, state, journal) = session::open(global, &args.run)?;
-    if !state.started || matches!(state.status(), RunStatus::RolledBack | RunStatus::Refused) {
-        return Err(Failure::NothingToRollBack {
-            run: id,
-            status: state.status().as_str(),
-        });
-    }
+    let store = session::store(global)?;
+    let (_lock, (id, plan, state, journal)) =
+        session::open_locked(&*store, &args.run, "rollback", |id, state| {
+            if !state.started
+                || matches!(state.status(), RunStatus::RolledBack | RunStatus::Refused)
+            {
+                return Err(Failure::NothingToRollBack {
+                    run: id.clone(),
+                    status: state.status().as_str(),
+                });
+            }
+            Ok(())
+        })?;
     plan.check_unchanged("the run started")?;
     let graph = plan.graph()?;
     for s in args.assume_done.iter().chain(&args.assume_not_run) {
@@ -64,7 +70,6 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         return Err(Failure::AssumedBoth { step: both.clone() });
     }
     let secrets = session::prepare(&graph)?;
-    let _lock = session::lock(global, &graph.bound.site.site, &id, "rollback")?;
     let events = session::events(global, matches!(args.format, super::validate::Format::Json));
     let mut ex = session::executor(Drive {
         graph,
@@ -80,7 +85,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         assume_not_run: args.assume_not_run,
         kill_stale: args.kill_stale,
     };
-    match ex.rollback(&opts).await? {
+    match ex.rollback(&opts).await.map_err(Failure::unrecorded(&id))? {
         Ending::RolledBack => {
             crate::ui::say(&format!("run {id} rolled back"));
             Ok(())

@@ -9,12 +9,14 @@ use crate::diag::{Diagnostics, SourceFile};
 use crate::events::EventSink;
 use crate::exec::{Ending, Executor, OnFailure, Options, Preconditions, RunState, Secrets, Shared};
 use crate::graph::PlanGraph;
-use crate::journal::{FileRunStore, Journal, LockInfo, RunId, RunStore, SiteLock};
+use crate::journal::{
+    EtcdConnect, EtcdStore, FileRunStore, HeldLock, Journal, LockInfo, RunId, RunStore, StoreUrl,
+};
 use crate::load::Document;
 use crate::saved::{SavedFile, sha256_hex};
 use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// `runs/RUN/plan.json`: the exact texts a run executes, with their hashes.
@@ -96,32 +98,90 @@ pub fn graph_from(plan: &SavedFile, site: &SavedFile) -> Result<PlanGraph, Diagn
     Ok(PlanGraph::build(check::bind(check::plan(p)?, s)?))
 }
 
-pub fn store(global: &Global) -> FileRunStore {
-    FileRunStore::new(&global.state_dir)
+/// Where runs and site locks are kept: etcd with `--store`, else files in `--state-dir`.
+pub fn store(global: &Global) -> Result<Box<dyn RunStore>, Failure> {
+    match &global.store {
+        None => Ok(Box::new(FileRunStore::new(&global.state_dir))),
+        Some(text) => Ok(Box::new(EtcdStore::connect(etcd_settings(text)?)?)),
+    }
+}
+
+/// The store URL, and the files it names read (each trusted as the other input files are).
+fn etcd_settings(text: &str) -> Result<EtcdConnect, Failure> {
+    let url = StoreUrl::parse(text).map_err(|why| Failure::BadStore {
+        store: text.to_owned(),
+        why,
+    })?;
+    // Text files, refused when another user could have written them (`load::read_text`).
+    let read = |path: &Path| {
+        crate::load::read_text(path).map_err(|message| Failure::Unreadable { message })
+    };
+    let ca = url
+        .ca
+        .as_deref()
+        .map(read)
+        .transpose()?
+        .map(String::into_bytes);
+    let identity = match &url.identity {
+        Some((cert, key)) => Some((read(cert)?.into_bytes(), read(key)?.into_bytes())),
+        None => None,
+    };
+    let password = match &url.user {
+        // One trailing newline is the file's, not the password's.
+        Some((_, file)) => {
+            let text = read(file)?;
+            Some(text.strip_suffix('\n').unwrap_or(&text).to_owned())
+        }
+        None => None,
+    };
+    Ok(EtcdConnect {
+        url,
+        ca,
+        identity,
+        password,
+    })
 }
 
 /// Take the site's lock for this run, or fail with exit 4 naming the holder.
 pub fn lock(
-    global: &Global,
+    store: &dyn RunStore,
     site: &str,
     run_id: &RunId,
     command: &str,
-) -> Result<SiteLock, Failure> {
+) -> Result<HeldLock, Failure> {
     let info = LockInfo::for_this_process(run_id.as_str(), command);
-    let acquired = SiteLock::acquire(&global.state_dir, site, &info)?;
-    if let Some(note) = acquired.note() {
+    let held = store.lock_site(site, &info)?;
+    if let Some(note) = &held.note {
         eprintln!("note: {note}");
     }
-    Ok(acquired.lock)
+    Ok(held)
 }
 
 /// An existing run's stored plan, replayed state and journal.
-pub fn open(
-    global: &Global,
+pub type Opened = (RunId, RunPlan, RunState, Box<dyn Journal>);
+
+/// Open a run to continue it (`resume`, `rollback`): `refuse` judges it first (a run it
+/// refuses is not worth its site's lock); then take the lock, and read again what the
+/// store holds, which nobody else can change from then on (another controller may have
+/// written until its lease ran out), and judge that.
+pub fn open_locked(
+    store: &dyn RunStore,
     run: &str,
-) -> Result<(RunId, RunPlan, RunState, Box<dyn Journal>), Failure> {
+    command: &str,
+    refuse: impl Fn(&RunId, &RunState) -> Result<(), Failure>,
+) -> Result<(HeldLock, Opened), Failure> {
+    let (id, _, state, _) = open(store, run)?;
+    refuse(&id, &state)?;
+    let held = lock(store, &state.site, &id, command)?;
+    let opened = open(store, run)?;
+    refuse(&opened.0, &opened.2)?;
+    Ok((held, opened))
+}
+
+/// An existing run's stored plan, replayed state and journal.
+pub fn open(store: &dyn RunStore, run: &str) -> Result<Opened, Failure> {
     let id: RunId = run.parse()?;
-    let opened = store(global).open_run(&id)?;
+    let opened = store.open_run(&id)?;
     let plan: RunPlan =
         serde_json::from_slice(&opened.plan).map_err(|source| Failure::StoredPlan {
             run: id.clone(),
@@ -389,7 +449,7 @@ pub fn conclude(run: &RunId, ending: Ending, say_success: bool) -> Result<(), Fa
 /// all held (they are never checked again once `preconditions_passed` is journaled: after
 /// a promote they no longer hold, by design).
 pub async fn preconditions(ex: &mut Executor<ActionRunner>, run: &RunId) -> Result<(), Failure> {
-    match ex.preconditions().await? {
+    match ex.preconditions().await.map_err(Failure::unrecorded(run))? {
         Preconditions::Held => Ok(()),
         Preconditions::Refused(failure) => Err(Failure::Refused {
             run: run.clone(),

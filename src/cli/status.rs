@@ -17,10 +17,11 @@ pub struct Args {
 
 pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let json = matches!(args.format, super::validate::Format::Json);
+    let store = session::store(global)?;
     let Some(run) = args.run else {
-        return list(global, json);
+        return list(&*store, json);
     };
-    let (id, plan, state, _) = session::open(global, &run)?;
+    let (id, plan, state, _) = session::open(&*store, &run)?;
     if !state.started {
         if json {
             let out =
@@ -96,11 +97,11 @@ pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
 /// Why a run directory without `run_started` is not a run.
 const NEVER_STARTED: &str = "never started: refused before its first journal record";
 
-fn list(global: &Global, json: bool) -> Result<(), Failure> {
-    let runs = session::store(global).list_runs()?;
+fn list(store: &dyn RunStore, json: bool) -> Result<(), Failure> {
+    let runs = store.list_runs()?;
     let mut rows = Vec::new();
     for r in runs {
-        let row = match session::open(global, r.id.as_str()) {
+        let row = match session::open(store, r.id.as_str()) {
             Ok((_, _, state, _)) if !state.started => {
                 json!({ "run": r.id.to_string(), "status": state.status(), "why": NEVER_STARTED })
             }
@@ -117,7 +118,7 @@ fn list(global: &Global, json: bool) -> Result<(), Failure> {
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         );
     } else if rows.is_empty() {
-        println!("no runs in {}", global.state_dir.display());
+        println!("no runs in {}", store.describe());
     } else {
         for r in rows {
             let what = match r["why"].as_str() {

@@ -217,13 +217,21 @@ impl<R: StepRunner> Executor<R> {
                 // The hook's commands are journaled as they start, as a step's are.
                 let work = shared.call(call);
                 tokio::pin!(work);
+                // A journal that fails meanwhile stops the rollback, but only once the hook
+                // has ended: a command is never dropped mid-way.
+                let mut unrecorded = None;
                 let result = loop {
                     tokio::select! {
                         biased;
-                        Some(command) = started.recv() => self.commands_started(Some(command), &mut started)?,
+                        Some(command) = started.recv(), if unrecorded.is_none() => {
+                            unrecorded = self.commands_started(Some(command), &mut started).err();
+                        }
                         result = &mut work => break result,
                     }
                 };
+                if let Some(e) = unrecorded {
+                    return Err(e);
+                }
                 self.commands_started(None, &mut started)?;
                 result.err()
             }

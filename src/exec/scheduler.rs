@@ -67,13 +67,38 @@ impl<R: StepRunner> Executor<R> {
         if let Some(ending) = self.settle_doubts(opts).await? {
             return Ok(ending);
         }
+        let mut running = JoinSet::new();
+        let result = self.schedule(opts, &mut running).await;
+        // A journal that fails mid-run (a full disk, a store that no longer answers or whose
+        // lock was lost): nothing more can be recorded, so nothing more starts. The steps
+        // already running end first, unrecorded — a command is never dropped mid-way — and
+        // stay in doubt for `resume` to judge.
+        if let Err(e) = &result
+            && !running.is_empty()
+        {
+            self.shared.emit(Event::Note {
+                message: format!(
+                    "the journal cannot be written ({e}): no new step starts; waiting for the {} running to end",
+                    running.len()
+                ),
+            });
+            while running.join_next().await.is_some() {}
+        }
+        result
+    }
+
+    /// The ready queue: launch, journal, repeat until the run ends or cannot go on.
+    async fn schedule(
+        &mut self,
+        opts: &Options,
+        running: &mut JoinSet<(usize, u32, Outcome, u64)>,
+    ) -> Result<Ending, JournalError> {
         // Step tasks report the commands they start here; only this loop journals them.
         let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::clone(&self.shared);
         let steps = shared.graph.steps();
         let dag = shared.graph.dag();
         let parallel = opts.parallel.max(1);
-        let mut running: JoinSet<(usize, u32, Outcome, u64)> = JoinSet::new();
         let mut ready = Ready::new(self);
         let mut failed = Vec::new();
         let mut refused = false;

@@ -113,6 +113,48 @@ async fn a_failure_pauses_and_dependants_never_start() {
     assert_eq!(ex.state.status(), RunStatus::Paused);
 }
 
+/// A journal that fails mid-run (a store that stopped answering): nothing new starts, and
+/// the step still running ends before `forward` returns; its end is not recorded, so a
+/// resume finds it in doubt.
+#[tokio::test]
+async fn a_journal_that_fails_mid_run_stops_once_the_running_steps_end() {
+    let fake = Arc::new(Fake {
+        delay_ms: 10,
+        delay_for: [("slow".to_string(), 300)].into(),
+        ..Fake::default()
+    });
+    let text = plan(&[
+        step("quick", &[], ""),
+        step("slow", &[], ""),
+        step("after", &["quick"], ""),
+    ]);
+    let journal = MemJournal::default();
+    // run_started, step_started quick and slow; quick's end is the write that fails.
+    let crash = Some(doubles::CrashAt { at: 4, torn: true });
+    let mut ex = executor(fake.clone(), &text, journal.process(crash));
+    assert!(ex.forward(&opts()).await.is_err());
+    let seen = fake.seen();
+    assert!(
+        seen.contains(&doubles::Seen::End {
+            tag: "slow".into(),
+            ok: true
+        }),
+        "the running step ended first: {seen:?}"
+    );
+    assert!(
+        !seen.contains(&doubles::Seen::Start("after".into())),
+        "nothing started after the failure: {seen:?}"
+    );
+    let state = RunState::replay(&journal.records(), false).unwrap();
+    for s in ["quick", "slow"] {
+        assert!(
+            matches!(state.step(s), StepState::InDoubt { .. }),
+            "{s}: {:?}",
+            state.step(s)
+        );
+    }
+}
+
 #[tokio::test]
 async fn rollback_runs_newest_first_and_stops_at_the_point_of_no_return() {
     let fake = Arc::new(Fake::failing(&["boom"]));

@@ -42,16 +42,49 @@ pub enum JournalError {
     )]
     InvalidRunId { id: String },
 
-    #[error("there is no run {id} in {}", state_dir.display())]
+    #[error("there is no run {id} in {store}")]
     #[diagnostic(
         code(drplan::journal::no_such_run),
-        help("`drplan status` lists the runs; is --state-dir the one the run used?")
+        help("`drplan status` lists the runs; is --state-dir (or --store) the one the run used?")
     )]
-    RunNotFound { id: String, state_dir: PathBuf },
+    RunNotFound { id: String, store: String },
 
     #[error("run {id} already exists")]
     #[diagnostic(code(drplan::journal::run_exists))]
     RunExists { id: String },
+
+    #[error("cannot reach the store {store}: {message}")]
+    #[diagnostic(
+        code(drplan::store::unreachable),
+        help(
+            "nothing was started or changed; check that the etcd members are up and reachable from here, and the store's certificates and credentials (docs/store.md)"
+        )
+    )]
+    Unreachable { store: String, message: String },
+
+    #[error("could not {action} in the store {store}: {message}")]
+    #[diagnostic(
+        code(drplan::store::failed),
+        help(
+            "what etcd did with that request is unknown, so nothing more is written by this process; once the store answers again, `drplan resume` reads back what it holds"
+        )
+    )]
+    Store {
+        store: String,
+        action: String,
+        message: String,
+    },
+
+    #[error(
+        "this controller no longer holds the lock of site '{site}' ({why}), so it writes nothing more"
+    )]
+    #[diagnostic(
+        code(drplan::store::fenced),
+        help(
+            "its lease expired (the controller was cut off from etcd, or paused, for longer than the lease) and another controller may have taken the run over; see `drplan status` on the store"
+        )
+    )]
+    Fenced { site: String, why: String },
 
     /// Something in the state directory that another user could have written or planted.
     #[error(transparent)]
@@ -87,6 +120,31 @@ pub enum LockError {
         site: String,
         holder: Option<Box<LockInfo>>,
         path: PathBuf,
+    },
+
+    #[error("{}", held_message(site, holder.as_deref()))]
+    #[diagnostic(
+        code(drplan::journal::locked),
+        help(
+            "wait for that run to end. If its controller is gone, its lease expires at most {lease_secs}s after its last renewal; then `drplan resume RUN` (with the same --store) takes the run over; lock key: {key}"
+        )
+    )]
+    HeldInStore {
+        site: String,
+        holder: Option<Box<LockInfo>>,
+        key: String,
+        lease_secs: i64,
+    },
+
+    #[error("could not {action} in the store {store}: {message}")]
+    #[diagnostic(
+        code(drplan::store::lock),
+        help("nothing was started; check that the etcd members are up and reachable from here")
+    )]
+    Store {
+        store: String,
+        action: String,
+        message: String,
     },
 
     #[error("{site:?} cannot name a lock file")]

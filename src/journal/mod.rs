@@ -8,7 +8,10 @@
 //! with the site) can be added without touching the executor. `FileRunStore` is the local
 //! default. Only the executor writes journals; nothing here prints or interprets records.
 //!
-//! All of it is blocking file I/O (an fsync per append, a few milliseconds; records that
+//! `EtcdStore` (`etcd/`) keeps the same runs and locks in etcd (`--store etcd://…`), so that
+//! a controller at another site can continue a run; see docs/store.md.
+//!
+//! All of it is blocking I/O (an fsync per append, a few milliseconds; records that
 //! are ready together share one fsync through `append_all`). The executor
 //! journals between steps, when waiting for the disk is exactly what it must do; from async
 //! code call it directly or via `tokio::task::spawn_blocking`.
@@ -16,6 +19,7 @@
 /// Where the actions' calendar fields used to live (they moved to `crate::clock`).
 pub(crate) use crate::clock;
 mod error;
+mod etcd;
 mod file;
 mod line;
 mod lock;
@@ -25,6 +29,7 @@ mod store;
 use std::time::SystemTime;
 
 pub use error::{JournalError, LockError};
+pub use etcd::{EtcdConnect, EtcdStore, StoreUrl};
 pub use file::FileJournal;
 pub use lock::{Acquired, LockInfo, SiteLock};
 pub use run_id::RunId;
@@ -93,6 +98,30 @@ pub trait RunStore {
     /// The most recently created run, if any.
     fn latest_run(&self) -> Result<Option<RunInfo>, JournalError> {
         Ok(self.list_runs()?.pop())
+    }
+
+    /// Take `site`'s lock for this process (one run per site at a time), or say who holds
+    /// it. While it is held, this store's journals may be written; dropping it releases
+    /// the site.
+    fn lock_site(&self, site: &str, holder: &LockInfo) -> Result<HeldLock, LockError>;
+
+    /// Where the runs are, for messages (a directory, or an etcd URL without its options).
+    fn describe(&self) -> String;
+}
+
+/// A site's lock, however the store keeps it; dropping it releases the site.
+pub struct HeldLock {
+    /// what to tell the operator about a holder that died without releasing the site
+    pub note: Option<String>,
+    _held: Box<dyn Send>,
+}
+
+impl HeldLock {
+    pub fn new(note: Option<String>, held: impl Send + 'static) -> Self {
+        Self {
+            note,
+            _held: Box::new(held),
+        }
     }
 }
 

@@ -9,7 +9,10 @@
 use std::path::{Path, PathBuf};
 
 use super::file::FileJournal;
-use super::{JournalError, NewRun, OpenedRun, RunId, RunInfo, RunStore};
+use super::{
+    HeldLock, JournalError, LockError, LockInfo, NewRun, OpenedRun, RunId, RunInfo, RunStore,
+    SiteLock,
+};
 use crate::private_fs::Dir;
 
 const PLAN: &str = "plan.json";
@@ -83,7 +86,7 @@ impl RunStore for FileRunStore {
     fn open_run(&self, id: &RunId) -> Result<OpenedRun, JournalError> {
         let not_found = || JournalError::RunNotFound {
             id: id.to_string(),
-            state_dir: self.state_dir.clone(),
+            store: self.state_dir.display().to_string(),
         };
         let dir_path = self.run_dir(id);
         let dir = match self.runs()? {
@@ -135,6 +138,15 @@ impl RunStore for FileRunStore {
         }
         list.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(list)
+    }
+
+    fn lock_site(&self, site: &str, holder: &LockInfo) -> Result<HeldLock, LockError> {
+        let acquired = SiteLock::acquire(&self.state_dir, site, holder)?;
+        Ok(HeldLock::new(acquired.note(), acquired.lock))
+    }
+
+    fn describe(&self) -> String {
+        self.state_dir.display().to_string()
     }
 }
 

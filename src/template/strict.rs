@@ -232,10 +232,20 @@ impl Walk<'_> {
     }
 
     fn start(&self, e: &Expr<'_>) -> usize {
-        match leftmost(e) {
-            Some(left) => self.text(left).as_ptr() as usize - self.src.as_ptr() as usize,
-            None => span(e).start_offset as usize,
+        match (e, leftmost(e)) {
+            (_, Some(left)) => self.offset(self.text(left)),
+            // `x is not none` is `not (x is none)`, its span starting at `not`, after `x`:
+            // a negation starts at the earlier of its own start and its operand's.
+            (Expr::UnaryOp(u), None) => {
+                (span(e).start_offset as usize).min(self.offset(self.text(&u.expr)))
+            }
+            (_, None) => span(e).start_offset as usize,
         }
+    }
+
+    /// Where `text`, a slice of the source, starts in it.
+    fn offset(&self, text: &str) -> usize {
+        text.as_ptr() as usize - self.src.as_ptr() as usize
     }
 
     fn orderable(&self, le: &Expr<'_>, l: &Value, re: &Expr<'_>, r: &Value) -> Result<(), Error> {
@@ -428,6 +438,19 @@ mod tests {
         assert!(run("result.size + 1 > 0", ctx.clone()).is_err());
         assert!(run("(result.size * 2) | string", ctx.clone()).is_err());
         assert!(run("-result.size", ctx).is_err());
+    }
+
+    #[test]
+    fn a_negated_test_is_read_from_its_operand_on() {
+        let ctx = json!({ "result": { "replica": { "state": "streaming" }, "gone": null } });
+        let both = "result.replica is not none and result.replica.state == 'streaming'";
+        assert_eq!(run(both, ctx.clone()), Ok(true));
+        assert_eq!(run("result.replica is not none", ctx.clone()), Ok(true));
+        assert_eq!(
+            run("result.gone is not none and true", ctx.clone()),
+            Ok(false)
+        );
+        assert_eq!(run("not (result.gone is none) or true", ctx), Ok(true));
     }
 
     #[test]

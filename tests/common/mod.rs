@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this
 
 pub mod bin;
+pub mod etcd;
 pub mod lab;
 pub mod local;
 pub mod rig;

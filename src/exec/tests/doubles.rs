@@ -111,6 +111,8 @@ pub struct Fake {
     /// Tags whose calls fail, until a test removes them (an operator fixed the cause).
     pub fail: Mutex<HashSet<String>>,
     pub delay_ms: u64,
+    /// Tags that take this long instead of `delay_ms`.
+    pub delay_for: std::collections::HashMap<String, u64>,
 }
 
 impl Fake {
@@ -160,10 +162,11 @@ impl StepRunner for Arc<Fake> {
         let start = Instant::now();
         let tag = tag_of(&call);
         self.seen.lock().unwrap().push(Seen::Start(tag.clone()));
-        if self.delay_ms == 0 {
+        let delay = self.delay_for.get(&tag).copied().unwrap_or(self.delay_ms);
+        if delay == 0 {
             tokio::task::yield_now().await;
         } else {
-            tokio::time::sleep(Duration::from_millis(self.delay_ms)).await;
+            tokio::time::sleep(Duration::from_millis(delay)).await;
         }
         let ok = !self.fail.lock().unwrap().contains(&tag);
         self.seen.lock().unwrap().push(Seen::End {
