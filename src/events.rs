@@ -117,6 +117,9 @@ impl RunStatus {
 /// Something that shows events.
 pub trait EventSink: Send + Sync {
     fn emit(&self, event: &Stamped);
+
+    /// The run's events are over: whatever is drawn live goes away (before the summary).
+    fn close(&self) {}
 }
 
 /// Shows nothing (tests, `-q` with no JSON).

@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -100,6 +101,8 @@ pub enum Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckRow {
     pub name: String,
+    /// The check it ran (`pg.status`, `vip.owner`, …): what its `result` holds.
+    pub check: String,
     /// The role the check ran on.
     pub on: String,
     /// That role's host (`user@address`, or `local`).
@@ -110,7 +113,6 @@ pub struct CheckRow {
     /// Why it is not ok (the failing expectation with the result, or why it could not run).
     pub message: Option<String>,
     /// The same without the check's name, for a line that shows it already.
-    #[serde(skip)]
     pub detail: Option<String>,
     /// The check's result, secrets redacted; null when it could not run.
     pub result: Option<Value>,
@@ -146,12 +148,17 @@ impl Report {
 /// read-only commands (each is bounded on its host by its own `timeout`), unlike a plan's
 /// steps, which the executor always lets finish.
 ///
+/// With a `budget`, the round ends when it is spent: a check still running then is
+/// abandoned the same way and reported critical, "timed out" (a hung check must never leave
+/// an earlier green standing, nor hold the report back).
+///
 /// Give each round a runner of its own, so that a host that went away and came back (or the
 /// reverse) is seen as it is now, not through a stale connection.
 pub async fn round<R: StepRunner>(
     shared: &Arc<Shared<R>>,
     parallel: usize,
     stop: &Cancel,
+    budget: Option<Duration>,
 ) -> Option<Report> {
     let bound = &shared.graph.bound;
     let ctx = crate::exec::context::context(bound, &shared.secrets, &crate::plan::Map::new());
@@ -169,6 +176,15 @@ pub async fn round<R: StepRunner>(
         });
     }
     let mut verdicts: Vec<Option<CheckVerdict>> = vec![None; checks.len()];
+    // Without a budget, a deadline that never comes.
+    let spent = async {
+        match budget {
+            Some(b) => tokio::time::sleep(b).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(spent);
+    let mut unfinished = Unfinished::Panicked;
     let finished = loop {
         tokio::select! {
             next = tasks.join_next() => match next {
@@ -177,14 +193,32 @@ pub async fn round<R: StepRunner>(
                 Some(Err(_)) => {}
                 None => break true,
             },
+            () = &mut spent => {
+                unfinished = Unfinished::TimedOut(budget.unwrap_or_default());
+                break true;
+            }
             () = stop.cancelled() => break false,
         }
     };
     tasks.shutdown().await;
-    finished.then(|| grade(shared, checks, verdicts))
+    finished.then(|| grade(shared, checks, verdicts, unfinished))
 }
 
-fn grade<R>(shared: &Shared<R>, checks: &[Check], verdicts: Vec<Option<CheckVerdict>>) -> Report {
+/// Why a check has no verdict at the end of a round.
+#[derive(Clone, Copy)]
+enum Unfinished {
+    /// Its task panicked (a drplan bug).
+    Panicked,
+    /// The round's budget was spent first.
+    TimedOut(Duration),
+}
+
+fn grade<R>(
+    shared: &Shared<R>,
+    checks: &[Check],
+    verdicts: Vec<Option<CheckVerdict>>,
+    unfinished: Unfinished,
+) -> Report {
     let rows: Vec<CheckRow> = checks
         .iter()
         .zip(verdicts)
@@ -214,11 +248,16 @@ fn grade<R>(shared: &Shared<R>, checks: &[Check], verdicts: Vec<Option<CheckVerd
                     (status, message.map(|e| e.message), detail, result)
                 }
                 None => {
-                    let why = "did not finish (drplan bug)";
+                    let why = match unfinished {
+                        Unfinished::Panicked => "did not finish (drplan bug)".to_owned(),
+                        Unfinished::TimedOut(b) => {
+                            format!("timed out: no answer within {}", crate::plan::Duration(b))
+                        }
+                    };
                     (
                         Status::Critical,
                         Some(format!("check `{}` {why}", check.name)),
-                        Some(why.to_owned()),
+                        Some(why),
                         None,
                     )
                 }
@@ -227,6 +266,7 @@ fn grade<R>(shared: &Shared<R>, checks: &[Check], verdicts: Vec<Option<CheckVerd
             let redact = |m: Option<String>| m.map(|m| shared.secrets.redact_str(&m));
             CheckRow {
                 name: check.name.clone(),
+                check: check.check.clone(),
                 on: check.on.clone(),
                 host,
                 severity: check.severity,

@@ -68,20 +68,26 @@ impl SavedPlan {
     /// Write it privately (0600): a plan describes the site's hosts.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        // A fresh, unique temporary file: an old or planted one must never be reused.
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tag = sha256_hex(text.as_bytes());
-        let tmp = path.with_file_name(format!(".{name}.{}.{}.tmp", std::process::id(), &tag[..8]));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        write_private(path, text.as_bytes())
     }
+}
+
+/// Replace `path` atomically with `bytes`, readable only by its owner (0600): what drplan
+/// writes for the operator (a saved plan, a run's report) describes the site.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    // A fresh, unique temporary file: an old or planted one must never be reused.
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tag = sha256_hex(bytes);
+    let tmp = path.with_file_name(format!(".{name}.{}.{}.tmp", std::process::id(), &tag[..8]));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
 }

@@ -13,9 +13,8 @@
 
 mod common;
 
-use common::lab::{Lab, lab, repo};
+use common::lab::{Lab, LabEnv, lab, repo};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -25,30 +24,7 @@ fn uid() -> Option<u32> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// `DIR/lab.env`, read.
-struct LabEnv {
-    dir: PathBuf,
-    text: String,
-}
-
 impl LabEnv {
-    fn read(dir: &Path) -> Self {
-        let text = std::fs::read_to_string(dir.join("lab.env")).expect("lab.env");
-        LabEnv {
-            dir: dir.to_path_buf(),
-            text,
-        }
-    }
-
-    fn var(&self, name: &str) -> String {
-        let line = self
-            .text
-            .lines()
-            .find(|l| l.starts_with(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("{name} is not in lab.env"));
-        line[name.len() + 1..].trim_matches('"').to_owned()
-    }
-
     /// Run `command` as root on the lab host at `addr`, over ssh from the controller (so a
     /// daemon it starts belongs to the host's reaper).
     fn ssh(&self, addr: &str, command: &str) -> Output {
@@ -75,32 +51,6 @@ impl LabEnv {
         );
         assert!(out.status.success(), "ssh {addr} {command} failed");
         out
-    }
-
-    /// psql from the controller to the lab PostgreSQL at `addr`.
-    fn psql(&self, addr: &str, sql: &str) -> String {
-        let psql = format!("{}/psql", self.var("LAB_PG_BIN"));
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.var("LAB_NS_CTL"), &psql])
-            .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", addr])
-            .args([
-                "-p",
-                &self.var("LAB_PG_PORT"),
-                "-U",
-                "postgres",
-                "-d",
-                "gocd",
-            ])
-            .args(["-c", sql])
-            .output()
-            .expect("psql");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        text
     }
 
     /// `drplan check --site DIR/site.yaml --format json` inside the controller's namespace,
@@ -196,7 +146,7 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
 
     // A fresh lab is ready: every check ok.
     let green = env.check_until(0, Duration::from_secs(60));
-    assert_eq!(green["ok"], 11, "{green:#}");
+    assert_eq!(green["ok"], 12, "{green:#}");
     assert_eq!(
         (&green["warnings"], &green["critical"]),
         (&0.into(), &0.into())
@@ -231,7 +181,7 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
         ),
         "{out}"
     );
-    assert!(out.ends_with("11 ok, 0 warnings, 0 critical\n"), "{out}");
+    assert!(out.ends_with("12 ok, 0 warnings, 0 critical\n"), "{out}");
 
     // The standby GoCD server stopped (a cold standby): no dashboard to read, which says
     // nothing bad — the files themselves are compared over ssh. Still all green.
@@ -239,7 +189,7 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
     env.ssh(&go2, &format!("{ctl} stop"));
     let (code, report) = env.check();
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["ok"], 11, "{report:#}");
+    assert_eq!(report["ok"], 12, "{report:#}");
     assert_eq!(row(&report, DASHBOARD)["status"], "ok", "{report:#}");
     assert_eq!(
         row(&report, DASHBOARD)["result"]["present"],
@@ -377,6 +327,6 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
     assert_eq!(row(&report, LOSS)["result"]["replica"], Value::Null);
     assert_eq!(
         (&report["ok"], &report["warnings"], &report["critical"]),
-        (&8.into(), &2.into(), &1.into())
+        (&9.into(), &2.into(), &1.into())
     );
 }

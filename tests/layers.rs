@@ -141,3 +141,11 @@ fn only_the_command_line_knows_clap() {
         .collect();
     assert!(bad.is_empty(), "clap outside src/cli: {bad:?}");
 }
+
+#[test]
+fn the_web_pages_and_the_run_evidence_reach_neither_hosts_nor_files() {
+    // The command line hands `serve` a readiness round and the runs (`Probe`, `Runs`).
+    for module in ["serve", "evidence"] {
+        never(module, &["actions", "transport", "journal", "cli"]);
+    }
+}

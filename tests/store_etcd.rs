@@ -33,6 +33,29 @@ fn drplan(_s: &Site, store: &str, cwd: &std::path::Path) -> std::process::Comman
     c
 }
 
+/// `drplan apply PLAN --site SITE --yes` with `store`, from `cwd`.
+fn apply(
+    s: &Site,
+    store: &str,
+    cwd: &std::path::Path,
+    plan: &std::path::Path,
+) -> std::process::Command {
+    let mut c = drplan(s, store, cwd);
+    c.args(["apply", plan.to_str().unwrap(), "--site"])
+        .arg(s.path("site.yaml"))
+        .arg("--yes");
+    c
+}
+
+/// `apply` in the background, its output captured.
+fn spawn_apply(s: &Site, store: &str, cwd: &std::path::Path, plan: &std::path::Path) -> Child {
+    apply(s, store, cwd, plan)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Wait until `ready` (at most `limit`).
 fn wait_for(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
@@ -91,10 +114,7 @@ fn a_controller_killed_mid_run_is_continued_by_another_from_a_fresh_directory() 
     );
     let first = tempfile::tempdir().unwrap();
     // SIGKILL right after `two` finished: `three` never started.
-    let crashed = drplan(&s, &store, first.path())
-        .args(["apply", plan.to_str().unwrap(), "--site"])
-        .arg(s.path("site.yaml"))
-        .arg("--yes")
+    let crashed = apply(&s, &store, first.path(), &plan)
         .env("DRPLAN_CRASH_AFTER_RECORD", "step_finished:two")
         .output()
         .unwrap();
@@ -119,6 +139,22 @@ fn a_controller_killed_mid_run_is_continued_by_another_from_a_fresh_directory() 
         "{shown}"
     );
 
+    // Its evidence is read from the store without writing to it, lock or no lock.
+    let evidence = |cwd: &std::path::Path| {
+        let o = drplan(&s, &store, cwd)
+            .args(["report", &run, "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let e = evidence(second.path());
+    assert_eq!(
+        (&e["status"], &e["counts"]["done"]),
+        (&"incomplete".into(), &2.into()),
+        "{e:#}"
+    );
+
     let resumed = resume_once_the_lease_expires(|| {
         drplan(&s, &store, second.path())
             .args(["resume", &run])
@@ -138,6 +174,12 @@ fn a_controller_killed_mid_run_is_continued_by_another_from_a_fresh_directory() 
         s.read("log"),
         "one\ntwo\nthree\n",
         "every step exactly once"
+    );
+    let e = evidence(first.path());
+    assert_eq!(
+        (&e["status"], &e["counts"]["done"], &e["live"]),
+        (&"succeeded".into(), &3.into(), &false.into()),
+        "{e:#}"
     );
 }
 
@@ -170,14 +212,7 @@ fn the_run_completes_when_the_leader_is_killed_mid_run() {
     let s = Site::new();
     let plan = s.plan(&(gated_step("one", &[]) + &logging_step("two", &["one"], "")));
     let here = tempfile::tempdir().unwrap();
-    let child = drplan(&s, &store, here.path())
-        .args(["apply", plan.to_str().unwrap(), "--site"])
-        .arg(s.path("site.yaml"))
-        .arg("--yes")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_apply(&s, &store, here.path(), &plan);
     wait_for(Duration::from_secs(20), "step one to start", || {
         s.read("log").contains("one started")
     });
@@ -200,14 +235,7 @@ fn a_controller_cut_off_from_etcd_stops_and_the_run_resumes() {
             + &logging_step("three", &["two"], "")),
     );
     let here = tempfile::tempdir().unwrap();
-    let child = drplan(&s, &store, here.path())
-        .args(["apply", plan.to_str().unwrap(), "--site"])
-        .arg(s.path("site.yaml"))
-        .arg("--yes")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_apply(&s, &store, here.path(), &plan);
     wait_for(Duration::from_secs(20), "step one to start", || {
         s.read("log").contains("one started")
     });
@@ -247,16 +275,7 @@ fn two_controllers_racing_apply_on_one_site_one_runs_the_other_exits_4() {
     let store = cluster.url("drplan");
     let s = Site::new();
     let plan = s.plan(&gated_step("one", &[]));
-    let start = |dir: &std::path::Path| -> Child {
-        drplan(&s, &store, dir)
-            .args(["apply", plan.to_str().unwrap(), "--site"])
-            .arg(s.path("site.yaml"))
-            .arg("--yes")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let start = |dir: &std::path::Path| -> Child { spawn_apply(&s, &store, dir, &plan) };
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut racers = vec![start(a.path()), start(b.path())];
     // The winner waits in its step for `go`; the loser has to end on its own, refused.
@@ -304,12 +323,7 @@ fn an_unreachable_store_at_start_exits_2_and_nothing_runs() {
     let s = Site::new();
     let plan = s.plan(&logging_step("one", &[], ""));
     let here = tempfile::tempdir().unwrap();
-    let o = drplan(&s, &store, here.path())
-        .args(["apply", plan.to_str().unwrap(), "--site"])
-        .arg(s.path("site.yaml"))
-        .arg("--yes")
-        .output()
-        .unwrap();
+    let o = apply(&s, &store, here.path(), &plan).output().unwrap();
     let said = text(&o);
     assert_eq!(o.status.code(), Some(2), "{said}");
     assert!(
@@ -439,15 +453,8 @@ fn tls_with_a_client_certificate_and_a_password() {
     let s = Site::new();
     let plan = s.plan(&logging_step("one", &[], ""));
     let here = tempfile::tempdir().unwrap();
-    let apply = |url: &str| {
-        drplan(&s, url, here.path())
-            .args(["apply", plan.to_str().unwrap(), "--site"])
-            .arg(s.path("site.yaml"))
-            .arg("--yes")
-            .output()
-            .unwrap()
-    };
-    let o = apply(&store(&secret, true));
+    let run = |url: &str| apply(&s, url, here.path(), &plan).output().unwrap();
+    let o = run(&store(&secret, true));
     assert!(o.status.success(), "{}\n{}", text(&o), cluster.logs());
     assert_eq!(s.read("log"), "one\n");
     only_run(&s, &store(&secret, true), here.path());
@@ -456,18 +463,18 @@ fn tls_with_a_client_certificate_and_a_password() {
     let wrong = cluster.dir().join("wrong");
     std::fs::write(&wrong, "nope\n").unwrap();
     for url in [store(&wrong, true), store(&secret, false)] {
-        let o = apply(&url);
+        let o = run(&url);
         let said = text(&o);
         assert_eq!(o.status.code(), Some(2), "{said}");
         assert!(said.contains("cannot reach the store"), "{said}");
     }
-    let o = apply(&store(&wrong, true));
+    let o = run(&store(&wrong, true));
     assert!(text(&o).contains("authentication failed"), "{}", text(&o));
 
     // A password file that another user could have written is not trusted.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let o = apply(&store(&secret, true));
+    let o = run(&store(&secret, true));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("refusing to trust"), "{}", text(&o));
     assert_eq!(s.read("log"), "one\n", "nothing more ran");

@@ -62,20 +62,8 @@ pub(crate) fn transport_failure(
     StepFailure {
         command: argv.map(show_argv),
         stderr_tail,
-        ..StepFailure::new(kind, host, chain(&e))
+        ..StepFailure::new(kind, host, crate::transport::error_chain(&e))
     }
-}
-
-/// An error and its sources on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn first_word(argv: &[String]) -> String {

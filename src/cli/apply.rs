@@ -77,7 +77,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         graph,
         journal: created.journal,
         state: Default::default(),
-        events: session::events(global, json),
+        events: session::progress(global, json, 0),
         approve: args.run.approve.clone(),
         state_dir: global.state_dir.clone(),
         secrets,

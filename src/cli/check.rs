@@ -52,7 +52,7 @@ pub struct Args {
     pub format: Format,
 }
 
-fn interval(text: &str) -> Result<crate::plan::Duration, String> {
+pub(super) fn interval(text: &str) -> Result<crate::plan::Duration, String> {
     let d = crate::plan::Duration::parse(text)?;
     if d.std().is_zero() {
         return Err("the interval must be longer than 0".into());
@@ -95,7 +95,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
             secrets.clone(),
             Arc::new(Silent),
         ));
-        let report = readiness::round(&shared, args.parallel.into(), &stop).await;
+        let report = readiness::round(&shared, args.parallel.into(), &stop, None).await;
         if let Ok(shared) = Arc::try_unwrap(shared) {
             shared.runner.close().await;
         }
@@ -125,7 +125,7 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
 }
 
 /// `--checks`, or the default when it exists.
-fn checks_path(given: Option<&Path>) -> Result<PathBuf, Failure> {
+pub(super) fn checks_path(given: Option<&Path>) -> Result<PathBuf, Failure> {
     if let Some(p) = given {
         return Ok(p.to_path_buf());
     }

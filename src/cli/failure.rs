@@ -18,6 +18,9 @@ use crate::step::StepFailure;
 use crate::trust::Insecure;
 use std::path::PathBuf;
 
+/// The shortest bearer token `drplan serve` accepts.
+pub const MIN_TOKEN: usize = 16;
+
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Failure {
     // ---- invalid input: exit 2 -------------------------------------------------------
@@ -213,6 +216,22 @@ pub enum Failure {
     )]
     NoChecksFile { default: &'static str, here: String },
 
+    #[error("refusing to serve on {addr} without --token: only loopback is served without one")]
+    #[diagnostic(
+        code(drplan::serve::exposed),
+        help(
+            "listen on loopback (the default, 127.0.0.1:8080), or give a bearer token every request must carry:\n  drplan serve … --listen {addr} --token FILE\n(FILE holds one line of at least {MIN_TOKEN} characters; keep it 0600)"
+        )
+    )]
+    ServeExposed { addr: std::net::SocketAddr },
+
+    #[error("{}: the token must be one line of at least {MIN_TOKEN} characters", .path.display())]
+    #[diagnostic(
+        code(drplan::serve::token),
+        help("for example: head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE")
+    )]
+    WeakToken { path: PathBuf },
+
     // ---- the run failed and is paused or rolled back: exit 1 ------------------------
     #[error("run {run} failed and was rolled back")]
     #[diagnostic(
@@ -384,6 +403,8 @@ impl Failure {
             | F::NotInDoubt { .. }
             | F::AssumedBoth { .. }
             | F::NoChecksFile { .. }
+            | F::ServeExposed { .. }
+            | F::WeakToken { .. }
             | F::Insecure(_) => 2,
             F::RolledBack { .. }
             | F::Paused { .. }

@@ -9,9 +9,11 @@ mod check;
 mod failure;
 mod pipeline;
 mod plan_cmd;
+mod report;
 mod resume;
 mod rollback_cmd;
 mod schema_cmd;
+mod serve;
 mod session;
 mod status;
 mod validate;
@@ -103,6 +105,10 @@ pub enum Command {
     Status(status::Args),
     /// Report a site's readiness (replication, config sync, VIP owner, health); changes nothing.
     Check(check::Args),
+    /// Serve the standby dashboard, the runs and /metrics over HTTP; changes nothing.
+    Serve(serve::Args),
+    /// Write a run's evidence (timeline by host, outage, failures, data loss) as one file.
+    Report(report::Args),
     /// Print the JSON Schema of plans or sites (the text of schemas/*.schema.json).
     Schema(schema_cmd::Args),
 }
@@ -139,6 +145,8 @@ pub fn main() -> ExitCode {
         Command::Resume(a) => block_on(resume::run(a, &global)),
         Command::Rollback(a) => block_on(rollback_cmd::run(a, &global)),
         Command::Check(a) => block_on(check::run(a, &global)),
+        Command::Serve(a) => block_on(serve::run(a, &global)),
+        Command::Report(a) => report::run(a, &global),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -50,7 +50,12 @@ pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
         }
     }
     let secrets = session::prepare(&graph)?;
-    let events = session::events(global, args.flags.json());
+    let done = graph
+        .steps()
+        .iter()
+        .filter(|s| state.step(&s.id).is_done())
+        .count();
+    let events = session::progress(global, args.flags.json(), done);
     let checked = state.preconditions_passed;
     let mut ex = session::executor(Drive {
         graph,

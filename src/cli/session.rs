@@ -7,10 +7,12 @@ use crate::actions::{ActionRunner, Approvals};
 use crate::check;
 use crate::diag::{Diagnostics, SourceFile};
 use crate::events::EventSink;
+use crate::evidence::RunEvidence;
 use crate::exec::{Ending, Executor, OnFailure, Options, Preconditions, RunState, Secrets, Shared};
 use crate::graph::PlanGraph;
 use crate::journal::{
-    EtcdConnect, EtcdStore, FileRunStore, HeldLock, Journal, LockInfo, RunId, RunStore, StoreUrl,
+    EtcdConnect, EtcdStore, FileRunStore, HeldLock, Journal, LockInfo, Replay, RunId, RunStore,
+    StoreUrl,
 };
 use crate::load::Document;
 use crate::saved::{SavedFile, sha256_hex};
@@ -182,26 +184,42 @@ pub fn open_locked(
 pub fn open(store: &dyn RunStore, run: &str) -> Result<Opened, Failure> {
     let id: RunId = run.parse()?;
     let opened = store.open_run(&id)?;
-    let plan: RunPlan =
-        serde_json::from_slice(&opened.plan).map_err(|source| Failure::StoredPlan {
+    let (plan, state) = verified(&id, &opened.plan, &opened.replay)?;
+    Ok((id, plan, state, opened.journal))
+}
+
+/// An existing run read without opening it for writing (`serve`, `report`): its stored
+/// plan, replayed state and records.
+pub fn read(
+    store: &dyn RunStore,
+    run: &str,
+) -> Result<(RunId, RunPlan, RunState, Replay), Failure> {
+    let id: RunId = run.parse()?;
+    let (plan, replay) = store.read_run(&id)?;
+    let (plan, state) = verified(&id, &plan, &replay)?;
+    Ok((id, plan, state, replay))
+}
+
+/// A run's stored plan and replayed journal, refused unless they belong together.
+fn verified(id: &RunId, plan: &[u8], replay: &Replay) -> Result<(RunPlan, RunState), Failure> {
+    let plan: RunPlan = serde_json::from_slice(plan).map_err(|source| Failure::StoredPlan {
+        run: id.clone(),
+        source,
+    })?;
+    plan.verify_texts(&format!("run {id}"))?;
+    let state = RunState::replay(&replay.records, replay.torn_tail).map_err(|reason| {
+        Failure::UnknownRecord {
             run: id.clone(),
-            source,
-        })?;
-    plan.verify_texts(&format!("run {run}"))?;
-    let state =
-        RunState::replay(&opened.replay.records, opened.replay.torn_tail).map_err(|reason| {
-            Failure::UnknownRecord {
-                run: id.clone(),
-                reason,
-            }
-        })?;
+            reason,
+        }
+    })?;
     let mine = state.run_id == id.as_str()
         && state.plan_sha256 == plan.plan.sha256
         && state.site_sha256 == plan.site.sha256
         && state.params == plan.params;
     if state.started && !mine {
         return Err(Failure::ForeignJournal {
-            run: id,
+            run: id.clone(),
             other: if state.run_id.is_empty() {
                 "unnamed".to_owned()
             } else {
@@ -211,7 +229,19 @@ pub fn open(store: &dyn RunStore, run: &str) -> Result<Opened, Failure> {
             site_sha256: state.site_sha256.clone(),
         });
     }
-    Ok((id, plan, state, opened.journal))
+    Ok((plan, state))
+}
+
+/// A run's evidence (`serve`, `report`), read without opening it for writing; `live` when a
+/// process holds the site's lock for it now.
+pub fn evidence(store: &dyn RunStore, run: &str) -> Result<(RunEvidence, Replay), Failure> {
+    let (id, plan, state, replay) = read(store, run)?;
+    let graph = plan.graph()?;
+    let mut e = RunEvidence::build(id.as_str(), &graph, &state, &replay.records);
+    e.live = store
+        .holder(&graph.bound.site.site)
+        .is_some_and(|h| h.run_id == id.as_str());
+    Ok((e, replay))
 }
 
 /// Everything a run needs that can be known before it exists: the secrets, and every
@@ -255,6 +285,20 @@ pub fn events(global: &Global, json: bool) -> Arc<dyn EventSink> {
             global.stdout_color(),
             global.verbose > 0,
         ))
+    }
+}
+
+/// The events subscriber of a forward run (`apply`, `resume`): on a terminal, with human
+/// output, the live view (`done` steps already done); else as `events`.
+pub fn progress(global: &Global, json: bool, done: usize) -> Arc<dyn EventSink> {
+    if !json && !global.quiet && std::io::stdout().is_terminal() {
+        Arc::new(crate::ui::Live::stdout(
+            global.stdout_color(),
+            global.verbose > 0,
+            done,
+        ))
+    } else {
+        events(global, json)
     }
 }
 
@@ -400,6 +444,7 @@ pub fn finish(
     output: Output,
 ) -> Result<(), Failure> {
     let line = summary(&ex.state, &ex.shared.graph, started.elapsed());
+    ex.shared.events.close();
     match output {
         Output::Json => ex.shared.emit(crate::events::Event::RunFinished {
             run_id: run.to_string(),

@@ -2,9 +2,7 @@
 
 use super::session;
 use super::{Failure, Global};
-use crate::exec::StepState;
 use crate::journal::RunStore;
-use crate::step::SkipReason;
 use serde_json::json;
 
 #[derive(Debug, clap::Args)]
@@ -35,28 +33,7 @@ pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let graph = plan.graph()?;
     let mut rows = Vec::new();
     for step in graph.steps() {
-        let s = state.step(&step.id);
-        let word = match s {
-            StepState::Pending => "pending".to_string(),
-            StepState::InDoubt { .. } => "in doubt".to_string(),
-            _ if state.compensation_open.as_deref() == Some(step.id.as_str()) => {
-                "undo in doubt".to_string()
-            }
-            StepState::Succeeded { .. } if state.compensated.contains(&step.id) => {
-                "rolled back".to_string()
-            }
-            StepState::Succeeded { .. } => "done".to_string(),
-            StepState::Skipped {
-                reason: SkipReason::When,
-            } => "skipped (when)".to_string(),
-            StepState::Skipped {
-                reason: SkipReason::Unreachable,
-            } => "skipped (unreachable)".to_string(),
-            StepState::Skipped {
-                reason: SkipReason::Operator,
-            } => "done by operator".to_string(),
-            StepState::Failed { error } => format!("failed: {}", error.message),
-        };
+        let word = crate::evidence::state_word(&state, &step.id);
         rows.push((
             step.id.clone(),
             word,

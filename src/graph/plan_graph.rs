@@ -61,6 +61,12 @@ impl PlanGraph {
             .unwrap_or_else(|| actions::lookup(&step.action).is_some_and(|a| a.idempotent))
     }
 
+    /// Does the step's action change a host (as opposed to only looking)?
+    pub fn changes(&self, i: usize) -> bool {
+        actions::lookup(&self.steps()[i].action)
+            .is_some_and(|a| a.kind == actions::ActionKind::Change)
+    }
+
     /// Is the step's rollback hook safe to run although the step may not have run (it was
     /// left in doubt)? The hook's action says so, as a step's does.
     pub fn rollback_idempotent(&self, i: usize) -> bool {

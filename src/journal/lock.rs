@@ -138,6 +138,18 @@ impl SiteLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Who holds `site`'s lock now, looking without locking or writing anything: the
+    /// details in the lock file, if a process on this host with that pid still runs (a
+    /// holder that died leaves details behind; a clean release erases them).
+    pub fn holder(state_dir: &Path, site: &str) -> Option<LockInfo> {
+        let locks = Dir::open_state(state_dir).ok()??.sub("locks").ok()??;
+        let text = locks.read(&format!("{site}.lock")).ok()??;
+        let info: LockInfo = serde_json::from_slice(&text).ok()?;
+        let here = whoami::host_name().ok()?;
+        let alive = Path::new(&format!("/proc/{}", info.pid)).exists();
+        (info.host == here && alive).then_some(info)
+    }
 }
 
 impl Drop for SiteLock {

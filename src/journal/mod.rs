@@ -85,12 +85,17 @@ pub struct Replay {
 }
 
 /// Where runs are kept.
-pub trait RunStore {
+pub trait RunStore: Send + Sync {
     /// Start a run: store its resolved plan (atomically) and an empty journal.
     fn create_run(&self, id: &RunId, plan: &[u8]) -> Result<NewRun, JournalError>;
 
     /// Open a run to resume, roll back or show it.
     fn open_run(&self, id: &RunId) -> Result<OpenedRun, JournalError>;
+
+    /// Read a run's plan and records without opening it for writing: nothing is created,
+    /// cut or locked (a run being written shows what is on disk so far; a line being
+    /// written is a torn tail).
+    fn read_run(&self, id: &RunId) -> Result<(Vec<u8>, Replay), JournalError>;
 
     /// Every run, oldest first.
     fn list_runs(&self) -> Result<Vec<RunInfo>, JournalError>;
@@ -104,6 +109,10 @@ pub trait RunStore {
     /// it. While it is held, this store's journals may be written; dropping it releases
     /// the site.
     fn lock_site(&self, site: &str, holder: &LockInfo) -> Result<HeldLock, LockError>;
+
+    /// Who holds `site`'s lock now, looked up without taking it or writing anything (None:
+    /// nobody, or it cannot be told).
+    fn holder(&self, site: &str) -> Option<LockInfo>;
 
     /// Where the runs are, for messages (a directory, or an etcd URL without its options).
     fn describe(&self) -> String;

@@ -84,24 +84,7 @@ impl RunStore for FileRunStore {
     }
 
     fn open_run(&self, id: &RunId) -> Result<OpenedRun, JournalError> {
-        let not_found = || JournalError::RunNotFound {
-            id: id.to_string(),
-            store: self.state_dir.display().to_string(),
-        };
-        let dir_path = self.run_dir(id);
-        let dir = match self.runs()? {
-            Some(runs) => runs
-                .sub(id.as_str())
-                .map_err(|e| JournalError::io(&dir_path, "open the run directory", e))?,
-            None => None,
-        };
-        let Some(dir) = dir else {
-            return Err(not_found());
-        };
-        let plan = dir
-            .read(PLAN)
-            .map_err(|e| JournalError::io(dir_path.join(PLAN), "read the resolved plan", e))?
-            .ok_or_else(not_found)?;
+        let (dir, plan) = self.run(id)?;
         // A crash between writing plan.json and creating the journal leaves no journal:
         // that run simply has no records yet, and opening creates the file.
         let (journal, replay) = open_journal(&dir)?;
@@ -111,6 +94,21 @@ impl RunStore for FileRunStore {
             replay,
             journal: Box::new(journal),
         })
+    }
+
+    fn read_run(&self, id: &RunId) -> Result<(Vec<u8>, super::Replay), JournalError> {
+        let (dir, plan) = self.run(id)?;
+        let path = dir.path().join(JOURNAL);
+        let bytes = dir
+            .read(JOURNAL)
+            .map_err(|e| JournalError::io(&path, "read the journal", e))?
+            .unwrap_or_default();
+        let replay = super::decode(&bytes).map_err(|(line, reason)| JournalError::Corrupt {
+            path,
+            line,
+            reason,
+        })?;
+        Ok((plan, replay))
     }
 
     fn list_runs(&self) -> Result<Vec<RunInfo>, JournalError> {
@@ -145,8 +143,37 @@ impl RunStore for FileRunStore {
         Ok(HeldLock::new(acquired.note(), acquired.lock))
     }
 
+    fn holder(&self, site: &str) -> Option<LockInfo> {
+        SiteLock::holder(&self.state_dir, site)
+    }
+
     fn describe(&self) -> String {
         self.state_dir.display().to_string()
+    }
+}
+
+impl FileRunStore {
+    /// A run's (checked) directory and its resolved plan.
+    fn run(&self, id: &RunId) -> Result<(Dir, Vec<u8>), JournalError> {
+        let not_found = || JournalError::RunNotFound {
+            id: id.to_string(),
+            store: self.state_dir.display().to_string(),
+        };
+        let dir_path = self.run_dir(id);
+        let dir = match self.runs()? {
+            Some(runs) => runs
+                .sub(id.as_str())
+                .map_err(|e| JournalError::io(&dir_path, "open the run directory", e))?,
+            None => None,
+        };
+        let Some(dir) = dir else {
+            return Err(not_found());
+        };
+        let plan = dir
+            .read(PLAN)
+            .map_err(|e| JournalError::io(dir_path.join(PLAN), "read the resolved plan", e))?
+            .ok_or_else(not_found)?;
+        Ok((dir, plan))
     }
 }
 

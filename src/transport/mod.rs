@@ -27,6 +27,7 @@ pub use control_dir::control_dir;
 pub use error::TransportError;
 pub use identity::CommandIdentity;
 pub use local::{LocalSpec, LocalTransport};
+pub(crate) use ssh::chain as error_chain;
 pub use ssh::{SshSpec, SshTransport};
 
 /// How to run a command as another user than the login user. (The site's word for it is

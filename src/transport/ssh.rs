@@ -413,7 +413,7 @@ fn nonce() -> std::io::Result<String> {
 }
 
 /// An error and its sources on one line.
-pub(super) fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

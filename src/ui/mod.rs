@@ -1,5 +1,10 @@
 //! Subscribers that show executor events: plain timestamped lines for people (coloured on
-//! a terminal), or one JSON object per line for automation.
+//! a terminal), the same lines under a live view of the steps running now on a terminal
+//! (`live.rs`), or one JSON object per line for automation.
+
+mod live;
+
+pub use live::Live;
 
 use crate::events::{Event, EventSink, Stamped};
 use crate::step::{Outcome, SkipReason};
@@ -42,11 +47,17 @@ impl Lines {
         }
     }
 
-    fn line(&self, text: String) {
+    /// `text` prefixed with the time since the run (re)started.
+    fn stamp(&self, text: &str) -> String {
         let t = self.started.elapsed().as_secs_f64();
+        format!("[{t:>7.2}s] {text}")
+    }
+
+    fn line(&self, text: &str) {
+        let line = self.stamp(text);
         if let Ok(mut out) = self.out.lock() {
             // A closed stdout must not stop a failover half-way: progress is best effort.
-            let _ = writeln!(out, "[{t:>7.2}s] {text}");
+            let _ = writeln!(out, "{line}");
             let _ = out.flush();
         }
     }
@@ -90,8 +101,14 @@ fn printable(e: &Event) -> Event {
 
 impl EventSink for Lines {
     fn emit(&self, e: &Stamped) {
-        let e = &printable(&e.event);
-        let text = match e {
+        self.line(&self.text(&printable(&e.event)));
+    }
+}
+
+impl Lines {
+    /// The line an event is shown as (already made printable).
+    fn text(&self, e: &Event) -> String {
+        match e {
             Event::RunStarted {
                 run_id,
                 plan,
@@ -215,8 +232,7 @@ impl EventSink for Lines {
             }
             Event::Note { message } => format!("· {message}"),
             Event::RunFinished { summary, .. } => summary.clone(),
-        };
-        self.line(text);
+        }
     }
 }
 

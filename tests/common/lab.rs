@@ -36,3 +36,54 @@ impl Drop for Lab {
         }
     }
 }
+
+/// `DIR/lab.env`, read.
+pub struct LabEnv {
+    pub dir: PathBuf,
+    text: String,
+}
+
+impl LabEnv {
+    pub fn read(dir: &Path) -> Self {
+        let text = std::fs::read_to_string(dir.join("lab.env")).expect("lab.env");
+        LabEnv {
+            dir: dir.to_path_buf(),
+            text,
+        }
+    }
+
+    pub fn var(&self, name: &str) -> String {
+        let line = self
+            .text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} is not in lab.env"));
+        line[name.len() + 1..].trim_matches('"').to_owned()
+    }
+
+    /// psql from the controller to the lab PostgreSQL at `addr`.
+    pub fn psql(&self, addr: &str, sql: &str) -> String {
+        let psql = format!("{}/psql", self.var("LAB_PG_BIN"));
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.var("LAB_NS_CTL"), &psql])
+            .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", addr])
+            .args([
+                "-p",
+                &self.var("LAB_PG_PORT"),
+                "-U",
+                "postgres",
+                "-d",
+                "gocd",
+            ])
+            .args(["-c", sql])
+            .output()
+            .expect("psql");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+}

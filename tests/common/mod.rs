@@ -4,6 +4,7 @@
 
 pub mod bin;
 pub mod etcd;
+pub mod http;
 pub mod lab;
 pub mod local;
 pub mod rig;

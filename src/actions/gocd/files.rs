@@ -196,6 +196,7 @@ pub(super) async fn compare(ctx: &Ctx<'_>, p: GocdFilesParams) -> Result<Value, 
         )
     };
     Ok(json!({
+        "from": p.from,
         "in_sync": differ.is_empty(),
         "differ": differ,
         "compared": files.len(),

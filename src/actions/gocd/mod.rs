@@ -82,6 +82,14 @@ pub struct GocdWaitReadyParams {
     pub interval: Option<Duration>,
 }
 
+/// Look at a GoCD server once: is it healthy, and does it serve agents?
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GocdServerStatusParams {
+    /// The server's base URL, e.g. `http://10.231.0.14:8153`.
+    pub url: String,
+}
+
 /// Read a standby's `/go/add-on/business-continuity/admin/dashboard.json`, where the add-on is.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -152,6 +160,7 @@ pub(super) const ACTIONS: &[&dyn Registered] = &[
     &CompareFiles,
     &DbProperties,
     &MaintenanceMode,
+    &ServerStatus,
     &SetMode,
     &SyncConfig,
     &SyncStatus,
@@ -168,8 +177,9 @@ impl Action for CompareFiles {
         idempotent: true,
         summary: "Compare this GoCD server's config files and external plugins with another's: md5 and \
             last change per file (never db.properties)",
-        result: "`in_sync`, `differ` (the paths that differ), `compared` (how many files), `files` (per \
-            path: `same`, and the `primary`'s and `standby`'s `md5` and `changed_at`), `note`.",
+        result: "`from` (the other server's role), `in_sync`, `differ` (the paths that differ), \
+            `compared` (how many files), `files` (per path: `same`, and the `primary`'s (`from`'s) and \
+            `standby`'s (this host's) `md5` and `changed_at`), `note`.",
         needs: "`sh`, `find`, `md5sum` on both servers, as users who may read the config and plugins \
             directories.",
         role_params: &["from"],
@@ -283,6 +293,26 @@ impl Action for SyncStatus {
 
     async fn run(ctx: &Ctx<'_>, p: GocdSyncStatusParams) -> Result<Value, StepFailure> {
         run::sync_status(ctx, p).await
+    }
+}
+
+struct ServerStatus;
+
+impl Action for ServerStatus {
+    type Params = GocdServerStatusParams;
+    const ABOUT: About = About {
+        name: "gocd.server_status",
+        kind: Check,
+        idempotent: true,
+        summary: "Look at a GoCD server once: healthy or not, active (serving agents) or passive (a standby)",
+        result: "`url`, `healthy`, `active` (null unless healthy), `mode` (`active`, `passive` or `down`), \
+            `agent_request_status`; when not healthy, `reason` (what it answered, or that nothing did).",
+        needs: "`curl` on the step's host.",
+        ..About::PLAIN
+    };
+
+    async fn run(ctx: &Ctx<'_>, p: GocdServerStatusParams) -> Result<Value, StepFailure> {
+        run::server_status(ctx, p).await
     }
 }
 

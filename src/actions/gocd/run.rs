@@ -1,10 +1,12 @@
-//! `gocd.set_mode`, `gocd.wait_ready`, `gocd.sync_status`, `gocd.db_properties` and
-//! `gocd.maintenance_mode`: GoCD's business-continuity switch and gauges.
+//! `gocd.set_mode`, `gocd.wait_ready`, `gocd.server_status`, `gocd.sync_status`,
+//! `gocd.db_properties` and `gocd.maintenance_mode`: GoCD's business-continuity switch and
+//! gauges.
 //!
 //! The mode is edited in the file the install reads (`jvm_options.rs`) and takes effect at
 //! the server's next start. Whether it took is only known from the running server: a passive
 //! standby answers `/go/api/v1/health` with 200 like an active primary, but redirects what
-//! agents send it (to the business-continuity dashboard), so `gocd.wait_ready` asks both.
+//! agents send it (to the business-continuity dashboard), so `gocd.wait_ready` (and
+//! `gocd.server_status`, once) asks both.
 //! The sync state of the add-on's dashboard (GoCD 20.6–22.3 only) is read where there is
 //! one: in sync when there are no sync errors, every config file's and plugin's md5 on the
 //! primary equals the standby's (the oracle of GoCD's own business-continuity tests), and the
@@ -17,8 +19,8 @@ use serde_json::{Map, Value, json};
 
 use super::jvm_options::{self, Layout};
 use super::{
-    GocdDbPropertiesParams, GocdLayout, GocdMaintenanceParams, GocdMode, GocdSetModeParams,
-    GocdSyncStatusParams, GocdWaitReadyParams,
+    GocdDbPropertiesParams, GocdLayout, GocdMaintenanceParams, GocdMode, GocdServerStatusParams,
+    GocdSetModeParams, GocdSyncStatusParams, GocdWaitReadyParams,
 };
 use crate::actions::file::read::{read, write_atomic};
 use crate::actions::host::{Ctx, Host, absolute};
@@ -147,6 +149,37 @@ async fn look(host: &Host<'_>, base: &str, limit: Duration) -> Result<Seen, Step
         }
         Err(e) => Err(e),
     }
+}
+
+pub(super) async fn server_status(
+    ctx: &Ctx<'_>,
+    p: GocdServerStatusParams,
+) -> Result<Value, StepFailure> {
+    let host = ctx.host().await?;
+    let base = p.url.trim_end_matches('/');
+    let limit = ctx
+        .remaining("looking at the GoCD server")?
+        .min(http::PROBE_LIMIT);
+    Ok(match look(&host, base, limit).await? {
+        Seen::Healthy {
+            active,
+            agent_status,
+        } => json!({
+            "url": base,
+            "healthy": true,
+            "active": active,
+            "mode": if active { "active" } else { "passive" },
+            "agent_request_status": agent_status,
+        }),
+        Seen::NotHealthy(reason) => json!({
+            "url": base,
+            "healthy": false,
+            "active": null,
+            "mode": "down",
+            "agent_request_status": null,
+            "reason": reason.trim(),
+        }),
+    })
 }
 
 pub(super) async fn wait_ready(

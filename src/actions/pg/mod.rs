@@ -404,7 +404,9 @@ impl Action for Promote {
         kind: Change,
         idempotent: true,
         summary: "Promote a standby (nothing to do on a primary); waits until it accepts writes",
-        result: "`promoted`, `changed`, `timeline` (the new one); `running: false` for a stopped primary.",
+        result: "`promoted`, `changed`, `timeline` (the new one), `took_ms`, `replayed_lsn` (and \
+            `_bytes`: where replay ended, the last WAL it applied before it became a primary); \
+            `running: false` for a stopped primary.",
         needs: "`pg_ctl`, `pg_controldata` and `psql` (in `bin_dir` or on PATH), run as the cluster's OS \
             user.",
         ..About::PLAIN
@@ -515,8 +517,9 @@ impl Action for Status {
             a timeout; then `error`. A server that refuses the login is reachable: the check \
             fails instead), `in_recovery`, \
             `streaming`, `timeline`, `current_lsn`, `receive_lsn`, `replay_lsn` (each also as \
-            `_bytes`), `replay_lag_bytes`, `replicas`, `replica` and `replica_lag_bytes` (with \
-            `replica`), `server_version`.",
+            `_bytes`), `replay_lag_bytes`, `replay_lag_s` (a standby's: 0 when it has replayed \
+            all it received, else the age of the last transaction it replayed), `last_replay_at`, \
+            `replicas`, `replica` and `replica_lag_bytes` (with `replica`), `server_version`.",
         needs: "`psql` on the step's host; superuser or `pg_read_all_stats` to see replication.",
         site_passwords: true,
         ..About::PLAIN
@@ -536,8 +539,10 @@ impl Action for Stop {
         kind: Change,
         idempotent: true,
         summary: "Stop a PostgreSQL cluster with pg_ctl (nothing to do when stopped)",
-        result: "`changed`, `running: false`, `mode` (when it stopped one).",
-        needs: "`pg_ctl`, run as the cluster's OS user.",
+        result: "`changed`, `running: false`, `mode` (when it stopped one), `last_lsn` (and \
+            `_bytes`: the shutdown checkpoint, where its WAL ends; null unless it was shut down \
+            cleanly).",
+        needs: "`pg_ctl` and `pg_controldata`, run as the cluster's OS user.",
         ..About::PLAIN
     };
 

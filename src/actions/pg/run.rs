@@ -113,7 +113,10 @@ pub(super) async fn stop(ctx: &Ctx<'_>, p: PgStopParams) -> Result<Value, StepFa
     let host = ctx.host().await?;
     let bin = p.bin_dir.as_deref();
     if pg_ctl_status(&host, bin, &p.data_dir).await? == Running::No {
-        return Ok(json!({ "changed": false, "running": false }));
+        let last = last_lsn(&host, bin, &p.data_dir).await;
+        return Ok(
+            json!({ "changed": false, "running": false, "last_lsn": last.0, "last_lsn_bytes": last.1 }),
+        );
     }
     let mode = match p.mode.unwrap_or_default() {
         PgStopMode::Smart => "smart",
@@ -140,15 +143,19 @@ pub(super) async fn stop(ctx: &Ctx<'_>, p: PgStopParams) -> Result<Value, StepFa
         &format!("stopping PostgreSQL in {}", p.data_dir),
     )
     .await?;
-    Ok(json!({ "changed": true, "running": false, "mode": mode }))
+    let last = last_lsn(&host, bin, &p.data_dir).await;
+    Ok(
+        json!({ "changed": true, "running": false, "mode": mode, "last_lsn": last.0, "last_lsn_bytes": last.1 }),
+    )
 }
 
-/// The cluster state recorded in the control file (`pg_controldata`).
-async fn cluster_state(
+/// What the control file (`pg_controldata`) says: the cluster state and the latest
+/// checkpoint's location.
+async fn control_file(
     host: &Host<'_>,
     bin: Option<&str>,
     data_dir: &str,
-) -> Result<String, StepFailure> {
+) -> Result<(String, Option<String>), StepFailure> {
     let argv = vec![program(bin, "pg_controldata"), "-D".into(), data_dir.into()];
     let out = host
         .ok(
@@ -157,14 +164,44 @@ async fn cluster_state(
         )
         .await?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| l.strip_prefix("Database cluster state:"))
-        .map(|s| s.trim().to_owned())
-        .ok_or_else(|| {
-            host.fail(format!(
-                "pg_controldata printed no cluster state for {data_dir}"
-            ))
-        })
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|s| s.trim().to_owned())
+    };
+    let state = field("Database cluster state:").ok_or_else(|| {
+        host.fail(format!(
+            "pg_controldata printed no cluster state for {data_dir}"
+        ))
+    })?;
+    Ok((state, field("Latest checkpoint location:")))
+}
+
+/// The cluster state recorded in the control file.
+async fn cluster_state(
+    host: &Host<'_>,
+    bin: Option<&str>,
+    data_dir: &str,
+) -> Result<String, StepFailure> {
+    Ok(control_file(host, bin, data_dir).await?.0)
+}
+
+/// The last WAL position of a cluster that was shut down cleanly: its shutdown checkpoint,
+/// the last record it wrote (and, for a primary, the evidence of what a standby promoted
+/// after it must have replayed to lose nothing). None after a crash or an immediate stop,
+/// whose control file does not know where the WAL ends. Evidence, not a condition: a stop
+/// that worked never fails because the control file could not be read afterwards.
+async fn last_lsn(
+    host: &Host<'_>,
+    bin: Option<&str>,
+    data_dir: &str,
+) -> (Option<String>, Option<u64>) {
+    let Ok((state, checkpoint)) = control_file(host, bin, data_dir).await else {
+        return (None, None);
+    };
+    let last = checkpoint.filter(|_| state == "shut down");
+    let bytes = last.as_deref().and_then(super::check::lsn_bytes);
+    (last, bytes)
 }
 
 /// Where to reach the running server from its own host: `postmaster.pid` lines 4–6 hold
@@ -246,6 +283,13 @@ async fn local_query(
 const TIMELINE_SQL: &str = "select case when pg_is_in_recovery() then 'recovery' \
      else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int::text end";
 
+/// After the promotion: the new timeline, and where replay ended (the last WAL record the
+/// standby applied before it became a primary: PostgreSQL keeps `pg_last_wal_replay_lsn()`
+/// at that position once recovery is over).
+const PROMOTED_SQL: &str = "select case when pg_is_in_recovery() then 'recovery' \
+     else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int::text \
+       || ' ' || coalesce(pg_last_wal_replay_lsn()::text, '') end";
+
 pub(super) async fn promote(ctx: &Ctx<'_>, p: PgPromoteParams) -> Result<Value, StepFailure> {
     let host = ctx.host().await?;
     let bin = p.bin_dir.as_deref();
@@ -290,13 +334,20 @@ pub(super) async fn promote(ctx: &Ctx<'_>, p: PgPromoteParams) -> Result<Value, 
     let endpoint = local_endpoint(&host, data).await?;
     loop {
         let polled = Instant::now();
-        let last = match local_query(&host, bin, &endpoint, TIMELINE_SQL).await? {
+        let last = match local_query(&host, bin, &endpoint, PROMOTED_SQL).await? {
             Ok(answer) if answer != "recovery" => {
-                let timeline = answer.parse::<u32>().ok();
+                let (timeline, replayed) = answer.split_once(' ').unwrap_or((&answer, ""));
+                let timeline = timeline.parse::<u32>().ok();
+                let replayed = Some(replayed).filter(|r| !r.is_empty());
                 let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                return Ok(
-                    json!({ "promoted": true, "changed": true, "timeline": timeline, "took_ms": took }),
-                );
+                return Ok(json!({
+                    "promoted": true,
+                    "changed": true,
+                    "timeline": timeline,
+                    "took_ms": took,
+                    "replayed_lsn": replayed,
+                    "replayed_lsn_bytes": replayed.and_then(super::check::lsn_bytes),
+                }));
             }
             Ok(_) => "still in recovery".to_owned(),
             Err(why) => why,

@@ -12,6 +12,11 @@
 //! live primary, and saying "unreachable" would let a plan believe it was fenced: that is an
 //! error, and a check that sees it fails closed.
 //!
+//! `replay_lag_s` is how far behind the standby's replay is in time: 0 when it has replayed
+//! all it received, else the age of the last transaction it replayed (the usual measure; on
+//! an idle primary it grows although nothing is missing, so the byte lag is the one to
+//! judge by).
+//!
 //! `*_bytes` are LSNs as integers (`pg_wal_lsn_diff(lsn, '0/0')`), comparable across hosts.
 //! The timeline of a primary comes from its current WAL file name, which is right at once
 //! after a promotion (`pg_control_checkpoint()` lags until the next checkpoint). Seeing the
@@ -44,6 +49,10 @@ select json_build_object(
   'replay_lag_bytes', case when r
       then coalesce(greatest(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0), 0)::bigint
       else 0 end,
+  'last_replay_at', case when r then pg_last_xact_replay_timestamp() end,
+  'replay_lag_s', case when r then
+      case when pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() then 0
+      else round(extract(epoch from now() - pg_last_xact_replay_timestamp())::numeric, 3) end end,
   'replicas', case when r then '[]'::json else coalesce((
       select json_agg(json_build_object(
           'application_name', application_name,
@@ -110,6 +119,8 @@ fn unreachable(error: String) -> Value {
         "replay_lsn": null,
         "replay_lsn_bytes": null,
         "replay_lag_bytes": null,
+        "last_replay_at": null,
+        "replay_lag_s": null,
         "replicas": [],
         "replica": null,
         "replica_lag_bytes": null,

@@ -209,6 +209,12 @@ impl RunStore for EtcdStore {
         })
     }
 
+    // Opening a run here reads it and writes nothing (the journal is written on append).
+    fn read_run(&self, id: &RunId) -> Result<(Vec<u8>, super::Replay), JournalError> {
+        let opened = self.open_run(id)?;
+        Ok((opened.plan, opened.replay))
+    }
+
     fn list_runs(&self) -> Result<Vec<RunInfo>, JournalError> {
         let runs = self.inner.key("/runs/");
         let from = runs.clone();
@@ -245,6 +251,20 @@ impl RunStore for EtcdStore {
 
     fn lock_site(&self, site: &str, holder: &LockInfo) -> Result<HeldLock, LockError> {
         lock::acquire(&self.inner, site, holder)
+    }
+
+    /// The details on `locks/SITE`, which exists only while a holder's lease lives.
+    fn holder(&self, site: &str) -> Option<LockInfo> {
+        let key = self.inner.key(&format!("/locks/{site}"));
+        let mut found = self
+            .inner
+            .call(move |mut c| {
+                let key = key.clone();
+                async move { c.get(key, None).await }
+            })
+            .ok()?;
+        let kv = found.take_kvs().into_iter().next()?;
+        serde_json::from_slice(kv.value()).ok()
     }
 
     fn describe(&self) -> String {
