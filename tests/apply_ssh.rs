@@ -103,3 +103,58 @@ fn a_killed_run_leaves_no_ssh_master_once_the_next_run_starts() {
         sockets(&state.join("ssh"))
     );
 }
+
+/// A run connects to all of its SSH hosts at once when it starts. A host that does not
+/// answer is nobody's error then: the step that needs it reports it as it always did (here
+/// skipped as unreachable, as the plan allows), and it is asked once, not twice — the step
+/// takes the answer of the attempt it waited for instead of a second connect timeout.
+#[test]
+fn a_silent_host_is_asked_once_and_its_step_reports_it() {
+    let sshd = TestSshd::start();
+    // Accepts TCP (the kernel completes the handshake) and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let site = format!(
+        "version: 1\nsite: silent-{}\nhosts:\n  remote: {{ address: 127.0.0.1, port: {}, user: root }}\n  gone: {{ address: 127.0.0.1, port: {}, user: root }}\nssh: {{ identity: {}, known_hosts: {}, connect_timeout: 5s }}\n",
+        std::process::id(),
+        sshd.port,
+        silent.local_addr().unwrap().port(),
+        sshd.client_key.display(),
+        sshd.known_hosts.display()
+    );
+    fs::write(dir.path().join("site.yaml"), site).unwrap();
+    let plan = "version: 1\nname: silent\nroles: [remote, gone]\nsteps:\n  - { id: here, on: remote, action: exec, with: { argv: [\"true\"] } }\n  - { id: there, on: gone, action: exec, with: { argv: [\"true\"] }, on_unreachable: skip }\n";
+    fs::write(dir.path().join("plan.yaml"), plan).unwrap();
+    let mut c = common::drplan();
+    c.arg("--state-dir").arg(dir.path().join("state"));
+    let out = Command::from_std(c)
+        .args(["apply", "--yes", "--format", "json"])
+        .arg(dir.path().join("plan.yaml"))
+        .arg("--site")
+        .arg(dir.path().join("site.yaml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let finished = |step: &str| {
+        stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| e["event"] == "step_finished" && e["step"] == step)
+            .unwrap_or_else(|| panic!("no step_finished for {step}: {stdout}"))
+    };
+    assert_eq!(finished("here")["outcome"], "succeeded", "{stdout}");
+    assert_eq!(finished("there")["outcome"], "skipped", "{stdout}");
+    assert_eq!(finished("there")["reason"], "unreachable", "{stdout}");
+    assert!(
+        stdout.contains("there: host unreachable, skipped as the plan allows"),
+        "{stdout}"
+    );
+    silent.set_nonblocking(true).unwrap();
+    let attempts = std::iter::from_fn(|| silent.accept().ok()).count();
+    assert_eq!(attempts, 1, "connections to the silent host");
+}

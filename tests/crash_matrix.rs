@@ -44,7 +44,7 @@ fn plan(dir: &Path) -> String {
         )
     };
     format!(
-        "version: 1\nname: crash\nroles: [a]\npreconditions:\n  - {{ name: the flag exists, on: a, check: file.stat, with: {{ path: \"{flag}\" }}, expect: result.exists }}\nsteps:\n{}{}{}{}  - id: boom\n    on: a\n    action: exec\n    with: {{ argv: [sh, -c, 'test ! -e \"$2\" || exit 1; n=$(cat \"$1\" 2>/dev/null || echo 0); echo $((n+1)) > \"$1\"', _, \"{count}\", \"{broken}\"] }}\n    needs: [c, d]\n  - id: done\n    on: a\n    action: file.write\n    with: {{ path: \"{done}\", content: \"finished\\n\" }}\n    needs: [boom]\n",
+        "version: 1\nname: crash\nroles: [a]\npreconditions:\n  - {{ name: the flag exists, on: a, check: file.stat, with: {{ path: \"{flag}\" }}, expect: result.exists }}\nsteps:\n{}{}{}{}  - id: boom\n    on: a\n    action: exec\n    with: {{ argv: [sh, -c, 'test ! -e \"$2\" || exit 1; n=$(cat \"$1\" 2>/dev/null || echo 0); echo $((n+1)) > \"$1.tmp\" && mv \"$1.tmp\" \"$1\"', _, \"{count}\", \"{broken}\"] }}\n    needs: [c, d]\n  - id: done\n    on: a\n    action: file.write\n    with: {{ path: \"{done}\", content: \"finished\\n\" }}\n    needs: [boom]\n",
         step("a", "", ""),
         step("p", "    needs: [a]\n", "    point_of_no_return: true\n"),
         step("c", "    needs: [p]\n", ""),

@@ -5,16 +5,22 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{Mutex, OnceCell};
+use tokio::task::JoinHandle;
 
 use crate::plan::{HostSpec, Site};
 use crate::redact::Redactor;
 use crate::transport::{HostSpec as TransportSpec, Transport, TransportError};
 
-/// Role → transport, connected lazily on first use, reused, closed at the end.
+/// Role → transport, connected on first use (or ahead of it: `warm_up`), reused, closed at
+/// the end.
 pub(crate) struct Hosts {
-    entries: BTreeMap<String, HostEntry>,
+    entries: BTreeMap<String, Arc<HostEntry>>,
+    /// The connections `warm_up` opens in the background, while they go on.
+    warming: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// One role's host.
@@ -27,6 +33,10 @@ pub(crate) struct HostEntry {
     spec: Result<TransportSpec, String>,
     /// Connected once; concurrent first uses wait for the same connection.
     cell: OnceCell<Transport>,
+    /// Held while connecting (one attempt at a time), with the last failure.
+    attempt: Mutex<Option<TransportError>>,
+    /// How many attempts failed.
+    failures: AtomicU64,
 }
 
 impl HostEntry {
@@ -36,6 +46,44 @@ impl HostEntry {
             site,
             spec,
             cell: OnceCell::new(),
+            attempt: Mutex::new(None),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    /// The transport, connecting if no connection is up. A failed connection is not
+    /// remembered: the next call tries again (a host may come back). But a call that waited
+    /// for an attempt already under way takes that attempt's answer: a dead host is not
+    /// given a second connect timeout right after the first.
+    async fn get(&self) -> Result<&Transport, TransportError> {
+        let spec = self
+            .spec
+            .as_ref()
+            .map_err(|detail| TransportError::HostKey {
+                host: self.label.clone(),
+                known_hosts: PathBuf::new(),
+                detail: detail.clone(),
+            })?;
+        if let Some(transport) = self.cell.get() {
+            return Ok(transport);
+        }
+        let failed_before = self.failures.load(Ordering::SeqCst);
+        let mut last = self.attempt.lock().await;
+        if let Some(transport) = self.cell.get() {
+            return Ok(transport);
+        }
+        if self.failures.load(Ordering::SeqCst) != failed_before
+            && let Some(e) = last.as_ref()
+        {
+            return Err(e.clone());
+        }
+        match Transport::connect(spec).await {
+            Ok(transport) => Ok(self.cell.get_or_init(|| async { transport }).await),
+            Err(e) => {
+                *last = Some(e.clone());
+                self.failures.fetch_add(1, Ordering::SeqCst);
+                Err(e)
+            }
         }
     }
 }
@@ -43,29 +91,37 @@ impl HostEntry {
 impl Hosts {
     /// Role → host, each with how to reach it: built by the runner from a bound plan.
     pub(crate) fn new(entries: BTreeMap<String, HostEntry>) -> Hosts {
-        Hosts { entries }
+        Hosts {
+            entries: entries.into_iter().map(|(r, e)| (r, Arc::new(e))).collect(),
+            warming: std::sync::Mutex::new(Vec::new()),
+        }
     }
 
-    /// The transport of `role`'s host, connecting on first use. A failed connection is not
-    /// remembered: the next call tries again (a host may come back).
+    /// Start connecting to every SSH host at once, in the background, so that no step
+    /// waits for its host's connection after the steps before it: a plan over four hosts
+    /// used one after the other paid four connection set-ups on its critical path. A
+    /// failure here is nobody's error: the first step that needs the host gets it (or tries
+    /// again, if the attempt had ended before it asked), exactly as it would have.
+    pub(crate) fn warm_up(&self) {
+        let mut warming = self.warming.lock().unwrap_or_else(|e| e.into_inner());
+        for entry in self.entries.values() {
+            if matches!(entry.spec, Ok(TransportSpec::Ssh(_))) && entry.cell.get().is_none() {
+                let entry = Arc::clone(entry);
+                warming.push(tokio::spawn(async move {
+                    let _ = entry.get().await;
+                }));
+            }
+        }
+    }
+
+    /// The transport of `role`'s host, connecting on first use.
     pub async fn get(&self, role: &str) -> Result<&Transport, TransportError> {
-        let Some(entry) = self.entries.get(role) else {
-            return Err(TransportError::InvalidCommand {
+        match self.entries.get(role) {
+            Some(entry) => entry.get().await,
+            None => Err(TransportError::InvalidCommand {
                 reason: format!("no host plays role `{role}` in this site"),
-            });
-        };
-        let spec = entry
-            .spec
-            .as_ref()
-            .map_err(|detail| TransportError::HostKey {
-                host: entry.label.clone(),
-                known_hosts: PathBuf::new(),
-                detail: detail.clone(),
-            })?;
-        entry
-            .cell
-            .get_or_try_init(|| Transport::connect(spec))
-            .await
+            }),
+        }
     }
 
     /// The host of `role` as messages name it (`user@address:port`, or `local`).
@@ -80,10 +136,16 @@ impl Hosts {
         self.entries.get(role).map(|e| &e.site)
     }
 
-    /// Close every connection that was opened.
+    /// Stop the connections still being opened ahead, and close every one that was opened.
     pub async fn close(self) {
+        let warming = self.warming.into_inner().unwrap_or_else(|e| e.into_inner());
+        for task in warming {
+            // Cancel-safe: an ssh still connecting is killed (`ssh_master::launch`).
+            task.abort();
+            let _ = task.await;
+        }
         for (_, entry) in self.entries {
-            if let Some(transport) = entry.cell.into_inner() {
+            if let Some(transport) = Arc::into_inner(entry).and_then(|e| e.cell.into_inner()) {
                 transport.close().await;
             }
         }

@@ -50,6 +50,12 @@ impl ActionRunner {
         ActionRunner { env }
     }
 
+    /// Start connecting to every SSH host of the plan now, in parallel, in the background
+    /// (`Hosts::warm_up`): within a tokio runtime.
+    pub fn warm_up(&self) {
+        self.env.hosts.warm_up();
+    }
+
     /// Close every connection this runner opened.
     pub async fn close(self) {
         self.env.hosts.close().await;

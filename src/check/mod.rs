@@ -16,6 +16,7 @@ use crate::graph::Dag;
 use crate::load::{Document, child};
 use crate::plan::{Check, LOCAL_ROLE, ParamSpec, Plan, Step};
 use crate::schema::{self, shape_diagnostics};
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -54,7 +55,7 @@ pub fn plan(doc: Document) -> Result<ValidPlan, Diagnostics> {
     if !diags.is_empty() {
         return Err(diags.sorted());
     }
-    let plan: Plan = serde_json::from_value(doc.value.clone()).map_err(|e| {
+    let plan: Plan = Deserialize::deserialize(&doc.value).map_err(|e| {
         Diagnostics::from(doc.error_at("drplan::schema::invalid", "", format!("invalid plan: {e}")))
     })?;
     let dag = dag.unwrap_or_else(|| Dag::new(&[]));
@@ -218,7 +219,7 @@ impl<'a> Checker<'a> {
         self.dag = Some(dag);
         for (i, s) in raw.iter().enumerate() {
             // Steps with a shape error were reported already; check the rest in depth.
-            match serde_json::from_value::<Step>(s.clone()) {
+            match Step::deserialize(s) {
                 Ok(step) => self.check_step(i, &step),
                 Err(_) => self.check_raw_step(i, s),
             }
@@ -271,7 +272,7 @@ impl<'a> Checker<'a> {
         };
         for (name, spec) in raw {
             // Shape errors were reported by the schema.
-            let Ok(spec) = serde_json::from_value::<ParamSpec>(spec.clone()) else {
+            let Ok(spec) = ParamSpec::deserialize(spec) else {
                 continue;
             };
             let base = child("/params", name);
@@ -317,7 +318,7 @@ impl<'a> Checker<'a> {
             .cloned()
             .unwrap_or_default();
         for (j, c) in raw.iter().enumerate() {
-            if let Ok(c) = serde_json::from_value::<Check>(c.clone()) {
+            if let Ok(c) = Check::deserialize(c) {
                 let base = format!("/preconditions/{j}");
                 self.check_check(&base, &c);
                 refs::check_check_templates(self, &base, &c, None);

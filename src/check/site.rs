@@ -3,10 +3,11 @@
 
 use super::ValidPlan;
 use crate::diag::{Diagnostic, Diagnostics, suggest};
-use crate::load::{Document, child};
+use crate::load::{Document, child, push_token};
 use crate::plan::{HostSpec, LOCAL_ROLE, Map, ParamSpec, ParamType, Site, TransportKind, shown};
 use crate::schema::{self, shape_diagnostics};
 use crate::template::{self, Form, SENSITIVE};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -97,7 +98,7 @@ pub fn site(doc: &Document) -> Result<Site, Diagnostics> {
     if !diags.is_empty() {
         return Err(diags.sorted());
     }
-    serde_json::from_value(doc.value.clone()).map_err(|e| {
+    Deserialize::deserialize(&doc.value).map_err(|e| {
         Diagnostics::from(doc.error_at("drplan::schema::invalid", "", format!("invalid site: {e}")))
     })
 }
@@ -384,20 +385,30 @@ fn check_site_references(bound: &BoundPlan, diags: &mut Diagnostics) {
 
 /// Call `f` for every template or expression string in a plan document.
 pub fn walk_templates(v: &Value, pointer: &str, f: &mut impl FnMut(&str, &str, Form)) {
+    walk_in_place(v, &mut pointer.to_owned(), f);
+}
+
+/// `walk_templates` with the pointer grown and shrunk in place (no string per node).
+fn walk_in_place(v: &Value, pointer: &mut String, f: &mut impl FnMut(&str, &str, Form)) {
+    let at = pointer.len();
     match v {
         Value::Object(o) => {
             for (k, x) in o {
-                let p = child(pointer, k);
+                push_token(pointer, k);
                 match (k.as_str(), x) {
-                    ("when" | "expect", Value::String(s)) => f(&p, s, Form::Expression),
-                    _ => walk_templates(x, &p, f),
+                    ("when" | "expect", Value::String(s)) => f(pointer, s, Form::Expression),
+                    _ => walk_in_place(x, pointer, f),
                 }
+                pointer.truncate(at);
             }
         }
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .for_each(|(i, x)| walk_templates(x, &child(pointer, &i.to_string()), f)),
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                push_token(pointer, &i.to_string());
+                walk_in_place(x, pointer, f);
+                pointer.truncate(at);
+            }
+        }
         Value::String(s) if template::is_template(s) => f(pointer, s, Form::Template),
         _ => {}
     }

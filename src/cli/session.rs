@@ -332,6 +332,7 @@ pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
         Approvals::new(d.approve, std::io::stdin().is_terminal()),
         d.secrets.redactor().clone(),
     );
+    runner.warm_up();
     let mut shared = Shared::new(d.graph, runner, d.secrets, d.events);
     shared.cancel = crate::exec::Cancel::on_signals();
     Ok(Executor::new(shared, d.journal, d.state))

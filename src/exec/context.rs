@@ -152,6 +152,63 @@ pub fn context(bound: &BoundPlan, secrets: &Secrets, results: &Map) -> Value {
     ctx
 }
 
+/// Whose results a step's templates may read. A step gets a context of its own, with the
+/// results of these steps only: a context holding every result so far, copied for every
+/// step, made a big plan quadratic.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reads {
+    /// The steps (indices) whose ids appear as words in the step's templates and
+    /// expressions: a superset of those it reads (`check` allows only `steps.ID` and
+    /// `steps['ID']`, and only of steps it waits for).
+    These(Vec<usize>),
+    /// A template reads `steps` some other way: every result.
+    All,
+}
+
+impl Reads {
+    /// What each step of `graph` reads: its `with`, `when`, preconditions and rollback hook.
+    pub fn of_plan(graph: &PlanGraph) -> Vec<Reads> {
+        let doc = &graph.bound.valid.doc.value;
+        let index = &graph.bound.valid.index;
+        (0..graph.steps().len())
+            .map(|i| {
+                let mut these = std::collections::BTreeSet::new();
+                let mut all = false;
+                crate::check::site::walk_templates(&doc["steps"][i], "", &mut |_, text, _| {
+                    all |= step_words(text, |word| {
+                        these.extend(index.get(word));
+                    });
+                });
+                if all {
+                    Reads::All
+                } else {
+                    Reads::These(these.into_iter().collect())
+                }
+            })
+            .collect()
+    }
+}
+
+/// Call `f` with every word (`[A-Za-z0-9_-]+`) of a template's text; true if it reads
+/// `steps` other than as `steps.ID` or `steps['ID']` (a step id taken from a variable, say).
+fn step_words(text: &str, mut f: impl FnMut(&str)) -> bool {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let mut dynamic = false;
+    let mut rest = text;
+    while let Some(start) = rest.find(is_word) {
+        let tail = &rest[start..];
+        let end = tail.find(|c: char| !is_word(c)).unwrap_or(tail.len());
+        let (word, after) = tail.split_at(end);
+        if word == "steps" {
+            dynamic |=
+                !(after.starts_with('.') || after.starts_with("['") || after.starts_with("[\""));
+        }
+        f(word);
+        rest = after;
+    }
+    dynamic
+}
+
 /// Render, with the real secrets, every template that does not wait for a step's result,
 /// and ask `fits` (the action's own check) about each `with:` known whole by then: a run that
 /// would stop half-way on a template it could have rendered, or on parameters its action
@@ -236,6 +293,27 @@ mod tests {
     use super::*;
     use crate::exec::record::Record;
     use crate::step::{FailureKind, Outcome, StepFailure};
+
+    #[test]
+    fn a_step_reads_the_results_its_templates_name() {
+        let words = |text: &str| {
+            let mut seen = Vec::new();
+            let dynamic = step_words(text, |w| seen.push(w.to_owned()));
+            (seen, dynamic)
+        };
+        let (seen, dynamic) =
+            words("{{ steps['check-lag'].result.lsn }} on {{ steps.a_1.result }}");
+        assert!(seen.contains(&"check-lag".to_owned()) && seen.contains(&"a_1".to_owned()));
+        assert!(!dynamic);
+        assert!(!words("steps[\"b\"].result is defined").1);
+        // A step id taken from a variable: no telling which, so every result.
+        assert!(words("{{ steps[params.which].result }}").1);
+        assert!(words("{{ steps | length }}").1);
+        assert!(
+            !words("{{ vars.steps_dir }}").1,
+            "a word that only starts like it"
+        );
+    }
 
     #[test]
     fn a_short_secret_never_makes_a_record_unreadable() {

@@ -39,16 +39,24 @@ pub struct Shared<R> {
     pub events: Arc<dyn EventSink>,
     /// Set by a signal: no new step, retry or rollback starts.
     pub cancel: Cancel,
+    /// The template context without any step's result, built once.
+    base: Value,
+    /// Whose results each step's templates may read.
+    reads: Vec<context::Reads>,
 }
 
 impl<R> Shared<R> {
     pub fn new(graph: PlanGraph, runner: R, secrets: Secrets, events: Arc<dyn EventSink>) -> Self {
+        let base = context::context(&graph.bound, &secrets, &crate::plan::Map::new());
+        let reads = context::Reads::of_plan(&graph);
         Shared {
             graph,
             runner,
             secrets,
             events,
             cancel: Cancel::default(),
+            base,
+            reads,
         }
     }
 
@@ -99,29 +107,39 @@ impl<R> Shared<R> {
 
 /// Failpoint for crash tests: with `DRPLAN_CRASH_AFTER_RECORD=N`, the process kills itself
 /// with SIGKILL right after its N-th journal record is on disk — exactly the crash the
-/// journal must survive. Compiled only with the `failpoints` feature (test builds): in a
+/// journal must survive. Records appended together (one fsync) may reach the disk in part
+/// when a crash comes while they are written: the failpoint then writes the batch only up
+/// to the N-th record. Compiled only with the `failpoints` feature (test builds): in a
 /// release binary the variable means nothing.
 ///
 /// `N` counts records; `KIND:STEP` (`step_finished:release-vip`) names one, for tests on real
 /// hosts where how many commands a step runs (and so how many records come before) varies.
+/// Returns the index in `batch` of the record to crash after.
 #[cfg(not(feature = "failpoints"))]
-fn crash_point(_appended: u64, _record: &serde_json::Value) {}
+fn crash_point(_appended: u64, _batch: &[Value]) -> Option<usize> {
+    None
+}
 
 #[cfg(feature = "failpoints")]
-fn crash_point(appended: u64, record: &serde_json::Value) {
+fn crash_point(appended: u64, batch: &[Value]) -> Option<usize> {
     static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let Some(at) = AT.get_or_init(|| std::env::var("DRPLAN_CRASH_AFTER_RECORD").ok()) else {
-        return;
-    };
-    let hit = match at.split_once(':') {
-        Some((kind, step)) => record["kind"] == kind && record["step"] == step,
-        None => at.parse() == Ok(appended),
-    };
-    if hit {
-        // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
+    let at = AT
+        .get_or_init(|| std::env::var("DRPLAN_CRASH_AFTER_RECORD").ok())
+        .as_ref()?;
+    batch
+        .iter()
+        .zip(1..)
+        .position(|(record, n)| match at.split_once(':') {
+            Some((kind, step)) => record["kind"] == kind && record["step"] == step,
+            None => at.parse() == Ok(appended + n),
+        })
+}
+
+/// The crash `crash_point` asked for.
+fn crash_now() {
+    // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
     }
 }
 
@@ -195,6 +213,10 @@ pub struct Executor<R> {
     pub cancel: Cancel,
     /// Records this process appended (for the crash failpoint).
     appended: u64,
+    /// Records folded into the state but not yet on disk (`stage`), and the events that
+    /// tell about them: both go out with the next `flush`.
+    staged: Vec<Value>,
+    held: Vec<Event>,
 }
 
 impl<R: StepRunner> Executor<R> {
@@ -206,6 +228,8 @@ impl<R: StepRunner> Executor<R> {
             state,
             cancel,
             appended: 0,
+            staged: Vec::new(),
+            held: Vec::new(),
         }
     }
 
@@ -214,31 +238,50 @@ impl<R: StepRunner> Executor<R> {
         self.record_all(vec![rec])
     }
 
-    /// Append records that are ready together with one fsync (group commit), then fold
-    /// them into the state. Secret values are redacted here, before the records reach the
-    /// disk, and the state is built from the redacted records, so a run continued later sees
-    /// exactly what this one saw.
+    /// Append records that are ready together with one fsync (group commit), with whatever
+    /// was staged before them, and fold them into the state.
     pub fn record_all(&mut self, recs: Vec<Record>) -> Result<(), JournalError> {
+        self.stage(recs)?;
+        self.flush()
+    }
+
+    /// Fold records into the state now; they reach the disk, in this order, with the next
+    /// `flush`, which the scheduler calls before it starts anything or waits. So the ends of
+    /// steps share one fsync with the starts of the steps they made ready, and each is on disk
+    /// before any of those starts. Secret values are redacted here, and the state is built
+    /// from the redacted records, so a run continued later sees exactly what this one saw.
+    pub(super) fn stage(&mut self, recs: Vec<Record>) -> Result<(), JournalError> {
         let encode = |e: serde_json::Error| JournalError::Io {
             path: std::path::PathBuf::from("journal"),
             action: "encode a record".into(),
             source: std::io::Error::other(e),
         };
-        let mut values = Vec::with_capacity(recs.len());
-        let mut redacted = Vec::with_capacity(recs.len());
         for rec in &recs {
             let value = self
                 .shared
                 .secrets
                 .redact_record(&serde_json::to_value(rec).map_err(encode)?);
-            redacted.push(serde_json::from_value::<Record>(value.clone()).map_err(encode)?);
-            values.push(value);
+            let redacted = serde_json::from_value::<Record>(value.clone()).map_err(encode)?;
+            self.state.apply(&redacted);
+            self.staged.push(value);
         }
-        self.journal.append_all(&values)?;
-        for (rec, value) in redacted.iter().zip(&values) {
-            self.state.apply(rec);
-            self.appended += 1;
-            crash_point(self.appended, value);
+        Ok(())
+    }
+
+    /// Append the staged records with one fsync, then tell the events held for them.
+    pub(super) fn flush(&mut self) -> Result<(), JournalError> {
+        if !self.staged.is_empty() {
+            let values = std::mem::take(&mut self.staged);
+            let crash = crash_point(self.appended, &values);
+            let written = crash.map_or(values.len(), |k| k + 1);
+            self.journal.append_all(&values[..written])?;
+            self.appended += written as u64;
+            if crash.is_some() {
+                crash_now();
+            }
+        }
+        for e in std::mem::take(&mut self.held) {
+            self.shared.emit(e);
         }
         Ok(())
     }
@@ -287,8 +330,9 @@ impl<R: StepRunner> Executor<R> {
     /// each saw) is on disk before this returns, so no step can start without it; the
     /// first refusal is journaled, ends the run, and is returned.
     pub async fn preconditions(&mut self) -> Result<Preconditions, JournalError> {
-        let ctx = self.context();
         let shared = Arc::clone(&self.shared);
+        // No step has run: they cannot read a step's result (`check` sees to it).
+        let ctx = &shared.base;
         let mut seen = Vec::new();
         for check in &shared.graph.bound.valid.plan.preconditions {
             if self.cancel.is_cancelled() {
@@ -296,7 +340,7 @@ impl<R: StepRunner> Executor<R> {
                 self.record(Record::Interrupted { at: record::now() })?;
                 return Ok(Preconditions::Interrupted);
             }
-            match step::run_check(&shared, "plan", check, &ctx).await {
+            match step::run_check(&shared, "plan", check, ctx).await {
                 Ok(result) => seen.push(record::CheckSeen {
                     check: check.name.clone(),
                     host: shared.host_label(&check.on),
@@ -326,15 +370,25 @@ impl<R: StepRunner> Executor<R> {
         Ok(Preconditions::Held)
     }
 
-    /// The template context with the results of every step that succeeded so far.
-    pub(super) fn context(&self) -> serde_json::Value {
+    /// The template context of step `i`: the site's values, the secrets, and the results of
+    /// the steps it may read that succeeded so far.
+    pub(super) fn context(&self, i: usize) -> Value {
+        let shared = &self.shared;
+        let steps = shared.graph.steps();
         let mut results = crate::plan::Map::new();
-        for step in self.shared.graph.steps() {
-            if let StepState::Succeeded { result } = self.state.step(&step.id) {
-                results.insert(step.id.clone(), result.clone());
+        let mut add = |j: usize| {
+            if let StepState::Succeeded { result } = self.state.step(&steps[j].id) {
+                let entry = serde_json::json!({ "result": result });
+                results.insert(steps[j].id.clone(), entry);
             }
+        };
+        match &shared.reads[i] {
+            context::Reads::These(these) => these.iter().copied().for_each(&mut add),
+            context::Reads::All => (0..steps.len()).for_each(&mut add),
         }
-        context::context(&self.shared.graph.bound, &self.shared.secrets, &results)
+        let mut ctx = shared.base.clone();
+        ctx["steps"] = Value::Object(results);
+        ctx
     }
 }
 

@@ -192,7 +192,7 @@ impl<R: StepRunner> Executor<R> {
         });
         let started_at = Instant::now();
         let (tx, mut started) = tokio::sync::mpsc::unbounded_channel();
-        let ctx = self.context();
+        let ctx = self.context(i);
         let rendered = shared.secrets.render(&Value::Object(rb.with.clone()), &ctx);
         let error = match rendered {
             Err(e) => Some(StepFailure::new(

@@ -99,75 +99,68 @@ impl<R: StepRunner> Executor<R> {
         let steps = shared.graph.steps();
         let dag = shared.graph.dag();
         let parallel = opts.parallel.max(1);
-        let mut launched = vec![false; steps.len()];
+        let mut ready = Ready::new(self);
         let mut failed = Vec::new();
         let mut refused = false;
         loop {
             // Launch what is ready, unless something failed or we were told to stop. A step
-            // skipped by `when` may make a step earlier in the plan ready: scan again, so the
-            // order never depends on where a run was resumed.
+            // skipped by `when` may make a step earlier in the plan ready: it goes first.
             // Steps decided to start in this round: their `step_started` records share one
             // fsync, and none of them starts before that returns.
-            let mut starting: Vec<(usize, u32)> = Vec::new();
-            let ctx = self.context();
-            'scan: while failed.is_empty() && !self.cancel.is_cancelled() {
-                let mut ready: Vec<usize> = (0..steps.len())
-                    .filter(|&i| !launched[i] && !self.state.step(&steps[i].id).is_done())
-                    .filter(|&i| {
-                        dag.needs(i)
-                            .iter()
-                            .all(|&n| self.state.step(&steps[n].id).is_done())
-                    })
-                    .collect();
+            let mut starting: Vec<(usize, u32, serde_json::Value)> = Vec::new();
+            while failed.is_empty()
+                && !self.cancel.is_cancelled()
+                && running.len() + starting.len() < parallel
+            {
                 // Plan order among the ready ones: predictable logs and tests.
-                ready.sort_unstable();
-                for i in ready {
-                    if running.len() + starting.len() >= parallel {
-                        break 'scan;
-                    }
-                    launched[i] = true;
-                    let step = &steps[i];
-                    if let Some(when) = &step.when {
-                        match template::eval_bool(template::shared(), when, &ctx) {
-                            Ok(true) => {}
-                            Ok(false) => {
-                                let outcome = Outcome::Skipped {
-                                    reason: SkipReason::When,
-                                };
-                                self.finish(vec![(i, 0, outcome, 0)])?;
-                                continue 'scan;
-                            }
-                            Err(e) => {
-                                let error = StepFailure::new(
-                                    FailureKind::Failed,
-                                    shared.host_label(&step.on),
-                                    format!("cannot evaluate `when: {when}`: {e}"),
-                                );
-                                self.finish(vec![(i, 0, Outcome::Failed { error }, 0)])?;
-                                failed.push(i);
-                                break 'scan;
-                            }
+                let Some(i) = ready.next() else { break };
+                let step = &steps[i];
+                let ctx = self.context(i);
+                if let Some(when) = &step.when {
+                    match template::eval_bool(template::shared(), when, &ctx) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            let outcome = Outcome::Skipped {
+                                reason: SkipReason::When,
+                            };
+                            self.finish(vec![(i, 0, outcome, 0)])?;
+                            ready.done(dag, i);
+                            continue;
+                        }
+                        Err(e) => {
+                            let error = StepFailure::new(
+                                FailureKind::Failed,
+                                shared.host_label(&step.on),
+                                format!("cannot evaluate `when: {when}`: {e}"),
+                            );
+                            self.finish(vec![(i, 0, Outcome::Failed { error }, 0)])?;
+                            failed.push(i);
+                            break;
                         }
                     }
-                    let attempt = self.state.attempts.get(&step.id).copied().unwrap_or(0) + 1;
-                    starting.push((i, attempt));
                 }
-                break;
+                let attempt = self.state.attempts.get(&step.id).copied().unwrap_or(0) + 1;
+                starting.push((i, attempt, ctx));
             }
             // A signal may have arrived while this round was decided: nothing starts then.
-            if !starting.is_empty() && !self.cancel.is_cancelled() {
+            let go = !starting.is_empty() && !self.cancel.is_cancelled();
+            if go {
                 let now = record::now();
-                self.record_all(
+                self.stage(
                     starting
                         .iter()
-                        .map(|&(i, attempt)| Record::StepStarted {
+                        .map(|&(i, attempt, _)| Record::StepStarted {
                             step: steps[i].id.clone(),
                             attempt,
                             at: now,
                         })
                         .collect(),
                 )?;
-                for (i, attempt) in starting {
+            }
+            // The ends of the last round and the starts of this one: one fsync.
+            self.flush()?;
+            if go {
+                for (i, attempt, ctx) in starting {
                     let step = &steps[i];
                     shared.emit(Event::StepStarted {
                         step: step.id.clone(),
@@ -178,7 +171,6 @@ impl<R: StepRunner> Executor<R> {
                     });
                     let task_shared = Arc::clone(&shared);
                     let sink = CommandSink::new(started_tx.clone(), &step.id, attempt, false);
-                    let ctx = ctx.clone();
                     running.spawn(async move {
                         let (outcome, ms) = step::run(task_shared, i, ctx, sink).await;
                         (i, attempt, outcome, ms)
@@ -187,17 +179,7 @@ impl<R: StepRunner> Executor<R> {
             }
             if running.is_empty() {
                 // Skipped steps may have made more steps ready: go round once more.
-                let more = failed.is_empty()
-                    && !self.cancel.is_cancelled()
-                    && (0..steps.len()).any(|i| {
-                        !launched[i]
-                            && !self.state.step(&steps[i].id).is_done()
-                            && dag
-                                .needs(i)
-                                .iter()
-                                .all(|&n| self.state.step(&steps[n].id).is_done())
-                    });
-                if more {
+                if failed.is_empty() && !self.cancel.is_cancelled() && !ready.is_empty() {
                     continue;
                 }
                 break;
@@ -232,6 +214,9 @@ impl<R: StepRunner> Executor<R> {
                             refused |= error.kind == FailureKind::Refused;
                             failed.push(i);
                         }
+                        if matches!(outcome, Outcome::Succeeded { .. } | Outcome::Skipped { .. }) {
+                            ready.done(dag, i);
+                        }
                         finished.push((i, attempt, outcome, ms));
                     }
                     // A panicking step task is a bug; its step stays in doubt for resume to judge.
@@ -242,6 +227,7 @@ impl<R: StepRunner> Executor<R> {
             }
             self.finish(finished)?;
         }
+        self.flush()?;
         // After a signal the run stops as it stands: what failed meanwhile is resumed (or
         // rolled back) when the operator says so, never automatically.
         if self.cancel.is_cancelled() {
@@ -275,12 +261,12 @@ impl<R: StepRunner> Executor<R> {
         Ok(Ending::Interrupted)
     }
 
-    /// Journal the ends of steps (one fsync for all) and tell the world.
+    /// Stage the ends of steps, and the events that tell of them, for the next flush.
     fn finish(&mut self, ended: Vec<(usize, u32, Outcome, u64)>) -> Result<(), JournalError> {
         let steps = Arc::clone(&self.shared);
         let steps = steps.graph.steps();
         let now = record::now();
-        self.record_all(
+        self.stage(
             ended
                 .iter()
                 .map(|(i, attempt, outcome, ms)| Record::StepFinished {
@@ -293,7 +279,7 @@ impl<R: StepRunner> Executor<R> {
                 .collect(),
         )?;
         for (i, _, outcome, ms) in ended {
-            self.shared.emit(Event::StepFinished {
+            self.held.push(Event::StepFinished {
                 step: steps[i].id.clone(),
                 name: steps[i].title().to_string(),
                 outcome,
@@ -391,6 +377,48 @@ impl<R: StepRunner> Executor<R> {
             shared.emit(Event::Note { message });
         }
         Ok(None)
+    }
+}
+
+/// The steps that may start: not started, not done, every step they need done. Kept up to
+/// date as steps end (a scan of the whole plan every round made a big plan quadratic).
+struct Ready {
+    /// How many of its needs each step still waits for.
+    waiting: Vec<usize>,
+    queue: std::collections::BTreeSet<usize>,
+}
+
+impl Ready {
+    fn new<R: StepRunner>(ex: &Executor<R>) -> Ready {
+        let steps = ex.shared.graph.steps();
+        let dag = ex.shared.graph.dag();
+        let done = |i: usize| ex.state.step(&steps[i].id).is_done();
+        let waiting: Vec<usize> = (0..steps.len())
+            .map(|i| dag.needs(i).into_iter().filter(|&n| !done(n)).count())
+            .collect();
+        let queue = (0..steps.len())
+            .filter(|&i| waiting[i] == 0 && !done(i))
+            .collect();
+        Ready { waiting, queue }
+    }
+
+    /// The first ready step in plan order, now counted as started.
+    fn next(&mut self) -> Option<usize> {
+        self.queue.pop_first()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Step `i` is done (succeeded or skipped): its dependants wait for one step less.
+    fn done(&mut self, dag: &crate::graph::Dag, i: usize) {
+        for d in dag.dependants(i) {
+            self.waiting[d] -= 1;
+            if self.waiting[d] == 0 {
+                self.queue.insert(d);
+            }
+        }
     }
 }
 

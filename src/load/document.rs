@@ -41,13 +41,18 @@ impl SourceMap {
 pub fn child(pointer: &str, token: &str) -> String {
     let mut out = String::with_capacity(pointer.len() + token.len() + 1);
     out.push_str(pointer);
-    out.push('/');
-    if token.contains(['~', '/']) {
-        out.push_str(&token.replace('~', "~0").replace('/', "~1"));
-    } else {
-        out.push_str(token);
-    }
+    push_token(&mut out, token);
     out
+}
+
+/// Append `/token`, escaped, to `pointer` in place (`pointer.truncate` takes it off again).
+pub fn push_token(pointer: &mut String, token: &str) {
+    pointer.push('/');
+    if token.contains(['~', '/']) {
+        pointer.push_str(&token.replace('~', "~0").replace('/', "~1"));
+    } else {
+        pointer.push_str(token);
+    }
 }
 
 /// A parsed file: its value, where each node sits, and the text for diagnostics.
@@ -65,6 +70,9 @@ impl Document {
         // are errors (the default), so a repeated `with:` cannot silently win.
         let mut options = serde_saphyr::Options::default();
         options.strict_booleans = true;
+        // Comments are still checked as syntax; nothing here reads their text, and keeping
+        // it cost a tenth of reading a big plan.
+        options.emit_comments = false;
         // The default budget stops at 250,000 nodes; a 10,000-step plan has ~400,000. Keep a
         // budget (alias bombs stay refused), sized for plans far beyond any real runbook.
         let mut budget = serde_saphyr::Budget::default();

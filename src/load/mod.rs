@@ -5,7 +5,7 @@
 mod document;
 mod node;
 
-pub use document::{Document, SourceMap, child};
+pub use document::{Document, SourceMap, child, push_token};
 pub use node::{Key, Kind, Node, Span};
 
 use crate::diag::{Diagnostic, Diagnostics, SourceFile};

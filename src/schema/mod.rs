@@ -104,7 +104,8 @@ fn set_id(root: &mut Value, name: &str) {
 fn plan_schema(with_actions: bool) -> Value {
     let mut g = generator();
     let mut params_refs = Vec::new();
-    for a in actions::registry() {
+    // The core shape does not look into `with:`: the actions' types only cost time there.
+    for a in actions::registry().iter().filter(|_| with_actions) {
         params_refs.push((a.about(), a.params_schema(&mut g).to_value()));
     }
     let mut root = g.root_schema_for::<Plan>().to_value();
@@ -219,7 +220,8 @@ impl Validators {
     pub fn params(&self, action: &str) -> Option<(&jsonschema::Validator, &Value)> {
         let (reference, made) = self.params.get(action)?;
         let (validator, doc) = made.get_or_init(|| {
-            let doc = json!({ "$schema": "https://json-schema.org/draft/2020-12/schema", "$ref": reference, "$defs": self.defs() });
+            let defs = reachable_defs(self.defs(), &json!({ "$ref": reference }));
+            let doc = json!({ "$schema": "https://json-schema.org/draft/2020-12/schema", "$ref": reference, "$defs": defs });
             (compile(&doc), doc)
         });
         Some((validator, doc))
@@ -229,6 +231,37 @@ impl Validators {
         self.defs
             .get_or_init(|| plan_schema(true).get("$defs").cloned().unwrap_or(json!({})))
     }
+}
+
+/// The definitions in `defs` that `from` reaches through `$ref`s: an action's parameters
+/// need only their own types, and checking and compiling every action's made a one-step
+/// plan's start-up twice as long.
+fn reachable_defs(defs: &Value, from: &Value) -> Value {
+    fn refs<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
+        match v {
+            Value::Object(o) => {
+                if let Some(name) = def_name(v) {
+                    out.push(name);
+                }
+                o.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut kept = serde_json::Map::new();
+    let mut todo = Vec::new();
+    refs(from, &mut todo);
+    while let Some(name) = todo.pop() {
+        if kept.contains_key(name) {
+            continue;
+        }
+        if let Some(def) = defs.get(name) {
+            kept.insert(name.to_owned(), def.clone());
+            refs(def, &mut todo);
+        }
+    }
+    Value::Object(kept)
 }
 
 /// Our own generated schemas always compile; a failure is a bug caught by tests.

@@ -128,6 +128,62 @@ fn keyscan(host: &str) -> String {
     }
 }
 
+/// A failed connection attempt answers every call that waited for it (`actions::env`).
+impl Clone for TransportError {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Unreachable { host, detail } => Self::Unreachable {
+                host: host.clone(),
+                detail: detail.clone(),
+            },
+            Self::HostKey {
+                host,
+                known_hosts,
+                detail,
+            } => Self::HostKey {
+                host: host.clone(),
+                known_hosts: known_hosts.clone(),
+                detail: detail.clone(),
+            },
+            Self::Auth { host, user, detail } => Self::Auth {
+                host: host.clone(),
+                user: user.clone(),
+                detail: detail.clone(),
+            },
+            Self::Timeout {
+                host,
+                after,
+                partial,
+            } => Self::Timeout {
+                host: host.clone(),
+                after: *after,
+                partial: partial.clone(),
+            },
+            Self::Disconnected { host, detail } => Self::Disconnected {
+                host: host.clone(),
+                detail: detail.clone(),
+            },
+            Self::Ssh { host, detail } => Self::Ssh {
+                host: host.clone(),
+                detail: detail.clone(),
+            },
+            Self::InvalidCommand { reason } => Self::InvalidCommand {
+                reason: reason.clone(),
+            },
+            // io::Error is not Clone: the same kind, the same words.
+            Self::Io {
+                host,
+                action,
+                source,
+            } => Self::Io {
+                host: host.clone(),
+                action: action.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+        }
+    }
+}
+
 impl TransportError {
     pub(crate) fn io(host: &str, action: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {

@@ -99,8 +99,10 @@ pub(super) async fn assign(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, StepFai
     }))
 }
 
-/// Tell the neighbours: `count` gratuitous ARPs, a second apart (`arping -U` waits that long).
-/// Not sent in the background: an announcer still running when the address moves on (a
+/// Tell the neighbours: `count` gratuitous ARPs, a second apart (`arping -U` waits that long,
+/// also after the last one, for replies nobody sends to a gratuitous ARP: `-w` ends it as
+/// the last one leaves, a second sooner with the same announcements). Not sent in the
+/// background: an announcer still running when the address moves on (a
 /// rollback, a failback soon after) would keep claiming it for the old host, and would
 /// make the next duplicate-address probe see a conflict.
 async fn announce(
@@ -110,15 +112,13 @@ async fn announce(
     count: Option<u32>,
 ) -> Option<String> {
     let count = count.unwrap_or(DEFAULT_ARP_COUNT).max(1);
-    let argv = [
-        "arping".to_owned(),
-        "-U".to_owned(),
-        "-c".to_owned(),
-        count.to_string(),
-        "-I".to_owned(),
-        iface.to_owned(),
-        ip.to_string(),
-    ];
+    let mut argv = vec!["arping".to_owned(), "-U".to_owned()];
+    argv.extend(["-c".to_owned(), count.to_string()]);
+    // `-w 0` means no deadline: one announcement still waits its second.
+    if count > 1 {
+        argv.extend(["-w".to_owned(), (count - 1).to_string()]);
+    }
+    argv.extend(["-I".to_owned(), iface.to_owned(), ip.to_string()]);
     let mut cmd = host.cmd(argv);
     cmd.timeout = Some(std::time::Duration::from_secs(u64::from(count) + 5));
     match host.run(cmd).await {
