@@ -10,11 +10,12 @@
 //! checks file holds only read-only checks) and nothing here prints: `cli/check.rs` renders
 //! the [`Report`].
 
-use crate::check::{self, ValidPlan};
+use crate::check;
 use crate::clock::Timestamp;
 use crate::diag::Diagnostics;
 use crate::exec::{Cancel, CheckVerdict, Shared, judge_check};
 use crate::load::Document;
+use crate::plan::ValidPlan;
 use crate::plan::{Check, Severity};
 use crate::step::{FailureKind, StepRunner};
 use serde::Serialize;

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::env::{Approvals, Env, HostEntry, Hosts};
 use super::failure::transport_failure;
-use crate::check::BoundPlan;
+use crate::plan::BoundPlan;
 use crate::plan::TransportKind;
 use crate::process::CommandIdentity;
 use crate::redact::Redactor;

@@ -7,28 +7,17 @@ mod refs;
 pub mod site;
 mod unused;
 
-pub use site::{BoundPlan, HostBinding, bind};
+pub use site::bind;
 pub use unused::unused_site_values;
 
 use crate::actions::{self, ActionKind};
 use crate::diag::{Diagnostic, Diagnostics, suggest};
-use crate::graph::Dag;
 use crate::load::{Document, child};
-use crate::plan::{Check, LOCAL_ROLE, ParamSpec, Plan, Step};
+use crate::plan::{Check, Dag, LOCAL_ROLE, ParamSpec, Plan, Step, ValidPlan};
 use crate::schema::{self, shape_diagnostics};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
-
-/// A plan that passed every check: safe to bind to a site and build.
-#[derive(Debug, Clone)]
-pub struct ValidPlan {
-    pub plan: Plan,
-    pub doc: Document,
-    pub dag: Dag,
-    /// step id → index in `plan.steps`
-    pub index: HashMap<String, usize>,
-}
 
 /// Does the action of that name ask the operator (`manual.approve`)? A readiness report
 /// cannot, so a checks file may not name it.

@@ -2,10 +2,9 @@
 //! plan's `params` exactly like a site's values (type, `enum`), and laid over them. A run
 //! records what it was given, so `resume` runs with the same values.
 
-use super::BoundPlan;
 use super::site::fits;
 use crate::diag::suggest;
-use crate::plan::{Map, ParamType};
+use crate::plan::{BoundPlan, Map, ParamType};
 use serde_json::Value;
 
 /// Turn `NAME=VALUE` words into values typed by the plan's declarations: text for string

@@ -1,95 +1,18 @@
 //! Binding a valid plan to a site: every role gets a host, parameters get their values,
 //! and templates that read `vars`/`secrets` are checked against what the site defines.
 
-use super::ValidPlan;
 use crate::diag::{Diagnostic, Diagnostics, suggest};
-use crate::load::{Document, child, push_token};
-use crate::plan::{HostSpec, LOCAL_ROLE, Map, ParamSpec, ParamType, Site, TransportKind, shown};
+use crate::load::{Document, child};
+use crate::plan::{
+    BoundPlan, HostBinding, HostSpec, LOCAL_ROLE, Map, ParamSpec, ParamType, Site, TransportKind,
+    ValidPlan, shown,
+};
 use crate::schema::{self, shape_diagnostics};
-use crate::template::{self, Form, SENSITIVE};
+use crate::template::{self, Form, walk_templates};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-/// A role's host as the plan will use it.
-#[derive(Debug, Clone)]
-pub struct HostBinding {
-    pub role: String,
-    pub spec: HostSpec,
-    /// The site's `vars` with the host's own deep-merged over them.
-    pub vars: Map,
-}
-
-impl HostBinding {
-    pub fn is_local(&self) -> bool {
-        self.role == LOCAL_ROLE || self.spec.transport == Some(TransportKind::Local)
-    }
-
-    /// `address` or `user@address:port`, for previews and messages.
-    pub fn describe(&self) -> String {
-        if self.is_local() {
-            return "local".into();
-        }
-        let user = self
-            .spec
-            .user
-            .as_ref()
-            .map(|u| format!("{u}@"))
-            .unwrap_or_default();
-        let port = self
-            .spec
-            .port
-            .filter(|p| *p != 22)
-            .map(|p| format!(":{p}"))
-            .unwrap_or_default();
-        format!("{user}{}{port}", self.spec.address)
-    }
-}
-
-/// A plan bound to a site: what will run where, with which values.
-#[derive(Debug, Clone)]
-pub struct BoundPlan {
-    pub valid: ValidPlan,
-    pub site: Site,
-    pub site_doc: Document,
-    /// The directory of the site file: `ssh:` paths are relative to it.
-    pub site_dir: PathBuf,
-    /// Every parameter's value: the site's, else the plan's default.
-    pub params: Map,
-    /// Role → host, plus `local`.
-    pub hosts: BTreeMap<String, HostBinding>,
-}
-
-impl BoundPlan {
-    /// The template context; secrets are `(sensitive)` unless their values are given.
-    pub fn context(&self, secrets: Option<&Map>) -> Value {
-        let hosts: Map = self
-            .hosts
-            .iter()
-            .map(|(role, h)| {
-                let v = json!({
-                    "address": h.spec.address,
-                    "port": h.spec.port.unwrap_or(22),
-                    "user": h.spec.user,
-                    "vars": h.vars,
-                    "fence": h.spec.fence,
-                });
-                (role.clone(), v)
-            })
-            .collect();
-        let secrets = match secrets {
-            Some(s) => s.clone(),
-            None => self
-                .site
-                .secrets
-                .keys()
-                .map(|k| (k.clone(), json!(SENSITIVE)))
-                .collect(),
-        };
-        json!({ "params": self.params, "vars": self.site.vars, "hosts": hosts, "secrets": secrets, "steps": {} })
-    }
-}
+use std::path::Path;
 
 /// Check a parsed site document on its own.
 pub fn site(doc: &Document) -> Result<Site, Diagnostics> {
@@ -381,37 +304,6 @@ fn check_site_references(bound: &BoundPlan, diags: &mut Diagnostics) {
         }
     };
     walk_templates(&bound.valid.doc.value, "", &mut visit);
-}
-
-/// Call `f` for every template or expression string in a plan document.
-pub fn walk_templates(v: &Value, pointer: &str, f: &mut impl FnMut(&str, &str, Form)) {
-    walk_in_place(v, &mut pointer.to_owned(), f);
-}
-
-/// `walk_templates` with the pointer grown and shrunk in place (no string per node).
-fn walk_in_place(v: &Value, pointer: &mut String, f: &mut impl FnMut(&str, &str, Form)) {
-    let at = pointer.len();
-    match v {
-        Value::Object(o) => {
-            for (k, x) in o {
-                push_token(pointer, k);
-                match (k.as_str(), x) {
-                    ("when" | "expect", Value::String(s)) => f(pointer, s, Form::Expression),
-                    _ => walk_in_place(x, pointer, f),
-                }
-                pointer.truncate(at);
-            }
-        }
-        Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                push_token(pointer, &i.to_string());
-                walk_in_place(x, pointer, f);
-                pointer.truncate(at);
-            }
-        }
-        Value::String(s) if template::is_template(s) => f(pointer, s, Form::Template),
-        _ => {}
-    }
 }
 
 fn first_missing(ctx: &Value, path: &[String]) -> Option<usize> {

@@ -8,11 +8,10 @@
 //! it, or when the site's `postgres.passwords` names it for a user an action of the plan
 //! logs into PostgreSQL as.
 
-use super::BoundPlan;
-use super::site::walk_templates;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::load::child;
-use crate::template::{self, VarPath};
+use crate::plan::BoundPlan;
+use crate::template::{self, VarPath, walk_templates};
 use serde_json::Value;
 use std::collections::BTreeSet;
 

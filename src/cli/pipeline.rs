@@ -1,11 +1,12 @@
 //! The stages every command shares: read → check → bind → build.
 
 use super::Failure;
-use crate::check::{self, ValidPlan};
+use crate::check;
 use crate::diag::Diagnostics;
 use crate::graph::PlanGraph;
 use crate::load;
 use crate::plan::Map;
+use crate::plan::ValidPlan;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

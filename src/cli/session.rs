@@ -271,7 +271,7 @@ pub fn secrets(graph: &PlanGraph) -> Result<Secrets, Failure> {
 
 /// The site's SSH identity and known_hosts files, which ssh reads on drplan's behalf:
 /// refused when another user could have written them (`trust::check_input`).
-fn trust_ssh_files(bound: &crate::check::BoundPlan) -> Result<(), Failure> {
+fn trust_ssh_files(bound: &crate::plan::BoundPlan) -> Result<(), Failure> {
     let Some(ssh) = &bound.site.ssh else {
         return Ok(());
     };

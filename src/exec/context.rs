@@ -6,8 +6,8 @@
 //! `(sensitive)` wherever it appears — in the forms `redact::Redactor` knows, and in every
 //! string a template derived from a secret (`Secrets::render` learns those).
 
-use crate::check::BoundPlan;
 use crate::graph::PlanGraph;
+use crate::plan::BoundPlan;
 use crate::plan::{Map, SecretSource};
 use crate::redact::Redactor;
 use crate::template;
@@ -174,7 +174,7 @@ impl Reads {
             .map(|i| {
                 let mut these = std::collections::BTreeSet::new();
                 let mut all = false;
-                crate::check::site::walk_templates(&doc["steps"][i], "", &mut |_, text, _| {
+                crate::template::walk_templates(&doc["steps"][i], "", &mut |_, text, _| {
                     all |= step_words(text, |word| {
                         these.extend(index.get(word));
                     });

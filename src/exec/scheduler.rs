@@ -412,7 +412,7 @@ impl Ready {
     }
 
     /// Step `i` is done (succeeded or skipped): its dependants wait for one step less.
-    fn done(&mut self, dag: &crate::graph::Dag, i: usize) {
+    fn done(&mut self, dag: &crate::plan::Dag, i: usize) {
         for d in dag.dependants(i) {
             self.waiting[d] -= 1;
             if self.waiting[d] == 0 {

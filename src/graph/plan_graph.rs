@@ -1,10 +1,8 @@
 //! `PlanGraph`: a bound plan with its DAG resolved into waves — what preview renders and
 //! what the executor runs. Nothing else reaches the executor.
 
-use super::Dag;
 use crate::actions;
-use crate::check::{BoundPlan, HostBinding};
-use crate::plan::{LOCAL_ROLE, Map, Step};
+use crate::plan::{BoundPlan, Dag, HostBinding, LOCAL_ROLE, Map, Step};
 use crate::template;
 use serde_json::Value;
 use std::collections::BTreeSet;

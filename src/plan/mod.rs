@@ -2,11 +2,20 @@
 //!
 //! This model is the single source of truth for the file formats: the JSON Schemas in
 //! `schemas/` are generated from it, and the loader checks documents against those schemas
-//! before deserializing them here. Nothing in this module reads files or knows positions.
+//! before deserializing them here. Nothing in this module reads files or validates.
+//!
+//! `bound.rs` holds what the checker makes of them (`ValidPlan`, keeping its `load::Document`
+//! for positions; `BoundPlan`, a valid plan with a site's hosts and values) and `dag.rs` the
+//! steps' dependencies: plain data the graph, the executor and the actions read without
+//! knowing the checker.
 
+mod bound;
+mod dag;
 pub mod duration;
 mod site;
 
+pub use bound::{BoundPlan, HostBinding, ValidPlan};
+pub use dag::Dag;
 pub use duration::Duration;
 pub use site::{
     BecomeMethod, HostSpec, PostgresSpec, SecretSource, ServiceCommands, Site, SshSpec, SslMode,

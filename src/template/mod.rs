@@ -10,6 +10,7 @@ mod strict;
 
 pub use optional::optional_variables;
 
+use crate::load::push_token;
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -436,6 +437,37 @@ pub fn unquoted_interpolations(script: &str) -> Vec<(usize, String)> {
         rest = &rest[start + len + 2..];
     }
     out
+}
+
+/// Call `f` for every template or expression string in a plan document.
+pub fn walk_templates(v: &Value, pointer: &str, f: &mut impl FnMut(&str, &str, Form)) {
+    walk_in_place(v, &mut pointer.to_owned(), f);
+}
+
+/// `walk_templates` with the pointer grown and shrunk in place (no string per node).
+fn walk_in_place(v: &Value, pointer: &mut String, f: &mut impl FnMut(&str, &str, Form)) {
+    let at = pointer.len();
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                push_token(pointer, k);
+                match (k.as_str(), x) {
+                    ("when" | "expect", Value::String(s)) => f(pointer, s, Form::Expression),
+                    _ => walk_in_place(x, pointer, f),
+                }
+                pointer.truncate(at);
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                push_token(pointer, &i.to_string());
+                walk_in_place(x, pointer, f);
+                pointer.truncate(at);
+            }
+        }
+        Value::String(s) if is_template(s) => f(pointer, s, Form::Template),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use drplan::actions::{ActionRunner, Approvals};
-use drplan::check::{self, BoundPlan};
+use drplan::check;
+use drplan::plan::BoundPlan;
 use drplan::step::{Call, StepFailure, StepRunner};
 use serde_json::Value;
 
