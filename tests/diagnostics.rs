@@ -181,6 +181,10 @@ fixtures! {
         "drplan::schema::missing_key" @ Plan 11:11,
         "drplan::schema::unknown_key" @ Plan 11:13,
     ] says ["missing required key `unit` in `with` of step `stop-go-primary`", "unknown key `unti`", "did you mean `unit`?"];
+    shared_pg_params: [
+        "drplan::schema::missing_key" @ Plan 14:7,
+        "drplan::schema::unknown_key" @ Plan 16:7,
+    ] says ["missing required key `source_host` in `with` of step `rewind`", "unknown key `sourc_port`", "did you mean `source_port`?"];
     action_param_enum: ["drplan::schema::not_allowed" @ Plan 16:19]
         says ["`with.mode` of step `set-go-standby-primary`", "\"primay\"", "did you mean `primary`?"];
     check_not_read_only: ["drplan::plan::not_a_check" @ Plan 24:16]

@@ -145,6 +145,22 @@ mod tests {
     }
 
     #[test]
+    fn shared_parameters_are_checked_like_their_own() {
+        // `pg.rewind`'s `data_dir` and `source_host` come from flattened types: the typed
+        // check still needs them and still refuses a key no part names.
+        let ok = serde_json::json!({ "data_dir": "/d", "source_host": "h", "user": "u" });
+        assert_eq!(check_params("pg.rewind", &ok), Some(Ok(())));
+        let mut misspelt = ok.clone();
+        misspelt["sourc_port"] = 5433.into();
+        let err = check_params("pg.rewind", &misspelt).unwrap().unwrap_err();
+        assert!(err.contains("unknown field `sourc_port`"), "{err}");
+        let mut missing = ok;
+        missing.as_object_mut().unwrap().remove("source_host");
+        let err = check_params("pg.rewind", &missing).unwrap().unwrap_err();
+        assert!(err.contains("missing field `source_host`"), "{err}");
+    }
+
+    #[test]
     fn every_parameter_type_refuses_unknown_keys() {
         // The published schema and the validator rely on it: a misspelt key is an error
         // before the run, never a parameter silently left out.

@@ -83,10 +83,10 @@ pub(super) async fn controldata(
     ctx: &Ctx<'_>,
     p: PgControldataParams,
 ) -> Result<Value, StepFailure> {
-    absolute(ctx, "data_dir", &p.data_dir)?;
+    absolute(ctx, "data_dir", &p.dir.data_dir)?;
     let host = ctx.host().await?;
-    let data = p.data_dir.trim_end_matches('/');
-    controldata_of(&host, p.bin_dir.as_deref(), data, p.os_user.as_deref())
+    let data = p.dir.data_dir.trim_end_matches('/');
+    controldata_of(&host, p.dir.bin_dir.as_deref(), data, p.os_user.as_deref())
         .await?
         .map_err(|why| host.fail(format!("reading the control file of {data}: {why}")))
 }
@@ -156,22 +156,26 @@ pub(super) async fn rebuild_check(
     ctx: &Ctx<'_>,
     p: PgRebuildCheckParams,
 ) -> Result<Value, StepFailure> {
-    absolute(ctx, "data_dir", &p.data_dir)?;
-    let data = p.data_dir.trim_end_matches('/');
-    let bin = p.bin_dir.as_deref();
+    absolute(ctx, "data_dir", &p.dir.data_dir)?;
+    let data = p.dir.data_dir.trim_end_matches('/');
+    let bin = p.dir.bin_dir.as_deref();
     let os = p.os_user.as_deref();
     let who = os.unwrap_or("the step's user");
-    let source = format!("{}:{}", p.source_host, p.source_port.unwrap_or(5432));
-    let port = p.source_port.map(|p| p.to_string());
+    let source = format!(
+        "{}:{}",
+        p.source.source_host,
+        p.source.source_port.unwrap_or(5432)
+    );
+    let port = p.source.source_port.map(|p| p.to_string());
     let admin = libpq::conninfo(&[
-        ("host", Some(&p.source_host)),
+        ("host", Some(&p.source.source_host)),
         ("port", port.as_deref()),
         ("user", Some(&p.user)),
         ("dbname", Some(p.database.as_deref().unwrap_or("postgres"))),
     ])
     .map_err(|e| ctx.invalid(e))?;
     let replication = libpq::conninfo(&[
-        ("host", Some(&p.source_host)),
+        ("host", Some(&p.source.source_host)),
         ("port", port.as_deref()),
         ("user", Some(&p.replication_user)),
         ("dbname", Some("replication")),

@@ -143,13 +143,13 @@ async fn write_standby(
 }
 
 pub(super) async fn basebackup(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<Value, StepFailure> {
-    absolute(ctx, "data_dir", &p.data_dir)?;
-    let data = p.data_dir.trim_end_matches('/');
+    absolute(ctx, "data_dir", &p.dir.data_dir)?;
+    let data = p.dir.data_dir.trim_end_matches('/');
     let login = Login::of(ctx, Some(&p.user), p.password.as_deref())?;
     let standby = p.standby.unwrap_or(false);
     let upstream = Upstream {
-        host: &p.source_host,
-        port: p.source_port,
+        host: &p.source.source_host,
+        port: p.source.source_port,
         user: &p.user,
         login: login.clone(),
         application_name: p.application_name.as_deref(),
@@ -158,7 +158,7 @@ pub(super) async fn basebackup(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<V
     .with_slot(ctx, p.slot.as_deref().filter(|_| standby))?;
     let conninfo = upstream.conninfo().map_err(|e| ctx.invalid(e))?;
     let host = ctx.host().await?;
-    let bin = p.bin_dir.as_deref();
+    let bin = p.dir.bin_dir.as_deref();
     refuse_running(&host, bin, data).await?;
     // Before the copy: from now on the source keeps the WAL the standby will need.
     upstream.ensure_slot(&host, bin).await?;
@@ -170,7 +170,7 @@ pub(super) async fn basebackup(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<V
     let mut argv = vec![
         program(bin, "pg_basebackup"),
         "-h".into(),
-        p.source_host.clone(),
+        p.source.source_host.clone(),
         "-U".into(),
         p.user.clone(),
         "-D".into(),
@@ -181,14 +181,14 @@ pub(super) async fn basebackup(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<V
         // Never prompt for a password: there is nobody to answer.
         "--no-password".into(),
     ];
-    if let Some(port) = p.source_port {
+    if let Some(port) = p.source.source_port {
         argv.extend(["-p".into(), port.to_string()]);
     }
     let cmd = login.apply(host.cmd(argv));
     let from = format!(
         "copying {}:{} into {data}",
-        p.source_host,
-        p.source_port.unwrap_or(5432)
+        p.source.source_host,
+        p.source.source_port.unwrap_or(5432)
     );
     let kept = |e: StepFailure| match &moved {
         None => e,
@@ -207,11 +207,11 @@ pub(super) async fn basebackup(ctx: &Ctx<'_>, p: PgBasebackupParams) -> Result<V
 }
 
 pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, StepFailure> {
-    absolute(ctx, "data_dir", &p.data_dir)?;
-    let data = p.data_dir.trim_end_matches('/');
-    let port = p.source_port.map(|p| p.to_string());
+    absolute(ctx, "data_dir", &p.dir.data_dir)?;
+    let data = p.dir.data_dir.trim_end_matches('/');
+    let port = p.source.source_port.map(|p| p.to_string());
     let conninfo = libpq::conninfo(&[
-        ("host", Some(&p.source_host)),
+        ("host", Some(&p.source.source_host)),
         ("port", port.as_deref()),
         ("user", Some(&p.user)),
         ("dbname", Some(p.database.as_deref().unwrap_or("postgres"))),
@@ -220,8 +220,8 @@ pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, St
     let login = Login::of(ctx, Some(&p.user), p.password.as_deref())?;
     let replication_user = p.replication_user.as_deref().unwrap_or(&p.user);
     let upstream = Upstream {
-        host: &p.source_host,
-        port: p.source_port,
+        host: &p.source.source_host,
+        port: p.source.source_port,
         user: replication_user,
         login: Login::of(
             ctx,
@@ -240,7 +240,7 @@ pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, St
     .with_slot(ctx, p.slot.as_deref().filter(|_| p.standby == Some(true)))?;
     let primary_conninfo = upstream.conninfo().map_err(|e| ctx.invalid(e))?;
     let host = ctx.host().await?;
-    let bin = p.bin_dir.as_deref();
+    let bin = p.dir.bin_dir.as_deref();
     // pg_rewind reads the source's timeline from its control file, which a promoted server
     // updates only at its next checkpoint: ask for one now. Without the right to, pg_rewind
     // may still work (the promotion's own checkpoint may be done), so this is a warning.
@@ -276,7 +276,7 @@ pub(super) async fn rewind(ctx: &Ctx<'_>, p: PgRewindParams) -> Result<Value, St
     let out = host
         .ok(
             login.apply(host.cmd(argv)),
-            &format!("rewinding {data} from {}", p.source_host),
+            &format!("rewinding {data} from {}", p.source.source_host),
         )
         .await?;
     let said = format!(

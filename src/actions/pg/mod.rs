@@ -29,15 +29,33 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// A cluster's data directory on the step's host, and where its programs are: the first
+/// parameters of most `pg.*` actions.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PgDataDir {
+    /// The cluster's data directory.
+    pub data_dir: String,
+    /// Directory of the PostgreSQL programs (default: found on PATH).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin_dir: Option<String>,
+}
+
+/// The server a rebuild copies from (`pg.basebackup`) or rewinds from (`pg.rewind`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PgSource {
+    /// The server to copy or rewind from (the primary).
+    pub source_host: String,
+    /// Its port (default 5432).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_port: Option<u16>,
+}
+
 /// Promote a standby and wait until it accepts writes.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PgPromoteParams {
-    /// The cluster's data directory.
-    pub data_dir: String,
-    /// Directory of pg_ctl and friends (default: found on PATH).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bin_dir: Option<String>,
+    #[serde(flatten)]
+    pub dir: PgDataDir,
     /// How long to wait for the end of recovery (default 60s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<Duration>,
@@ -61,11 +79,8 @@ pub enum PgControl {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PgStartParams {
-    /// The cluster's data directory.
-    pub data_dir: String,
-    /// Directory of the PostgreSQL programs (default: found on PATH).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bin_dir: Option<String>,
+    #[serde(flatten)]
+    pub dir: PgDataDir,
     /// Server log file (`pg_ctl -l`); needed with `pg_ctl`, because a server started over SSH
     /// without one keeps the session's output open and hangs it. `pg_ctlcluster` uses the
     /// cluster's own log, and this one only names it in messages.
@@ -107,11 +122,8 @@ pub enum PgStopMode {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PgStopParams {
-    /// The cluster's data directory.
-    pub data_dir: String,
-    /// Directory of the PostgreSQL programs (default: found on PATH).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bin_dir: Option<String>,
+    #[serde(flatten)]
+    pub dir: PgDataDir,
     /// smart, fast (default) or immediate. pg_rewind needs a clean (not immediate) stop.
     /// (Where pg_ctlcluster hands the stop to systemd, the unit's own mode applies: fast.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,20 +147,14 @@ pub enum WalMethod {
     Stream,
 }
 
-/// Rebuild a data directory from a running server.
+/// Rebuild a data directory from a running server; an existing one is moved aside first.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PgBasebackupParams {
-    /// The data directory to (re)create; an existing one is moved aside first.
-    pub data_dir: String,
-    /// Directory of the PostgreSQL programs (default: found on PATH).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bin_dir: Option<String>,
-    /// The server to copy from.
-    pub source_host: String,
-    /// Its port (default 5432).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_port: Option<u16>,
+    #[serde(flatten)]
+    pub dir: PgDataDir,
+    #[serde(flatten)]
+    pub source: PgSource,
     /// Replication user on the source.
     pub user: String,
     /// fetch (default) or stream.
@@ -176,16 +182,10 @@ pub struct PgBasebackupParams {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PgRewindParams {
-    /// The cluster's data directory.
-    pub data_dir: String,
-    /// Directory of the PostgreSQL programs (default: found on PATH).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bin_dir: Option<String>,
-    /// The new primary to rewind from.
-    pub source_host: String,
-    /// Its port (default 5432).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_port: Option<u16>,
+    #[serde(flatten)]
+    pub dir: PgDataDir,
+    #[serde(flatten)]
+    pub source: PgSource,
     /// A superuser (or a user granted pg_rewind's functions) on the source.
     pub user: String,
     /// Database to connect to (default `postgres`).
@@ -294,11 +294,8 @@ pub enum RebuildMethod {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PgControldataParams {
-    /// The cluster's data directory.
-    pub data_dir: String,
-    /// Directory of the PostgreSQL programs (default: found on PATH).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bin_dir: Option<String>,
+    #[serde(flatten)]
+    pub dir: PgDataDir,
     /// The OS user that may read the data directory (default: the step's user). Checks have
     /// no `become:`, so a precondition names it here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -313,16 +310,10 @@ pub struct PgControldataParams {
 pub struct PgRebuildCheckParams {
     /// basebackup or rewind.
     pub method: RebuildMethod,
-    /// The data directory that will be rebuilt (on this host).
-    pub data_dir: String,
-    /// Directory of the PostgreSQL programs (default: found on PATH).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bin_dir: Option<String>,
-    /// The server it will be rebuilt from.
-    pub source_host: String,
-    /// Its port (default 5432).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_port: Option<u16>,
+    #[serde(flatten)]
+    pub dir: PgDataDir,
+    #[serde(flatten)]
+    pub source: PgSource,
     /// The administrative user (sizes; for rewind: the rewinding user, whose rights are
     /// checked).
     pub user: String,

@@ -142,8 +142,8 @@ pub(super) fn check_start(p: &PgStartParams) -> Result<(), String> {
 pub(super) async fn start(ctx: &Ctx<'_>, p: PgStartParams) -> Result<Value, StepFailure> {
     let control = control_of(p.control, p.cluster.as_deref()).map_err(|e| ctx.invalid(e))?;
     let host = ctx.host().await?;
-    let bin = p.bin_dir.as_deref();
-    if pg_ctl_status(&host, bin, &p.data_dir).await? == Running::Yes {
+    let bin = p.dir.bin_dir.as_deref();
+    if pg_ctl_status(&host, bin, &p.dir.data_dir).await? == Running::Yes {
         return Ok(json!({ "changed": false, "running": true }));
     }
     let wait = p.wait.map_or(DEFAULT_WAIT, |w| w.std());
@@ -156,7 +156,7 @@ pub(super) async fn start(ctx: &Ctx<'_>, p: PgStartParams) -> Result<Value, Step
             program(bin, "pg_ctl"),
             "start".into(),
             "-D".into(),
-            p.data_dir.clone(),
+            p.dir.data_dir.clone(),
             "-l".into(),
             log.unwrap_or_default().to_owned(),
             "-w".into(),
@@ -173,7 +173,7 @@ pub(super) async fn start(ctx: &Ctx<'_>, p: PgStartParams) -> Result<Value, Step
         let mut cmd = host.cmd(argv);
         // pg_ctl's own wait plus room to report: its exit says whether the server came up.
         cmd.timeout = Some(wait + Duration::from_secs(10));
-        let what = format!("starting PostgreSQL in {}{shown_log}", p.data_dir);
+        let what = format!("starting PostgreSQL in {}{shown_log}", p.dir.data_dir);
         host.ok(cmd, &what).await?;
         return Ok(json!({ "changed": true, "running": true }));
     };
@@ -182,10 +182,10 @@ pub(super) async fn start(ctx: &Ctx<'_>, p: PgStartParams) -> Result<Value, Step
     let what =
         format!("starting PostgreSQL cluster {version}/{name} with pg_ctlcluster{shown_log}");
     cluster_command(&host, cmd, &what).await?;
-    if pg_ctl_status(&host, bin, &p.data_dir).await? != Running::Yes {
+    if pg_ctl_status(&host, bin, &p.dir.data_dir).await? != Running::Yes {
         return Err(host.fail(format!(
             "{what}: pg_ctlcluster succeeded, but no server runs in {} (is that the cluster's data_directory?)",
-            p.data_dir
+            p.dir.data_dir
         )));
     }
     Ok(json!({ "changed": true, "running": true }))
@@ -209,9 +209,9 @@ async fn cluster_command(
 pub(super) async fn stop(ctx: &Ctx<'_>, p: PgStopParams) -> Result<Value, StepFailure> {
     let control = control_of(p.control, p.cluster.as_deref()).map_err(|e| ctx.invalid(e))?;
     let host = ctx.host().await?;
-    let bin = p.bin_dir.as_deref();
-    if pg_ctl_status(&host, bin, &p.data_dir).await? == Running::No {
-        let last = last_lsn(&host, bin, &p.data_dir).await;
+    let bin = p.dir.bin_dir.as_deref();
+    if pg_ctl_status(&host, bin, &p.dir.data_dir).await? == Running::No {
+        let last = last_lsn(&host, bin, &p.dir.data_dir).await;
         return Ok(
             json!({ "changed": false, "running": false, "last_lsn": last.0, "last_lsn_bytes": last.1 }),
         );
@@ -232,7 +232,7 @@ pub(super) async fn stop(ctx: &Ctx<'_>, p: PgStopParams) -> Result<Value, StepFa
                 program(bin, "pg_ctl"),
                 "stop".into(),
                 "-D".into(),
-                p.data_dir.clone(),
+                p.dir.data_dir.clone(),
                 "-m".into(),
                 mode.into(),
                 "-w".into(),
@@ -241,7 +241,7 @@ pub(super) async fn stop(ctx: &Ctx<'_>, p: PgStopParams) -> Result<Value, StepFa
             ];
             host.ok(
                 host.cmd(argv),
-                &format!("stopping PostgreSQL in {}", p.data_dir),
+                &format!("stopping PostgreSQL in {}", p.dir.data_dir),
             )
             .await?;
         }
@@ -251,15 +251,15 @@ pub(super) async fn stop(ctx: &Ctx<'_>, p: PgStopParams) -> Result<Value, StepFa
             cmd.env.push(("PGCTLTIMEOUT".into(), wait));
             let what = format!("stopping PostgreSQL cluster {version}/{name} with pg_ctlcluster");
             cluster_command(&host, cmd, &what).await?;
-            if pg_ctl_status(&host, bin, &p.data_dir).await? != Running::No {
+            if pg_ctl_status(&host, bin, &p.dir.data_dir).await? != Running::No {
                 return Err(host.fail(format!(
                     "{what}: pg_ctlcluster succeeded, but a server still runs in {}",
-                    p.data_dir
+                    p.dir.data_dir
                 )));
             }
         }
     }
-    let last = last_lsn(&host, bin, &p.data_dir).await;
+    let last = last_lsn(&host, bin, &p.dir.data_dir).await;
     Ok(
         json!({ "changed": true, "running": false, "mode": mode, "last_lsn": last.0, "last_lsn_bytes": last.1 }),
     )
@@ -408,8 +408,8 @@ const PROMOTED_SQL: &str = "select case when pg_is_in_recovery() then 'recovery'
 
 pub(super) async fn promote(ctx: &Ctx<'_>, p: PgPromoteParams) -> Result<Value, StepFailure> {
     let host = ctx.host().await?;
-    let bin = p.bin_dir.as_deref();
-    let data = p.data_dir.as_str();
+    let bin = p.dir.bin_dir.as_deref();
+    let data = p.dir.data_dir.as_str();
     let state = cluster_state(&host, bin, data).await?;
     match state.as_str() {
         "in production" => {
@@ -485,12 +485,15 @@ pub(super) async fn promote(ctx: &Ctx<'_>, p: PgPromoteParams) -> Result<Value, 
 
 #[cfg(test)]
 mod tests {
+    use super::super::PgDataDir;
     use super::*;
 
     fn start(control: Option<PgControl>, cluster: &str) -> PgStartParams {
         PgStartParams {
-            data_dir: "/d".into(),
-            bin_dir: None,
+            dir: PgDataDir {
+                data_dir: "/d".into(),
+                bin_dir: None,
+            },
             log_file: Some("/l".into()),
             wait: None,
             options: Vec::new(),
