@@ -219,10 +219,10 @@ fn bench(c: &mut Criterion) {
         pages::runs(&vec![run.clone(); 50], None, ".drplan", 5, false).len()
     );
     c.bench_function("render the dashboard (12 checks, 720 lag points)", |b| {
-        b.iter(dashboard)
+        b.iter(dashboard);
     });
     c.bench_function("render a failover run's page (15 steps)", |b| {
-        b.iter(|| pages::run(&run, 5, false, false))
+        b.iter(|| pages::run(&run, 5, false, false));
     });
 }
 

@@ -85,7 +85,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("1000-steps");
     g.sample_size(10);
     g.bench_function("engine+journal (no-op runner)", |b| {
-        b.iter(|| run(&rt, &graph, Noop))
+        b.iter(|| run(&rt, &graph, Noop));
     });
     g.bench_function("engine+journal+actions (sleep 0ms)", |b| {
         b.iter(|| {
@@ -93,8 +93,8 @@ fn bench(c: &mut Criterion) {
             let approvals = Approvals::new(Vec::new(), false);
             let runner =
                 ActionRunner::new(&graph.bound, control.path(), approvals, Default::default());
-            run(&rt, &graph, runner)
-        })
+            run(&rt, &graph, runner);
+        });
     });
     g.finish();
 }

@@ -85,10 +85,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let out = rt.block_on(transport.run(&cmd)).expect("run");
             assert_eq!(out.status, Some(0));
-        })
+        });
     });
     group.bench_function("ssh_controlmaster_established", |b| {
-        b.iter(|| run_ok(ssh(&sshd, &mux)))
+        b.iter(|| run_ok(ssh(&sshd, &mux)));
     });
     group.sample_size(20);
     group.bench_function("ssh_new_connection", |b| {
@@ -96,8 +96,8 @@ fn bench(c: &mut Criterion) {
             run_ok(ssh(
                 &sshd,
                 &["-o", "ControlMaster=no", "-o", "ControlPath=none"],
-            ))
-        })
+            ));
+        });
     });
     group.finish();
 

@@ -57,7 +57,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let doc = Document::parse(SourceFile::new("big.yaml", text.as_str())).expect("parses");
             black_box(check::plan(doc).expect("valid"))
-        })
+        });
     });
     g.bench_function("validate+bind+preview", |b| {
         b.iter(|| {
@@ -66,7 +66,7 @@ fn bench(c: &mut Criterion) {
             let site = Document::parse(SourceFile::new("site.yaml", SITE)).expect("parses");
             let graph = PlanGraph::build(check::bind(valid, site).expect("binds"));
             black_box(drplan::render::preview_json(&graph).expect("renders"))
-        })
+        });
     });
     g.finish();
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 /// Plan and site loading, validation and binding, then every preview form. The input is a
 /// plan, optionally followed by a NUL byte and a site.
-pub fn validate(data: &[u8]) {
+pub(crate) fn validate(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
@@ -48,7 +48,7 @@ pub fn validate(data: &[u8]) {
 /// Template and expression evaluation against a context like a run's: the first line is an
 /// expression (`when`/`expect`), the rest a template. Also what the checks and the
 /// redaction do with them.
-pub fn template(data: &[u8]) {
+pub(crate) fn template(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
@@ -83,7 +83,7 @@ pub fn template(data: &[u8]) {
 
 /// Journal reading: the bytes as a journal file; then as records, one JSON value a line,
 /// replayed into a run's state, and written and read back (which must give them again).
-pub fn journal(data: &[u8]) {
+pub(crate) fn journal(data: &[u8]) {
     let _ = drplan::journal::decode(data);
     let records: Vec<Value> = data
         .split(|&b| b == b'\n')

@@ -2,6 +2,9 @@
 //!
 //! The pipeline, one type per stage: YAML text → `load` → `check` (a `ValidPlan`) → `bind`
 //! a site (a `BoundPlan`) → `graph` (a `PlanGraph`) → `render` (the preview) or the executor.
+//!
+//! The public modules are what the binary (`cli::main`), the integration tests, the benches
+//! and the fuzz targets use; the rest is `pub(crate)` (the `unreachable_pub` lint keeps it so).
 pub mod actions;
 pub mod check;
 pub mod cli;
@@ -15,17 +18,17 @@ pub mod journal;
 pub mod load;
 pub mod plan;
 mod private_fs;
-pub mod process;
+mod process;
 pub mod readiness;
 pub mod redact;
 pub mod render;
-pub mod saved;
+mod saved;
 pub mod schema;
 pub mod serve;
 pub mod shipped;
 pub mod step;
 pub mod template;
 pub mod transport;
-pub mod trust;
-pub mod ui;
-pub mod whoami;
+mod trust;
+mod ui;
+mod whoami;

@@ -227,7 +227,7 @@ fn grade<R>(
             let host = shared
                 .graph
                 .host(&check.on)
-                .map_or_else(|| check.on.clone(), |h| h.describe());
+                .map_or_else(|| check.on.clone(), crate::plan::HostBinding::describe);
             let label = shared.host_label(&check.on);
             let (status, message, detail, result) = match verdict {
                 Some(verdict) => {

@@ -10,10 +10,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Marks the file's format; bumped when it changes incompatibly.
-pub const SAVED_FORMAT: u32 = 1;
+pub(crate) const SAVED_FORMAT: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SavedFile {
+pub(crate) struct SavedFile {
     /// Absolute path when saved.
     pub path: PathBuf,
     pub sha256: String,
@@ -21,7 +21,7 @@ pub struct SavedFile {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SavedPlan {
+pub(crate) struct SavedPlan {
     pub drplan_saved_plan: u32,
     pub plan: SavedFile,
     pub site: SavedFile,
@@ -33,7 +33,7 @@ pub struct SavedPlan {
 }
 
 /// Hex sha-256 of some bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -50,7 +50,7 @@ fn saved_file(name: &str, text: &str) -> SavedFile {
 }
 
 impl SavedPlan {
-    pub fn capture(
+    pub(crate) fn capture(
         graph: &PlanGraph,
         preview: &Preview,
         params: serde_json::Map<String, serde_json::Value>,
@@ -66,7 +66,7 @@ impl SavedPlan {
     }
 
     /// Write it privately (0600): a plan describes the site's hosts.
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+    pub(crate) fn write(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         write_private(path, text.as_bytes())
     }
@@ -74,7 +74,7 @@ impl SavedPlan {
 
 /// Replace `path` atomically with `bytes`, readable only by its owner (0600): what drplan
 /// writes for the operator (a saved plan, a run's report) describes the site.
-pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     // A fresh, unique temporary file: an old or planted one must never be reused.
     let name = path
         .file_name()

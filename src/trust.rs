@@ -30,7 +30,7 @@ use crate::whoami;
 static ALLOW_INSECURE: AtomicBool = AtomicBool::new(false);
 
 /// `--allow-insecure-files`: trust files that fail the rules, with a warning for each.
-pub fn allow_insecure_files(allow: bool) {
+pub(crate) fn allow_insecure_files(allow: bool) {
     ALLOW_INSECURE.store(allow, Ordering::Relaxed);
 }
 
@@ -72,7 +72,7 @@ impl Insecure {
 }
 
 /// The `Insecure` inside an I/O error made by `Insecure::into_io`.
-pub fn is_insecure(e: &io::Error) -> Option<&Insecure> {
+pub(crate) fn is_insecure(e: &io::Error) -> Option<&Insecure> {
     e.get_ref()
         .and_then(|inner| inner.downcast_ref::<Insecure>())
 }

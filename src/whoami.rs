@@ -9,18 +9,18 @@ use std::ffi::CStr;
 use std::io;
 
 /// The name of the effective user (what `id -un` prints).
-pub fn user_name() -> io::Result<String> {
+pub(crate) fn user_name() -> io::Result<String> {
     name_of(euid())
 }
 
 /// The effective user id.
-pub fn euid() -> u32 {
+pub(crate) fn euid() -> u32 {
     // SAFETY: geteuid cannot fail and touches no memory of ours.
     unsafe { libc::geteuid() }
 }
 
 /// The name the user database gives `uid`.
-pub fn name_of(uid: u32) -> io::Result<String> {
+pub(crate) fn name_of(uid: u32) -> io::Result<String> {
     let mut buf: Vec<libc::c_char> = vec![0; 1024];
     loop {
         // SAFETY: an all-zero passwd is a valid value (null pointers, zero ids); it is only
@@ -50,7 +50,7 @@ pub fn name_of(uid: u32) -> io::Result<String> {
 }
 
 /// This machine's host name (what `hostname` prints).
-pub fn host_name() -> io::Result<String> {
+pub(crate) fn host_name() -> io::Result<String> {
     let mut buf = [0u8; 256];
     // SAFETY: buf is writable for its whole length; gethostname NUL-terminates within it
     // when the name fits (Linux names are at most 64 bytes).

@@ -255,7 +255,10 @@ fn fixtures_on_disk() -> Vec<String> {
 #[test]
 fn every_fixture_is_in_the_table() {
     let on_disk = fixtures_on_disk();
-    let mut covered: Vec<String> = COVERED.iter().map(|s| s.to_string()).collect();
+    let mut covered: Vec<String> = COVERED
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     covered.sort();
     assert_eq!(
         on_disk, covered,

@@ -340,7 +340,7 @@ fn resume_until_done(lab: &Lab, run: &str) {
         }
         let out = lab.drplan(&args, &[]);
         assert!(
-            matches!(out.code, Some(0) | Some(1)),
+            matches!(out.code, Some(0 | 1)),
             "resume ended unexpectedly:\n{}",
             out.report()
         );
@@ -539,7 +539,9 @@ fn standby_in_sync(lab: &Lab) {
                 && d["primaryServerDetails"][k]["md5"] == d["standbyServerDetails"][k]
         });
         let clean = d["setupStatus"] == "success"
-            && d["syncErrors"].as_array().is_some_and(|e| e.is_empty());
+            && d["syncErrors"]
+                .as_array()
+                .is_some_and(std::vec::Vec::is_empty);
         if synced && clean { Ok(()) } else { Err(body) }
     });
 }

@@ -210,7 +210,7 @@ impl Lab {
                     .expect("ip addr");
                 String::from_utf8_lossy(&out.stdout).contains(&vip)
             })
-            .map(|h| h.to_string())
+            .map(std::string::ToString::to_string)
             .collect()
     }
 
@@ -321,7 +321,9 @@ fn text(out: &Output) -> String {
 
 #[test]
 fn shipped_plans_validate_and_preview_against_the_hardened_site() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let lab = Lab::up();
     let site = lab.site();
     let site = site.to_str().expect("a UTF-8 path");
@@ -478,7 +480,9 @@ steps:
 
 #[test]
 fn the_shipped_plans_host_operations_run_over_sudo_on_the_hardened_lab() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let lab = Lab::up();
     lab.assert_pair_one_serves("the new lab");
     let plan = lab.dir.join("operations.yaml");
@@ -616,7 +620,7 @@ fn plugins_dir(lab: &Lab, host: &str) -> PathBuf {
 fn old_copies(lab: &Lab) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(lab.dir.join("pg1"))
         .expect("read DIR/pg1")
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .map(|e| e.path())
         .filter(|p| p.to_string_lossy().contains("/data.drplan-old-"))
         .collect();
@@ -658,7 +662,9 @@ fn failover(lab: &Lab, site: &str) {
 
 #[test]
 fn the_shipped_plans_fail_over_and_back_by_basebackup_and_by_rewind_on_the_hardened_lab() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let lab = Lab::up();
     lab.assert_pair_one_serves("the new lab");
     let site_path = lab.site();
@@ -804,7 +810,7 @@ fn the_shipped_plans_fail_over_and_back_by_basebackup_and_by_rewind_on_the_harde
                 stack.extend(
                     std::fs::read_dir(&p)
                         .unwrap()
-                        .filter_map(|e| e.ok())
+                        .filter_map(std::result::Result::ok)
                         .map(|e| e.path()),
                 );
             } else if let Ok(bytes) = std::fs::read(&p) {
@@ -820,7 +826,9 @@ fn the_shipped_plans_fail_over_and_back_by_basebackup_and_by_rewind_on_the_harde
 
 #[test]
 fn a_switchover_rebuilds_pg1_as_the_new_standby_by_basebackup_on_the_hardened_lab() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let lab = Lab::up();
     lab.assert_pair_one_serves("the new lab");
     let slot = "drplan_standby";

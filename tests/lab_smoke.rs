@@ -134,7 +134,9 @@ fn hardened_lab_comes_up_passes_smoke_and_goes_away_without_a_trace() {
 }
 
 fn up_smoke_down(flavour: &str) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     assert_eq!(
         uid(),
         Some(0),

@@ -80,7 +80,7 @@ fn a_start_refused_for_a_missing_secret_leaves_nothing_to_resume() {
     assert_eq!(a.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&a.stderr).contains("DRPLAN_TEST_TOKEN"));
     let runs = fs::read_dir(s.path("state/runs"))
-        .map(|d| d.count())
+        .map(std::iter::Iterator::count)
         .unwrap_or(0);
     assert_eq!(runs, 0, "a refused start creates no run");
     assert_eq!(s.read("log"), "");
@@ -98,7 +98,7 @@ fn a_template_that_cannot_render_refuses_the_start() {
     assert_eq!(s.read("log"), "", "the first step must not run");
     assert!(
         fs::read_dir(s.path("state/runs"))
-            .map(|d| d.count())
+            .map(std::iter::Iterator::count)
             .unwrap_or(0)
             == 0
     );

@@ -283,7 +283,7 @@ fn every_invalid_fixture_is_classified() {
         .iter()
         .chain(NOT_SHAPE_ERRORS)
         .chain(&["several_errors"])
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     listed.sort();
     assert_eq!(all, listed, "classify each new fixture in tests/schema.rs");

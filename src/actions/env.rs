@@ -103,7 +103,10 @@ impl Hosts {
     /// failure here is nobody's error: the first step that needs the host gets it (or tries
     /// again, if the attempt had ended before it asked), exactly as it would have.
     pub(crate) fn warm_up(&self) {
-        let mut warming = self.warming.lock().unwrap_or_else(|e| e.into_inner());
+        let mut warming = self
+            .warming
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for entry in self.entries.values() {
             if matches!(entry.spec, Ok(TransportSpec::Ssh(_))) && entry.cell.get().is_none() {
                 let entry = Arc::clone(entry);
@@ -115,7 +118,7 @@ impl Hosts {
     }
 
     /// The transport of `role`'s host, connecting on first use.
-    pub async fn get(&self, role: &str) -> Result<&Transport, TransportError> {
+    pub(crate) async fn get(&self, role: &str) -> Result<&Transport, TransportError> {
         match self.entries.get(role) {
             Some(entry) => entry.get().await,
             None => Err(TransportError::InvalidCommand {
@@ -125,20 +128,23 @@ impl Hosts {
     }
 
     /// The host of `role` as messages name it (`user@address:port`, or `local`).
-    pub fn label(&self, role: &str) -> String {
+    pub(crate) fn label(&self, role: &str) -> String {
         self.entries
             .get(role)
             .map_or_else(|| role.to_owned(), |e| e.label.clone())
     }
 
     /// The site's declaration of `role`'s host.
-    pub fn site(&self, role: &str) -> Option<&HostSpec> {
+    pub(crate) fn site(&self, role: &str) -> Option<&HostSpec> {
         self.entries.get(role).map(|e| &e.site)
     }
 
     /// Stop the connections still being opened ahead, and close every one that was opened.
-    pub async fn close(self) {
-        let warming = self.warming.into_inner().unwrap_or_else(|e| e.into_inner());
+    pub(crate) async fn close(self) {
+        let warming = self
+            .warming
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for task in warming {
             // Cancel-safe: an ssh still connecting is killed (`ssh_master::launch`).
             task.abort();

@@ -37,13 +37,13 @@ impl<'a> Ctx<'a> {
     }
 
     /// This step's host, with the step's `become`.
-    pub async fn host(&self) -> Result<Host<'a>, StepFailure> {
+    pub(crate) async fn host(&self) -> Result<Host<'a>, StepFailure> {
         self.host_as(&self.call.role, self.call.become_user.as_deref())
             .await
     }
 
     /// Another role's host (the source of a copy), as that host's own default user.
-    pub async fn host_of(&self, role: &str) -> Result<Host<'a>, StepFailure> {
+    pub(crate) async fn host_of(&self, role: &str) -> Result<Host<'a>, StepFailure> {
         self.host_as(role, None).await
     }
 
@@ -71,16 +71,16 @@ impl<'a> Ctx<'a> {
     }
 
     /// The label of this step's host, for errors raised before it is reached.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         self.env.hosts.label(&self.call.role)
     }
 
-    pub fn invalid(&self, message: impl Into<String>) -> StepFailure {
+    pub(crate) fn invalid(&self, message: impl Into<String>) -> StepFailure {
         StepFailure::new(FailureKind::InvalidParams, self.label(), message)
     }
 
     /// The time left, or a Timeout error naming `what` when there is none.
-    pub fn remaining(&self, what: &str) -> Result<Duration, StepFailure> {
+    pub(crate) fn remaining(&self, what: &str) -> Result<Duration, StepFailure> {
         remaining(self.deadline, &self.label(), what)
     }
 }
@@ -124,7 +124,7 @@ impl Host<'_> {
     /// A command for drplan's own tools: as the step's user, in `/` (the login user's home
     /// may be unreadable to the user we become, and tools complain), in the C locale (we
     /// read what some of them print).
-    pub fn cmd<I, S>(&self, argv: I) -> Command
+    pub(crate) fn cmd<I, S>(&self, argv: I) -> Command
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -137,7 +137,7 @@ impl Host<'_> {
     }
 
     /// `cmd(argv)` run as root (through the host's become method), whatever the step's user.
-    pub fn root_cmd<I, S>(&self, argv: I) -> Command
+    pub(crate) fn root_cmd<I, S>(&self, argv: I) -> Command
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -148,14 +148,14 @@ impl Host<'_> {
     }
 
     /// A command with only the step's user set: for the operator's own programs (`exec`).
-    pub fn bare_cmd(&self, argv: Vec<String>) -> Command {
+    pub(crate) fn bare_cmd(&self, argv: Vec<String>) -> Command {
         let mut cmd = Command::new(argv);
         cmd.become_user = self.become_user.clone();
         cmd
     }
 
     /// Run `cmd`, bounded by its own timeout and the action's deadline.
-    pub async fn run(&self, mut cmd: Command) -> Result<Output, StepFailure> {
+    pub(crate) async fn run(&self, mut cmd: Command) -> Result<Output, StepFailure> {
         let left = remaining(self.deadline, &self.label, "running a command").map_err(|e| {
             StepFailure {
                 command: Some(show_argv(&cmd.argv)),
@@ -221,7 +221,7 @@ impl Host<'_> {
 
     /// Output as text for a result or a message: lossily decoded, secrets masked, then only
     /// the last `RESULT_TEXT_CAP` bytes (so no cut leaves part of a secret).
-    pub fn text(&self, bytes: &[u8]) -> String {
+    pub(crate) fn text(&self, bytes: &[u8]) -> String {
         let masked = self.redact.redact(&String::from_utf8_lossy(bytes));
         let mut start = masked.len().saturating_sub(RESULT_TEXT_CAP);
         while !masked.is_char_boundary(start) {
@@ -231,7 +231,7 @@ impl Host<'_> {
     }
 
     /// Run `cmd`; a non-zero exit is an error saying it was for `what`.
-    pub async fn ok(&self, cmd: Command, what: &str) -> Result<Output, StepFailure> {
+    pub(crate) async fn ok(&self, cmd: Command, what: &str) -> Result<Output, StepFailure> {
         let argv = cmd.argv.clone();
         let out = self.run(cmd).await?;
         if out.success() {
@@ -242,12 +242,12 @@ impl Host<'_> {
     }
 
     /// An error on this host.
-    pub fn fail(&self, message: impl Into<String>) -> StepFailure {
+    pub(crate) fn fail(&self, message: impl Into<String>) -> StepFailure {
         StepFailure::new(FailureKind::Failed, &self.label, message)
     }
 
     /// Does `path` exist (as anything, even a dangling symlink)?
-    pub async fn exists(&self, path: &str) -> Result<bool, StepFailure> {
+    pub(crate) async fn exists(&self, path: &str) -> Result<bool, StepFailure> {
         let script = r#"[ -e "$1" ] || [ -L "$1" ]"#;
         let out = self.run(self.cmd(["sh", "-c", script, "sh", path])).await?;
         match out.status {

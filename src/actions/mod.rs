@@ -85,7 +85,7 @@ pub(crate) fn find(name: &str) -> Option<&'static dyn Registered> {
 
 /// What is known about the action of that name.
 pub fn lookup(name: &str) -> Option<&'static About> {
-    find(name).map(|a| a.about())
+    find(name).map(action::Registered::about)
 }
 
 /// Every action's declaration, sorted by name.

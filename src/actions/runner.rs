@@ -166,9 +166,10 @@ fn ssh_spec(
     spec.port = host.port.unwrap_or(22);
     spec.user = host.user.clone();
     spec.identity = ssh.identity.as_ref().map(|i| bound.site_dir.join(i));
-    spec.connect_timeout = ssh
-        .connect_timeout
-        .map_or(DEFAULT_CONNECT_TIMEOUT, |d| d.std());
+    spec.connect_timeout = ssh.connect_timeout.map_or(
+        DEFAULT_CONNECT_TIMEOUT,
+        super::super::plan::duration::Duration::std,
+    );
     spec.become_user = host.become_user.clone();
     spec.become_method = method(host.become_method.unwrap_or_default());
     spec.control_dir = Some(control_dir.to_path_buf());

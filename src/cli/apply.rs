@@ -24,7 +24,7 @@ pub struct Args {
     pub params: ParamFlags,
 }
 
-pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
+pub(super) async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let run_plan = match &args.site {
         Some(site) => {
             let graph = load_graph(&args.plan, site)?;

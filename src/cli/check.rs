@@ -57,7 +57,7 @@ pub(super) fn interval(text: &str) -> Result<crate::plan::Duration, String> {
     Ok(d)
 }
 
-pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
+pub(super) async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let path = args.checks;
     let graph = bind_graph(readiness::load_checks(&path), &args.site)?;
     let secrets = super::session::secrets(&graph)?;

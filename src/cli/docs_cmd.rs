@@ -19,13 +19,13 @@ pub struct ManArgs {
     pub dir: PathBuf,
 }
 
-pub fn completions(args: CompletionsArgs) -> Result<(), Failure> {
+pub(super) fn completions(args: CompletionsArgs) -> Result<(), Failure> {
     let mut cmd = Cli::command();
     clap_complete::generate(args.shell, &mut cmd, "drplan", &mut std::io::stdout());
     Ok(())
 }
 
-pub fn man(args: ManArgs) -> Result<(), Failure> {
+pub(super) fn man(args: ManArgs) -> Result<(), Failure> {
     std::fs::create_dir_all(&args.dir)
         .map_err(Failure::io(format!("create {}", args.dir.display())))?;
     let mut cmd = Cli::command();

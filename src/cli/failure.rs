@@ -19,7 +19,7 @@ use crate::trust::Insecure;
 use std::path::PathBuf;
 
 /// The shortest bearer token `drplan serve` accepts.
-pub const MIN_TOKEN: usize = 16;
+pub(super) const MIN_TOKEN: usize = 16;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Failure {

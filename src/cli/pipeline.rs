@@ -25,7 +25,7 @@ pub fn load_graph(plan: &Path, site: &Path) -> Result<PlanGraph, Diagnostics> {
 
 /// Bind an already checked plan (or the errors found in it) to the site in `site`, and
 /// build its graph; the site's errors join the plan's.
-pub fn bind_graph(
+pub(super) fn bind_graph(
     plan: Result<ValidPlan, Diagnostics>,
     site: &Path,
 ) -> Result<PlanGraph, Diagnostics> {

@@ -29,7 +29,7 @@ pub enum Format {
     Mermaid,
 }
 
-pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
+pub(super) fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let graph = load_graph(&args.plan, &args.site)?;
     let params = args.params.values(&graph)?;
     let graph = with_params(graph, &params)?;

@@ -30,7 +30,7 @@ pub enum Command {
     },
 }
 
-pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
+pub(super) fn run(args: Args, global: &Global) -> Result<(), Failure> {
     match args.command {
         Command::List => {
             print!("{}", list());
@@ -80,7 +80,7 @@ fn describe(s: &Shipped) -> (&'static str, String) {
     let checks = value
         .get("steps")
         .and_then(|v| v.as_array())
-        .is_some_and(|a| a.is_empty());
+        .is_some_and(std::vec::Vec::is_empty);
     let about = value
         .get("description")
         .and_then(|v| v.as_str())

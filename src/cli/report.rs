@@ -28,7 +28,7 @@ pub struct Args {
     pub out: Option<PathBuf>,
 }
 
-pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
+pub(super) fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let (e, _) = session::evidence(&*session::store(global)?, &args.run)?;
     let mut text = match args.format {
         ReportFormat::Html => pages::run(&e, 0, false, true),

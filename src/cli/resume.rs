@@ -22,7 +22,7 @@ pub struct Args {
     pub flags: session::RunFlags,
 }
 
-pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
+pub(super) async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let store = session::store(global)?;
     let (_lock, (id, plan, state, journal)) =
         session::open_locked(&*store, &args.run, "resume", |id, state| {

@@ -27,7 +27,7 @@ pub struct Args {
     pub format: super::validate::Format,
 }
 
-pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
+pub(super) async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let store = session::store(global)?;
     let (_lock, (id, plan, state, journal)) =
         session::open_locked(&*store, &args.run, "rollback", |id, state| {

@@ -17,7 +17,7 @@ pub enum Which {
     Site,
 }
 
-pub fn run(args: Args) -> Result<(), Failure> {
+pub(super) fn run(args: Args) -> Result<(), Failure> {
     let kind = match args.kind {
         Which::Plan => Kind::Plan,
         Which::Site => Kind::Site,

@@ -51,7 +51,7 @@ pub struct Args {
     pub parallel: u16,
 }
 
-pub async fn run(args: Args, global: &Global) -> Result<(), Failure> {
+pub(super) async fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let token = args.token.as_deref().map(read_token).transpose()?;
     if token.is_none() && !args.listen.ip().is_loopback() {
         return Err(Failure::ServeExposed { addr: args.listen });

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 /// `runs/RUN/plan.json`: the exact texts a run executes, with their hashes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunPlan {
+pub(super) struct RunPlan {
     pub drplan_run: u32,
     pub plan: SavedFile,
     pub site: SavedFile,
@@ -44,13 +44,13 @@ pub struct RunOptions {
 
 impl RunPlan {
     /// The graph the run executes: its stored texts, with its parameter values.
-    pub fn graph(&self) -> Result<PlanGraph, Failure> {
+    pub(super) fn graph(&self) -> Result<PlanGraph, Failure> {
         super::with_params(graph_from(&self.plan, &self.site)?, &self.params)
     }
 
     /// Refuse texts that are not the ones their hashes name: what runs is what was hashed
     /// (and so what was reviewed), whoever edited the stored file since.
-    pub fn verify_texts(&self, what: &str) -> Result<(), Failure> {
+    pub(super) fn verify_texts(&self, what: &str) -> Result<(), Failure> {
         for f in [&self.plan, &self.site] {
             let actual = sha256_hex(f.text.as_bytes());
             if actual != f.sha256 {
@@ -66,7 +66,7 @@ impl RunPlan {
     }
 
     /// Refuse when the files on disk are no longer the ones this run (or saved plan) holds.
-    pub fn check_unchanged(&self, what: &str) -> Result<(), Failure> {
+    pub(super) fn check_unchanged(&self, what: &str) -> Result<(), Failure> {
         for f in [&self.plan, &self.site] {
             // A shipped plan is compared with the text of this drplan.
             let now = match crate::shipped::stored(&f.path) {
@@ -92,7 +92,7 @@ impl RunPlan {
 }
 
 /// Load a graph from texts held in a run or saved plan.
-pub fn graph_from(plan: &SavedFile, site: &SavedFile) -> Result<PlanGraph, Diagnostics> {
+pub(super) fn graph_from(plan: &SavedFile, site: &SavedFile) -> Result<PlanGraph, Diagnostics> {
     let p = Document::parse(SourceFile::new(
         plan.path.display().to_string(),
         plan.text.as_str(),
@@ -105,7 +105,7 @@ pub fn graph_from(plan: &SavedFile, site: &SavedFile) -> Result<PlanGraph, Diagn
 }
 
 /// Where runs and site locks are kept: etcd with `--store`, else files in `--state-dir`.
-pub fn store(global: &Global) -> Result<Box<dyn RunStore>, Failure> {
+pub(super) fn store(global: &Global) -> Result<Box<dyn RunStore>, Failure> {
     match &global.store {
         None => Ok(Box::new(FileRunStore::new(&global.state_dir))),
         Some(text) => Ok(Box::new(EtcdStore::connect(etcd_settings(text)?)?)),
@@ -149,7 +149,7 @@ fn etcd_settings(text: &str) -> Result<EtcdConnect, Failure> {
 }
 
 /// Take the site's lock for this run, or fail with exit 4 naming the holder.
-pub fn lock(
+pub(super) fn lock(
     store: &dyn RunStore,
     site: &str,
     run_id: &RunId,
@@ -164,13 +164,13 @@ pub fn lock(
 }
 
 /// An existing run's stored plan, replayed state and journal.
-pub type Opened = (RunId, RunPlan, RunState, Box<dyn Journal>);
+pub(super) type Opened = (RunId, RunPlan, RunState, Box<dyn Journal>);
 
 /// Open a run to continue it (`resume`, `rollback`): `refuse` judges it first (a run it
 /// refuses is not worth its site's lock); then take the lock, and read again what the
 /// store holds, which nobody else can change from then on (another controller may have
 /// written until its lease ran out), and judge that.
-pub fn open_locked(
+pub(super) fn open_locked(
     store: &dyn RunStore,
     run: &str,
     command: &str,
@@ -185,7 +185,7 @@ pub fn open_locked(
 }
 
 /// An existing run's stored plan, replayed state and journal.
-pub fn open(store: &dyn RunStore, run: &str) -> Result<Opened, Failure> {
+pub(super) fn open(store: &dyn RunStore, run: &str) -> Result<Opened, Failure> {
     let id: RunId = run.parse()?;
     let opened = store.open_run(&id)?;
     let (plan, state) = verified(&id, &opened.plan, &opened.replay)?;
@@ -194,7 +194,7 @@ pub fn open(store: &dyn RunStore, run: &str) -> Result<Opened, Failure> {
 
 /// An existing run read without opening it for writing (`serve`, `report`): its stored
 /// plan, replayed state and records.
-pub fn read(
+pub(super) fn read(
     store: &dyn RunStore,
     run: &str,
 ) -> Result<(RunId, RunPlan, RunState, Replay), Failure> {
@@ -238,7 +238,7 @@ fn verified(id: &RunId, plan: &[u8], replay: &Replay) -> Result<(RunPlan, RunSta
 
 /// A run's evidence (`serve`, `report`), read without opening it for writing; `live` when a
 /// process holds the site's lock for it now.
-pub fn evidence(store: &dyn RunStore, run: &str) -> Result<(RunEvidence, Replay), Failure> {
+pub(super) fn evidence(store: &dyn RunStore, run: &str) -> Result<(RunEvidence, Replay), Failure> {
     let (id, plan, state, replay) = read(store, run)?;
     let graph = plan.graph()?;
     let mut e = RunEvidence::build(id.as_str(), &graph, &state, &replay.records);
@@ -250,7 +250,7 @@ pub fn evidence(store: &dyn RunStore, run: &str) -> Result<(RunEvidence, Replay)
 
 /// Everything a run needs that can be known before it exists: the secrets, and every
 /// template that does not wait for a step. A failure here leaves nothing on disk.
-pub fn prepare(graph: &PlanGraph) -> Result<Secrets, Failure> {
+pub(super) fn prepare(graph: &PlanGraph) -> Result<Secrets, Failure> {
     let secrets = secrets(graph)?;
     let fits = |action: &str, with: &serde_json::Value| {
         crate::actions::check_params(action, with).unwrap_or(Ok(()))
@@ -264,7 +264,7 @@ pub fn prepare(graph: &PlanGraph) -> Result<Secrets, Failure> {
 
 /// The secrets the site names, read from where it says they are, once the files ssh reads
 /// on drplan's behalf are known to be trustworthy (`trust_ssh_files`).
-pub fn secrets(graph: &PlanGraph) -> Result<Secrets, Failure> {
+pub(super) fn secrets(graph: &PlanGraph) -> Result<Secrets, Failure> {
     trust_ssh_files(&graph.bound)?;
     Secrets::resolve(graph).map_err(|message| Failure::Secret { message })
 }
@@ -282,7 +282,7 @@ fn trust_ssh_files(bound: &crate::plan::BoundPlan) -> Result<(), Failure> {
 }
 
 /// The events subscriber the flags ask for.
-pub fn events(global: &Global, json: bool) -> Arc<dyn EventSink> {
+pub(super) fn events(global: &Global, json: bool) -> Arc<dyn EventSink> {
     if json {
         Arc::new(crate::ui::JsonLines)
     } else if global.quiet {
@@ -297,7 +297,7 @@ pub fn events(global: &Global, json: bool) -> Arc<dyn EventSink> {
 
 /// The events subscriber of a forward run (`apply`, `resume`): on a terminal, with human
 /// output, the live view (`done` steps already done); else as `events`.
-pub fn progress(global: &Global, json: bool, done: usize) -> Arc<dyn EventSink> {
+pub(super) fn progress(global: &Global, json: bool, done: usize) -> Arc<dyn EventSink> {
     if !json && !global.quiet && std::io::stdout().is_terminal() {
         Arc::new(crate::ui::Live::stdout(
             global.stdout_color(),
@@ -310,7 +310,7 @@ pub fn progress(global: &Global, json: bool, done: usize) -> Arc<dyn EventSink> 
 }
 
 /// Everything needed to drive a run against its hosts.
-pub struct Drive {
+pub(super) struct Drive {
     pub graph: PlanGraph,
     pub journal: Box<dyn Journal>,
     pub state: RunState,
@@ -322,7 +322,7 @@ pub struct Drive {
 }
 
 /// Build the executor over real transports; stop scheduling on SIGINT/SIGTERM.
-pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
+pub(super) fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
     let runner = ActionRunner::new(
         &d.graph.bound,
         &crate::transport::control_dir(&d.state_dir).map_err(Failure::io(format!(
@@ -405,7 +405,7 @@ impl RunFlags {
 }
 
 /// One line counting where the steps ended, for the end of a run's progress output.
-pub fn summary(state: &RunState, graph: &PlanGraph, wall: std::time::Duration) -> String {
+pub(super) fn summary(state: &RunState, graph: &PlanGraph, wall: std::time::Duration) -> String {
     use crate::exec::StepState;
     let (mut done, mut skipped, mut failed, mut doubt, mut pending, mut undone) =
         (0, 0, 0, 0, 0, 0);
@@ -443,7 +443,7 @@ pub fn summary(state: &RunState, graph: &PlanGraph, wall: std::time::Duration) -
 }
 
 /// Print the summary (or emit the last JSON event) and conclude.
-pub fn finish(
+pub(super) fn finish(
     ex: &Executor<ActionRunner>,
     run: &RunId,
     ending: Ending,
@@ -466,14 +466,14 @@ pub fn finish(
 
 /// Who reads stdout: people, machines (JSON lines only), or nobody (`-q`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
+pub(super) enum Output {
     Text,
     Json,
     Quiet,
 }
 
 impl Output {
-    pub fn of(global: &Global, json: bool) -> Output {
+    pub(super) fn of(global: &Global, json: bool) -> Output {
         if json {
             Output::Json
         } else if global.quiet {
@@ -485,7 +485,7 @@ impl Output {
 }
 
 /// How a run ended → what the operator reads and the exit code.
-pub fn conclude(run: &RunId, ending: Ending, say_success: bool) -> Result<(), Failure> {
+pub(super) fn conclude(run: &RunId, ending: Ending, say_success: bool) -> Result<(), Failure> {
     match Failure::ended(run, ending) {
         Some(failure) => Err(failure),
         None => {
@@ -500,7 +500,10 @@ pub fn conclude(run: &RunId, ending: Ending, say_success: bool) -> Result<(), Fa
 /// Run the plan's preconditions: for a new run, and for one that stopped before they had
 /// all held (they are never checked again once `preconditions_passed` is journaled: after
 /// a promote they no longer hold, by design).
-pub async fn preconditions(ex: &mut Executor<ActionRunner>, run: &RunId) -> Result<(), Failure> {
+pub(super) async fn preconditions(
+    ex: &mut Executor<ActionRunner>,
+    run: &RunId,
+) -> Result<(), Failure> {
     match ex.preconditions().await.map_err(Failure::unrecorded(run))? {
         Preconditions::Held => Ok(()),
         Preconditions::Refused(failure) => Err(Failure::Refused {

@@ -13,7 +13,7 @@ pub struct Args {
     pub format: super::validate::Format,
 }
 
-pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
+pub(super) fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let json = matches!(args.format, super::validate::Format::Json);
     let store = session::store(global)?;
     let Some(run) = args.run else {

@@ -25,7 +25,7 @@ pub enum Format {
     Json,
 }
 
-pub fn run(args: Args, global: &Global) -> Result<(), Failure> {
+pub(super) fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let outcome = match &args.site {
         Some(site) => load_graph(&args.plan, site).map(|g| Valid {
             name: g.bound.valid.plan.name.clone(),
@@ -105,7 +105,7 @@ fn warning_line(w: &crate::diag::Diagnostic) -> String {
 }
 
 /// Diagnostics for machines: code, message, file, line, column, help.
-pub fn diagnostics_json(d: &Diagnostics) -> serde_json::Value {
+pub(super) fn diagnostics_json(d: &Diagnostics) -> serde_json::Value {
     d.0.iter()
         .map(|d| {
             let (file, line, column) = d.location().map_or((None, None, None), |(f, l, c)| (Some(f), Some(l), Some(c)));

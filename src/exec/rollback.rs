@@ -210,7 +210,10 @@ impl<R: StepRunner> Executor<R> {
                         rb.become_user.as_deref().or(step.become_user.as_deref()),
                         &role,
                     ),
-                    timeout: rb.timeout.or(step.timeout).map(|d| d.std()),
+                    timeout: rb
+                        .timeout
+                        .or(step.timeout)
+                        .map(super::super::plan::duration::Duration::std),
                     context: ctx,
                     commands: Some(Arc::new(CommandSink::new(tx, &id, 0, true))),
                 };

@@ -118,7 +118,7 @@ impl RunState {
             }
             Record::PreconditionsPassed { .. } => self.preconditions_passed = true,
             Record::PreconditionRefused { check, error, .. } => {
-                self.refused = Some((check.clone(), error.clone()))
+                self.refused = Some((check.clone(), error.clone()));
             }
             Record::StepStarted { step, attempt, .. } => {
                 self.paused = None;
@@ -214,7 +214,7 @@ impl RunState {
             }
             Record::CompensationStarted { step, .. } => {
                 self.rollback_commands.remove(step);
-                self.compensation_open = Some(step.clone())
+                self.compensation_open = Some(step.clone());
             }
             Record::CompensationFinished { step, error, .. } => {
                 self.compensation_open = None;
@@ -226,7 +226,7 @@ impl RunState {
                 }
             }
             Record::RollbackStopped { at_step, .. } => {
-                self.rollback_stopped_at = Some(at_step.clone())
+                self.rollback_stopped_at = Some(at_step.clone());
             }
             Record::RunFinished { end, .. } => self.end = Some(*end),
         }

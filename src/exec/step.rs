@@ -13,7 +13,7 @@ use std::time::Instant;
 
 /// Run step `i` with template context `ctx`, reporting its commands to `sink`; returns the
 /// outcome and how long it took.
-pub async fn run<R: StepRunner>(
+pub(super) async fn run<R: StepRunner>(
     shared: Arc<Shared<R>>,
     i: usize,
     ctx: Value,
@@ -46,7 +46,9 @@ async fn attempt_all<R: StepRunner>(
         params,
         role: step.on.clone(),
         become_user: shared.become_user(step.become_user.as_deref(), &step.on),
-        timeout: step.timeout.map(|d| d.std()),
+        timeout: step
+            .timeout
+            .map(super::super::plan::duration::Duration::std),
         context: ctx.clone(),
         commands: Some(Arc::new(sink)),
     };
@@ -81,9 +83,10 @@ async fn attempt_all<R: StepRunner>(
                     attempt,
                     error: e.clone(),
                 });
-                let delay = step
-                    .retry_delay
-                    .map_or(std::time::Duration::from_secs(1), |d| d.std());
+                let delay = step.retry_delay.map_or(
+                    std::time::Duration::from_secs(1),
+                    super::super::plan::duration::Duration::std,
+                );
                 // A signal during the wait ends the step with this attempt's failure: no
                 // new attempt starts after it.
                 tokio::select! {

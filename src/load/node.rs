@@ -160,7 +160,7 @@ mod tests {
                 Kind::Seq(items) => items.iter().for_each(|i| walk(text, i, seen)),
                 Kind::Map(es) => es.iter().for_each(|(k, v)| {
                     seen.push(&text[k.span.offset..k.span.offset + k.span.len]);
-                    walk(text, v, seen)
+                    walk(text, v, seen);
                 }),
                 _ => seen.push(&text[n.span.offset..n.span.offset + n.span.len]),
             }

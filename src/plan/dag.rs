@@ -119,7 +119,7 @@ impl Dag {
         let mut v: Vec<usize> = self
             .graph
             .neighbors_directed(NodeIndex::new(i), Direction::Incoming)
-            .map(|n| n.index())
+            .map(petgraph::prelude::NodeIndex::index)
             .collect();
         v.sort_unstable();
         v.dedup();
@@ -131,7 +131,7 @@ impl Dag {
         let mut v: Vec<usize> = self
             .graph
             .neighbors_directed(NodeIndex::new(i), Direction::Outgoing)
-            .map(|n| n.index())
+            .map(petgraph::prelude::NodeIndex::index)
             .collect();
         v.sort_unstable();
         v.dedup();

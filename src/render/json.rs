@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// Bumped only when a field changes meaning or disappears; new fields may appear.
-pub const PREVIEW_FORMAT: u32 = 1;
+pub(super) const PREVIEW_FORMAT: u32 = 1;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Preview {
@@ -83,7 +83,10 @@ pub struct StepView {
 fn host(graph: &PlanGraph, role: &str) -> HostView {
     HostView {
         role: role.to_string(),
-        host: graph.host(role).map(|h| h.describe()).unwrap_or_default(),
+        host: graph
+            .host(role)
+            .map(crate::plan::HostBinding::describe)
+            .unwrap_or_default(),
     }
 }
 

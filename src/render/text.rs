@@ -37,7 +37,7 @@ fn at(h: &HostView) -> String {
 }
 
 /// `key: value, key: value` with nested values as compact JSON.
-pub fn inline(v: &Value) -> String {
+pub(super) fn inline(v: &Value) -> String {
     match v {
         Value::Object(o) if o.is_empty() => "(no parameters)".into(),
         Value::Object(o) => o

@@ -229,7 +229,7 @@ fn place(doc: &Document, pointer: &str, what: &str) -> String {
 }
 
 /// `/steps/2/with/unit` → `steps[2].with.unit`
-pub fn dotted(pointer: &str) -> String {
+pub(super) fn dotted(pointer: &str) -> String {
     let mut out = String::new();
     for t in pointer.split('/').skip(1) {
         let t = t.replace("~1", "/").replace("~0", "~");

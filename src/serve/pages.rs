@@ -119,7 +119,7 @@ pub struct Dashboard<'a> {
 
 pub fn dashboard(d: &Dashboard<'_>, fragment: bool) -> String {
     let panels = d.report.map(Panels::of);
-    let worst = d.report.map(|r| r.worst());
+    let worst = d.report.map(super::super::readiness::Report::worst);
     render(
         &page("dashboard.html", fragment),
         context! {

@@ -20,7 +20,11 @@ use minijinja::value::ValueKind;
 use minijinja::{Environment, Error, ErrorKind, Value};
 
 /// Evaluate `expr` against `ctx` with the strict rules above.
-pub fn eval(env: &Environment<'_>, expr: &str, ctx: &serde_json::Value) -> Result<Value, Error> {
+pub(super) fn eval(
+    env: &Environment<'_>,
+    expr: &str,
+    ctx: &serde_json::Value,
+) -> Result<Value, Error> {
     let ast = parse(expr)?;
     let walk = Walk {
         env,
@@ -33,7 +37,11 @@ pub fn eval(env: &Environment<'_>, expr: &str, ctx: &serde_json::Value) -> Resul
 /// The string values of every sub-expression of `expr` that reads `secrets` (the secret
 /// itself, and whatever filters, slices or concatenations made of it). Sub-expressions that
 /// cannot be evaluated on their own are left out.
-pub fn secret_strings(env: &Environment<'_>, expr: &str, ctx: &serde_json::Value) -> Vec<String> {
+pub(super) fn secret_strings(
+    env: &Environment<'_>,
+    expr: &str,
+    ctx: &serde_json::Value,
+) -> Vec<String> {
     let Ok(ast) = parse(expr) else {
         return Vec::new();
     };
@@ -51,13 +59,13 @@ pub fn secret_strings(env: &Environment<'_>, expr: &str, ctx: &serde_json::Value
 /// text holds a `}}` outside a string and anything after it: refused first, as the syntax
 /// error it is. Found by the `template` fuzz target; every expression drplan compiles from
 /// a plan goes through here or `compile`.
-pub fn parse(expr: &str) -> Result<Expr<'_>, Error> {
+pub(super) fn parse(expr: &str) -> Result<Expr<'_>, Error> {
     refuse_interpolation_end(expr)?;
     parse_expr(expr)
 }
 
 /// `env.compile_expression`, with `parse`'s guard.
-pub fn compile<'s>(
+pub(super) fn compile<'s>(
     env: &'s Environment<'s>,
     expr: &'s str,
 ) -> Result<minijinja::Expression<'s, 's>, Error> {

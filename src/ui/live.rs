@@ -15,7 +15,7 @@ use std::time::Duration;
 
 const TICK: Duration = Duration::from_millis(120);
 
-pub struct Live {
+pub(crate) struct Live {
     lines: Lines,
     multi: MultiProgress,
     overall: ProgressBar,
@@ -29,7 +29,7 @@ fn style(template: &str) -> ProgressStyle {
 
 impl Live {
     /// A live view on stdout; `done` steps are already done (a resumed run).
-    pub fn stdout(color: bool, verbose: bool, done: usize) -> Live {
+    pub(crate) fn stdout(color: bool, verbose: bool, done: usize) -> Live {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
         let overall = multi.add(ProgressBar::new(0));
         overall.set_style(style("{spinner} {msg} steps done, {elapsed}"));

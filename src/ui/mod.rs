@@ -4,7 +4,7 @@
 
 mod live;
 
-pub use live::Live;
+pub(crate) use live::Live;
 
 use crate::events::{Event, EventSink, Stamped};
 use crate::step::{Outcome, SkipReason};
@@ -14,14 +14,14 @@ use std::time::Instant;
 
 /// Print a line to stdout, best effort: a run that changes a site must not stop half-way
 /// because whoever read its output went away (`drplan apply … | head`).
-pub fn say(text: &str) {
+pub(crate) fn say(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{text}");
     let _ = out.flush();
 }
 
 /// One line per event, prefixed with the time since the run (re)started.
-pub struct Lines {
+pub(crate) struct Lines {
     started: Instant,
     color: bool,
     /// `-v`: also show each step's result (already redacted).
@@ -30,7 +30,7 @@ pub struct Lines {
 }
 
 impl Lines {
-    pub fn stdout(color: bool, verbose: bool) -> Self {
+    pub(crate) fn stdout(color: bool, verbose: bool) -> Self {
         Lines {
             started: Instant::now(),
             color,
@@ -237,7 +237,7 @@ impl Lines {
 }
 
 /// One JSON object per line on stdout.
-pub struct JsonLines;
+pub(crate) struct JsonLines;
 
 impl EventSink for JsonLines {
     fn emit(&self, e: &Stamped) {

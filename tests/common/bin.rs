@@ -7,13 +7,13 @@ use std::process::{Command, Output, Stdio};
 /// (`NO_COLOR` set, `CLICOLOR_FORCE` removed) and nothing on stdin (so `apply` without
 /// `--yes` refuses instead of asking). Add arguments, then `.output()`, `.spawn()`, or
 /// `.assert()` (with `assert_cmd::prelude::*`).
-pub fn drplan() -> Command {
+pub(crate) fn drplan() -> Command {
     script_like(Command::new(env!("CARGO_BIN_EXE_drplan")))
 }
 
 /// `drplan()` inside the network namespace `ns` (a lab's controller):
 /// `ip netns exec NS drplan …`.
-pub fn drplan_in(ns: &str) -> Command {
+pub(crate) fn drplan_in(ns: &str) -> Command {
     let mut c = Command::new("ip");
     c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_drplan")]);
     script_like(c)
@@ -27,7 +27,7 @@ fn script_like(mut c: Command) -> Command {
 }
 
 /// `drplan ARGS` run in `dir`, to its end.
-pub fn output_in(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn output_in(dir: &Path, args: &[&str]) -> Output {
     drplan()
         .current_dir(dir)
         .args(args)
@@ -36,7 +36,7 @@ pub fn output_in(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// What a command printed: its stdout, then its stderr.
-pub fn said(out: &Output) -> String {
+pub(crate) fn said(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub struct Cluster {
+pub(crate) struct Cluster {
     dir: tempfile::TempDir,
     members: Vec<Member>,
     /// `127.0.0.1:PORT` of each member's client URL
@@ -23,7 +23,7 @@ struct Member {
 }
 
 /// TLS files for a cluster that asks clients for certificates (see `Cluster::start_tls`).
-pub struct Tls {
+pub(crate) struct Tls {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
@@ -31,13 +31,13 @@ pub struct Tls {
 
 impl Cluster {
     /// `members` members, plain HTTP, ready to answer.
-    pub fn start(members: usize) -> Cluster {
+    pub(crate) fn start(members: usize) -> Cluster {
         Cluster::start_with(members, None)
     }
 
     /// One member that speaks only TLS and requires a client certificate signed by the
     /// cluster's CA (made here with openssl); the client's files are in `Tls`.
-    pub fn start_tls() -> (Cluster, Tls) {
+    pub(crate) fn start_tls() -> (Cluster, Tls) {
         let dir = tempfile::tempdir().unwrap();
         let tls = make_certificates(dir.path());
         let cluster = Cluster::start_with(1, Some((dir, &tls)));
@@ -104,16 +104,16 @@ impl Cluster {
     }
 
     /// `etcd://…/PREFIX` naming every member.
-    pub fn url(&self, prefix: &str) -> String {
+    pub(crate) fn url(&self, prefix: &str) -> String {
         format!("etcd://{}/{prefix}", self.clients.join(","))
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.dir.path()
     }
 
     /// SIGKILL member `i` (it stays down).
-    pub fn kill(&mut self, i: usize) {
+    pub(crate) fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.members[i].child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -121,7 +121,7 @@ impl Cluster {
     }
 
     /// SIGSTOP (`stop`) or SIGCONT every member: a cluster that is there but never answers.
-    pub fn freeze(&self, stop: bool) {
+    pub(crate) fn freeze(&self, stop: bool) {
         let signal = if stop { libc::SIGSTOP } else { libc::SIGCONT };
         for m in &self.members {
             if let Some(child) = &m.child {
@@ -134,7 +134,7 @@ impl Cluster {
     }
 
     /// Until a write through every member's client URL succeeds (a leader is elected).
-    pub fn wait_healthy(&self) {
+    pub(crate) fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -164,7 +164,7 @@ impl Cluster {
     }
 
     /// A client of the whole cluster (as root, TLS when the cluster speaks it).
-    pub async fn client(&self) -> Option<etcd_client::Client> {
+    pub(crate) async fn client(&self) -> Option<etcd_client::Client> {
         let mut options = etcd_client::ConnectOptions::new();
         if let Some((ca, cert, key)) = &self.tls {
             options = options.with_tls(
@@ -181,7 +181,7 @@ impl Cluster {
     }
 
     /// Which member leads now.
-    pub fn leader(&self) -> usize {
+    pub(crate) fn leader(&self) -> usize {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -205,7 +205,7 @@ impl Cluster {
     }
 
     /// Every member's log, for a failing test's message.
-    pub fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         (0..self.members.len())
             .map(|i| {
                 std::fs::read_to_string(self.dir.path().join(format!("m{i}.log")))

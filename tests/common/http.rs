@@ -7,14 +7,14 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 
 /// A response: status code, header lines, body.
-pub struct Got {
+pub(crate) struct Got {
     pub status: u16,
     pub headers: String,
     pub body: String,
 }
 
 impl Got {
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.headers.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;
             k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
@@ -23,7 +23,7 @@ impl Got {
 }
 
 /// GET `path` from `addr` (`127.0.0.1:PORT`), with a bearer token if given.
-pub fn get(addr: &str, path: &str, token: Option<&str>) -> Got {
+pub(crate) fn get(addr: &str, path: &str, token: Option<&str>) -> Got {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
@@ -46,7 +46,7 @@ pub fn get(addr: &str, path: &str, token: Option<&str>) -> Got {
 }
 
 /// `drplan serve …` running; killed (by its pid) when dropped.
-pub struct Served {
+pub(crate) struct Served {
     pub child: Child,
     /// `127.0.0.1:PORT`, as it said on its first line.
     pub addr: String,
@@ -55,7 +55,7 @@ pub struct Served {
 impl Served {
     /// Start `cmd` (a `drplan serve` with `--listen 127.0.0.1:0`) and wait for the line that
     /// names its address.
-    pub fn start(mut cmd: Command) -> Served {
+    pub(crate) fn start(mut cmd: Command) -> Served {
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("start drplan serve");
         let mut line = String::new();
@@ -71,12 +71,12 @@ impl Served {
         Served { child, addr }
     }
 
-    pub fn get(&self, path: &str) -> Got {
+    pub(crate) fn get(&self, path: &str) -> Got {
         get(&self.addr, path, None)
     }
 
     /// GET `path` until `done` holds on the response, for at most `tries` × 250 ms.
-    pub fn until(&self, path: &str, tries: u32, done: impl Fn(&Got) -> bool) -> Got {
+    pub(crate) fn until(&self, path: &str, tries: u32, done: impl Fn(&Got) -> bool) -> Got {
         for _ in 0..tries {
             let got = self.get(path);
             if done(&got) {
@@ -102,7 +102,7 @@ impl Drop for Served {
 /// Check `text` against Prometheus' text exposition format (0.0.4): `# HELP`/`# TYPE` lines
 /// before their samples, every sample `name{label="value",…} number`, every name with
 /// `prefix`. Returns the samples as (name, labels, value).
-pub fn prometheus(text: &str, prefix: &str) -> Vec<(String, String, f64)> {
+pub(crate) fn prometheus(text: &str, prefix: &str) -> Vec<(String, String, f64)> {
     let mut typed = std::collections::BTreeSet::new();
     let mut samples = Vec::new();
     for line in text.lines().filter(|l| !l.is_empty()) {

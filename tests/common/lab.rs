@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Run `tests/lab/SCRIPT --dir DIR`, show its output, and say whether it succeeded.
-pub fn lab(script: &str, dir: &Path) -> bool {
+pub(crate) fn lab(script: &str, dir: &Path) -> bool {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
     let out = Command::new(repo().join("tests/lab").join(script))
         .arg("--dir")
@@ -27,7 +27,7 @@ pub fn lab(script: &str, dir: &Path) -> bool {
 }
 
 /// Removes the lab when dropped, whatever happened.
-pub struct Lab(pub PathBuf);
+pub(crate) struct Lab(pub PathBuf);
 
 impl Drop for Lab {
     fn drop(&mut self) {
@@ -38,13 +38,13 @@ impl Drop for Lab {
 }
 
 /// `DIR/lab.env`, read.
-pub struct LabEnv {
+pub(crate) struct LabEnv {
     pub dir: PathBuf,
     text: String,
 }
 
 impl LabEnv {
-    pub fn read(dir: &Path) -> Self {
+    pub(crate) fn read(dir: &Path) -> Self {
         let text = std::fs::read_to_string(dir.join("lab.env")).expect("lab.env");
         LabEnv {
             dir: dir.to_path_buf(),
@@ -52,7 +52,7 @@ impl LabEnv {
         }
     }
 
-    pub fn var(&self, name: &str) -> String {
+    pub(crate) fn var(&self, name: &str) -> String {
         let line = self
             .text
             .lines()
@@ -62,7 +62,7 @@ impl LabEnv {
     }
 
     /// psql from the controller to the lab PostgreSQL at `addr`.
-    pub fn psql(&self, addr: &str, sql: &str) -> String {
+    pub(crate) fn psql(&self, addr: &str, sql: &str) -> String {
         let psql = format!("{}/psql", self.var("LAB_PG_BIN"));
         let out = Command::new("ip")
             .args(["netns", "exec", &self.var("LAB_NS_CTL"), &psql])

@@ -7,14 +7,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The secret every local site declares (`secrets.token`), as the tests set it.
-pub const TOKEN: &str = "s3cr3t-t0ken";
+pub(crate) const TOKEN: &str = "s3cr3t-t0ken";
 
-pub struct Site {
+pub(crate) struct Site {
     dir: tempfile::TempDir,
 }
 
 impl Site {
-    pub fn new() -> Site {
+    pub(crate) fn new() -> Site {
         let dir = tempfile::tempdir().unwrap();
         let site = format!(
             "version: 1\nsite: local-{}\nhosts:\n  a: {{ address: 127.0.0.1, transport: local }}\n  b: {{ address: 127.0.0.1, transport: local }}\nvars:\n  dir: {}\nsecrets:\n  token: {{ env: DRPLAN_TEST_TOKEN }}\n",
@@ -24,21 +24,21 @@ impl Site {
         fs::write(dir.path().join("site.yaml"), site).unwrap();
         Site { dir }
     }
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
-    pub fn plan(&self, steps: &str) -> PathBuf {
+    pub(crate) fn plan(&self, steps: &str) -> PathBuf {
         let text = format!("version: 1\nname: local-test\nroles: [a, b]\nsteps:\n{steps}");
         let p = self.path("plan.yaml");
         fs::write(&p, text).unwrap();
         p
     }
     /// `drplan --state-dir STATE` with the site's secret set, to add arguments to.
-    pub fn drplan(&self) -> Command {
+    pub(crate) fn drplan(&self) -> Command {
         Command::from_std(self.process())
     }
     /// The same as a `std::process::Command`, for runs a test spawns.
-    pub fn process(&self) -> std::process::Command {
+    pub(crate) fn process(&self) -> std::process::Command {
         let mut c = super::drplan();
         c.env("DRPLAN_TEST_TOKEN", TOKEN)
             .arg("--state-dir")
@@ -47,7 +47,7 @@ impl Site {
     }
     /// `drplan apply PLAN --site SITE --yes EXTRA…`, as a process (for runs a test watches,
     /// crashes or reads while they go).
-    pub fn apply_process(&self, plan: &Path, extra: &[&str]) -> std::process::Command {
+    pub(crate) fn apply_process(&self, plan: &Path, extra: &[&str]) -> std::process::Command {
         let mut c = self.process();
         c.arg("apply")
             .arg(plan)
@@ -57,13 +57,13 @@ impl Site {
             .args(extra);
         c
     }
-    pub fn apply(&self, plan: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+    pub(crate) fn apply(&self, plan: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
         Command::from_std(self.apply_process(plan, extra)).assert()
     }
-    pub fn read(&self, name: &str) -> String {
+    pub(crate) fn read(&self, name: &str) -> String {
         fs::read_to_string(self.path(name)).unwrap_or_default()
     }
-    pub fn run_id(&self) -> String {
+    pub(crate) fn run_id(&self) -> String {
         let runs = fs::read_dir(self.path("state/runs")).unwrap();
         let mut ids: Vec<String> = runs
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -74,7 +74,7 @@ impl Site {
 }
 
 /// A step that appends its id to `log` (a shell with values passed as arguments).
-pub fn logging_step(id: &str, needs: &[&str], extra: &str) -> String {
+pub(crate) fn logging_step(id: &str, needs: &[&str], extra: &str) -> String {
     let needs = if needs.is_empty() {
         String::new()
     } else {
@@ -85,7 +85,7 @@ pub fn logging_step(id: &str, needs: &[&str], extra: &str) -> String {
     )
 }
 
-pub fn out(a: &assert_cmd::assert::Assert) -> String {
+pub(crate) fn out(a: &assert_cmd::assert::Assert) -> String {
     let o = a.get_output();
     format!(
         "{}{}",
@@ -96,12 +96,12 @@ pub fn out(a: &assert_cmd::assert::Assert) -> String {
 
 impl Site {
     /// A run's journal, as text.
-    pub fn journal(&self, run: &str) -> String {
+    pub(crate) fn journal(&self, run: &str) -> String {
         self.read(&format!("state/runs/{run}/journal.jsonl"))
     }
 
     /// Write a plan file with plan-level `preconditions` (YAML, indented by two spaces).
-    pub fn guarded_plan(&self, preconditions: &str, steps: &str) -> PathBuf {
+    pub(crate) fn guarded_plan(&self, preconditions: &str, steps: &str) -> PathBuf {
         let text = format!(
             "version: 1\nname: guarded\nroles: [a, b]\npreconditions:\n{preconditions}steps:\n{steps}"
         );
@@ -115,7 +115,7 @@ impl Site {
     /// Snapshot settings that hide what changes from one test run to the next: the time
     /// since a run started, how long steps took, when a run started, run ids, the site's
     /// name (after the test's pid), its directory, and pids and host names.
-    pub fn snapshot_settings(&self) -> insta::Settings {
+    pub(crate) fn snapshot_settings(&self) -> insta::Settings {
         let mut settings = insta::Settings::clone_current();
         settings.add_filter(r"\[ *\d+\.\d\ds\]", "[   T.TTs]");
         settings.add_filter(r"\b\d+\.\d\ds\b", "D.DDs");

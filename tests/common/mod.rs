@@ -2,22 +2,22 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this
 
-pub mod bin;
-pub mod etcd;
-pub mod http;
-pub mod lab;
-pub mod local;
-pub mod rig;
-pub mod sshd;
+pub(crate) mod bin;
+pub(crate) mod etcd;
+pub(crate) mod http;
+pub(crate) mod lab;
+pub(crate) mod local;
+pub(crate) mod rig;
+pub(crate) mod sshd;
 
 #[allow(unused_imports)] // each test binary uses one or the other
-pub use bin::{drplan, drplan_in, output_in, said};
+pub(crate) use bin::{drplan, drplan_in, output_in, said};
 use drplan::transport::Command;
 
 /// `DIR/site.yaml`: a site binding each of `roles` to a host nobody answers for (ssh to a
 /// closed port on loopback, an empty known_hosts), with the variables the GoCD plans read and
 /// GoCD's VIP on loopback too: whatever runs against it reaches nothing.
-pub fn unreachable_site(dir: &std::path::Path, roles: &[&str]) -> std::path::PathBuf {
+pub(crate) fn unreachable_site(dir: &std::path::Path, roles: &[&str]) -> std::path::PathBuf {
     std::fs::write(dir.join("known_hosts"), "").unwrap();
     let hosts: String = roles
         .iter()
@@ -34,15 +34,15 @@ pub fn unreachable_site(dir: &std::path::Path, roles: &[&str]) -> std::path::Pat
 /// A shell script that fails (exit 1) when the value of its `PGPASSWORD` appears in the argv
 /// of any process on the machine while it runs, its own wrappers included (exit 2 when it
 /// has no PGPASSWORD at all). Every user can read every argv (`ps`, `/proc/PID/cmdline`).
-pub const ARGV_SCAN: &str = r#"test -n "$PGPASSWORD" || { echo "PGPASSWORD is not set" >&2; exit 2; }; for f in /proc/[0-9]*/cmdline; do c=$(tr '\000' ' ' < "$f" 2>/dev/null) || continue; case "$c" in *"$PGPASSWORD"*) echo "PGPASSWORD is in the argv of ${f%/cmdline}: $c" >&2; exit 1;; esac; done"#;
+pub(crate) const ARGV_SCAN: &str = r#"test -n "$PGPASSWORD" || { echo "PGPASSWORD is not set" >&2; exit 2; }; for f in /proc/[0-9]*/cmdline; do c=$(tr '\000' ' ' < "$f" 2>/dev/null) || continue; case "$c" in *"$PGPASSWORD"*) echo "PGPASSWORD is in the argv of ${f%/cmdline}: $c" >&2; exit 1;; esac; done"#;
 
-pub fn cmd(argv: &[&str]) -> Command {
+pub(crate) fn cmd(argv: &[&str]) -> Command {
     Command::new(argv.iter().copied())
 }
 
 /// Processes whose argv is exactly `argv` and that still run (zombies excluded: PID 1 on
 /// these machines does not reap, and a zombie has an empty cmdline anyway).
-pub fn processes_running(argv: &[&str]) -> Vec<u32> {
+pub(crate) fn processes_running(argv: &[&str]) -> Vec<u32> {
     let mut want: Vec<u8> = Vec::new();
     for a in argv {
         want.extend_from_slice(a.as_bytes());
@@ -61,7 +61,7 @@ pub fn processes_running(argv: &[&str]) -> Vec<u32> {
 }
 
 /// Children of `pid` (by /proc, so only processes our own sshd started).
-pub fn children_of(pid: u32) -> Vec<i32> {
+pub(crate) fn children_of(pid: u32) -> Vec<i32> {
     let mut kids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {

@@ -13,7 +13,7 @@ use drplan::plan::BoundPlan;
 use drplan::step::{Call, StepFailure, StepRunner};
 use serde_json::Value;
 
-pub struct Rig {
+pub(crate) struct Rig {
     pub dir: tempfile::TempDir,
     pub bound: BoundPlan,
     pub runner: ActionRunner,
@@ -22,11 +22,11 @@ pub struct Rig {
 
 impl Rig {
     /// `hosts_yaml`: the site's `hosts:` mapping (indented by two spaces), binding `roles`.
-    pub fn new(roles: &[&str], hosts_yaml: &str) -> Self {
+    pub(crate) fn new(roles: &[&str], hosts_yaml: &str) -> Self {
         Self::with_approvals(roles, hosts_yaml, Approvals::new(Vec::new(), false))
     }
 
-    pub fn with_approvals(roles: &[&str], hosts_yaml: &str, approvals: Approvals) -> Self {
+    pub(crate) fn with_approvals(roles: &[&str], hosts_yaml: &str, approvals: Approvals) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("drplan-rig-")
             .tempdir()
@@ -56,7 +56,12 @@ impl Rig {
         }
     }
 
-    pub async fn run(&self, role: &str, action: &str, params: Value) -> Result<Value, StepFailure> {
+    pub(crate) async fn run(
+        &self,
+        role: &str,
+        action: &str,
+        params: Value,
+    ) -> Result<Value, StepFailure> {
         self.run_with(
             role,
             None,
@@ -68,7 +73,7 @@ impl Rig {
         .await
     }
 
-    pub async fn run_as(
+    pub(crate) async fn run_as(
         &self,
         role: &str,
         become_user: &str,
@@ -86,7 +91,7 @@ impl Rig {
         .await
     }
 
-    pub async fn run_with(
+    pub(crate) async fn run_with(
         &self,
         role: &str,
         become_user: Option<&str>,
@@ -109,14 +114,14 @@ impl Rig {
     }
 
     /// Run and insist on success, showing the whole error otherwise.
-    pub async fn ok(&self, role: &str, action: &str, params: Value) -> Value {
+    pub(crate) async fn ok(&self, role: &str, action: &str, params: Value) -> Value {
         match self.run(role, action, params.clone()).await {
             Ok(v) => v,
             Err(e) => panic!("{action} {params} failed: {e:#?}"),
         }
     }
 
-    pub async fn ok_as(&self, role: &str, user: &str, action: &str, params: Value) -> Value {
+    pub(crate) async fn ok_as(&self, role: &str, user: &str, action: &str, params: Value) -> Value {
         match self.run_as(role, user, action, params.clone()).await {
             Ok(v) => v,
             Err(e) => panic!("{action} {params} as {user} failed: {e:#?}"),
@@ -133,7 +138,7 @@ fn bind(plan: &Path, site: &Path) -> BoundPlan {
 }
 
 /// `changed` of a result, which must be there.
-pub fn changed(result: &Value) -> bool {
+pub(crate) fn changed(result: &Value) -> bool {
     result["changed"]
         .as_bool()
         .unwrap_or_else(|| panic!("no `changed` in {result}"))

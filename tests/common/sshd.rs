@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use drplan::transport::SshSpec;
 
-pub struct TestSshd {
+pub(crate) struct TestSshd {
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub known_hosts: PathBuf,
@@ -25,12 +25,12 @@ pub struct TestSshd {
 }
 
 impl TestSshd {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self::start_with(&[])
     }
 
     /// Start with extra `sshd_config` lines.
-    pub fn start_with(extra_config: &[&str]) -> Self {
+    pub(crate) fn start_with(extra_config: &[&str]) -> Self {
         // sshd refuses to start without its privilege-separation directory.
         std::fs::create_dir_all("/run/sshd").expect("create /run/sshd");
         let dir = tempfile::Builder::new()
@@ -89,7 +89,7 @@ impl TestSshd {
     }
 
     /// A spec that reaches this sshd as root with the client key.
-    pub fn spec(&self) -> SshSpec {
+    pub(crate) fn spec(&self) -> SshSpec {
         let mut spec = SshSpec::new("127.0.0.1", &self.known_hosts);
         spec.port = self.port;
         spec.user = Some("root".into());
@@ -100,7 +100,7 @@ impl TestSshd {
     }
 
     /// How many SSH logins (connections that authenticated) sshd has accepted.
-    pub fn logins(&self) -> usize {
+    pub(crate) fn logins(&self) -> usize {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .matches("Accepted publickey for ")
@@ -108,11 +108,11 @@ impl TestSshd {
     }
 
     /// Its public host key line (`ssh-ed25519 AAAA… comment`).
-    pub fn host_public_key(&self) -> String {
+    pub(crate) fn host_public_key(&self) -> String {
         read(&self.dir.path().join("host_ed25519.pub"))
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
@@ -139,7 +139,7 @@ impl Drop for TestSshd {
     }
 }
 
-pub fn keygen(path: &Path) {
+pub(crate) fn keygen(path: &Path) {
     let status = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "drplan-test", "-f"])
         .arg(path)
@@ -149,7 +149,7 @@ pub fn keygen(path: &Path) {
     assert!(status.success(), "ssh-keygen failed");
 }
 
-pub fn known_hosts_line(port: u16, host_pub: &str) -> String {
+pub(crate) fn known_hosts_line(port: u16, host_pub: &str) -> String {
     let mut fields = host_pub.split_whitespace();
     let kind = fields.next().unwrap_or_default();
     let key = fields.next().unwrap_or_default();
@@ -157,7 +157,7 @@ pub fn known_hosts_line(port: u16, host_pub: &str) -> String {
 }
 
 /// A port nothing listens on right now.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local_addr").port()
 }
@@ -170,13 +170,13 @@ fn read(path: &Path) -> String {
 /// put through, so an SSH client spends that long connecting (its handshake has not begun).
 /// Tests use it to act while drplan's ssh master is still starting. Its threads stop when it
 /// is dropped.
-pub struct SlowDoor {
+pub(crate) struct SlowDoor {
     pub port: u16,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SlowDoor {
-    pub fn open(target: u16, delay: Duration) -> Self {
+    pub(crate) fn open(target: u16, delay: Duration) -> Self {
         use std::sync::atomic::Ordering;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = listener.local_addr().expect("local_addr").port();

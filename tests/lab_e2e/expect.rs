@@ -7,7 +7,7 @@ use super::harness::{Lab, secs, wait_for};
 use serde_json::Value;
 
 /// New heartbeat rows from `server` keep arriving in the database on `db`.
-pub fn heartbeats_flow(lab: &Lab, db: &str, server: &str) {
+pub(crate) fn heartbeats_flow(lab: &Lab, db: &str, server: &str) {
     let max = lab.rows(db, "true").max;
     wait_for(
         &format!("a new heartbeat row from {server} on {db}"),
@@ -60,7 +60,7 @@ fn db_properties_point_at(lab: &Lab, go: &str, pg: &str, ctx: &str) {
 
 /// The starting layout: GO1 primary on PG1 behind the VIP, PG2 streaming from PG1, GO2 a
 /// running standby, each GoCD server's db.properties on its own database.
-pub fn served_by_pair_one(lab: &Lab, ctx: &str) {
+pub(crate) fn served_by_pair_one(lab: &Lab, ctx: &str) {
     assert!(
         !lab.in_recovery("pg1"),
         "{ctx}: PG1 should accept writes (not in recovery)"
@@ -113,7 +113,7 @@ pub fn served_by_pair_one(lab: &Lab, ctx: &str) {
 
 /// After a failover or switchover: PG2 is the primary and GO2 serves on it behind the VIP;
 /// PG1 (fenced) and GO1 are down, so two primaries cannot exist.
-pub fn served_by_pair_two(lab: &Lab, ctx: &str) {
+pub(crate) fn served_by_pair_two(lab: &Lab, ctx: &str) {
     assert!(
         !lab.in_recovery("pg2"),
         "{ctx}: PG2 should be promoted (not in recovery)"

@@ -16,22 +16,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn plan(name: &str) -> PathBuf {
+pub(crate) fn plan(name: &str) -> PathBuf {
     repo().join("plans/gocd").join(format!("{name}.yaml"))
 }
 
-pub fn secs(s: u64) -> Duration {
+pub(crate) fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
 // ---------------------------------------------------------------- running commands
 
 /// What a finished command left behind.
-pub struct Out {
+pub(crate) struct Out {
     pub shown: String,
     pub code: Option<i32>,
     pub signal: Option<i32>,
@@ -41,14 +41,14 @@ pub struct Out {
 }
 
 impl Out {
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.code == Some(0)
     }
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
     }
     /// For assertion messages: the command, how it ended, and all it printed.
-    pub fn report(&self) -> String {
+    pub(crate) fn report(&self) -> String {
         format!(
             "$ {}\n(exit {:?}, signal {:?}, {:.1} s)\n--- stdout ---\n{}--- stderr ---\n{}",
             self.shown,
@@ -74,7 +74,7 @@ fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
 
 /// Runs a command with a time limit (killed and reported when over it) and prints what it did
 /// (the harness shows it when the test fails).
-pub fn run(cmd: &mut Command, limit: Duration) -> Out {
+pub(crate) fn run(cmd: &mut Command, limit: Duration) -> Out {
     let out = run_quiet(cmd, limit);
     println!("{}", out.report());
     out
@@ -84,7 +84,7 @@ pub fn run(cmd: &mut Command, limit: Duration) -> Out {
 /// the output into their own messages. Output is collected until the process exits plus a
 /// short grace: a daemon it leaves behind (an ssh ControlMaster of a killed drplan) may keep
 /// the pipes open forever, and must not hang the test.
-pub fn run_quiet(cmd: &mut Command, limit: Duration) -> Out {
+pub(crate) fn run_quiet(cmd: &mut Command, limit: Duration) -> Out {
     use std::os::unix::process::ExitStatusExt;
     let shown = format!("{cmd:?}");
     let started = Instant::now();
@@ -129,7 +129,11 @@ pub fn run_quiet(cmd: &mut Command, limit: Duration) -> Out {
 }
 
 /// Retries `f` until it returns Ok or `limit` passes; then fails with the last reason.
-pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
+pub(crate) fn wait_for<T>(
+    what: &str,
+    limit: Duration,
+    mut f: impl FnMut() -> Result<T, String>,
+) -> T {
     let started = Instant::now();
     loop {
         match f() {
@@ -154,7 +158,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Every lab test starts here: it FAILS (never skips) without root, and the tests of this file
 /// run one after the other — a lab is heavy for a 2-core machine, and so are its timeouts.
-pub fn serial() -> MutexGuard<'static, ()> {
+pub(crate) fn serial() -> MutexGuard<'static, ()> {
     assert_eq!(
         uid(),
         Some(0),
@@ -162,7 +166,7 @@ pub fn serial() -> MutexGuard<'static, ()> {
     );
     SERIAL
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 // ---------------------------------------------------------------- the lab
@@ -170,12 +174,12 @@ pub fn serial() -> MutexGuard<'static, ()> {
 static LABS: AtomicUsize = AtomicUsize::new(0);
 
 /// The outcome of one `drplan apply` (or resume, rollback): the output and the run it made.
-pub struct Run {
+pub(crate) struct Run {
     pub out: Out,
     pub id: String,
 }
 
-pub struct Lab {
+pub(crate) struct Lab {
     pub dir: PathBuf,
     env: HashMap<String, String>,
     finished: bool,
@@ -183,7 +187,7 @@ pub struct Lab {
 
 /// A snapshot of heartbeat rows: how many, the largest id, and a digest of every column.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rows {
+pub(crate) struct Rows {
     pub count: i64,
     pub max: i64,
     pub digest: String,
@@ -191,7 +195,7 @@ pub struct Rows {
 
 impl Lab {
     /// `tests/lab/up --dir /tmp/dle-<pid>-<n>`; panics (after `up` has cleaned up) if it fails.
-    pub fn up() -> Lab {
+    pub(crate) fn up() -> Lab {
         let n = LABS.fetch_add(1, Ordering::SeqCst);
         let dir = PathBuf::from(format!("/tmp/dle-{}-{n}", std::process::id()));
         assert!(dir.as_os_str().len() <= 40);
@@ -239,38 +243,38 @@ impl Lab {
         lab
     }
 
-    pub fn var(&self, key: &str) -> &str {
+    pub(crate) fn var(&self, key: &str) -> &str {
         self.env
             .get(key)
             .unwrap_or_else(|| panic!("lab.env has no {key}"))
     }
 
     /// Host names: ctl, pg1, pg2, go1, go2.
-    pub fn ns(&self, host: &str) -> &str {
+    pub(crate) fn ns(&self, host: &str) -> &str {
         self.var(&format!("LAB_NS_{}", host.to_uppercase()))
     }
 
-    pub fn addr(&self, host: &str) -> &str {
+    pub(crate) fn addr(&self, host: &str) -> &str {
         self.var(&format!("LAB_ADDR_{}", host.to_uppercase()))
     }
 
-    pub fn vip(&self) -> &str {
+    pub(crate) fn vip(&self) -> &str {
         self.var("LAB_VIP")
     }
 
-    pub fn site(&self) -> PathBuf {
+    pub(crate) fn site(&self) -> PathBuf {
         self.dir.join("site.yaml")
     }
 
     /// `ip netns exec <host's namespace> PROG ARGS…`
-    pub fn cmd_in(&self, host: &str, prog: impl AsRef<std::ffi::OsStr>) -> Command {
+    pub(crate) fn cmd_in(&self, host: &str, prog: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", self.ns(host)]).arg(prog);
         c
     }
 
     /// psql from the controller to pg1 or pg2, database gocd; Err on any failure (unreachable).
-    pub fn psql(&self, host: &str, sql: &str) -> Result<String, String> {
+    pub(crate) fn psql(&self, host: &str, sql: &str) -> Result<String, String> {
         let out = run_quiet(
             self.cmd_in("ctl", Path::new(self.var("LAB_PG_BIN")).join("psql"))
                 .env("PGCONNECT_TIMEOUT", "5")
@@ -294,11 +298,11 @@ impl Lab {
     }
 
     /// psql that must work.
-    pub fn q(&self, host: &str, sql: &str) -> String {
+    pub(crate) fn q(&self, host: &str, sql: &str) -> String {
         self.psql(host, sql).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    pub fn in_recovery(&self, host: &str) -> bool {
+    pub(crate) fn in_recovery(&self, host: &str) -> bool {
         match self.q(host, "select pg_is_in_recovery()").as_str() {
             "t" => true,
             "f" => false,
@@ -307,7 +311,7 @@ impl Lab {
     }
 
     /// Heartbeat rows matching `filter` on a host (a single statement: one snapshot).
-    pub fn rows(&self, host: &str, filter: &str) -> Rows {
+    pub(crate) fn rows(&self, host: &str, filter: &str) -> Rows {
         let line = self.q(
             host,
             &format!(
@@ -324,7 +328,7 @@ impl Lab {
     }
 
     /// Which of the lab's hosts have the VIP on eth0 (by `ip -o addr` inside each).
-    pub fn vip_holders(&self) -> Vec<&'static str> {
+    pub(crate) fn vip_holders(&self) -> Vec<&'static str> {
         let needle = format!(" {}/", self.vip());
         ["pg1", "pg2", "go1", "go2"]
             .into_iter()
@@ -342,7 +346,7 @@ impl Lab {
 
     /// `gocd-standin probe URL` from the controller: (exit code, body). 0 = HTTP 2xx,
     /// 1 = another status, 2 = nothing answered.
-    pub fn probe(&self, url: &str) -> (i32, String) {
+    pub(crate) fn probe(&self, url: &str) -> (i32, String) {
         let out = run_quiet(
             self.cmd_in("ctl", self.var("LAB_STANDIN"))
                 .args(["probe", "--timeout", "5", url]),
@@ -351,12 +355,12 @@ impl Lab {
         (out.code.unwrap_or(-1), out.stdout)
     }
 
-    pub fn go_url(&self, addr: &str, path: &str) -> String {
+    pub(crate) fn go_url(&self, addr: &str, path: &str) -> String {
         format!("http://{addr}:{}{path}", self.var("LAB_GO_PORT"))
     }
 
     /// `/lab/status` of the GoCD stand-in answering at `addr` (the VIP or a host's address).
-    pub fn lab_status(&self, addr: &str) -> Result<Value, String> {
+    pub(crate) fn lab_status(&self, addr: &str) -> Result<Value, String> {
         let (code, body) = self.probe(&self.go_url(addr, "/lab/status"));
         if code != 0 {
             return Err(format!(
@@ -368,7 +372,7 @@ impl Lab {
 
     /// A GoCD host's external plugins directory, as the machine sees it (the host sees it as
     /// `LAB_GO_PLUGINS_DIR`, bound by `ip netns exec` like /etc/go).
-    pub fn plugins_dir(&self, host: &str) -> PathBuf {
+    pub(crate) fn plugins_dir(&self, host: &str) -> PathBuf {
         PathBuf::from(format!(
             "/etc/netns/{}-{host}{}",
             self.var("LAB_PREFIX"),
@@ -377,10 +381,10 @@ impl Lab {
     }
 
     /// A GoCD host's external plugins: (file name, content), sorted.
-    pub fn plugins(&self, host: &str) -> Vec<(String, String)> {
+    pub(crate) fn plugins(&self, host: &str) -> Vec<(String, String)> {
         let mut found: Vec<(String, String)> = std::fs::read_dir(self.plugins_dir(host))
             .unwrap_or_else(|e| panic!("the plugins of {host}: {e}"))
-            .filter_map(|e| e.ok())
+            .filter_map(std::result::Result::ok)
             .map(|e| {
                 let content = std::fs::read_to_string(e.path()).unwrap_or_default();
                 (e.file_name().to_string_lossy().into_owned(), content)
@@ -391,7 +395,7 @@ impl Lab {
     }
 
     /// A file as the host sees it (its own /etc/go, bound by `ip netns exec`).
-    pub fn cat(&self, host: &str, path: &str) -> String {
+    pub(crate) fn cat(&self, host: &str, path: &str) -> String {
         let out = run_quiet(self.cmd_in(host, "cat").arg(path), secs(30));
         assert!(out.ok(), "cat {path} on {host}:\n{}", out.report());
         out.stdout
@@ -399,7 +403,7 @@ impl Lab {
 
     /// A shell command on a host over the lab's ssh (so daemons it starts belong to the host's
     /// reaper, as with drplan).
-    pub fn ssh(&self, host: &str, script: &str) -> Out {
+    pub(crate) fn ssh(&self, host: &str, script: &str) -> Out {
         let mut c = self.cmd_in("ctl", "ssh");
         c.args(self.var("LAB_SSH_OPTS").split_whitespace())
             .arg(format!("root@{}", self.addr(host)))
@@ -409,12 +413,12 @@ impl Lab {
 
     // ------------------------------------------------------------ drplan
 
-    pub fn state_dir(&self) -> PathBuf {
+    pub(crate) fn state_dir(&self) -> PathBuf {
         self.dir.join("state")
     }
 
     /// `ip netns exec <ctl> drplan --state-dir DIR/state ARGS…` with extra environment.
-    pub fn drplan_cmd(&self, args: &[&str], envs: &[(&str, &str)]) -> Command {
+    pub(crate) fn drplan_cmd(&self, args: &[&str], envs: &[(&str, &str)]) -> Command {
         let mut c = crate::common::drplan_in(self.ns("ctl"));
         c.arg("--state-dir").arg(self.state_dir()).args(args);
         for (k, v) in envs {
@@ -424,11 +428,11 @@ impl Lab {
     }
 
     /// Runs drplan in the controller (printed for the failure report).
-    pub fn drplan(&self, args: &[&str], envs: &[(&str, &str)]) -> Out {
+    pub(crate) fn drplan(&self, args: &[&str], envs: &[(&str, &str)]) -> Out {
         run(&mut self.drplan_cmd(args, envs), secs(900))
     }
 
-    pub fn runs(&self) -> Vec<String> {
+    pub(crate) fn runs(&self) -> Vec<String> {
         let mut ids: Vec<String> = std::fs::read_dir(self.state_dir().join("runs"))
             .map(|rd| {
                 rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -440,7 +444,7 @@ impl Lab {
     }
 
     /// `drplan apply PLAN --site SITE --yes EXTRA…`; the run is the one directory it added.
-    pub fn apply(
+    pub(crate) fn apply(
         &self,
         plan_name: &str,
         site: &Path,
@@ -451,7 +455,7 @@ impl Lab {
     }
 
     /// `apply` of a plan file anywhere (a test's changed copy of a shipped plan).
-    pub fn apply_file(
+    pub(crate) fn apply_file(
         &self,
         plan: &Path,
         site: &Path,
@@ -486,7 +490,7 @@ impl Lab {
     }
 
     /// `drplan status RUN --format json`.
-    pub fn status(&self, run: &str) -> Value {
+    pub(crate) fn status(&self, run: &str) -> Value {
         let out = run_quiet(
             &mut self.drplan_cmd(&["status", run, "--format", "json"], &[]),
             secs(60),
@@ -497,7 +501,7 @@ impl Lab {
     }
 
     /// Step id → state ("done", "skipped (when)", "in doubt", …) from `drplan status`.
-    pub fn step_states(&self, run: &str) -> Vec<(String, String)> {
+    pub(crate) fn step_states(&self, run: &str) -> Vec<(String, String)> {
         self.status(run)["steps"]
             .as_array()
             .expect("status has steps")
@@ -511,7 +515,7 @@ impl Lab {
             .collect()
     }
 
-    pub fn step_state(&self, run: &str, step: &str) -> String {
+    pub(crate) fn step_state(&self, run: &str, step: &str) -> String {
         self.step_states(run)
             .into_iter()
             .find(|(s, _)| s == step)
@@ -520,7 +524,7 @@ impl Lab {
     }
 
     /// The run's journal, one JSON object per line.
-    pub fn journal(&self, run: &str) -> Vec<Value> {
+    pub(crate) fn journal(&self, run: &str) -> Vec<Value> {
         let path = self
             .state_dir()
             .join("runs")
@@ -535,7 +539,7 @@ impl Lab {
 
     /// A copy of site.yaml, next to it (the ssh key paths are relative to the site file),
     /// changed by `edit`, which must change it.
-    pub fn site_copy(&self, name: &str, edit: impl FnOnce(&str) -> String) -> PathBuf {
+    pub(crate) fn site_copy(&self, name: &str, edit: impl FnOnce(&str) -> String) -> PathBuf {
         let text = std::fs::read_to_string(self.site()).expect("read site.yaml");
         let changed = edit(&text);
         assert_ne!(
@@ -550,7 +554,7 @@ impl Lab {
 
     /// A site copy with these values in its top-level `params:` section (which the lab's site
     /// ends with), replacing the site's own values of the same names.
-    pub fn site_with_params(&self, name: &str, params: &[(&str, &str)]) -> PathBuf {
+    pub(crate) fn site_with_params(&self, name: &str, params: &[(&str, &str)]) -> PathBuf {
         self.site_copy(name, |text| with_params(text, params))
     }
 
@@ -579,7 +583,7 @@ impl Lab {
     }
 
     /// Takes the lab down and checks that none of its namespaces is left; removes DIR.
-    pub fn finish(mut self) {
+    pub(crate) fn finish(mut self) {
         self.finished = true;
         let down = self.down();
         assert!(down.ok(), "tests/lab/down failed:\n{}", down.report());
@@ -613,7 +617,7 @@ impl Drop for Lab {
 
 /// A site's text with `params` set in its `params:` section, the last one of the file (added
 /// when there is none).
-pub fn with_params(text: &str, params: &[(&str, &str)]) -> String {
+pub(crate) fn with_params(text: &str, params: &[(&str, &str)]) -> String {
     let (head, section) = match text.find("\nparams:\n") {
         Some(at) => (&text[..at + 1], &text[at + "\nparams:\n".len()..]),
         None => (text, ""),

@@ -32,7 +32,7 @@ pub(crate) struct Stat {
 
 impl Stat {
     /// The mode as a 4-digit octal string (`0644`).
-    pub fn mode_octal(&self) -> String {
+    pub(crate) fn mode_octal(&self) -> String {
         format!("{:0>4}", self.mode)
     }
 }

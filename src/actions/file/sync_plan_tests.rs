@@ -1,7 +1,7 @@
 use super::*;
 
 fn ex(p: &[&str]) -> Vec<String> {
-    p.iter().map(|s| s.to_string()).collect()
+    p.iter().map(std::string::ToString::to_string).collect()
 }
 
 fn file(md5: &str) -> Entry {

@@ -85,7 +85,7 @@ pub struct GocdWaitReadyParams {
 /// Look at a GoCD server once: is it healthy, and does it serve agents?
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct GocdServerStatusParams {
+pub(super) struct GocdServerStatusParams {
     /// The server's base URL, e.g. `http://10.231.0.14:8153`.
     pub url: String,
 }

@@ -189,7 +189,9 @@ pub(super) async fn wait_ready(
     let host = ctx.host().await?;
     let base = p.url.trim_end_matches('/');
     let want_active = p.mode == GocdMode::Primary;
-    let interval = p.interval.map_or(http::DEFAULT_INTERVAL, |i| i.std());
+    let interval = p
+        .interval
+        .map_or(http::DEFAULT_INTERVAL, crate::plan::duration::Duration::std);
     let started = Instant::now();
     let deadline = http::wait_deadline(ctx, p.timeout);
     let mut attempts = 0u32;
@@ -312,7 +314,9 @@ pub(super) async fn sync_status(
     }
     let dashboard: Value = serde_json::from_slice(&got.body)
         .map_err(|e| host.fail(format!("{url} did not return JSON: {e}")))?;
-    let gap = p.max_sync_gap.map_or(DEFAULT_MAX_SYNC_GAP, |d| d.std());
+    let gap = p
+        .max_sync_gap
+        .map_or(DEFAULT_MAX_SYNC_GAP, crate::plan::duration::Duration::std);
     Ok(in_sync(&dashboard, gap))
 }
 

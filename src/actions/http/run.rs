@@ -26,7 +26,7 @@ pub(crate) struct Fetched {
 }
 
 impl Fetched {
-    pub fn result(&self, host: &Host<'_>) -> Value {
+    pub(crate) fn result(&self, host: &Host<'_>) -> Value {
         let json = serde_json::from_slice::<Value>(&self.body).unwrap_or(Value::Null);
         json!({ "status": self.status, "body": host.text(&self.body), "json": json })
     }
@@ -146,7 +146,8 @@ pub(crate) async fn get(ctx: &Ctx<'_>, p: HttpGetParams) -> Result<Value, StepFa
 
 /// The deadline of a wait: its own timeout or the step's, whichever comes first.
 pub(crate) fn wait_deadline(ctx: &Ctx<'_>, timeout: Option<crate::plan::Duration>) -> Instant {
-    let own = Instant::now() + timeout.map_or(DEFAULT_TIMEOUT, |t| t.std());
+    let own =
+        Instant::now() + timeout.map_or(DEFAULT_TIMEOUT, crate::plan::duration::Duration::std);
     own.min(ctx.deadline)
 }
 
@@ -157,7 +158,9 @@ pub(crate) fn timed_out(host: &Host<'_>, what: String) -> StepFailure {
 pub(crate) async fn wait(ctx: &Ctx<'_>, p: HttpWaitParams) -> Result<Value, StepFailure> {
     let host = ctx.host().await?;
     let want = p.status.unwrap_or(200);
-    let interval = p.interval.map_or(DEFAULT_INTERVAL, |i| i.std());
+    let interval = p
+        .interval
+        .map_or(DEFAULT_INTERVAL, crate::plan::duration::Duration::std);
     let started = Instant::now();
     let deadline = wait_deadline(ctx, p.timeout);
     let mut attempts = 0u32;
@@ -212,7 +215,9 @@ pub(crate) async fn tcp_wait(ctx: &Ctx<'_>, p: TcpWaitParams) -> Result<Value, S
         return Err(ctx.invalid(format!("{:?} is not a host name or address", p.host)));
     }
     let host = ctx.host().await?;
-    let interval = p.interval.map_or(DEFAULT_INTERVAL, |i| i.std());
+    let interval = p
+        .interval
+        .map_or(DEFAULT_INTERVAL, crate::plan::duration::Duration::std);
     let started = Instant::now();
     let deadline = wait_deadline(ctx, p.timeout);
     let port = p.port.to_string();

@@ -28,13 +28,15 @@ pub(super) struct Login {
 impl Login {
     /// The login of `user`: `explicit` (the action's `password:`), else the site's secret for
     /// that user, else none (trust, peer, a `~/.pgpass` of the host's own, or a certificate).
-    pub fn of(
+    pub(super) fn of(
         ctx: &Ctx<'_>,
         user: Option<&str>,
         explicit: Option<&str>,
     ) -> Result<Login, StepFailure> {
         let site = ctx.env.site.postgres.as_ref();
-        let sslmode = site.and_then(|p| p.sslmode).map(|m| m.as_str());
+        let sslmode = site
+            .and_then(|p| p.sslmode)
+            .map(crate::plan::SslMode::as_str);
         let password = match (explicit, user) {
             (Some(pw), _) => Some(pw.to_owned()),
             (None, Some(user)) => match site.and_then(|p| p.passwords.get(user)) {
@@ -55,18 +57,18 @@ impl Login {
         Ok(Login { password, sslmode })
     }
 
-    pub fn password(&self) -> Option<&str> {
+    pub(super) fn password(&self) -> Option<&str> {
         self.password.as_deref()
     }
 
-    pub fn sslmode(&self) -> Option<&'static str> {
+    pub(super) fn sslmode(&self) -> Option<&'static str> {
         self.sslmode
     }
 
     /// `cmd` set up to log in: `PGSSLMODE` in its environment, and the password (if any)
     /// delivered through standard input into `PGPASSWORD`. The command must not read its
     /// own standard input.
-    pub fn apply(&self, mut cmd: Command) -> Command {
+    pub(super) fn apply(&self, mut cmd: Command) -> Command {
         if let Some(mode) = self.sslmode {
             cmd.env.push(("PGSSLMODE".into(), mode.into()));
         }

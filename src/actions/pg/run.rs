@@ -146,7 +146,9 @@ pub(super) async fn start(ctx: &Ctx<'_>, p: PgStartParams) -> Result<Value, Step
     if pg_ctl_status(&host, bin, &p.dir.data_dir).await? == Running::Yes {
         return Ok(json!({ "changed": false, "running": true }));
     }
-    let wait = p.wait.map_or(DEFAULT_WAIT, |w| w.std());
+    let wait = p
+        .wait
+        .map_or(DEFAULT_WAIT, crate::plan::duration::Duration::std);
     let log = p.log_file.as_deref().filter(|l| !l.is_empty());
     let shown_log = log
         .map(|l| format!(" (server log: {l})"))
@@ -436,7 +438,9 @@ pub(super) async fn promote(ctx: &Ctx<'_>, p: PgPromoteParams) -> Result<Value, 
             )));
         }
     }
-    let wait = p.wait.map_or(DEFAULT_WAIT, |w| w.std());
+    let wait = p
+        .wait
+        .map_or(DEFAULT_WAIT, crate::plan::duration::Duration::std);
     let started = Instant::now();
     let argv = vec![
         program(bin, "pg_ctl"),

@@ -36,9 +36,14 @@ pub(super) async fn until(ctx: &Ctx<'_>, p: WaitUntilParams) -> Result<Value, St
     if let Err(e) = crate::template::compile_expression(env, &p.expect) {
         return Err(ctx.invalid(format!("`expect` is not a valid expression: {e}")));
     }
-    let interval = p.interval.map_or(DEFAULT_INTERVAL, |i| i.std());
+    let interval = p
+        .interval
+        .map_or(DEFAULT_INTERVAL, crate::plan::duration::Duration::std);
     let started = Instant::now();
-    let deadline = (started + p.timeout.map_or(DEFAULT_TIMEOUT, |t| t.std())).min(ctx.deadline);
+    let deadline = (started
+        + p.timeout
+            .map_or(DEFAULT_TIMEOUT, crate::plan::duration::Duration::std))
+    .min(ctx.deadline);
     let params = Value::Object(p.with.clone());
     let mut scope = match &ctx.call.context {
         Value::Object(o) => o.clone(),

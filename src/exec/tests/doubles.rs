@@ -17,14 +17,14 @@ use std::time::{Duration, Instant};
 /// record never reached the disk (a crash while it was written: whatever ran before it
 /// is on the host but not in the journal); otherwise it did, and the crash came right after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CrashAt {
+pub(crate) struct CrashAt {
     pub at: u64,
     pub torn: bool,
 }
 
 /// A journal in memory. Clones share the records; each clone counts its own appends.
 #[derive(Clone, Default)]
-pub struct MemJournal {
+pub(crate) struct MemJournal {
     pub records: Arc<Mutex<Vec<Value>>>,
     /// A record was lost to a crash (what `FileJournal` reports as a torn tail).
     pub torn: Arc<Mutex<bool>>,
@@ -34,7 +34,7 @@ pub struct MemJournal {
 
 impl MemJournal {
     /// A handle on the same records for a new process, which crashes as `crash` says.
-    pub fn process(&self, crash: Option<CrashAt>) -> MemJournal {
+    pub(crate) fn process(&self, crash: Option<CrashAt>) -> MemJournal {
         MemJournal {
             records: Arc::clone(&self.records),
             torn: Arc::clone(&self.torn),
@@ -43,11 +43,11 @@ impl MemJournal {
         }
     }
 
-    pub fn records(&self) -> Vec<Value> {
+    pub(crate) fn records(&self) -> Vec<Value> {
         self.records.lock().unwrap().clone()
     }
 
-    pub fn push(&self, record: Value) {
+    pub(crate) fn push(&self, record: Value) {
         self.records.lock().unwrap().push(record);
     }
     fn append_one(&mut self, record: &Value) -> Result<(), JournalError> {
@@ -118,7 +118,7 @@ pub struct Fake {
 impl Fake {
     pub fn failing(tags: &[&str]) -> Fake {
         Fake {
-            fail: Mutex::new(tags.iter().map(|t| t.to_string()).collect()),
+            fail: Mutex::new(tags.iter().map(std::string::ToString::to_string).collect()),
             ..Fake::default()
         }
     }
@@ -205,9 +205,9 @@ impl StepRunner for Arc<Fake> {
     }
 }
 
-pub const SITE: &str = "version: 1\nsite: t\nhosts:\n  a: { address: 127.0.0.1, transport: local }\n  b: { address: 127.0.0.1, transport: local }\n";
+pub(crate) const SITE: &str = "version: 1\nsite: t\nhosts:\n  a: { address: 127.0.0.1, transport: local }\n  b: { address: 127.0.0.1, transport: local }\n";
 
-pub fn graph(plan: &str) -> crate::graph::PlanGraph {
+pub(crate) fn graph(plan: &str) -> crate::graph::PlanGraph {
     let p = Document::parse(SourceFile::new("p.yaml", plan)).unwrap();
     let s = Document::parse(SourceFile::new("s.yaml", SITE)).unwrap();
     crate::graph::PlanGraph::build(crate::check::bind(crate::check::plan(p).unwrap(), s).unwrap())

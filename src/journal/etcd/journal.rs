@@ -165,7 +165,7 @@ impl Journal for EtcdJournal {
             .inner
             .fence
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         let Some(fence) = fence else {
             return Err(self.failed(

@@ -93,7 +93,7 @@ pub(super) fn acquire(
         }
     };
     // The revision of the transaction: the lock key's create revision when it succeeded.
-    let Some(revision) = taken.header().map(|h| h.revision()) else {
+    let Some(revision) = taken.header().map(etcd_client::ResponseHeader::revision) else {
         release_lease();
         return Err(failed("take the site's lock")(
             "etcd's answer has no revision".into(),
@@ -125,7 +125,10 @@ pub(super) fn acquire(
         lease,
         lost: Arc::new(AtomicBool::new(false)),
     };
-    *inner.fence.lock().unwrap_or_else(|e| e.into_inner()) = Some(fence.clone());
+    *inner
+        .fence
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fence.clone());
     let keep_alive = inner.rt().spawn(keep_alive(
         inner.client.clone(),
         lease,
@@ -199,7 +202,11 @@ async fn keep_alive(client: Client, lease: i64, period: Duration, lost: Arc<Atom
 impl Drop for EtcdLock {
     fn drop(&mut self) {
         self.keep_alive.abort();
-        *self.inner.fence.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self
+            .inner
+            .fence
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         // Best effort, once: a release that does not get through leaves the lease to run
         // out, and the next holder reads the details as a stale holder's.
         let (key, holder_key, revision, lease) = (

@@ -26,7 +26,7 @@ pub struct StoreUrl {
 }
 
 /// The lease when the URL names none.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+pub(super) const DEFAULT_LEASE: Duration = Duration::from_secs(10);
 
 impl StoreUrl {
     /// Parse, or say what is wrong (for the operator, with the URL's shape).
