@@ -279,7 +279,7 @@ pub fn secret_renderings(env: &Environment<'_>, value: &Value, ctx: &Value) -> V
 }
 
 /// The expressions of the `{{ … }}` in `s` (whitespace control stripped).
-fn interpolations(s: &str) -> Vec<&str> {
+pub(super) fn interpolations(s: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = s;
     while let Some(open) = rest.find("{{") {

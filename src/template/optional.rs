@@ -4,7 +4,7 @@
 //! where every other name the plan reads must be in the site.
 
 use super::strict::{children, parse};
-use super::{Form, VarPath, sole_expression};
+use super::{Form, VarPath, interpolations, sole_expression};
 use minijinja::machinery::ast::Expr;
 use std::collections::BTreeSet;
 
@@ -28,20 +28,6 @@ pub fn optional_variables(text: &str, form: Form) -> BTreeSet<VarPath> {
         }
     }
     walk.guarded.difference(&walk.plain).cloned().collect()
-}
-
-/// The inside of each `{{ … }}` of a text.
-fn interpolations(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(open) = rest.find("{{") {
-        let Some(len) = rest[open..].find("}}") else {
-            break;
-        };
-        out.push(rest[open + 2..open + len].trim_matches(|c: char| c == '-' || c.is_whitespace()));
-        rest = &rest[open + len + 2..];
-    }
-    out
 }
 
 /// Paths read under a guard, and paths read plainly (which a guard elsewhere does not excuse).
