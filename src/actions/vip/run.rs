@@ -99,12 +99,17 @@ pub(super) async fn assign(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, StepFai
     }))
 }
 
-/// How long a quick `arping` may wait for an answer before `timeout` ends it. `arping`
+/// How long a quick duplicate-address probe waits for an answer before `timeout` ends it. `arping`
 /// counts its waits in whole seconds; on a LAN the kernel of a host holding the address
 /// answers a probe in well under a millisecond (0.5 ms on the lab), so a third of a second
 /// still leaves hundreds of times that. `timeout -s INT` makes arping stop as after its own
 /// deadline: it prints what it sent and received and exits with its usual status.
 const QUICK_WAIT: &str = "0.3";
+
+/// How long the first gratuitous ARP's `arping` runs before `timeout` ends it: it sends at
+/// once and nothing answers an announcement; when it had not sent yet (a slow start), the
+/// plain `arping` sends it.
+const QUICK_SEND: &str = "0.1";
 
 /// The announcer's name in its own command line (`sh -c SCRIPT NAME IFACE IP REPEATS`), by
 /// which `vip.release` finds it.
@@ -118,18 +123,11 @@ const ANNOUNCER: &str = "drplan-vip-announce";
 const ANNOUNCE_SCRIPT: &str = "exec </dev/null >/dev/null 2>&1; sleep 1; n=0; \
     while [ \"$n\" -lt \"$3\" ] && arping -q -U -c 1 -I \"$1\" \"$2\"; do n=$((n+1)); done";
 
-/// `arping ARGS… -I iface ip` under `timeout`, ended after `QUICK_WAIT`.
-fn quick_arping(mode: &str, iface: &str, ip: Ipv4Addr) -> Vec<String> {
-    let mut argv: Vec<String> = [
-        "timeout",
-        "--preserve-status",
-        "-s",
-        "INT",
-        QUICK_WAIT,
-        "arping",
-    ]
-    .map(str::to_owned)
-    .to_vec();
+/// `arping MODE -c 1 -I iface ip` under `timeout`, ended after `wait` seconds.
+fn quick_arping(mode: &str, wait: &str, iface: &str, ip: Ipv4Addr) -> Vec<String> {
+    let mut argv: Vec<String> = ["timeout", "--preserve-status", "-s", "INT", wait, "arping"]
+        .map(str::to_owned)
+        .to_vec();
     argv.push(mode.to_owned());
     argv.extend(["-c", "1", "-w", "1", "-I"].map(str::to_owned));
     argv.extend([iface.to_owned(), ip.to_string()]);
@@ -163,7 +161,7 @@ async fn announce(
     count: Option<u32>,
 ) -> Option<String> {
     let count = count.unwrap_or(DEFAULT_ARP_COUNT).max(1);
-    let mut cmd = host.cmd(quick_arping("-U", iface, ip));
+    let mut cmd = host.cmd(quick_arping("-U", QUICK_SEND, iface, ip));
     cmd.timeout = Some(std::time::Duration::from_secs(10));
     let first = match host.run(cmd).await {
         Ok(out) if out.status == Some(0) && counted(&out.stdout, "Sent ") > 0 => None,
@@ -212,11 +210,13 @@ fn arping_warning(run: Result<crate::transport::Output, StepFailure>) -> Option<
     }
 }
 
-/// End this host's background announcer of `ip` on `iface`, if one runs: its whole process
-/// group (`setsid` made it a group leader), so an `arping` it started goes too.
+/// End this host's background announcer of `ip` on `iface`, if one runs: the process and
+/// its whole group (`setsid` makes it a group leader), so an `arping` it started goes too.
 async fn stop_announcer(host: &Host<'_>, iface: &str, ip: Ipv4Addr) -> Result<(), StepFailure> {
+    // `setsid -f` returns as soon as it forked: just after an assign, the announcer may
+    // still carry setsid's command line, and not yet lead its own group.
     let pattern = format!(
-        "sh -c .* {ANNOUNCER} {} {} [0-9]+",
+        "(setsid -f )?sh -c .* {ANNOUNCER} {} {} [0-9]+",
         regex_quote(iface),
         regex_quote(&ip.to_string())
     );
@@ -240,7 +240,7 @@ async fn stop_announcer(host: &Host<'_>, iface: &str, ip: Ipv4Addr) -> Result<()
     let groups: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
-        .map(|pid| format!("-{pid}"))
+        .flat_map(|pid| [format!("-{pid}"), pid.to_owned()])
         .collect();
     if groups.is_empty() {
         return Ok(());
@@ -249,7 +249,8 @@ async fn stop_announcer(host: &Host<'_>, iface: &str, ip: Ipv4Addr) -> Result<()
         .map(str::to_owned)
         .into_iter()
         .chain(groups);
-    // An announcer that ended meanwhile is no error: it sends nothing more either way.
+    // An announcer that ended meanwhile, or has no group yet, is no error: `kill` signals
+    // the rest, and what it could not signal sends nothing more.
     host.run(host.cmd(argv)).await?;
     Ok(())
 }
@@ -300,7 +301,7 @@ pub(super) async fn owner(ctx: &Ctx<'_>, p: VipParams) -> Result<Value, StepFail
     // One probe, a third of a second for an answer (`QUICK_WAIT`); when that quick probe
     // could not say (it ended before the probe left, or `timeout` is missing), the plain one:
     // a second for an answer, arping's smallest wait.
-    let mut cmd = host.cmd(quick_arping("-D", &p.interface, vip.ip));
+    let mut cmd = host.cmd(quick_arping("-D", QUICK_WAIT, &p.interface, vip.ip));
     cmd.timeout = Some(std::time::Duration::from_secs(10));
     let out = host.run(cmd).await?;
     let (probes, replies) = (
