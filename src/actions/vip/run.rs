@@ -343,6 +343,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn reads_what_arping_says_it_sent_and_received() {
+        let free = b"ARPING 10.231.0.100 from 0.0.0.0 eth0\nSent 1 probes (1 broadcast(s))\nReceived 0 response(s)\n";
+        assert_eq!((counted(free, "Sent "), counted(free, "Received ")), (1, 0));
+        let answered = b"Unicast reply from 10.231.0.100 [62:D9:18:36:67:6D]  0.533ms\nSent 1 probes (1 broadcast(s))\nReceived 1 response(s)\n";
+        assert_eq!(counted(answered, "Received "), 1);
+        // Ended before it printed anything: nothing was sent, as far as anyone knows.
+        assert_eq!(counted(b"", "Sent "), 0);
+    }
+
+    #[test]
+    fn the_announcer_pattern_matches_the_address_literally() {
+        assert_eq!(regex_quote("10.231.0.100"), "10\\.231\\.0\\.100");
+        assert_eq!(regex_quote("eth0.100+"), "eth0\\.100\\+");
+    }
+
+    #[test]
     fn finds_the_address_whatever_its_prefix() {
         let out = "2: eth0    inet 10.231.0.14/24 brd 10.231.0.255 scope global eth0\\       valid_lft forever preferred_lft forever\n\
                    2: eth0    inet 10.231.0.100/32 scope global eth0\\       valid_lft forever preferred_lft forever\n";
