@@ -258,7 +258,7 @@ fn check_is_green_and_the_sync_copies_what_drifted(flavour: &str) {
     assert!(
         sync.out
             .stdout
-            .contains("copied /etc/go/cruise-config.xml;")
+            .contains("copied /etc/go/cruise-config.xml")
             && mode_set.iter().all(|f| sync
                 .out
                 .stdout
