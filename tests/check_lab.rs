@@ -243,9 +243,15 @@ fn readiness_and_what_breaks_it(flavour: &str) {
         "{report:#}"
     );
     if hardened {
-        env.ssh(&go2, "mv /etc/go/cruise-config.xml.orig /etc/go/cruise-config.xml");
+        env.ssh(
+            &go2,
+            "mv /etc/go/cruise-config.xml.orig /etc/go/cruise-config.xml",
+        );
     } else {
-        env.ssh(&go2, &format!("{ctl} start && rm /etc/go/cruise-config.xml.orig"));
+        env.ssh(
+            &go2,
+            &format!("{ctl} start && rm /etc/go/cruise-config.xml.orig"),
+        );
     }
     env.check_until(0, Duration::from_secs(60));
 

@@ -28,7 +28,9 @@
 //!
 //! 3 and 4 run on both lab flavours (`tests/lab/up --flavour hardened`: a sudo login on
 //! another port, scram passwords, Debian's layout, GoCD without the add-on and a cold GO2), from
-//! one body each; 1 and 2 on the default flavour only (their hardened counterparts, failover and
+//! one body each (4 without its crashed failbacks on the hardened one: the null LSN and the
+//! shutdown checkpoint are PostgreSQL's logic, not the hosts'); 1 and 2 on the default flavour
+//! only (their hardened counterparts, failover and
 //! failback by basebackup and by rewind, are in lab_hardened.rs; crash and resume do not depend
 //! on how the hosts are set up, and cost minutes per crash point).
 //!
@@ -1075,8 +1077,11 @@ fn site_fencing_then_failbacks_that_fail_before_the_point_of_no_return(flavour: 
     // is run from the controller, and only then is PG2 promoted.
     let fence = lab.ssh_argv("pg1", &lab.pg_ctl_script("pg1", "-m immediate -w stop"));
     let fence = serde_json::to_string(&fence).unwrap();
-    let fenced_site =
-        lab.locked_out_site("site-fenced.yaml", "pg_primary", &format!("fence: {fence}, "));
+    let fenced_site = lab.locked_out_site(
+        "site-fenced.yaml",
+        "pg_primary",
+        &format!("fence: {fence}, "),
+    );
     let preview = lab.drplan(
         &[
             "plan",
@@ -1163,6 +1168,14 @@ fn site_fencing_then_failbacks_that_fail_before_the_point_of_no_return(flavour: 
             rollback.report()
         );
         served_by_pair_two(&lab, &format!("{ctx}, after the rollback"));
+    }
+
+    // 10 and the shutdown checkpoint below are PostgreSQL's and the journal's logic, the same
+    // however the hosts are set up, and each costs a crash and a resume: only the default
+    // flavour runs them (CI time).
+    if lab.hardened() {
+        lab.finish();
+        return;
     }
 
     // ---- 10: the catch-up wait needs a number read from PG2 as the primary. A full

@@ -256,9 +256,7 @@ fn check_is_green_and_the_sync_copies_what_drifted(flavour: &str) {
     assert_eq!(did["permissions"], json!(mode_set), "{did}");
     assert_eq!(did["deleted"], json!([]), "{did}");
     assert!(
-        sync.out
-            .stdout
-            .contains("copied /etc/go/cruise-config.xml")
+        sync.out.stdout.contains("copied /etc/go/cruise-config.xml")
             && mode_set.iter().all(|f| sync
                 .out
                 .stdout
@@ -695,7 +693,9 @@ fn the_dashboard_is_read_with_the_token_and_a_stalled_sync_shows_as_a_gap_then_a
 
     // A site that does not declare the secret reads nothing: the refusal says why.
     let no_token = lab.site_copy("site-no-token.yaml", |t| {
-        let (head, rest) = t.split_once("secrets:\n").expect("the lab's site has secrets:");
+        let (head, rest) = t
+            .split_once("secrets:\n")
+            .expect("the lab's site has secrets:");
         let (_, tail) = rest.split_once('\n').expect("go_bc_token's line");
         format!("{head}{tail}")
     });

@@ -298,7 +298,15 @@ impl Lab {
                         .get("LAB_PG_PASSFILE")
                         .map_or("/dev/null", String::as_str),
                 )
-                .args(["-X", "-w", "-v", "ON_ERROR_STOP=1", "-At", "-h", self.addr(host)])
+                .args([
+                    "-X",
+                    "-w",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-At",
+                    "-h",
+                    self.addr(host),
+                ])
                 .args([
                     "-p",
                     self.var("LAB_PG_PORT"),
@@ -433,7 +441,11 @@ impl Lab {
     pub fn ssh_argv(&self, host: &str, script: &str) -> Vec<String> {
         let user = self.var("LAB_SSH_USER");
         let mut argv = vec!["ssh".to_owned()];
-        argv.extend(self.var("LAB_SSH_OPTS").split_whitespace().map(String::from));
+        argv.extend(
+            self.var("LAB_SSH_OPTS")
+                .split_whitespace()
+                .map(String::from),
+        );
         argv.push(format!("{user}@{}", self.addr(host)));
         argv.push(crate::common::lab::as_root(user, script));
         argv

@@ -261,9 +261,10 @@ pub(super) async fn sync_status(
         _ => return Err(ctx.invalid("give both `username` and `password`, or neither")),
     };
     if let (None, Some(token)) = (&auth, p.token.as_deref().filter(|t| !t.trim().is_empty())) {
-        auth = Some(token_pair(token).ok_or_else(|| {
-            ctx.invalid("`token` is not `user=password` or `user:password`")
-        })?);
+        auth = Some(
+            token_pair(token)
+                .ok_or_else(|| ctx.invalid("`token` is not `user=password` or `user:password`"))?,
+        );
     }
     let limit = ctx
         .remaining("reading the dashboard")?
