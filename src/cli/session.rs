@@ -332,9 +332,12 @@ pub fn executor(d: Drive) -> Result<Executor<ActionRunner>, Failure> {
         Approvals::new(d.approve, std::io::stdin().is_terminal()),
         d.secrets.redactor().clone(),
     );
+    // Signals first: a Ctrl-C once connections are being opened must stop the run, not
+    // kill drplan.
+    let cancel = crate::exec::Cancel::on_signals();
     runner.warm_up();
     let mut shared = Shared::new(d.graph, runner, d.secrets, d.events);
-    shared.cancel = crate::exec::Cancel::on_signals();
+    shared.cancel = cancel;
     Ok(Executor::new(shared, d.journal, d.state))
 }
 

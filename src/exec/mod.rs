@@ -144,15 +144,24 @@ fn crash_now() {
 }
 
 /// Returns when SIGINT or SIGTERM arrives: what an operator's Ctrl-C, or a service
-/// manager's stop, means to every command that talks to hosts.
-pub async fn signalled() {
+/// manager's stop, means to every command that talks to hosts. The handlers are installed
+/// when this is called, not when the future is first polled: from then on a signal can no
+/// longer kill drplan with its default action (call it before starting anything).
+pub fn signalled() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+    let (int, term) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    );
+    async move {
+        match (int, term) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+            }
+            (Ok(mut one), Err(_)) | (Err(_), Ok(mut one)) => {
+                one.recv().await;
+            }
+            (Err(_), Err(_)) => std::future::pending().await,
         }
     }
 }
@@ -162,8 +171,9 @@ impl Cancel {
     pub fn on_signals() -> Cancel {
         let cancel = Cancel::default();
         let set = cancel.clone();
+        let signal = signalled();
         tokio::spawn(async move {
-            signalled().await;
+            signal.await;
             set.cancel();
         });
         cancel
