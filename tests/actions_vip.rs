@@ -140,6 +140,31 @@ fn mac(ns: &str, dev: &str) -> String {
     after.split_whitespace().next().unwrap().to_owned()
 }
 
+/// The command lines of the background announcers of the VIP on `dev`.
+fn announcers(dev: &str) -> Vec<String> {
+    let out = Command::new("pgrep")
+        .args(["-a", "-f", &format!("drplan-vip-announce {dev} {VIP} ")])
+        .output()
+        .expect("run pgrep (procps is needed)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// How many announcers run for `dev`, read until there is one (for up to 5 s): `setsid -f`
+/// returns before its child has taken the announcer's name.
+fn one_announcer(dev: &str) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let n = announcers(dev).len();
+        if n == 1 || std::time::Instant::now() > deadline {
+            return n;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[tokio::test]
 async fn assign_announce_detect_and_release_in_a_private_namespace() {
     let pair = Pair::new();
@@ -157,7 +182,7 @@ async fn assign_announce_detect_and_release_in_a_private_namespace() {
         ip(&["-n", &pair.a, "-o", "addr", "show", "dev", &pair.if_a])
             .contains(&format!("{VIP}/24"))
     );
-    // The gratuitous ARP, sent in the background as the step ends, reaches B, which then
+    // The gratuitous ARP, sent before the step ends, reaches B, which then
     // knows the VIP at A's MAC.
     let a_mac = mac(&pair.a, &pair.if_a);
     let mut neigh = String::new();
@@ -175,6 +200,50 @@ async fn assign_announce_detect_and_release_in_a_private_namespace() {
     assert!(changed(&rig.ok("go", "vip.release", vip.clone()).await));
     assert!(!ip(&["-n", &pair.a, "-o", "addr", "show", "dev", &pair.if_a]).contains(VIP));
     assert!(!changed(&rig.ok("go", "vip.release", vip.clone()).await));
+
+    // Three announcements: the first before the step ends, the other two from an announcer
+    // left running on the host, which `vip.release` ends before it removes the address.
+    let three = json!({ "address": format!("{VIP}/24"), "interface": pair.if_a, "arp_count": 3 });
+    let r = rig.ok("go", "vip.assign", three.clone()).await;
+    assert_eq!(r["announced"], true, "{r}");
+    assert_eq!(
+        one_announcer(&pair.if_a),
+        1,
+        "one announcer after the assign"
+    );
+    assert!(changed(&rig.ok("go", "vip.release", three.clone()).await));
+    assert_eq!(
+        announcers(&pair.if_a),
+        Vec::<String>::new(),
+        "announcer after the release"
+    );
+
+    // An announcer whose address went some other way sends no more and ends by itself:
+    // `arping -U` cannot bind to an address the host no longer holds.
+    rig.ok("go", "vip.assign", three.clone()).await;
+    assert_eq!(one_announcer(&pair.if_a), 1);
+    ip(&[
+        "-n",
+        &pair.a,
+        "addr",
+        "del",
+        &format!("{VIP}/24"),
+        "dev",
+        &pair.if_a,
+    ]);
+    let mut left = announcers(&pair.if_a);
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        left = announcers(&pair.if_a);
+    }
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "announcer after the address went"
+    );
 
     // Another host holds it: duplicate address detection says so.
     ip(&[

@@ -8,12 +8,14 @@
 //! paused behind a burst of writes (lag: a warning, exit 1), the standby no longer receiving
 //! while the primary writes (nothing un-replayed on the standby, but a failover would lose the
 //! burst: measured on the primary, a warning), the standby PostgreSQL stopped
-//! (no replica to promote: critical, exit 2). The lab is built by `tests/lab/up` and always
-//! removed by `tests/lab/down`. Needs root and the lab's packages: fails (never skips) without.
+//! (no replica to promote: critical, exit 2). The same on both lab flavours (the hardened one
+//! has no add-on: no dashboard, and GO2 stays stopped). The lab is built by `tests/lab/up` and
+//! always removed by `tests/lab/down`. Needs root and the lab's packages: fails (never skips)
+//! without.
 
 mod common;
 
-use common::lab::{Lab, LabEnv, lab, repo};
+use common::lab::{Lab, LabEnv, as_root, lab_args, pg_ctl_script, repo};
 use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -26,8 +28,10 @@ fn uid() -> Option<u32> {
 
 impl LabEnv {
     /// Run `command` as root on the lab host at `addr`, over ssh from the controller (so a
-    /// daemon it starts belongs to the host's reaper).
+    /// daemon it starts belongs to the host's reaper): root's login, or the hardened
+    /// flavour's user through sudo.
     fn ssh(&self, addr: &str, command: &str) -> Output {
+        let user = self.var("LAB_SSH_USER");
         let mut argv = vec![
             "netns".to_owned(),
             "exec".to_owned(),
@@ -40,8 +44,8 @@ impl LabEnv {
                 .split_whitespace()
                 .map(String::from),
         );
-        argv.push(format!("root@{addr}"));
-        argv.push(command.to_owned());
+        argv.push(format!("{user}@{addr}"));
+        argv.push(as_root(&user, command));
         let out = Command::new("ip").args(&argv).output().expect("ssh");
         println!(
             "ssh {addr} {command}: {}\n{}{}",
@@ -132,16 +136,35 @@ fn row<'a>(report: &'a Value, name: &str) -> &'a Value {
 
 #[test]
 fn check_reports_the_labs_readiness_and_what_breaks_it() {
+    readiness_and_what_breaks_it("default");
+}
+
+#[test]
+fn check_reports_the_hardened_labs_readiness_and_what_breaks_it() {
+    readiness_and_what_breaks_it("hardened");
+}
+
+/// One lab at a time: a lab is heavy for a small machine.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn readiness_and_what_breaks_it(flavour: &str) {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     assert_eq!(
         uid(),
         Some(0),
         "this test builds the DR lab and needs root; a lab test that did not run has not passed"
     );
-    let dir = std::env::temp_dir().join(format!("drplan-clab-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("drplan-clab-{}-{flavour}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let _lab = Lab(dir.clone());
-    assert!(lab("up", &dir), "tests/lab/up failed (output above)");
+    assert!(
+        lab_args("up", &dir, &["--flavour", flavour]),
+        "tests/lab/up failed (output above)"
+    );
     let env = LabEnv::read(&dir);
+    let hardened = flavour == "hardened";
     let (pg1, go2) = (env.var("LAB_ADDR_PG1"), env.var("LAB_ADDR_GO2"));
 
     // A fresh lab is ready: every check ok.
@@ -153,15 +176,16 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
     );
     assert_eq!(green["site"], format!("lab-{}", env.var("LAB_PREFIX")));
     assert_eq!(row(&green, LAG)["result"]["in_recovery"], true);
-    // The lab's go2 runs the add-on: its dashboard is read, and in sync.
+    // The default lab's go2 runs the add-on: its dashboard is read (with the site's token),
+    // and in sync. The hardened lab's GoCD has no add-on, which is no warning.
     assert_eq!(
         row(&green, DASHBOARD)["result"]["present"],
-        true,
+        !hardened,
         "{green:#}"
     );
     assert_eq!(
         row(&green, DASHBOARD)["result"]["in_sync"],
-        true,
+        if hardened { Value::Null } else { true.into() },
         "{green:#}"
     );
     assert_eq!(row(&green, FILES)["result"]["in_sync"], true, "{green:#}");
@@ -176,9 +200,10 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
     let out = String::from_utf8_lossy(&text.stdout);
     assert_eq!(text.status.code(), Some(0), "{out}");
     assert!(
-        out.contains(
-            "✓ the primary GoCD server holds the agents' virtual IP — on go_primary (root@"
-        ),
+        out.contains(&format!(
+            "✓ the primary GoCD server holds the agents' virtual IP — on go_primary ({}@",
+            env.var("LAB_SSH_USER")
+        )),
         "{out}"
     );
     assert!(out.ends_with("12 ok, 0 warnings, 0 critical\n"), "{out}");
@@ -203,8 +228,12 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
 
     // While it is stopped, its copy of cruise-config.xml goes stale: a warning that names the
     // file (exit 1). Started again, the stand-in syncs it back from go1 (by md5), as the
-    // add-on does, and the site is green again.
-    env.ssh(&go2, "echo '<!-- stale -->' >> /etc/go/cruise-config.xml");
+    // add-on does, and the site is green again. Without the add-on (hardened) GO2 stays
+    // stopped: the stale copy is put back by hand.
+    env.ssh(
+        &go2,
+        "cp -p /etc/go/cruise-config.xml /etc/go/cruise-config.xml.orig && echo '<!-- stale -->' >> /etc/go/cruise-config.xml",
+    );
     let report = env.check_until(1, Duration::from_secs(30));
     assert_eq!(
         not_ok(&report),
@@ -215,7 +244,17 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
         serde_json::json!(["/etc/go/cruise-config.xml"]),
         "{report:#}"
     );
-    env.ssh(&go2, &format!("{ctl} start"));
+    if hardened {
+        env.ssh(
+            &go2,
+            "mv /etc/go/cruise-config.xml.orig /etc/go/cruise-config.xml",
+        );
+    } else {
+        env.ssh(
+            &go2,
+            &format!("{ctl} start && rm /etc/go/cruise-config.xml.orig"),
+        );
+    }
     env.check_until(0, Duration::from_secs(60));
 
     // go2's db.properties names pg1 (a copy of go1's, say): it exists, but after a failover
@@ -308,11 +347,7 @@ fn check_reports_the_labs_readiness_and_what_breaks_it() {
 
     // The standby PostgreSQL stopped: nothing to promote. Critical, exit 2; the lag cannot be
     // known either (a warning).
-    let stop = format!(
-        "env -C / runuser -u postgres -- {}/pg_ctl -D {} -m fast -w stop",
-        env.var("LAB_PG_BIN"),
-        env.var("LAB_PGDATA_PG2")
-    );
+    let stop = pg_ctl_script(|k| env.var(k), "pg2", "-m fast -w stop");
     env.ssh(&env.var("LAB_ADDR_PG2"), &stop);
     let report = env.check_until(2, Duration::from_secs(30));
     assert_eq!(

@@ -1,11 +1,12 @@
-//! The GoCD side of the shipped plans on the DR lab (default flavour), for sites as they are
+//! The GoCD side of the shipped plans on the DR lab, for sites as they are
 //! today: GoCD without the business-continuity add-on (it exists only in 20.6–22.3), and
 //! package installs that read `-Dgo.server.mode` from the wrapper's properties file. The
 //! stand-ins are turned into such installs through `DIR/<host>/standin.args` (read by
 //! `go-server-ctl start`), and every assertion is made on the hosts: files in each host's
 //! /etc/go, `/lab/status` of the servers, PostgreSQL, the VIP.
 //!
-//! Six labs, one after the other, each always taken down again:
+//! Six labs, one after the other, each always taken down again (1 and 2 twice: on the
+//! hardened flavour too, which is built without the add-on):
 //!
 //! 1. add-on off (go2 a cold standby): `drplan check` is green; drift on go1's
 //!    cruise-config.xml is a warning naming the file; `plans/gocd/sync.yaml` copies it (and
@@ -22,8 +23,9 @@
 //!    replication slot, GO1 in standby mode), then a failback to the original layout, `check`
 //!    green;
 //! 6. the add-on's API and dashboard behind the business-continuity token (401 without): drplan
-//!    reads the dashboard with the token, and a standby whose sync stalls shows as a sync gap,
-//!    then as a plugin it has not copied.
+//!    reads the dashboard with the token from the site's secret `go_bc_token` (a site without
+//!    it gets the 401, named), and a standby whose sync stalls shows as a sync gap, then as a
+//!    plugin it has not copied.
 //!
 //! Needs root and the lab's packages (tests/lab/README.md): FAILS without, never skips.
 
@@ -65,8 +67,11 @@ fn go_ctl(lab: &Lab, host: &str, verb: &str) -> Out {
 /// Both GoCD servers without the business-continuity add-on, as current GoCD is: go1
 /// restarted as the primary; go2 stopped, and it cannot be started as a standby (without the
 /// add-on `go.server.mode` is ignored: it starts as a primary and refuses PG2, in recovery).
-/// A cold standby, as such sites run it.
+/// A cold standby, as such sites run it — and as the hardened lab is built.
 fn without_the_add_on(lab: &Lab) {
+    if lab.hardened() {
+        return;
+    }
     standin_args(lab, "go1", "--bc-addon off");
     standin_args(lab, "go2", "--bc-addon off");
     let restarted = go_ctl(lab, "go1", "restart");
@@ -159,8 +164,17 @@ fn applied(run: &Run, ctx: &str) {
 
 #[test]
 fn without_the_add_on_check_is_green_and_the_sync_copies_what_drifted_never_db_properties() {
+    check_is_green_and_the_sync_copies_what_drifted("default");
+}
+
+#[test]
+fn on_the_hardened_lab_check_is_green_and_the_sync_copies_what_drifted_never_db_properties() {
+    check_is_green_and_the_sync_copies_what_drifted("hardened");
+}
+
+fn check_is_green_and_the_sync_copies_what_drifted(flavour: &str) {
     let _serial = serial();
-    let lab = Lab::up();
+    let lab = Lab::up_flavour(flavour);
     without_the_add_on(&lab);
 
     // No dashboard anywhere: nothing to warn about. The files are compared over ssh.
@@ -228,21 +242,25 @@ fn without_the_add_on_check_is_green_and_the_sync_copies_what_drifted_never_db_p
     // The sync copies it, and only it; db.properties stays go2's own.
     let sync = lab.apply("sync", &lab.site(), &[], &[]);
     applied(&sync, "first sync");
-    // What it did, by kind: the drifted file copied; go2's cipher.aes, which the stand-in's
-    // add-on sync wrote with its default mode (go1's is 0600), only had its mode set — same
-    // content, so it is not called a copy.
+    // What it did, by kind: the drifted file copied; on the default flavour, go2's
+    // cipher.aes, which the stand-in's add-on sync wrote with its default mode (go1's is
+    // 0600), only had its mode set — same content, so it is not called a copy. (The hardened
+    // lab's go2 has `cp -p` copies: nothing to set there.)
     let did = step_result(&lab, &sync.id, "sync-go-standby");
     assert_eq!(did["copied"], json!(["/etc/go/cruise-config.xml"]), "{did}");
-    assert_eq!(did["permissions"], json!(["/etc/go/cipher.aes"]), "{did}");
+    let mode_set: &[&str] = if lab.hardened() {
+        &[]
+    } else {
+        &["/etc/go/cipher.aes"]
+    };
+    assert_eq!(did["permissions"], json!(mode_set), "{did}");
     assert_eq!(did["deleted"], json!([]), "{did}");
     assert!(
-        sync.out
-            .stdout
-            .contains("copied /etc/go/cruise-config.xml;")
-            && sync
+        sync.out.stdout.contains("copied /etc/go/cruise-config.xml")
+            && mode_set.iter().all(|f| sync
                 .out
                 .stdout
-                .contains("set the mode and owner of /etc/go/cipher.aes like"),
+                .contains(&format!("set the mode and owner of {f} like"))),
         "the first sync says what it copied and what only had its permissions set:\n{}",
         sync.out.report()
     );
@@ -300,8 +318,17 @@ fn without_the_add_on_check_is_green_and_the_sync_copies_what_drifted_never_db_p
 
 #[test]
 fn without_the_add_on_a_switchover_succeeds_and_says_it_leaves_no_standby() {
+    a_switchover_without_the_add_on_leaves_no_standby("default");
+}
+
+#[test]
+fn on_the_hardened_lab_a_switchover_succeeds_and_says_it_leaves_no_standby() {
+    a_switchover_without_the_add_on_leaves_no_standby("hardened");
+}
+
+fn a_switchover_without_the_add_on_leaves_no_standby(flavour: &str) {
     let _serial = serial();
-    let lab = Lab::up();
+    let lab = Lab::up_flavour(flavour);
     without_the_add_on(&lab);
     let before = lab.rows("pg1", "true");
 
@@ -649,7 +676,8 @@ fn the_dashboard_is_read_with_the_token_and_a_stalled_sync_shows_as_a_gap_then_a
     let _serial = serial();
     let lab = Lab::up();
     // As GoCD >= 20.6: the add-on's API and dashboard want the token of
-    // /etc/go/business-continuity-token, which both servers have.
+    // /etc/go/business-continuity-token, which both servers have; drplan has it as the
+    // site's secret `go_bc_token` (the lab's site names DIR/secrets/go-bc-token).
     standin_args(&lab, "go1", "--bc-auth on");
     standin_args(&lab, "go2", "--bc-auth on");
     for host in ["go1", "go2"] {
@@ -663,9 +691,38 @@ fn the_dashboard_is_read_with_the_token_and_a_stalled_sync_shows_as_a_gap_then_a
     );
     assert!(body.contains("Unauthorized"), "{body}");
 
-    // drplan reads it with the token from GO2's own file: in sync, the plugins too.
+    // A site that does not declare the secret reads nothing: the refusal says why.
+    let no_token = lab.site_copy("site-no-token.yaml", |t| {
+        let (head, rest) = t
+            .split_once("secrets:\n")
+            .expect("the lab's site has secrets:");
+        let (_, tail) = rest.split_once('\n').expect("go_bc_token's line");
+        format!("{head}{tail}")
+    });
+    let (out, report) = check_site(&lab, &no_token);
+    assert_eq!(out.code, Some(1), "{report:#}");
+    assert_eq!(
+        not_ok(&report),
+        vec![(DASHBOARD.to_owned(), "warning".to_owned())],
+        "{report:#}"
+    );
+    assert!(
+        row(&report, DASHBOARD)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("answered 401")),
+        "{report:#}"
+    );
+
+    // With the site's secret: in sync, the plugins too; the token is not in what drplan says.
     green_within(&lab, "with the token");
-    let (_, report) = check(&lab);
+    let (out, report) = check(&lab);
+    let token = std::fs::read_to_string(lab.dir.join("secrets/go-bc-token")).unwrap();
+    let (_, password) = token.trim().split_once(':').expect("user:password");
+    assert!(
+        !out.text().contains(password),
+        "the token's password is in check's output:\n{}",
+        out.report()
+    );
     let dashboard = &row(&report, DASHBOARD)["result"];
     assert!(
         dashboard["present"] == true

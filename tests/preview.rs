@@ -117,15 +117,15 @@ fn json_preview_has_the_documented_shape() {
         .iter()
         .map(|s| (s["id"].as_str().unwrap(), s["wave"].as_u64().unwrap()))
         .collect();
-    assert_eq!(wave.len(), 15);
+    assert_eq!(wave.len(), 16);
     let in_waves: Vec<&str> = p["waves"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|w| w.as_array().unwrap().iter().map(|s| s.as_str().unwrap()))
         .collect();
-    assert_eq!(in_waves.len(), 15);
-    assert_eq!(in_waves.iter().collect::<BTreeSet<_>>().len(), 15);
+    assert_eq!(in_waves.len(), 16);
+    assert_eq!(in_waves.iter().collect::<BTreeSet<_>>().len(), 16);
     let needs: BTreeSet<(String, String)> = steps
         .iter()
         .flat_map(|s| {

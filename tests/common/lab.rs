@@ -10,10 +10,16 @@ pub(crate) fn repo() -> PathBuf {
 
 /// Run `tests/lab/SCRIPT --dir DIR`, show its output, and say whether it succeeded.
 pub(crate) fn lab(script: &str, dir: &Path) -> bool {
+    lab_args(script, dir, &[])
+}
+
+/// `lab` with more arguments (`--flavour hardened`).
+pub(crate) fn lab_args(script: &str, dir: &Path, args: &[&str]) -> bool {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
     let out = Command::new(repo().join("tests/lab").join(script))
         .arg("--dir")
         .arg(dir)
+        .args(args)
         .env("CARGO", cargo)
         .current_dir(repo())
         .output()
@@ -52,21 +58,33 @@ impl LabEnv {
         }
     }
 
-    pub(crate) fn var(&self, name: &str) -> String {
+    /// The lab's libpq password file (hardened), else none at all.
+    pub(crate) fn passfile(&self) -> String {
+        self.try_var("LAB_PG_PASSFILE")
+            .unwrap_or_else(|| "/dev/null".to_owned())
+    }
+
+    pub(crate) fn try_var(&self, name: &str) -> Option<String> {
         let line = self
             .text
             .lines()
-            .find(|l| l.starts_with(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("{name} is not in lab.env"));
-        line[name.len() + 1..].trim_matches('"').to_owned()
+            .find(|l| l.starts_with(&format!("{name}=")))?;
+        Some(line[name.len() + 1..].trim_matches('"').to_owned())
     }
 
-    /// psql from the controller to the lab PostgreSQL at `addr`.
+    pub(crate) fn var(&self, name: &str) -> String {
+        self.try_var(name)
+            .unwrap_or_else(|| panic!("{name} is not in lab.env"))
+    }
+
+    /// psql from the controller to the lab PostgreSQL at `addr`, as postgres (with its
+    /// password on the hardened flavour).
     pub(crate) fn psql(&self, addr: &str, sql: &str) -> String {
         let psql = format!("{}/psql", self.var("LAB_PG_BIN"));
         let out = Command::new("ip")
             .args(["netns", "exec", &self.var("LAB_NS_CTL"), &psql])
-            .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", addr])
+            .env("PGPASSFILE", self.passfile())
+            .args(["-X", "-At", "-w", "-v", "ON_ERROR_STOP=1", "-h", addr])
             .args([
                 "-p",
                 &self.var("LAB_PG_PORT"),
@@ -86,4 +104,51 @@ impl LabEnv {
         );
         text
     }
+}
+
+/// `s` as one word for `sh`, in single quotes.
+pub(crate) fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The remote command that runs `script` as root on a lab host logged into as `user`: the
+/// script itself for root's own login (default flavour), through `sudo -n sh -c` for the
+/// hardened flavour's unprivileged user.
+pub(crate) fn as_root(user: &str, script: &str) -> String {
+    if user == "root" {
+        script.to_owned()
+    } else {
+        format!("sudo -n sh -c {}", sh_quote(script))
+    }
+}
+
+/// Where a lab PostgreSQL's `postgresql.conf` and `pg_hba.conf` are: its data directory
+/// (default flavour), Debian's `/etc/postgresql/15/main` (hardened; each host its own).
+pub(crate) fn pg_conf_dir(var: impl Fn(&str) -> String, host: &str) -> String {
+    if var("LAB_FLAVOUR") == "hardened" {
+        "/etc/postgresql/15/main".to_owned()
+    } else {
+        var(&format!("LAB_PGDATA_{}", host.to_uppercase()))
+    }
+}
+
+/// A shell command (for root on pg1/pg2) that runs `pg_ctl ARGS` as postgres with the host's
+/// data directory and log — and, in Debian's layout (hardened), its configuration file, which
+/// is not in the data directory.
+pub(crate) fn pg_ctl_script(var: impl Fn(&str) -> String, host: &str, args: &str) -> String {
+    let h = host.to_uppercase();
+    let config = if var("LAB_FLAVOUR") == "hardened" {
+        format!(
+            " -o '-c config_file={}/postgresql.conf'",
+            pg_conf_dir(&var, host)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "env -C / runuser -u postgres -- {}/pg_ctl -D {} -l {}{config} {args}",
+        var("LAB_PG_BIN"),
+        var(&format!("LAB_PGDATA_{h}")),
+        var(&format!("LAB_PGLOG_{h}")),
+    )
 }

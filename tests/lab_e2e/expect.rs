@@ -45,6 +45,14 @@ fn lab_status_is(lab: &Lab, addr: &str, name: &str, mode: &str, ctx: &str) {
     );
 }
 
+fn go_stopped(lab: &Lab, host: &str, ctx: &str) {
+    let (code, body) = lab.probe(&lab.go_url(lab.addr(host), "/lab/status"));
+    assert_eq!(
+        code, 2,
+        "{ctx}: {host} should be stopped, but it answers: {body}"
+    );
+}
+
 fn db_properties_point_at(lab: &Lab, go: &str, pg: &str, ctx: &str) {
     let text = lab.cat(go, "/etc/go/db.properties");
     let want = format!(
@@ -59,7 +67,8 @@ fn db_properties_point_at(lab: &Lab, go: &str, pg: &str, ctx: &str) {
 }
 
 /// The starting layout: GO1 primary on PG1 behind the VIP, PG2 streaming from PG1, GO2 a
-/// running standby, each GoCD server's db.properties on its own database.
+/// running standby (stopped, a cold one, on the hardened flavour: GoCD without the add-on),
+/// each GoCD server's db.properties on its own database.
 pub(crate) fn served_by_pair_one(lab: &Lab, ctx: &str) {
     assert!(
         !lab.in_recovery("pg1"),
@@ -105,7 +114,11 @@ pub(crate) fn served_by_pair_one(lab: &Lab, ctx: &str) {
         "primary",
         &format!("{ctx} (via the VIP)"),
     );
-    lab_status_is(lab, lab.addr("go2"), "go2", "standby", ctx);
+    if lab.hardened() {
+        go_stopped(lab, "go2", ctx);
+    } else {
+        lab_status_is(lab, lab.addr("go2"), "go2", "standby", ctx);
+    }
     db_properties_point_at(lab, "go1", "pg1", ctx);
     db_properties_point_at(lab, "go2", "pg2", ctx);
     heartbeats_flow(lab, "pg1", "go1");
@@ -136,11 +149,7 @@ pub(crate) fn served_by_pair_two(lab: &Lab, ctx: &str) {
         "primary",
         &format!("{ctx} (via the VIP)"),
     );
-    let (code, body) = lab.probe(&lab.go_url(lab.addr("go1"), "/lab/status"));
-    assert_eq!(
-        code, 2,
-        "{ctx}: GO1 should be stopped, but it answers: {body}"
-    );
+    go_stopped(lab, "go1", ctx);
     db_properties_point_at(lab, "go2", "pg2", ctx);
     heartbeats_flow(lab, "pg2", "go2");
 }

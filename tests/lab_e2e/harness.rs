@@ -196,6 +196,11 @@ pub(crate) struct Rows {
 impl Lab {
     /// `tests/lab/up --dir /tmp/dle-<pid>-<n>`; panics (after `up` has cleaned up) if it fails.
     pub(crate) fn up() -> Lab {
+        Lab::up_flavour("default")
+    }
+
+    /// `up` with `--flavour FLAVOUR` (`default` or `hardened`, tests/lab/README.md).
+    pub(crate) fn up_flavour(flavour: &str) -> Lab {
         let n = LABS.fetch_add(1, Ordering::SeqCst);
         let dir = PathBuf::from(format!("/tmp/dle-{}-{n}", std::process::id()));
         assert!(dir.as_os_str().len() <= 40);
@@ -210,6 +215,7 @@ impl Lab {
             Command::new(repo().join("tests/lab/up"))
                 .arg("--dir")
                 .arg(&dir)
+                .args(["--flavour", flavour])
                 .env("CARGO", cargo)
                 .current_dir(repo()),
             secs(600),
@@ -240,7 +246,19 @@ impl Lab {
         ] {
             assert!(lab.env.contains_key(key), "lab.env lacks {key}");
         }
+        assert_eq!(lab.var("LAB_FLAVOUR"), flavour);
         lab
+    }
+
+    /// The hardened flavour: a sudo login on port 2222, scram passwords, Debian's layout,
+    /// GoCD without the add-on and GO2 a cold (stopped) standby.
+    pub(crate) fn hardened(&self) -> bool {
+        self.var("LAB_FLAVOUR") == "hardened"
+    }
+
+    /// The site's lab variables as owned strings (for the helpers of `common::lab`).
+    fn vars(&self) -> impl Fn(&str) -> String + '_ {
+        |k| self.var(k).to_owned()
     }
 
     pub(crate) fn var(&self, key: &str) -> &str {
@@ -278,7 +296,21 @@ impl Lab {
         let out = run_quiet(
             self.cmd_in("ctl", Path::new(self.var("LAB_PG_BIN")).join("psql"))
                 .env("PGCONNECT_TIMEOUT", "5")
-                .args(["-X", "-v", "ON_ERROR_STOP=1", "-At", "-h", self.addr(host)])
+                .env(
+                    "PGPASSFILE",
+                    self.env
+                        .get("LAB_PG_PASSFILE")
+                        .map_or("/dev/null", String::as_str),
+                )
+                .args([
+                    "-X",
+                    "-w",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-At",
+                    "-h",
+                    self.addr(host),
+                ])
                 .args([
                     "-p",
                     self.var("LAB_PG_PORT"),
@@ -401,14 +433,64 @@ impl Lab {
         out.stdout
     }
 
-    /// A shell command on a host over the lab's ssh (so daemons it starts belong to the host's
-    /// reaper, as with drplan).
+    /// A shell command as root on a host over the lab's ssh (so daemons it starts belong to
+    /// the host's reaper, as with drplan).
     pub(crate) fn ssh(&self, host: &str, script: &str) -> Out {
-        let mut c = self.cmd_in("ctl", "ssh");
-        c.args(self.var("LAB_SSH_OPTS").split_whitespace())
-            .arg(format!("root@{}", self.addr(host)))
-            .arg(script);
-        run(&mut c, secs(120))
+        let argv = self.ssh_argv(host, script);
+        run(self.cmd_in("ctl", &argv[0]).args(&argv[1..]), secs(120))
+    }
+
+    /// The controller's argv that runs `script` as root on `host` over the lab's ssh: as root
+    /// (default flavour) or as the login user through sudo (hardened).
+    pub(crate) fn ssh_argv(&self, host: &str, script: &str) -> Vec<String> {
+        let user = self.var("LAB_SSH_USER");
+        let mut argv = vec!["ssh".to_owned()];
+        argv.extend(
+            self.var("LAB_SSH_OPTS")
+                .split_whitespace()
+                .map(String::from),
+        );
+        argv.push(format!("{user}@{}", self.addr(host)));
+        argv.push(crate::common::lab::as_root(user, script));
+        argv
+    }
+
+    /// `pg_ctl ARGS` as postgres on pg1 or pg2 (with the flavour's layout), which must work.
+    pub(crate) fn pg_ctl(&self, host: &str, args: &str) {
+        let out = self.ssh(host, &self.pg_ctl_script(host, args));
+        assert!(out.ok(), "pg_ctl {args} on {host}:\n{}", out.report());
+    }
+
+    /// The shell command `pg_ctl` runs on the host.
+    pub(crate) fn pg_ctl_script(&self, host: &str, args: &str) -> String {
+        crate::common::lab::pg_ctl_script(self.vars(), host, args)
+    }
+
+    /// Where pg1's or pg2's `pg_hba.conf` is (its data directory, or Debian's /etc).
+    pub(crate) fn pg_conf_dir(&self, host: &str) -> String {
+        crate::common::lab::pg_conf_dir(self.vars(), host)
+    }
+
+    /// A site copy where `role`'s host cannot be logged into: its ssh port is one where
+    /// nothing listens; `extra` (`key: value, `) is added to the host's mapping.
+    pub(crate) fn locked_out_site(&self, name: &str, role: &str, extra: &str) -> PathBuf {
+        let host = format!("{role}: {{ address: {}, ", self.addr_of_role(role));
+        let port = format!("port: {}, ", self.var("LAB_SSH_PORT"));
+        self.site_copy(name, |t| {
+            let (head, rest) = t.split_once(&host).expect("the role's host line");
+            let rest = rest.strip_prefix(&port).unwrap_or(rest);
+            format!("{head}{host}port: 2223, {extra}{rest}")
+        })
+    }
+
+    fn addr_of_role(&self, role: &str) -> &str {
+        match role {
+            "pg_primary" => self.addr("pg1"),
+            "pg_standby" => self.addr("pg2"),
+            "go_primary" => self.addr("go1"),
+            "go_standby" => self.addr("go2"),
+            other => panic!("no lab host plays {other}"),
+        }
     }
 
     // ------------------------------------------------------------ drplan

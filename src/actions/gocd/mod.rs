@@ -102,10 +102,12 @@ pub struct GocdSyncStatusParams {
     /// Its password (use a secret); sent to curl on stdin, never in its arguments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
-    /// Without `username`: the business-continuity token file on this host (`user=password`
-    /// or `user:password`, e.g. `/etc/go/business-continuity-token`); used when it exists.
+    /// Without `username`: the business-continuity token, as GoCD's
+    /// `business-continuity-token` file holds it (`user=password` or `user:password`). Use a
+    /// site secret (`"{{ secrets.NAME | default(none) }}"`): like `password`, it reaches curl
+    /// on stdin, never in its arguments. None (or empty): no authentication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_file: Option<String>,
+    pub token: Option<String>,
     /// The largest gap between the primary's last config/plugin update and the standby's last
     /// successful sync that still counts as in sync (default 5m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -287,7 +289,7 @@ impl Action for SyncStatus {
         result: "`present: false` (with `reason`, `in_sync: null`) without the add-on; otherwise \
             `present: true`, `in_sync`, `setup_status`, `sync_errors`, `primary_error`, `files` \
             (each file's md5 on both), `plugins_in_sync`, `plugins`, `sync_gap_s`.",
-        needs: "`curl` on the step's host; with `token_file`, that file readable there.",
+        needs: "`curl` on the step's host.",
         ..About::PLAIN
     };
 

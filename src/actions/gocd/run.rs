@@ -262,16 +262,11 @@ pub(super) async fn sync_status(
         (None, None) => None,
         _ => return Err(ctx.invalid("give both `username` and `password`, or neither")),
     };
-    if let (None, Some(file)) = (&auth, p.token_file.as_deref()) {
-        absolute(ctx, "token_file", file)?;
-        if host.exists(file).await? {
-            let text = read(&host, file).await?;
-            auth = Some(token_pair(&String::from_utf8_lossy(&text)).ok_or_else(|| {
-                host.fail(format!(
-                    "{file} holds no `user=password` or `user:password` line"
-                ))
-            })?);
-        }
+    if let (None, Some(token)) = (&auth, p.token.as_deref().filter(|t| !t.trim().is_empty())) {
+        auth = Some(
+            token_pair(token)
+                .ok_or_else(|| ctx.invalid("`token` is not `user=password` or `user:password`"))?,
+        );
     }
     let limit = ctx
         .remaining("reading the dashboard")?
@@ -303,7 +298,7 @@ pub(super) async fn sync_status(
         }
         401 => {
             return Err(host.fail(format!(
-                "GET {url} answered 401: the dashboard needs the business-continuity token (`token_file`, or `username` and `password`){}",
+                "GET {url} answered 401: the dashboard needs the business-continuity token (`token`, or `username` and `password`){}",
                 if auth.is_some() { "; the one sent was refused" } else { "" }
             )));
         }

@@ -37,10 +37,11 @@ impl Action for Assign {
         name: "vip.assign",
         kind: Change,
         idempotent: true,
-        summary: "Add a virtual IP to an interface and announce it (gratuitous ARP)",
+        summary: "Add a virtual IP to an interface and announce it (gratuitous ARP: the first \
+            before the step ends, the repeats from a background announcer on the host)",
         result: "`changed`, `held: true`, `address`; when it added it: `announced`, `warning` (why the \
             announcement failed, or null).",
-        needs: "`ip` and `arping` (iputils), as root.",
+        needs: "`ip`, `arping` (iputils), `timeout`, `setsid` and `sh`, as root.",
         ..About::PLAIN
     };
 
@@ -59,7 +60,7 @@ impl Action for Owner {
         idempotent: true,
         summary: "Report whether this host holds a virtual IP",
         result: "`held`, `answered_elsewhere` (another host answers ARP for the address).",
-        needs: "`ip` and `arping` (iputils), as root.",
+        needs: "`ip`, `arping` (iputils) and `timeout`, as root.",
         ..About::PLAIN
     };
 
@@ -76,9 +77,10 @@ impl Action for Release {
         name: "vip.release",
         kind: Change,
         idempotent: true,
-        summary: "Remove a virtual IP from an interface (nothing to do when absent)",
+        summary: "Remove a virtual IP from an interface (nothing to do when absent), first \
+            ending this host's background announcer of it",
         result: "`changed`, `held: false`.",
-        needs: "`ip`, as root.",
+        needs: "`ip`, `pgrep` and `kill`, as root.",
         ..About::PLAIN
     };
 
