@@ -159,31 +159,11 @@ impl Lab {
     /// One value from PostgreSQL on pg1/pg2, over TCP from the controller, as postgres with
     /// its scram password (the lab's password file).
     fn q(&self, host: &str, sql: &str) -> String {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.var("LAB_NS_CTL")])
-            .arg("env")
-            .arg(format!("PGPASSFILE={}", self.var("LAB_PG_PASSFILE")))
-            .arg(format!("{}/psql", self.var("LAB_PG_BIN")))
-            .args(["-X", "-A", "-t", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-h"])
-            .arg(self.var(&format!("LAB_ADDR_{}", host.to_uppercase())))
-            .args([
-                "-p",
-                &self.var("LAB_PG_PORT"),
-                "-U",
-                "postgres",
-                "-d",
-                "gocd",
-                "-c",
-                sql,
-            ])
-            .output()
-            .expect("run psql");
-        assert!(
-            out.status.success(),
-            "psql on {host}: {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        let addr = self.var(&format!("LAB_ADDR_{}", host.to_uppercase()));
+        common::lab::LabEnv::read(&self.dir)
+            .psql(&addr, sql)
+            .trim()
+            .to_string()
     }
 
     /// What a step of a run finished with, as its journal records it.

@@ -116,21 +116,19 @@ impl Dag {
 
     /// The steps `i` needs directly.
     pub fn needs(&self, i: usize) -> Vec<usize> {
-        let mut v: Vec<usize> = self
-            .graph
-            .neighbors_directed(NodeIndex::new(i), Direction::Incoming)
-            .map(petgraph::prelude::NodeIndex::index)
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
+        self.adjacent(i, Direction::Incoming)
     }
 
     /// The steps that need `i` directly.
     pub fn dependants(&self, i: usize) -> Vec<usize> {
+        self.adjacent(i, Direction::Outgoing)
+    }
+
+    /// The steps one edge from `i` in `direction`, in order, each once.
+    fn adjacent(&self, i: usize, direction: Direction) -> Vec<usize> {
         let mut v: Vec<usize> = self
             .graph
-            .neighbors_directed(NodeIndex::new(i), Direction::Outgoing)
+            .neighbors_directed(NodeIndex::new(i), direction)
             .map(petgraph::prelude::NodeIndex::index)
             .collect();
         v.sort_unstable();
