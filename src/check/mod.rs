@@ -17,6 +17,7 @@ use crate::plan::{Check, Dag, LOCAL_ROLE, ParamSpec, Plan, Step, ValidPlan};
 use crate::schema::{self, shape_diagnostics};
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Does the action of that name ask the operator (`manual.approve`)? A readiness report
@@ -35,16 +36,19 @@ pub fn plan(doc: Document) -> Result<ValidPlan, Diagnostics> {
     }
     let v = schema::validators();
     let mut diags = shape_diagnostics(&doc, "", &doc.value, &v.plan, &v.plan_doc, "plan");
+    // One typed reading serves the steps' checks and the result; only a plan with shape
+    // errors has its steps read one by one, to check each that can be read.
+    let typed = Plan::deserialize(&doc.value);
     let mut cx = Checker::new(&doc);
     cx.check_params();
-    cx.check_steps();
+    cx.check_steps(typed.as_ref().ok().map(|p| p.steps.as_slice()));
     cx.check_plan_preconditions();
     let (dag, index) = (cx.dag.take(), std::mem::take(&mut cx.index));
     diags.extend(cx.diags);
     if !diags.is_empty() {
         return Err(diags.sorted());
     }
-    let plan: Plan = Deserialize::deserialize(&doc.value).map_err(|e| {
+    let plan = typed.map_err(|e| {
         Diagnostics::from(doc.error_at("drplan::schema::invalid", "", format!("invalid plan: {e}")))
     })?;
     let dag = dag.unwrap_or_else(|| Dag::new(&[]));
@@ -133,7 +137,8 @@ impl<'a> Checker<'a> {
             .unwrap_or(&[])
     }
 
-    fn check_steps(&mut self) {
+    /// `typed`: the steps, when the whole plan could be read as one.
+    fn check_steps(&mut self, typed: Option<&[Step]>) {
         let raw = self.raw_steps();
         // Ids first: `needs` and `steps.X` references resolve against all of them.
         for (i, s) in raw.iter().enumerate() {
@@ -208,6 +213,10 @@ impl<'a> Checker<'a> {
         self.dag = Some(dag);
         for (i, s) in raw.iter().enumerate() {
             // Steps with a shape error were reported already; check the rest in depth.
+            if let Some(step) = typed.and_then(|t| t.get(i)) {
+                self.check_step(i, step);
+                continue;
+            }
             match Step::deserialize(s) {
                 Ok(step) => self.check_step(i, &step),
                 Err(_) => self.check_raw_step(i, s),
@@ -387,7 +396,11 @@ impl<'a> Checker<'a> {
             return;
         };
         let with_ptr = child(base, "with");
-        let value = Value::Object(with.clone());
+        // The document's own object when `with` was read from it (no copy); else a copy.
+        let value = match self.doc.value.pointer(&with_ptr) {
+            Some(v @ Value::Object(o)) if o == with => Cow::Borrowed(v),
+            _ => Cow::Owned(Value::Object(with.clone())),
+        };
         let found = shape_diagnostics(
             self.doc,
             &with_ptr,

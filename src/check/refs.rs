@@ -137,7 +137,7 @@ fn text(cx: &mut Checker, pointer: &str, source: &str, form: Form, scope: Scope)
             .help("templates are minijinja (Jinja2): `{{ vars.pg.data_dir }}`, filters with `|`");
             d = d.at(
                 &cx.doc.file,
-                span.unwrap_or_else(|| cx.doc.map.value(pointer)),
+                span.unwrap_or_else(|| cx.doc.value_span(pointer)),
             );
             cx.push(d);
         }
@@ -170,7 +170,7 @@ fn text(cx: &mut Checker, pointer: &str, source: &str, form: Form, scope: Scope)
                     let needle = path.join(".");
                     let span = match source.find(&needle) {
                         Some(at) => cx.doc.span_within(pointer, source, at, needle.len()),
-                        None => cx.doc.map.value(pointer),
+                        None => cx.doc.value_span(pointer),
                     };
                     let d = Diagnostic::new("drplan::template::undefined", message)
                         .at(&cx.doc.file, span)
@@ -194,7 +194,7 @@ fn unknown_names(cx: &mut Checker, pointer: &str, source: &str, form: Form) -> V
         }
         let span = match source.find(&u.name) {
             Some(at) => cx.doc.span_within(pointer, source, at, u.name.len()),
-            None => cx.doc.map.value(pointer),
+            None => cx.doc.value_span(pointer),
         };
         let help = match u.kind {
             "filter" => {

@@ -277,7 +277,7 @@ fn check_site_references(bound: &BoundPlan, diags: &mut Diagnostics) {
                 let known = parent_keys(&ctx, &lookup[..missing]);
                 let span = match text.find(shown.as_str()) {
                     Some(at) => bound.valid.doc.span_within(pointer, text, at, shown.len()),
-                    None => bound.valid.doc.map.value(pointer),
+                    None => bound.valid.doc.value_span(pointer),
                 };
                 let what = if root == "secrets" {
                     "secret"

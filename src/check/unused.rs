@@ -27,7 +27,7 @@ pub fn unused_site_values(
     let mut found = Diagnostics::default();
     let mut warn = |code: &'static str, pointer: &str, message: String| {
         let d = Diagnostic::new(code, message)
-            .at(&bound.site_doc.file, bound.site_doc.map.key(pointer))
+            .at(&bound.site_doc.file, bound.site_doc.key_span(pointer))
             .label("not read by this plan")
             .help(format!(
                 "remove it if no other plan of this site reads it (`drplan validate PLAN --site {}` for each)",

@@ -3,6 +3,7 @@
 use super::{Failure, Global, ParamFlags, load_graph, with_params};
 use crate::render;
 use crate::saved::SavedPlan;
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -36,10 +37,19 @@ pub(super) fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let preview = render::preview_json(&graph)?;
     let shown = match args.format {
         Format::Text => render::text(&preview, global.stdout_color()),
-        Format::Json => format!(
-            "{}\n",
-            serde_json::to_string_pretty(&preview).unwrap_or_default()
-        ),
+        Format::Json => {
+            // Straight to stdout: a 10,000-step preview is megabytes of JSON.
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            serde_json::to_writer_pretty(&mut out, &preview)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+                .and_then(|()| out.flush())
+                .map_err(|source| Failure::Write {
+                    path: "stdout".into(),
+                    source,
+                })?;
+            String::new()
+        }
         Format::Dot => render::dot(&preview),
         Format::Mermaid => render::mermaid(&preview),
     };

@@ -3,37 +3,74 @@
 use super::node::{Kind, Node, Span};
 use crate::diag::{Diagnostic, Diagnostics, SourceFile};
 use serde_json::{Map, Number, Value};
-use std::collections::HashMap;
 
-/// Where each node of a document is: JSON pointer → (key span, value span).
+/// Where each node of a document is: its value's span and, in a mapping, its key's.
+///
+/// The nodes are stored in the shape of the document's JSON value (mapping entries in file
+/// order, which `serde_json`'s `preserve_order` keeps), each container's children side by
+/// side, so a JSON pointer is resolved by walking the value and this table together: no
+/// pointer string or hash per node is made while reading, only when a diagnostic asks.
 #[derive(Debug, Clone, Default)]
 pub struct SourceMap {
-    nodes: HashMap<String, (Option<Span>, Span)>,
+    nodes: Vec<Located>,
+}
+
+/// One node: its spans, and where its children sit in `SourceMap::nodes`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Located {
+    key: Option<Span>,
+    value: Span,
+    first_child: u32,
+    children: u32,
 }
 
 impl SourceMap {
-    /// The span of the value at `pointer`, or of its nearest ancestor that has one.
-    pub fn value(&self, pointer: &str) -> Span {
-        self.lookup(pointer).1
+    /// The span of the value at `pointer` in `root`, or of its nearest ancestor that has one.
+    pub fn value(&self, root: &Value, pointer: &str) -> Span {
+        self.lookup(root, pointer).value
     }
 
     /// The span of the key naming `pointer` (the value's span when it has no key).
-    pub fn key(&self, pointer: &str) -> Span {
-        let (k, v) = self.lookup(pointer);
-        k.unwrap_or(v)
+    pub fn key(&self, root: &Value, pointer: &str) -> Span {
+        let n = self.lookup(root, pointer);
+        n.key.unwrap_or(n.value)
     }
 
-    fn lookup(&self, pointer: &str) -> (Option<Span>, Span) {
-        let mut p = pointer;
-        loop {
-            if let Some(hit) = self.nodes.get(p) {
-                return *hit;
-            }
-            match p.rfind('/') {
-                Some(i) => p = &p[..i],
-                None => return (None, Span::default()),
-            }
+    fn lookup(&self, root: &Value, pointer: &str) -> Located {
+        let Some(mut node) = self.nodes.first().copied() else {
+            return Located::default();
+        };
+        let mut value = root;
+        for token in pointer.split('/').skip(1) {
+            let token = unescape(token);
+            let found = match value {
+                Value::Array(items) => token
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| Some((i, items.get(i)?))),
+                Value::Object(entries) => entries
+                    .iter()
+                    .enumerate()
+                    .find(|(_, (k, _))| **k == *token)
+                    .map(|(i, (_, v))| (i, v)),
+                _ => None,
+            };
+            let Some((i, v)) = found.filter(|&(i, _)| i < node.children as usize) else {
+                break;
+            };
+            node = self.nodes[node.first_child as usize + i];
+            value = v;
         }
+        node
+    }
+}
+
+/// A JSON pointer's reference token as the key it names (`~1` is `/`, `~0` is `~`).
+fn unescape(token: &str) -> std::borrow::Cow<'_, str> {
+    if token.contains('~') {
+        token.replace("~1", "/").replace("~0", "~").into()
+    } else {
+        token.into()
     }
 }
 
@@ -84,8 +121,19 @@ impl Document {
             Err(e) => return Err(syntax_error(&file, &e).into()),
         };
         let mut map = SourceMap::default();
-        let value = convert(node, String::new(), None, &mut map);
+        map.nodes.push(Located::default());
+        let value = convert(node, 0, None, &mut map);
         Ok(Document { value, map, file })
+    }
+
+    /// The span of the value at `pointer`, or of its nearest ancestor in the file.
+    pub fn value_span(&self, pointer: &str) -> Span {
+        self.map.value(&self.value, pointer)
+    }
+
+    /// The span of the key naming `pointer` (the value's span when it has no key).
+    pub fn key_span(&self, pointer: &str) -> Span {
+        self.map.key(&self.value, pointer)
     }
 
     /// A diagnostic pointing at the value at `pointer`.
@@ -95,14 +143,14 @@ impl Document {
         pointer: &str,
         message: impl Into<String>,
     ) -> Diagnostic {
-        Diagnostic::new(code, message).at(&self.file, self.map.value(pointer))
+        Diagnostic::new(code, message).at(&self.file, self.value_span(pointer))
     }
 
     /// The span of `len` bytes at byte `at` of the string `value` found at `pointer`, when
     /// the file holds that string verbatim (plain, or quoted without escapes); else the span
     /// of the whole value.
     pub fn span_within(&self, pointer: &str, value: &str, at: usize, len: usize) -> Span {
-        let whole = self.map.value(pointer);
+        let whole = self.value_span(pointer);
         let raw = self
             .file
             .text
@@ -128,35 +176,57 @@ impl Document {
         pointer: &str,
         message: impl Into<String>,
     ) -> Diagnostic {
-        Diagnostic::new(code, message).at(&self.file, self.map.key(pointer))
+        Diagnostic::new(code, message).at(&self.file, self.key_span(pointer))
     }
 }
 
-fn convert(node: Node, pointer: String, key: Option<Span>, map: &mut SourceMap) -> Value {
+/// `node` as a JSON value; its spans go to `map.nodes[at]`, its children's to a block of
+/// slots of their own.
+fn convert(node: Node, at: usize, key: Option<Span>, map: &mut SourceMap) -> Value {
+    let first = map.nodes.len();
     let value = match node.kind {
         Kind::Null => Value::Null,
         Kind::Bool(b) => Value::Bool(b),
         Kind::Int(i) => Value::Number(i.into()),
         Kind::Float(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
         Kind::Str(s) => Value::String(s),
-        Kind::Seq(items) => Value::Array(
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, n)| convert(n, child(&pointer, &i.to_string()), None, map))
-                .collect(),
-        ),
+        Kind::Seq(items) => {
+            map.nodes.resize(first + items.len(), Located::default());
+            Value::Array(
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, n)| convert(n, first + i, None, map))
+                    .collect(),
+            )
+        }
         Kind::Map(entries) => {
+            map.nodes.resize(first + entries.len(), Located::default());
             let mut out = Map::with_capacity(entries.len());
             for (k, v) in entries {
-                let p = child(&pointer, &k.text);
-                let converted = convert(v, p, Some(k.span), map);
+                // A key written twice in different forms (`1:` and `"1":`) is one JSON key:
+                // the later value replaces the earlier in its place, as in the value.
+                let slot = match out.get_key_value(&k.text) {
+                    Some(_) => out.keys().position(|e| *e == k.text).unwrap_or(out.len()),
+                    None => out.len(),
+                };
+                let converted = convert(v, first + slot, Some(k.span), map);
                 out.insert(k.text, converted);
             }
             Value::Object(out)
         }
     };
-    map.nodes.insert(pointer, (key, node.span));
+    let children = match &value {
+        Value::Array(a) => a.len(),
+        Value::Object(o) => o.len(),
+        _ => 0,
+    };
+    map.nodes[at] = Located {
+        key,
+        value: node.span,
+        first_child: first as u32,
+        children: children as u32,
+    };
     value
 }
 

@@ -44,7 +44,7 @@ pub fn preview_params(
                             "drplan::template::render",
                             format!("cannot render template: {e}"),
                         )
-                        .at(&doc.file, doc.map.value(pointer))
+                        .at(&doc.file, doc.value_span(pointer))
                         .label("fails with this site's values"),
                     );
                     Value::String(format!("(error: {e})"))
