@@ -53,6 +53,19 @@ fn bench(c: &mut Criterion) {
     let text = plan_text();
     let mut g = c.benchmark_group("10k-steps");
     g.sample_size(10);
+    // The floor: serde-saphyr alone, reading the same text into a JSON value without
+    // positions. `Document::parse` (positions and the source map included) is compared to it.
+    g.bench_function("yaml-floor", |b| {
+        b.iter(|| {
+            let v: serde_json::Value = serde_saphyr::from_str(&text).expect("parses");
+            black_box(v)
+        });
+    });
+    g.bench_function("parse", |b| {
+        b.iter(|| {
+            black_box(Document::parse(SourceFile::new("big.yaml", text.as_str())).expect("parses"))
+        });
+    });
     g.bench_function("validate", |b| {
         b.iter(|| {
             let doc = Document::parse(SourceFile::new("big.yaml", text.as_str())).expect("parses");

@@ -284,3 +284,43 @@ fn byte_offset(text: &str, line: u64, column: u64) -> usize {
         .sum();
     line_start + col
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(text: &str) -> Document {
+        Document::parse(SourceFile::new("t.yaml", text)).expect("parses")
+    }
+
+    fn text(d: &Document, s: Span) -> &str {
+        &d.file.text[s.offset..s.offset + s.len]
+    }
+
+    /// Pointers (escaped tokens too) resolve to their value's and key's text; one past the
+    /// document resolves to its nearest ancestor.
+    #[test]
+    fn pointers_find_their_spans() {
+        let d = doc("a: 1\nb:\n  - x\n  - {c/d: 2, e~f: [3, \"q\"]}\n");
+        assert_eq!(text(&d, d.value_span("/a")), "1");
+        assert_eq!(text(&d, d.key_span("/a")), "a");
+        assert_eq!(text(&d, d.value_span("/b/1/c~1d")), "2");
+        assert_eq!(text(&d, d.key_span("/b/1/c~1d")), "c/d");
+        assert_eq!(text(&d, d.key_span("/b/1/e~0f")), "e~f");
+        assert_eq!(text(&d, d.value_span("/b/1/e~0f/1")), "\"q\"");
+        assert_eq!(text(&d, d.value_span("/b/0/nothing")), "x");
+        assert_eq!(d.value_span("/b/9"), d.value_span("/b"));
+        assert_eq!(d.key_span("/b/1/zz"), d.value_span("/b/1"));
+        assert_eq!(d.value_span(""), d.value_span("/nothing"));
+    }
+
+    /// `1:` and `"1":` are one JSON key: the later value and key, in the first one's place.
+    #[test]
+    fn a_key_written_twice_in_two_forms_is_found_once() {
+        let d = doc("1: a\nz: c\n\"1\": b\n");
+        assert_eq!(d.value, serde_json::json!({ "1": "b", "z": "c" }));
+        assert_eq!(text(&d, d.value_span("/1")), "b");
+        assert_eq!(text(&d, d.key_span("/1")), "\"1\"");
+        assert_eq!(text(&d, d.value_span("/z")), "c");
+    }
+}
