@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::process::CommandIdentity;
 
 /// One action (or check) to run, with everything rendered.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Call {
     pub step_id: String,
     pub action: String,

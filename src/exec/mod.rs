@@ -63,6 +63,11 @@ impl<R> Shared<R> {
     /// Tell the world, with every secret value redacted: this and `Executor::record` are
     /// the only ways out of the executor, so no path can forget to redact.
     pub fn emit(&self, e: Event) {
+        // With nothing to mask (no secret read, none derived yet) redaction is the identity:
+        // the round trip through JSON is skipped.
+        if self.secrets.masks_nothing() {
+            return self.events.emit(&Stamped::now(e));
+        }
         match self.secrets.redact_as(&e) {
             Some(clean) => self.events.emit(&Stamped::now(clean)),
             // An event that cannot make the round trip is a bug; never show it unredacted.
@@ -266,11 +271,15 @@ impl<R: StepRunner> Executor<R> {
             action: "encode a record".into(),
             source: std::io::Error::other(e),
         };
-        for rec in &recs {
-            let value = self
-                .shared
-                .secrets
-                .redact_record(&serde_json::to_value(rec).map_err(encode)?);
+        for rec in recs {
+            let value = serde_json::to_value(&rec).map_err(encode)?;
+            if self.shared.secrets.masks_nothing() {
+                // Redaction would change nothing: the record is what the state sees.
+                self.state.apply(&rec);
+                self.staged.push(value);
+                continue;
+            }
+            let value = self.shared.secrets.redact_record(&value);
             let redacted = serde_json::from_value::<Record>(value.clone()).map_err(encode)?;
             self.state.apply(&redacted);
             self.staged.push(value);

@@ -20,27 +20,27 @@ pub(super) async fn run<R: StepRunner>(
     sink: CommandSink,
 ) -> (Outcome, u64) {
     let started = Instant::now();
-    let outcome = attempt_all(&shared, i, &ctx, sink).await;
+    let outcome = attempt_all(&shared, i, ctx, sink).await;
     (outcome, started.elapsed().as_millis() as u64)
 }
 
 async fn attempt_all<R: StepRunner>(
     shared: &Shared<R>,
     i: usize,
-    ctx: &Value,
+    ctx: Value,
     sink: CommandSink,
 ) -> Outcome {
     let step = &shared.graph.steps()[i];
     for check in &step.preconditions {
-        if let Err(error) = run_check(shared, &step.id, check, ctx).await {
+        if let Err(error) = run_check(shared, &step.id, check, &ctx).await {
             return Outcome::Failed { error };
         }
     }
-    let params = match render(shared, &Value::Object(step.with.clone()), ctx, &step.on) {
+    let params = match render(shared, &Value::Object(step.with.clone()), &ctx, &step.on) {
         Ok(p) => p,
         Err(error) => return Outcome::Failed { error },
     };
-    let call = Call {
+    let mut call = Call {
         step_id: step.id.clone(),
         action: step.action.clone(),
         params,
@@ -49,12 +49,18 @@ async fn attempt_all<R: StepRunner>(
         timeout: step
             .timeout
             .map(super::super::plan::duration::Duration::std),
-        context: ctx.clone(),
+        context: ctx,
         commands: Some(Arc::new(sink)),
     };
     let mut attempt = 0;
     loop {
-        match shared.call(call.clone()).await {
+        // The last attempt takes the call itself; only a step that may try again copies it.
+        let this = if attempt < step.retries {
+            call.clone()
+        } else {
+            std::mem::take(&mut call)
+        };
+        match shared.call(this).await {
             Ok(result) => {
                 return Outcome::Succeeded { result };
             }
