@@ -34,7 +34,11 @@ pub(super) async fn run(args: Args, global: &Global) -> Result<(), Failure> {
             // (this graph, not one read again from them). Files the site names are found
             // next to its canonical path, as a resume finds them.
             let (plan, site) = crate::saved::texts(&graph);
-            graph.bound.site_dir = site.path.parent().map(Path::to_path_buf).unwrap_or_default();
+            graph.bound.site_dir = site
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
             let run_plan = RunPlan {
                 drplan_run: 1,
                 plan,

@@ -31,7 +31,8 @@ impl Secrets {
         // The plan's text is needed only when the site has secrets to look for.
         let plan = std::cell::OnceCell::new();
         let named = |name: &str| {
-            let plan = plan.get_or_init(|| serde_json::to_string(&bound.valid.plan).unwrap_or_default());
+            let plan =
+                plan.get_or_init(|| serde_json::to_string(&bound.valid.plan).unwrap_or_default());
             plan.contains(&format!("secrets.{name}"))
                 || plan.contains(&format!("secrets['{name}']"))
         };

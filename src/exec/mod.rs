@@ -63,18 +63,32 @@ impl<R> Shared<R> {
     /// Tell the world, with every secret value redacted: this and `Executor::record` are
     /// the only ways out of the executor, so no path can forget to redact.
     pub fn emit(&self, e: Event) {
+        self.emit_all(vec![e]);
+    }
+
+    /// Tell events that happened together, in order, redacted as `emit` does.
+    pub fn emit_all(&self, events: Vec<Event>) {
         // With nothing to mask (no secret read, none derived yet) redaction is the identity:
         // the round trip through JSON is skipped.
-        if self.secrets.masks_nothing() {
-            return self.events.emit(&Stamped::now(e));
-        }
-        match self.secrets.redact_as(&e) {
-            Some(clean) => self.events.emit(&Stamped::now(clean)),
-            // An event that cannot make the round trip is a bug; never show it unredacted.
-            None => self.events.emit(&Stamped::now(Event::Note {
-                message: "internal error: an event could not be redacted and was dropped".into(),
-            })),
-        }
+        let plain = self.secrets.masks_nothing();
+        let stamped: Vec<Stamped> = events
+            .into_iter()
+            .map(|e| {
+                if plain {
+                    return Stamped::now(e);
+                }
+                match self.secrets.redact_as(&e) {
+                    Some(clean) => Stamped::now(clean),
+                    // An event that cannot make the round trip is a bug; never show it
+                    // unredacted.
+                    None => Stamped::now(Event::Note {
+                        message: "internal error: an event could not be redacted and was dropped"
+                            .into(),
+                    }),
+                }
+            })
+            .collect();
+        self.events.emit_all(&stamped);
     }
 
     /// Hand `call` to the runner. Its failure names the host by role (`role (address)`),
@@ -299,8 +313,9 @@ impl<R: StepRunner> Executor<R> {
                 crash_now();
             }
         }
-        for e in std::mem::take(&mut self.held) {
-            self.shared.emit(e);
+        let held = std::mem::take(&mut self.held);
+        if !held.is_empty() {
+            self.shared.emit_all(held);
         }
         Ok(())
     }
@@ -346,8 +361,9 @@ impl<R: StepRunner> Executor<R> {
     }
 
     /// Run the plan-level preconditions. When all hold, `preconditions_passed` (with what
-    /// each saw) is on disk before this returns, so no step can start without it; the
-    /// first refusal is journaled, ends the run, and is returned.
+    /// each saw) is staged: it reaches the disk with the next flush, which comes before any
+    /// step starts (the first steps' starts share its fsync), so no step can start without
+    /// it. The first refusal is journaled, ends the run, and is returned.
     pub async fn preconditions(&mut self) -> Result<Preconditions, JournalError> {
         let shared = Arc::clone(&self.shared);
         // No step has run: they cannot read a step's result (`check` sees to it).
@@ -382,10 +398,11 @@ impl<R: StepRunner> Executor<R> {
                 }
             }
         }
-        self.record(Record::PreconditionsPassed {
+        // On disk with the first steps' starts (one fsync), ahead of them.
+        self.stage(vec![Record::PreconditionsPassed {
             checks: seen,
             at: record::now(),
-        })?;
+        }])?;
         Ok(Preconditions::Held)
     }
 

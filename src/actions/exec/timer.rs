@@ -52,7 +52,10 @@ fn armed(d: Duration) -> io::Result<OwnedFd> {
     // SAFETY: timerfd_create takes no pointers; a non-negative result is a new descriptor
     // that nothing else owns.
     let raw = unsafe {
-        libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC)
+        libc::timerfd_create(
+            libc::CLOCK_MONOTONIC,
+            libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+        )
     };
     if raw < 0 {
         return Err(io::Error::last_os_error());
@@ -94,7 +97,8 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_it_stops_the_wait() {
-        let waited = tokio::time::timeout(Duration::from_millis(10), sleep(Duration::from_secs(3600))).await;
+        let waited =
+            tokio::time::timeout(Duration::from_millis(10), sleep(Duration::from_secs(3600))).await;
         assert!(waited.is_err(), "an hour's sleep ended within 10 ms");
     }
 }
