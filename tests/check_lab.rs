@@ -8,7 +8,8 @@
 //! paused behind a burst of writes (lag: a warning, exit 1), the standby no longer receiving
 //! while the primary writes (nothing un-replayed on the standby, but a failover would lose the
 //! burst: measured on the primary, a warning), the standby PostgreSQL stopped
-//! (no replica to promote: critical, exit 2). The same on both lab flavours (the hardened one
+//! (no replica to promote: critical, exit 2), and on the primary a replication slot that nothing
+//! streams through holding back WAL, then losing it (warnings). The same on both lab flavours (the hardened one
 //! has no add-on: no dashboard, and GO2 stays stopped). The lab is built by `tests/lab/up` and
 //! always removed by `tests/lab/down`. Needs root and the lab's packages: fails (never skips)
 //! without.
@@ -60,9 +61,14 @@ impl LabEnv {
     /// `drplan check --site DIR/site.yaml --format json` inside the controller's namespace,
     /// from the repository (so the default checks file is found): exit code and report.
     fn check(&self) -> (i32, Value) {
+        self.check_site("site.yaml")
+    }
+
+    /// The same with another site file of the lab's directory.
+    fn check_site(&self, site: &str) -> (i32, Value) {
         let out = common::drplan_in(&self.var("LAB_NS_CTL"))
             .args(["check", "--format", "json", "--site"])
-            .arg(self.dir.join("site.yaml"))
+            .arg(self.dir.join(site))
             .current_dir(repo())
             .output()
             .expect("drplan check");
@@ -124,6 +130,9 @@ const DASHBOARD: &str =
 const STREAMING: &str = "the standby PostgreSQL is a replica, streaming from the primary";
 const LAG: &str = "the standby PostgreSQL has replayed what it received (lag within max_lag_bytes)";
 const LOSS: &str = "a failover now would lose at most max_lag_bytes (the primary's current WAL against the standby's replay)";
+const SLOT_HELD: &str = "no replication slot on the primary holds more than max_slot_retained_bytes of WAL with nothing streaming through it";
+const SLOT_LOSING: &str =
+    "no replication slot on the primary has lost, or is losing, WAL its standby needs";
 const DB_PROPERTIES: &str =
     "the standby GoCD server's db.properties points at the standby PostgreSQL";
 
@@ -169,7 +178,7 @@ fn readiness_and_what_breaks_it(flavour: &str) {
 
     // A fresh lab is ready: every check ok.
     let green = env.check_until(0, Duration::from_secs(60));
-    assert_eq!(green["ok"], 12, "{green:#}");
+    assert_eq!(green["ok"], 14, "{green:#}");
     assert_eq!(
         (&green["warnings"], &green["critical"]),
         (&0.into(), &0.into())
@@ -206,7 +215,7 @@ fn readiness_and_what_breaks_it(flavour: &str) {
         )),
         "{out}"
     );
-    assert!(out.ends_with("12 ok, 0 warnings, 0 critical\n"), "{out}");
+    assert!(out.ends_with("14 ok, 0 warnings, 0 critical\n"), "{out}");
 
     // The standby GoCD server stopped (a cold standby): no dashboard to read, which says
     // nothing bad — the files themselves are compared over ssh. Still all green.
@@ -214,7 +223,7 @@ fn readiness_and_what_breaks_it(flavour: &str) {
     env.ssh(&go2, &format!("{ctl} stop"));
     let (code, report) = env.check();
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["ok"], 12, "{report:#}");
+    assert_eq!(report["ok"], 14, "{report:#}");
     assert_eq!(row(&report, DASHBOARD)["status"], "ok", "{report:#}");
     assert_eq!(
         row(&report, DASHBOARD)["result"]["present"],
@@ -309,6 +318,78 @@ fn readiness_and_what_breaks_it(flavour: &str) {
     env.psql(&pg1, "drop table drplan_check_lag");
     env.check_until(0, Duration::from_secs(60));
 
+    // A replication slot on the primary that nothing streams through (left by an old
+    // standby, say) holds back the WAL written since: past max_slot_retained_bytes (8 MiB in a
+    // copy of the site) a warning that the primary's disk is filling. Then PostgreSQL is told
+    // to keep at most 1 MB for slots (max_slot_wal_keep_size): at the next checkpoint the slot
+    // loses its WAL, and a standby streaming through it could no longer catch up: a warning.
+    let site = std::fs::read_to_string(dir.join("site.yaml")).unwrap();
+    assert!(site.contains("\nparams:\n"), "{site}");
+    std::fs::write(
+        dir.join("site-slots.yaml"),
+        site.replace(
+            "\nparams:\n",
+            "\nparams:\n  max_slot_retained_bytes: 8388608\n",
+        ),
+    )
+    .unwrap();
+    env.psql(
+        &pg1,
+        "select pg_create_physical_replication_slot('drplan_check_stale', true)",
+    );
+    env.psql(
+        &pg1,
+        "create table drplan_check_slot as select g, repeat('x', 1000) as pad from generate_series(1, 30000) g",
+    );
+    let (code, report) = env.check_site("site-slots.yaml");
+    assert_eq!(
+        (code, not_ok(&report)),
+        (1, vec![(SLOT_HELD.to_owned(), "warning".to_owned())]),
+        "{report:#}"
+    );
+    let held = &row(&report, SLOT_HELD)["result"];
+    assert!(
+        held["inactive_slot_retained_bytes"].as_i64().unwrap_or(0) > 8_388_608,
+        "{report:#}"
+    );
+    assert!(
+        held["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "drplan_check_stale" && s["active"] == false),
+        "{report:#}"
+    );
+    // With the site's own limit (1 GiB) the same slot is no warning.
+    assert_eq!(env.check().0, 0);
+    // (The lab keeps 256 MB of WAL for its standby, which has no slot: that too would keep
+    // the slot's WAL.)
+    env.psql(&pg1, "alter system set max_slot_wal_keep_size = '1MB'");
+    env.psql(&pg1, "alter system set wal_keep_size = 0");
+    env.psql(&pg1, "select pg_reload_conf()");
+    env.psql(&pg1, "select pg_switch_wal()");
+    env.psql(&pg1, "checkpoint");
+    let (code, report) = env.check();
+    assert_eq!(
+        (code, not_ok(&report)),
+        (1, vec![(SLOT_LOSING.to_owned(), "warning".to_owned())]),
+        "{report:#}"
+    );
+    assert_eq!(
+        row(&report, SLOT_LOSING)["result"]["slots_losing_wal"],
+        serde_json::json!(["drplan_check_stale"]),
+        "{report:#}"
+    );
+    env.psql(&pg1, "alter system reset max_slot_wal_keep_size");
+    env.psql(&pg1, "alter system reset wal_keep_size");
+    env.psql(&pg1, "select pg_reload_conf()");
+    env.psql(
+        &pg1,
+        "select pg_drop_replication_slot('drplan_check_stale')",
+    );
+    env.psql(&pg1, "drop table drplan_check_slot");
+    env.check_until(0, Duration::from_secs(30));
+
     // The standby stops receiving (its primary_conninfo emptied) while the primary writes
     // ~30 MB: it has nothing un-replayed, so its own receive→replay gap says all is well, but
     // a failover now would lose the burst. The primary measures that: a warning (and the
@@ -362,6 +443,6 @@ fn readiness_and_what_breaks_it(flavour: &str) {
     assert_eq!(row(&report, LOSS)["result"]["replica"], Value::Null);
     assert_eq!(
         (&report["ok"], &report["warnings"], &report["critical"]),
-        (&9.into(), &2.into(), &1.into())
+        (&11.into(), &2.into(), &1.into())
     );
 }

@@ -194,7 +194,7 @@ fn the_dashboard_in_chromium_against_the_lab() {
     let started = Instant::now();
     loop {
         let (code, body) = web.curl("/api/readiness");
-        if code == 200 && serde_json::from_str::<Value>(&body).is_ok_and(|r| r["ok"] == 12) {
+        if code == 200 && serde_json::from_str::<Value>(&body).is_ok_and(|r| r["ok"] == 14) {
             break;
         }
         assert!(
@@ -204,9 +204,9 @@ fn the_dashboard_in_chromium_against_the_lab() {
         std::thread::sleep(Duration::from_millis(500));
     }
     // The page's script fetched a refresh and swapped it in (no reload).
-    let dom = web.dom_showing("/", "a refreshed page with 12 checks ok", |dom| {
+    let dom = web.dom_showing("/", "a refreshed page with 14 checks ok", |dom| {
         dom.contains("data-updated=\"")
-            && dom.matches("class=\"check ok\" data-status=\"ok\"").count() == 12
+            && dom.matches("class=\"check ok\" data-status=\"ok\"").count() == 14
     });
     assert!(dom.contains("id=\"live\" data-refresh=\"2\""), "{dom}");
     assert!(!dom.contains("data-status=\"warning\"") && !dom.contains("data-status=\"critical\""));
@@ -283,7 +283,7 @@ fn the_dashboard_in_chromium_against_the_lab() {
     env.psql(&pg2, "select pg_wal_replay_resume()");
     env.psql(&pg1, "drop table drplan_dash_lag");
     let started = Instant::now();
-    while web.json("/api/readiness")["ok"] != 12 {
+    while web.json("/api/readiness")["ok"] != 14 {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "never green again"

@@ -39,8 +39,9 @@ mod harness;
 mod expect;
 
 use expect::{heartbeats_flow, served_by_pair_one, served_by_pair_two};
-use harness::{Lab, Out, Run, repo, secs, serial, wait_for};
+use harness::{Lab, Out, Run, repo, secs, serial, wait_for, with_params};
 use serde_json::{Value, json};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 const FILES: &str =
@@ -48,7 +49,7 @@ const FILES: &str =
 const DASHBOARD: &str =
     "where the business-continuity add-on runs, its dashboard shows the standby in sync";
 const NO_STANDBY_VIP: &str = "the standby GoCD server does not hold the agents' virtual IP (if it does, the site runs failed over, with no standby, until failback.yaml runs)";
-const TOKEN_CHECK: &str = "with maintenance_mode, go_api_token_file names a file on the controller";
+const TOKEN_CHECK: &str = "with maintenance_mode, the site has the secret go_api_token (a GoCD administrator's API token)";
 
 // ---------------------------------------------------------------- helpers
 
@@ -150,7 +151,7 @@ fn all_green(lab: &Lab, ctx: &str) -> Value {
     );
     assert_eq!(
         (&report["ok"], &report["warnings"], &report["critical"]),
-        (&json!(12), &json!(0), &json!(0)),
+        (&json!(14), &json!(0), &json!(0)),
         "{ctx}: {report:#}"
     );
     report
@@ -560,8 +561,8 @@ fn a_switchover_rebuilds_the_old_primary_pair_as_the_new_standby_and_a_failback_
 {
     let _serial = serial();
     let lab = Lab::up();
-    // GO1's API accepts an administrator's token (maintenance mode); the operator has it in a
-    // file on the controller.
+    // GO1's API accepts an administrator's token (maintenance mode); the operator gives it
+    // to drplan as the site's secret `go_api_token`.
     let token = "drplan-lab-admin-token";
     let tokens = lab.dir.join("go1").join("api-tokens");
     std::fs::write(&tokens, format!("{token}\n")).unwrap();
@@ -574,19 +575,24 @@ fn a_switchover_rebuilds_the_old_primary_pair_as_the_new_standby_and_a_failback_
     assert!(restarted.ok(), "restart go1:\n{}", restarted.report());
     let token_file = lab.dir.join("operator-api-token");
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     green_within(&lab, "before the switchover");
     let before = lab.rows("pg1", "true");
 
     let slot = "drplan_standby";
-    let site = lab.site_with_params(
-        "site-switch-back.yaml",
-        &[
-            ("rebuild_old_primary", "rewind"),
-            ("replication_slot", slot),
-            ("maintenance_mode", "true"),
-            ("go_api_token_file", token_file.to_str().unwrap()),
-        ],
-    );
+    let site = lab.site_copy("site-switch-back.yaml", |text| {
+        with_params(
+            &text.replace(
+                "\nsecrets:\n",
+                "\nsecrets:\n  go_api_token: { file: operator-api-token }\n",
+            ),
+            &[
+                ("rebuild_old_primary", "rewind"),
+                ("replication_slot", slot),
+                ("maintenance_mode", "true"),
+            ],
+        )
+    });
     let switchover = lab.apply("switchover", &site, &[], &[]);
     applied(&switchover, "switchover rebuilding the old primary pair");
     assert_eq!(
@@ -600,6 +606,13 @@ fn a_switchover_rebuilds_the_old_primary_pair_as_the_new_standby_and_a_failback_
     assert!(
         go1_log[enabled..].contains("stopping on signal"),
         "GO1 went into maintenance mode before it was stopped:\n{go1_log}"
+    );
+    // The token is a secret: never in the run's output or its journal.
+    let journal = serde_json::to_string(&lab.journal(&switchover.id)).unwrap();
+    assert!(
+        !switchover.out.report().contains(token) && !journal.contains(token),
+        "the API token leaked:\n{}\n{journal}",
+        switchover.out.report()
     );
     assert!(
         switchover.out.stdout.contains(&format!(

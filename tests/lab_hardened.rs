@@ -663,7 +663,7 @@ fn the_shipped_plans_fail_over_and_back_by_basebackup_and_by_rewind_on_the_harde
     let said = text(&out);
     assert_eq!(out.status.code(), Some(0), "check: {said}");
     assert!(
-        said.contains("12 ok, 0 warnings, 0 critical"),
+        said.contains("14 ok, 0 warnings, 0 critical"),
         "check: {said}"
     );
     assert!(

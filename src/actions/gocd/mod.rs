@@ -150,9 +150,12 @@ pub struct GocdMaintenanceParams {
     pub url: String,
     /// `true` turns maintenance mode on, `false` off.
     pub enabled: bool,
-    /// A file on this step's host holding an API access token of a GoCD administrator; it
-    /// travels to curl on stdin, never in arguments, results or the journal.
-    pub token_file: String,
+    /// A GoCD administrator's API access token. Use a site secret
+    /// (`"{{ secrets.NAME | default(none) }}"`): it reaches curl on stdin, never its
+    /// arguments, and is masked in results, logs and the journal. Required to call the API;
+    /// none (or empty) fails the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 // The family's actions: each one's declaration, and the code that does it.

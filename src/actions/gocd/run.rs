@@ -380,16 +380,17 @@ pub(super) async fn maintenance_mode(
     ctx: &Ctx<'_>,
     p: GocdMaintenanceParams,
 ) -> Result<Value, StepFailure> {
-    absolute(ctx, "token_file", &p.token_file)?;
-    let host = ctx.host().await?;
-    let token = read(&host, &p.token_file).await?;
-    let token = String::from_utf8_lossy(&token).trim().to_owned();
-    if token.is_empty() || token.contains(char::is_whitespace) {
-        return Err(host.fail(format!(
-            "{} does not hold one API access token",
-            p.token_file
-        )));
+    // The token is never quoted back: it is a secret.
+    let token = p.token.as_deref().map(str::trim).unwrap_or_default();
+    if token.is_empty() {
+        return Err(ctx.invalid(
+            "GoCD's maintenance-mode API needs an administrator's API token (`token`, from a site secret) and none was given",
+        ));
     }
+    if token.contains(char::is_whitespace) {
+        return Err(ctx.invalid("`token` is not one API access token (it holds spaces or lines)"));
+    }
+    let host = ctx.host().await?;
     let verb = if p.enabled { "enable" } else { "disable" };
     let url = format!("{}{MAINTENANCE}/{verb}", p.url.trim_end_matches('/'));
     let limit = ctx
@@ -401,7 +402,7 @@ pub(super) async fn maintenance_mode(
             method: "POST",
             url: &url,
             limit,
-            auth: Some(Auth::Bearer(&token)),
+            auth: Some(Auth::Bearer(token)),
             // GoCD's API answers only requests that name its versioned media type.
             headers: &["Accept: application/vnd.go.cd+json", "X-GoCD-Confirm: true"],
         },

@@ -560,7 +560,11 @@ impl Action for Status {
             `streaming`, `timeline`, `current_lsn`, `receive_lsn`, `replay_lsn` (each also as \
             `_bytes`), `replay_lag_bytes`, `replay_lag_s` (a standby's: 0 when it has replayed \
             all it received, else the age of the last transaction it replayed), `last_replay_at`, \
-            `replicas`, `replica` and `replica_lag_bytes` (with `replica`), `server_version`.",
+            `replicas`, `replica` and `replica_lag_bytes` (with `replica`), `slots` (each \
+            replication slot: `name`, `type`, `active`, `wal_status`, `retained_bytes`), \
+            `inactive_slot_retained_bytes` (the most WAL a slot nothing streams through holds \
+            back; 0 when none), `slots_losing_wal` (slots whose `wal_status` is `unreserved` or \
+            `lost`), `server_version`.",
         needs: "`psql` on the step's host; superuser or `pg_read_all_stats` to see replication.",
         login_params: &["user"],
         ..About::PLAIN

@@ -17,6 +17,14 @@
 //! an idle primary it grows although nothing is missing, so the byte lag is the one to
 //! judge by).
 //!
+//! `slots` are the server's replication slots: `retained_bytes` is the WAL each holds back
+//! from removal (the current position, or a standby's replay position, less its
+//! `restart_lsn`; null when it reserves none), `wal_status` PostgreSQL's own word (13+:
+//! `reserved`, `extended`, `unreserved` — its WAL goes at the next checkpoint — or `lost`).
+//! Two summaries serve readiness checks: `inactive_slot_retained_bytes`, the most WAL held
+//! by a slot nothing streams through (such a slot keeps WAL until the disk is full), and
+//! `slots_losing_wal`, the slots that can no longer feed their standby.
+//!
 //! `*_bytes` are LSNs as integers (`pg_wal_lsn_diff(lsn, '0/0')`), comparable across hosts.
 //! The timeline of a primary comes from its current WAL file name, which is right at once
 //! after a promotion (`pg_control_checkpoint()` lags until the next checkpoint). Seeing the
@@ -62,6 +70,17 @@ select json_build_object(
           'replay_lag_bytes', pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint)
         order by application_name)
       from pg_stat_replication), '[]'::json) end,
+  'slots', coalesce((
+      select json_agg(json_build_object(
+          'name', slot_name,
+          'type', slot_type,
+          'active', active,
+          'wal_status', to_jsonb(s) ->> 'wal_status',
+          'retained_bytes', pg_wal_lsn_diff(
+              case when r then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end,
+              restart_lsn)::bigint)
+        order by slot_name)
+      from pg_replication_slots s), '[]'::json),
   'server_version', current_setting('server_version_num')::int
 ) from pg_is_in_recovery() as r";
 
@@ -124,8 +143,29 @@ fn unreachable(error: String) -> Value {
         "replicas": [],
         "replica": null,
         "replica_lag_bytes": null,
+        "slots": [],
+        "inactive_slot_retained_bytes": null,
+        "slots_losing_wal": [],
         "server_version": null,
     })
+}
+
+/// `inactive_slot_retained_bytes` and `slots_losing_wal`, from `slots`.
+fn summarise_slots(row: &mut Value) {
+    let slots = row["slots"].as_array().cloned().unwrap_or_default();
+    let inactive = slots
+        .iter()
+        .filter(|s| s["active"] == false)
+        .filter_map(|s| s["retained_bytes"].as_i64())
+        .max()
+        .unwrap_or(0);
+    let losing: Vec<Value> = slots
+        .iter()
+        .filter(|s| s["wal_status"] == "unreserved" || s["wal_status"] == "lost")
+        .map(|s| s["name"].clone())
+        .collect();
+    row["inactive_slot_retained_bytes"] = json!(inactive);
+    row["slots_losing_wal"] = Value::Array(losing);
 }
 
 /// On a primary, the row of `pg_stat_replication` for the standby named `replica` (its
@@ -190,6 +230,7 @@ pub(super) async fn status(ctx: &Ctx<'_>, p: PgStatusParams) -> Result<Value, St
                 .map_err(|e| host.fail(format!("{what}: psql printed no JSON row ({e})")))?;
             row["reachable"] = json!(true);
             pick_replica(&mut row, p.replica.as_deref());
+            summarise_slots(&mut row);
             Ok(row)
         }
         // psql: 2 = the connection failed (or broke).
@@ -208,7 +249,25 @@ pub(super) async fn status(ctx: &Ctx<'_>, p: PgStatusParams) -> Result<Value, St
 
 #[cfg(test)]
 mod tests {
-    use super::nothing_answered;
+    use super::{nothing_answered, summarise_slots};
+    use serde_json::json;
+
+    #[test]
+    fn slots_are_summarised_for_readiness() {
+        let mut row = json!({ "slots": [
+            { "name": "a", "active": true, "wal_status": "reserved", "retained_bytes": 900 },
+            { "name": "b", "active": false, "wal_status": "extended", "retained_bytes": 300 },
+            { "name": "c", "active": false, "wal_status": "unreserved", "retained_bytes": 500 },
+            { "name": "d", "active": false, "wal_status": "lost", "retained_bytes": null },
+        ] });
+        summarise_slots(&mut row);
+        assert_eq!(row["inactive_slot_retained_bytes"], 500);
+        assert_eq!(row["slots_losing_wal"], json!(["c", "d"]));
+        let mut none = json!({ "slots": [] });
+        summarise_slots(&mut none);
+        assert_eq!(none["inactive_slot_retained_bytes"], 0);
+        assert_eq!(none["slots_losing_wal"], json!([]));
+    }
 
     #[test]
     fn only_nobody_answering_is_unreachable() {
