@@ -255,7 +255,7 @@ fn without_checks_it_runs_the_shipped_readiness_checks_from_any_directory() {
         out.contains("✗ the primary PostgreSQL is reachable and accepts writes — on pg_primary"),
         "{out}"
     );
-    assert!(out.contains("1 ok, 0 warnings, 11 critical"), "{out}");
+    assert!(out.contains("1 ok, 0 warnings, 13 critical"), "{out}");
 }
 
 #[test]

@@ -267,7 +267,7 @@ fn a_run_reads_only_the_passwords_of_the_postgresql_users_its_actions_log_in_as(
     let out = check(Some("pw"));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        text(&out).contains("1 ok, 0 warnings, 11 critical"),
+        text(&out).contains("1 ok, 0 warnings, 13 critical"),
         "the checks ran: {}",
         text(&out)
     );
