@@ -40,14 +40,18 @@ pub struct Shared<R> {
     /// Set by a signal: no new step, retry or rollback starts.
     pub cancel: Cancel,
     /// The template context without any step's result, built once.
-    base: Value,
+    base: Arc<Value>,
     /// Whose results each step's templates may read.
     reads: Vec<context::Reads>,
 }
 
 impl<R> Shared<R> {
     pub fn new(graph: PlanGraph, runner: R, secrets: Secrets, events: Arc<dyn EventSink>) -> Self {
-        let base = context::context(&graph.bound, &secrets, &crate::plan::Map::new());
+        let base = Arc::new(context::context(
+            &graph.bound,
+            &secrets,
+            &crate::plan::Map::new(),
+        ));
         let reads = context::Reads::of_plan(&graph);
         Shared {
             graph,
@@ -407,8 +411,9 @@ impl<R: StepRunner> Executor<R> {
     }
 
     /// The template context of step `i`: the site's values, the secrets, and the results of
-    /// the steps it may read that succeeded so far.
-    pub(super) fn context(&self, i: usize) -> Value {
+    /// the steps it may read that succeeded so far (the run's one context, shared, when
+    /// there are none).
+    pub(super) fn context(&self, i: usize) -> Arc<Value> {
         let shared = &self.shared;
         let steps = shared.graph.steps();
         let mut results = crate::plan::Map::new();
@@ -422,9 +427,12 @@ impl<R: StepRunner> Executor<R> {
             context::Reads::These(these) => these.iter().copied().for_each(&mut add),
             context::Reads::All => (0..steps.len()).for_each(&mut add),
         }
-        let mut ctx = shared.base.clone();
+        if results.is_empty() {
+            return Arc::clone(&shared.base);
+        }
+        let mut ctx = (*shared.base).clone();
         ctx["steps"] = Value::Object(results);
-        ctx
+        Arc::new(ctx)
     }
 }
 

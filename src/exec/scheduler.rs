@@ -107,7 +107,7 @@ impl<R: StepRunner> Executor<R> {
             // skipped by `when` may make a step earlier in the plan ready: it goes first.
             // Steps decided to start in this round: their `step_started` records share one
             // fsync, and none of them starts before that returns.
-            let mut starting: Vec<(usize, u32, serde_json::Value)> = Vec::new();
+            let mut starting: Vec<(usize, u32, Arc<serde_json::Value>)> = Vec::new();
             while failed.is_empty()
                 && !self.cancel.is_cancelled()
                 && running.len() + starting.len() < parallel

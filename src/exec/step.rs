@@ -16,7 +16,7 @@ use std::time::Instant;
 pub(super) async fn run<R: StepRunner>(
     shared: Arc<Shared<R>>,
     i: usize,
-    ctx: Value,
+    ctx: Arc<Value>,
     sink: CommandSink,
 ) -> (Outcome, u64) {
     let started = Instant::now();
@@ -27,7 +27,7 @@ pub(super) async fn run<R: StepRunner>(
 async fn attempt_all<R: StepRunner>(
     shared: &Shared<R>,
     i: usize,
-    ctx: Value,
+    ctx: Arc<Value>,
     sink: CommandSink,
 ) -> Outcome {
     let step = &shared.graph.steps()[i];
@@ -188,7 +188,7 @@ pub async fn run_check<R: StepRunner>(
     shared: &Shared<R>,
     step_id: &str,
     check: &Check,
-    ctx: &Value,
+    ctx: &Arc<Value>,
 ) -> Result<Value, StepFailure> {
     let verdict = judge_check(shared, step_id, check, ctx).await;
     let rendered = !matches!(verdict, CheckVerdict::NotRendered(_));
@@ -214,7 +214,7 @@ pub async fn judge_check<R: StepRunner>(
     shared: &Shared<R>,
     step_id: &str,
     check: &Check,
-    ctx: &Value,
+    ctx: &Arc<Value>,
 ) -> CheckVerdict {
     let params = match render(shared, &Value::Object(check.with.clone()), ctx, &check.on) {
         Ok(p) => p,
@@ -227,7 +227,7 @@ pub async fn judge_check<R: StepRunner>(
         role: check.on.clone(),
         become_user: shared.become_user(None, &check.on),
         timeout: None,
-        context: ctx.clone(),
+        context: Arc::clone(ctx),
         commands: None,
     };
     let result = match shared.call(call).await {
@@ -237,7 +237,7 @@ pub async fn judge_check<R: StepRunner>(
     let Some(expect) = &check.expect else {
         return CheckVerdict::Held(result);
     };
-    let mut scope = ctx.clone();
+    let mut scope = (**ctx).clone();
     scope["result"] = result.clone();
     let expect = expect.clone();
     match template::eval_bool(template::shared(), &expect, &scope) {
