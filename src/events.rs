@@ -118,6 +118,13 @@ impl RunStatus {
 pub trait EventSink: Send + Sync {
     fn emit(&self, event: &Stamped);
 
+    /// Events that happened together, in order (a sink that writes may write them at once).
+    fn emit_all(&self, events: &[Stamped]) {
+        for e in events {
+            self.emit(e);
+        }
+    }
+
     /// The run's events are over: whatever is drawn live goes away (before the summary).
     fn close(&self) {}
 }

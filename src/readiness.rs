@@ -162,7 +162,11 @@ pub async fn round<R: StepRunner>(
     budget: Option<Duration>,
 ) -> Option<Report> {
     let bound = &shared.graph.bound;
-    let ctx = crate::exec::context::context(bound, &shared.secrets, &crate::plan::Map::new());
+    let ctx = Arc::new(crate::exec::context::context(
+        bound,
+        &shared.secrets,
+        &crate::plan::Map::new(),
+    ));
     let checks = &bound.valid.plan.preconditions;
     let limit = Arc::new(Semaphore::new(parallel.max(1)));
     let mut tasks = JoinSet::new();

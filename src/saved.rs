@@ -40,6 +40,15 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// The plan and site texts `graph` was built from, with their hashes.
+pub(crate) fn texts(graph: &PlanGraph) -> (SavedFile, SavedFile) {
+    let b = &graph.bound;
+    (
+        saved_file(&b.valid.doc.file.name, &b.valid.doc.file.text),
+        saved_file(&b.site_doc.file.name, &b.site_doc.file.text),
+    )
+}
+
 fn saved_file(name: &str, text: &str) -> SavedFile {
     let path = std::fs::canonicalize(name).unwrap_or_else(|_| PathBuf::from(name));
     SavedFile {
@@ -55,11 +64,11 @@ impl SavedPlan {
         preview: &Preview,
         params: serde_json::Map<String, serde_json::Value>,
     ) -> SavedPlan {
-        let b = &graph.bound;
+        let (plan, site) = texts(graph);
         SavedPlan {
             drplan_saved_plan: SAVED_FORMAT,
-            plan: saved_file(&b.valid.doc.file.name, &b.valid.doc.file.text),
-            site: saved_file(&b.site_doc.file.name, &b.site_doc.file.text),
+            plan,
+            site,
             params,
             preview: serde_json::to_value(preview).unwrap_or_default(),
         }

@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::process::CommandIdentity;
 
 /// One action (or check) to run, with everything rendered.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Call {
     pub step_id: String,
     pub action: String,
@@ -30,8 +30,9 @@ pub struct Call {
     /// The step's `timeout`: every command the action runs ends before it.
     pub timeout: Option<Duration>,
     /// The template context (`params`, `vars`, `hosts`, `secrets`, `steps`) for expressions
-    /// an action evaluates itself (`wait.until`'s `expect`).
-    pub context: Value,
+    /// an action evaluates itself (`wait.until`'s `expect`). Shared: the steps that read no
+    /// step's result all get the run's one context.
+    pub context: Arc<Value>,
     /// Where to report each command the call starts, as soon as it runs (None: checks,
     /// which change nothing and are not tracked).
     pub commands: Option<Arc<dyn CommandReport>>,

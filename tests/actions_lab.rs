@@ -69,7 +69,7 @@ impl Site {
             role: role.to_owned(),
             become_user: None,
             timeout: Some(std::time::Duration::from_secs(120)),
-            context: self.context.clone(),
+            context: std::sync::Arc::new(self.context.clone()),
             commands: None,
         };
         match self.runner.call(call).await {

@@ -6,7 +6,7 @@ use crate::journal::RunId;
 use crate::render;
 use crate::saved::SavedPlan;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,19 +25,28 @@ pub struct Args {
 }
 
 pub(super) async fn run(args: Args, global: &Global) -> Result<(), Failure> {
-    let run_plan = match &args.site {
+    let (run_plan, graph) = match &args.site {
         Some(site) => {
             let graph = load_graph(&args.plan, site)?;
             let params = args.params.values(&graph)?;
-            let graph = with_params(graph, &params)?;
-            let saved = SavedPlan::capture(&graph, &render::preview_json(&graph)?, params);
-            RunPlan {
+            let mut graph = with_params(graph, &params)?;
+            // The texts the graph was read from: what the run stores, and what it executes
+            // (this graph, not one read again from them). Files the site names are found
+            // next to its canonical path, as a resume finds them.
+            let (plan, site) = crate::saved::texts(&graph);
+            graph.bound.site_dir = site
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let run_plan = RunPlan {
                 drplan_run: 1,
-                plan: saved.plan,
-                site: saved.site,
-                params: saved.params,
+                plan,
+                site,
+                params,
                 options: args.run.choices(Default::default()),
-            }
+            };
+            (run_plan, graph)
         }
         None if args.params.given() => return Err(Failure::SavedPlanParams),
         // A shipped plan's name, not a file: it was meant with --site.
@@ -62,10 +71,10 @@ pub(super) async fn run(args: Args, global: &Global) -> Result<(), Failure> {
             };
             rp.verify_texts(&args.plan.display().to_string())?;
             rp.check_unchanged("the plan was saved (it is stale)")?;
-            rp
+            let graph = rp.graph()?;
+            (rp, graph)
         }
     };
-    let graph = run_plan.graph()?;
     // Everything that can refuse the run before it exists does so here: a refused start
     // leaves nothing on disk that `resume` could pick up.
     let secrets = session::prepare(&graph)?;

@@ -28,8 +28,11 @@ impl Secrets {
     /// is an error naming it.
     pub fn resolve(graph: &PlanGraph) -> Result<Secrets, String> {
         let bound = &graph.bound;
-        let plan = serde_json::to_string(&bound.valid.plan).unwrap_or_default();
+        // The plan's text is needed only when the site has secrets to look for.
+        let plan = std::cell::OnceCell::new();
         let named = |name: &str| {
+            let plan =
+                plan.get_or_init(|| serde_json::to_string(&bound.valid.plan).unwrap_or_default());
             plan.contains(&format!("secrets.{name}"))
                 || plan.contains(&format!("secrets['{name}']"))
         };
@@ -70,6 +73,12 @@ impl Secrets {
 
     pub fn values(&self) -> &Map {
         &self.values
+    }
+
+    /// Nothing to mask yet (no secret was read, and nothing derived from one): redacting
+    /// anything now returns it unchanged.
+    pub fn masks_nothing(&self) -> bool {
+        self.redactor.is_empty()
     }
 
     /// What masks the secrets, shared with whoever prints on the run's behalf.

@@ -40,14 +40,18 @@ pub struct Shared<R> {
     /// Set by a signal: no new step, retry or rollback starts.
     pub cancel: Cancel,
     /// The template context without any step's result, built once.
-    base: Value,
+    base: Arc<Value>,
     /// Whose results each step's templates may read.
     reads: Vec<context::Reads>,
 }
 
 impl<R> Shared<R> {
     pub fn new(graph: PlanGraph, runner: R, secrets: Secrets, events: Arc<dyn EventSink>) -> Self {
-        let base = context::context(&graph.bound, &secrets, &crate::plan::Map::new());
+        let base = Arc::new(context::context(
+            &graph.bound,
+            &secrets,
+            &crate::plan::Map::new(),
+        ));
         let reads = context::Reads::of_plan(&graph);
         Shared {
             graph,
@@ -63,13 +67,32 @@ impl<R> Shared<R> {
     /// Tell the world, with every secret value redacted: this and `Executor::record` are
     /// the only ways out of the executor, so no path can forget to redact.
     pub fn emit(&self, e: Event) {
-        match self.secrets.redact_as(&e) {
-            Some(clean) => self.events.emit(&Stamped::now(clean)),
-            // An event that cannot make the round trip is a bug; never show it unredacted.
-            None => self.events.emit(&Stamped::now(Event::Note {
-                message: "internal error: an event could not be redacted and was dropped".into(),
-            })),
-        }
+        self.emit_all(vec![e]);
+    }
+
+    /// Tell events that happened together, in order, redacted as `emit` does.
+    pub fn emit_all(&self, events: Vec<Event>) {
+        // With nothing to mask (no secret read, none derived yet) redaction is the identity:
+        // the round trip through JSON is skipped.
+        let plain = self.secrets.masks_nothing();
+        let stamped: Vec<Stamped> = events
+            .into_iter()
+            .map(|e| {
+                if plain {
+                    return Stamped::now(e);
+                }
+                match self.secrets.redact_as(&e) {
+                    Some(clean) => Stamped::now(clean),
+                    // An event that cannot make the round trip is a bug; never show it
+                    // unredacted.
+                    None => Stamped::now(Event::Note {
+                        message: "internal error: an event could not be redacted and was dropped"
+                            .into(),
+                    }),
+                }
+            })
+            .collect();
+        self.events.emit_all(&stamped);
     }
 
     /// Hand `call` to the runner. Its failure names the host by role (`role (address)`),
@@ -266,11 +289,15 @@ impl<R: StepRunner> Executor<R> {
             action: "encode a record".into(),
             source: std::io::Error::other(e),
         };
-        for rec in &recs {
-            let value = self
-                .shared
-                .secrets
-                .redact_record(&serde_json::to_value(rec).map_err(encode)?);
+        for rec in recs {
+            let value = serde_json::to_value(&rec).map_err(encode)?;
+            if self.shared.secrets.masks_nothing() {
+                // Redaction would change nothing: the record is what the state sees.
+                self.state.apply(&rec);
+                self.staged.push(value);
+                continue;
+            }
+            let value = self.shared.secrets.redact_record(&value);
             let redacted = serde_json::from_value::<Record>(value.clone()).map_err(encode)?;
             self.state.apply(&redacted);
             self.staged.push(value);
@@ -290,8 +317,9 @@ impl<R: StepRunner> Executor<R> {
                 crash_now();
             }
         }
-        for e in std::mem::take(&mut self.held) {
-            self.shared.emit(e);
+        let held = std::mem::take(&mut self.held);
+        if !held.is_empty() {
+            self.shared.emit_all(held);
         }
         Ok(())
     }
@@ -337,8 +365,9 @@ impl<R: StepRunner> Executor<R> {
     }
 
     /// Run the plan-level preconditions. When all hold, `preconditions_passed` (with what
-    /// each saw) is on disk before this returns, so no step can start without it; the
-    /// first refusal is journaled, ends the run, and is returned.
+    /// each saw) is staged: it reaches the disk with the next flush, which comes before any
+    /// step starts (the first steps' starts share its fsync), so no step can start without
+    /// it. The first refusal is journaled, ends the run, and is returned.
     pub async fn preconditions(&mut self) -> Result<Preconditions, JournalError> {
         let shared = Arc::clone(&self.shared);
         // No step has run: they cannot read a step's result (`check` sees to it).
@@ -373,16 +402,18 @@ impl<R: StepRunner> Executor<R> {
                 }
             }
         }
-        self.record(Record::PreconditionsPassed {
+        // On disk with the first steps' starts (one fsync), ahead of them.
+        self.stage(vec![Record::PreconditionsPassed {
             checks: seen,
             at: record::now(),
-        })?;
+        }])?;
         Ok(Preconditions::Held)
     }
 
     /// The template context of step `i`: the site's values, the secrets, and the results of
-    /// the steps it may read that succeeded so far.
-    pub(super) fn context(&self, i: usize) -> Value {
+    /// the steps it may read that succeeded so far (the run's one context, shared, when
+    /// there are none).
+    pub(super) fn context(&self, i: usize) -> Arc<Value> {
         let shared = &self.shared;
         let steps = shared.graph.steps();
         let mut results = crate::plan::Map::new();
@@ -396,9 +427,12 @@ impl<R: StepRunner> Executor<R> {
             context::Reads::These(these) => these.iter().copied().for_each(&mut add),
             context::Reads::All => (0..steps.len()).for_each(&mut add),
         }
-        let mut ctx = shared.base.clone();
+        if results.is_empty() {
+            return Arc::clone(&shared.base);
+        }
+        let mut ctx = (*shared.base).clone();
         ctx["steps"] = Value::Object(results);
-        ctx
+        Arc::new(ctx)
     }
 }
 

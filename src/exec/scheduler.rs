@@ -107,7 +107,7 @@ impl<R: StepRunner> Executor<R> {
             // skipped by `when` may make a step earlier in the plan ready: it goes first.
             // Steps decided to start in this round: their `step_started` records share one
             // fsync, and none of them starts before that returns.
-            let mut starting: Vec<(usize, u32, serde_json::Value)> = Vec::new();
+            let mut starting: Vec<(usize, u32, Arc<serde_json::Value>)> = Vec::new();
             while failed.is_empty()
                 && !self.cancel.is_cancelled()
                 && running.len() + starting.len() < parallel
@@ -160,15 +160,20 @@ impl<R: StepRunner> Executor<R> {
             // The ends of the last round and the starts of this one: one fsync.
             self.flush()?;
             if go {
+                shared.emit_all(
+                    starting
+                        .iter()
+                        .map(|&(i, attempt, _)| Event::StepStarted {
+                            step: steps[i].id.clone(),
+                            name: steps[i].title().to_string(),
+                            action: steps[i].action.clone(),
+                            host: shared.host_label(&steps[i].on),
+                            attempt,
+                        })
+                        .collect(),
+                );
                 for (i, attempt, ctx) in starting {
                     let step = &steps[i];
-                    shared.emit(Event::StepStarted {
-                        step: step.id.clone(),
-                        name: step.title().to_string(),
-                        action: step.action.clone(),
-                        host: shared.host_label(&step.on),
-                        attempt,
-                    });
                     let task_shared = Arc::clone(&shared);
                     let sink = CommandSink::new(started_tx.clone(), &step.id, attempt, false);
                     running.spawn(async move {

@@ -16,31 +16,31 @@ use std::time::Instant;
 pub(super) async fn run<R: StepRunner>(
     shared: Arc<Shared<R>>,
     i: usize,
-    ctx: Value,
+    ctx: Arc<Value>,
     sink: CommandSink,
 ) -> (Outcome, u64) {
     let started = Instant::now();
-    let outcome = attempt_all(&shared, i, &ctx, sink).await;
+    let outcome = attempt_all(&shared, i, ctx, sink).await;
     (outcome, started.elapsed().as_millis() as u64)
 }
 
 async fn attempt_all<R: StepRunner>(
     shared: &Shared<R>,
     i: usize,
-    ctx: &Value,
+    ctx: Arc<Value>,
     sink: CommandSink,
 ) -> Outcome {
     let step = &shared.graph.steps()[i];
     for check in &step.preconditions {
-        if let Err(error) = run_check(shared, &step.id, check, ctx).await {
+        if let Err(error) = run_check(shared, &step.id, check, &ctx).await {
             return Outcome::Failed { error };
         }
     }
-    let params = match render(shared, &Value::Object(step.with.clone()), ctx, &step.on) {
+    let params = match render(shared, &Value::Object(step.with.clone()), &ctx, &step.on) {
         Ok(p) => p,
         Err(error) => return Outcome::Failed { error },
     };
-    let call = Call {
+    let mut call = Call {
         step_id: step.id.clone(),
         action: step.action.clone(),
         params,
@@ -49,12 +49,18 @@ async fn attempt_all<R: StepRunner>(
         timeout: step
             .timeout
             .map(super::super::plan::duration::Duration::std),
-        context: ctx.clone(),
+        context: ctx,
         commands: Some(Arc::new(sink)),
     };
     let mut attempt = 0;
     loop {
-        match shared.call(call.clone()).await {
+        // The last attempt takes the call itself; only a step that may try again copies it.
+        let this = if attempt < step.retries {
+            call.clone()
+        } else {
+            std::mem::take(&mut call)
+        };
+        match shared.call(this).await {
             Ok(result) => {
                 return Outcome::Succeeded { result };
             }
@@ -182,7 +188,7 @@ pub async fn run_check<R: StepRunner>(
     shared: &Shared<R>,
     step_id: &str,
     check: &Check,
-    ctx: &Value,
+    ctx: &Arc<Value>,
 ) -> Result<Value, StepFailure> {
     let verdict = judge_check(shared, step_id, check, ctx).await;
     let rendered = !matches!(verdict, CheckVerdict::NotRendered(_));
@@ -208,7 +214,7 @@ pub async fn judge_check<R: StepRunner>(
     shared: &Shared<R>,
     step_id: &str,
     check: &Check,
-    ctx: &Value,
+    ctx: &Arc<Value>,
 ) -> CheckVerdict {
     let params = match render(shared, &Value::Object(check.with.clone()), ctx, &check.on) {
         Ok(p) => p,
@@ -221,7 +227,7 @@ pub async fn judge_check<R: StepRunner>(
         role: check.on.clone(),
         become_user: shared.become_user(None, &check.on),
         timeout: None,
-        context: ctx.clone(),
+        context: Arc::clone(ctx),
         commands: None,
     };
     let result = match shared.call(call).await {
@@ -231,7 +237,7 @@ pub async fn judge_check<R: StepRunner>(
     let Some(expect) = &check.expect else {
         return CheckVerdict::Held(result);
     };
-    let mut scope = ctx.clone();
+    let mut scope = (**ctx).clone();
     scope["result"] = result.clone();
     let expect = expect.clone();
     match template::eval_bool(template::shared(), &expect, &scope) {

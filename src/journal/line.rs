@@ -10,7 +10,9 @@
 //! fsync'd before the next): a last line that is incomplete or fails its checksum is
 //! reported as a torn tail, never returned. Any other damage is an error with its line number.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+#[cfg(test)]
+use serde::Serialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
@@ -23,7 +25,8 @@ pub(crate) struct Scan {
     pub torn_tail: bool,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 #[serde(deny_unknown_fields)]
 struct Line<'a> {
     seq: u64,
@@ -39,21 +42,31 @@ pub(crate) struct Damage {
 }
 
 pub(crate) fn checksum(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(bytes);
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    let mut sum = String::with_capacity(16);
+    for b in &digest[..8] {
+        sum.push(char::from(HEX[usize::from(b >> 4)]));
+        sum.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    sum
 }
 
-/// The full line (newline included) for record number `seq`.
+/// The full line (newline included) for record number `seq`: what serialising a `Line`
+/// gives (compact, its fields in order), written out directly so that the record is
+/// serialised once and never parsed back.
 pub(crate) fn encode(seq: u64, record: &serde_json::Value) -> serde_json::Result<Vec<u8>> {
-    let body = serde_json::to_string(record)?;
-    let raw = RawValue::from_string(body)?;
-    let sum = checksum(raw.get().as_bytes());
-    let mut line = serde_json::to_vec(&Line {
-        seq,
-        sha256: &sum,
-        record: &raw,
-    })?;
-    line.push(b'\n');
+    let body = serde_json::to_vec(record)?;
+    let sum = checksum(&body);
+    let seq = seq.to_string();
+    let mut line = Vec::with_capacity(body.len() + seq.len() + 48);
+    line.extend_from_slice(b"{\"seq\":");
+    line.extend_from_slice(seq.as_bytes());
+    line.extend_from_slice(b",\"sha256\":\"");
+    line.extend_from_slice(sum.as_bytes());
+    line.extend_from_slice(b"\",\"record\":");
+    line.extend_from_slice(&body);
+    line.extend_from_slice(b"}\n");
     Ok(line)
 }
 
@@ -149,6 +162,22 @@ mod tests {
         let damage = scan(&bytes).unwrap_err();
         assert_eq!(damage.line, 2);
         assert!(damage.reason.contains("sequence"), "{}", damage.reason);
+    }
+
+    #[test]
+    fn a_line_is_what_serialising_it_gives() {
+        let record = json!({"kind": "step_started", "step": "a \"quoted\" é", "attempt": 2});
+        let body = serde_json::to_string(&record).unwrap();
+        let raw = RawValue::from_string(body).unwrap();
+        let sum = checksum(raw.get().as_bytes());
+        let mut expected = serde_json::to_vec(&Line {
+            seq: 12,
+            sha256: &sum,
+            record: &raw,
+        })
+        .unwrap();
+        expected.push(b'\n');
+        assert_eq!(encode(12, &record).unwrap(), expected);
     }
 
     #[test]

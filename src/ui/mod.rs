@@ -241,11 +241,19 @@ pub(crate) struct JsonLines;
 
 impl EventSink for JsonLines {
     fn emit(&self, e: &Stamped) {
-        if let Ok(mut line) = serde_json::to_string(e) {
-            line.push('\n');
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(line.as_bytes());
-            let _ = out.flush();
+        self.emit_all(std::slice::from_ref(e));
+    }
+
+    /// One write (and flush) for all of them: each line is out as soon as it happened.
+    fn emit_all(&self, events: &[Stamped]) {
+        let mut lines = Vec::new();
+        for e in events {
+            if serde_json::to_writer(&mut lines, e).is_ok() {
+                lines.push(b'\n');
+            }
         }
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(&lines);
+        let _ = out.flush();
     }
 }

@@ -107,7 +107,7 @@ impl Rig {
             role: role.to_owned(),
             become_user: become_user.map(str::to_owned),
             timeout,
-            context: self.context.clone(),
+            context: std::sync::Arc::new(self.context.clone()),
             commands: None,
         };
         self.runner.call(call).await

@@ -2,6 +2,7 @@
 //! declarations are here; their code is in `run.rs`.
 
 mod run;
+mod timer;
 
 use super::action::ActionKind::{Change, Check};
 use super::action::{About, Action, Registered};

@@ -51,14 +51,14 @@ pub(super) async fn sleep(ctx: &Ctx<'_>, p: SleepParams) -> Result<Value, StepFa
     let want = p.duration.std();
     let left = ctx.remaining("sleeping")?;
     if want > left {
-        tokio::time::sleep(left).await;
+        super::timer::sleep(left).await;
         return Err(StepFailure::new(
             FailureKind::Timeout,
             ctx.label(),
             format!("the step's timeout ends before the sleep of {}", p.duration),
         ));
     }
-    tokio::time::sleep(want).await;
+    super::timer::sleep(want).await;
     Ok(json!({ "changed": false, "slept_ms": u64::try_from(want.as_millis()).unwrap_or(u64::MAX) }))
 }
 

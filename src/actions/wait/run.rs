@@ -45,7 +45,7 @@ pub(super) async fn until(ctx: &Ctx<'_>, p: WaitUntilParams) -> Result<Value, St
             .map_or(DEFAULT_TIMEOUT, crate::plan::duration::Duration::std))
     .min(ctx.deadline);
     let params = Value::Object(p.with.clone());
-    let mut scope = match &ctx.call.context {
+    let mut scope = match &*ctx.call.context {
         Value::Object(o) => o.clone(),
         _ => serde_json::Map::new(),
     };
