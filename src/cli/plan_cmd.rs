@@ -68,8 +68,7 @@ pub(super) fn run(args: Args, global: &Global) -> Result<(), Failure> {
             );
         }
     }
-    // The process ends here: freeing a big plan's trees one node at a time is a tenth of
-    // its preview's time, and the system takes the memory back at once.
-    std::mem::forget((graph, preview));
+    // The process ends here.
+    super::validate::exiting((graph, preview));
     Ok(())
 }

@@ -97,7 +97,7 @@ pub(super) fn run(args: Args, global: &Global) -> Result<(), Failure> {
 
 /// Leave a checked plan to the end of the process: freeing a big plan's trees one node at a
 /// time costs a tenth of validating it, and the system takes the memory back at once.
-fn exiting<T>(plan: T) {
+pub(super) fn exiting<T>(plan: T) {
     std::mem::forget(plan);
 }
 
