@@ -35,25 +35,23 @@ pub(super) fn run(args: Args, global: &Global) -> Result<(), Failure> {
     let params = args.params.values(&graph)?;
     let graph = with_params(graph, &params)?;
     let preview = render::preview_json(&graph)?;
-    let shown = match args.format {
-        Format::Text => render::text(&preview, global.stdout_color()),
-        Format::Json => {
-            // Straight to stdout: a 10,000-step preview is megabytes of JSON.
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            serde_json::to_writer_pretty(&mut out, &preview)
-                .map_err(std::io::Error::from)
-                .and_then(|()| writeln!(out))
-                .and_then(|()| out.flush())
-                .map_err(|source| Failure::Write {
-                    path: "stdout".into(),
-                    source,
-                })?;
-            String::new()
-        }
-        Format::Dot => render::dot(&preview),
-        Format::Mermaid => render::mermaid(&preview),
-    };
-    print!("{shown}");
+    // Straight to stdout through one buffer: a 10,000-step preview is megabytes of JSON, and
+    // a closed pipe is an error to report, not a panic.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match args.format {
+        Format::Json => serde_json::to_writer_pretty(&mut out, &preview)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out)),
+        Format::Text => out.write_all(render::text(&preview, global.stdout_color()).as_bytes()),
+        Format::Dot => out.write_all(render::dot(&preview).as_bytes()),
+        Format::Mermaid => out.write_all(render::mermaid(&preview).as_bytes()),
+    }
+    .and_then(|()| out.flush())
+    .map_err(|source| Failure::Write {
+        path: "stdout".into(),
+        source,
+    })?;
+    drop(out);
     if let Some(out) = &args.out {
         let saved = SavedPlan::capture(&graph, &preview, params);
         saved.write(out).map_err(|source| Failure::Write {

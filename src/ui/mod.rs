@@ -248,8 +248,11 @@ impl EventSink for JsonLines {
     fn emit_all(&self, events: &[Stamped]) {
         let mut lines = Vec::new();
         for e in events {
-            if serde_json::to_writer(&mut lines, e).is_ok() {
-                lines.push(b'\n');
+            let at = lines.len();
+            match serde_json::to_writer(&mut lines, e) {
+                Ok(()) => lines.push(b'\n'),
+                // Never half a line: the next event's line would be glued to it.
+                Err(_) => lines.truncate(at),
             }
         }
         let mut out = std::io::stdout().lock();

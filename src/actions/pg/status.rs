@@ -152,7 +152,7 @@ fn unreachable(error: String) -> Value {
 
 /// `inactive_slot_retained_bytes` and `slots_losing_wal`, from `slots`.
 fn summarise_slots(row: &mut Value) {
-    let slots = row["slots"].as_array().cloned().unwrap_or_default();
+    let slots = row["slots"].as_array().map_or(&[][..], Vec::as_slice);
     let inactive = slots
         .iter()
         .filter(|s| s["active"] == false)
