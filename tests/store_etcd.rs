@@ -259,12 +259,25 @@ fn a_controller_cut_off_from_etcd_stops_and_the_run_resumes() {
 
     // `one` ended but its end never reached etcd: in doubt. The operator saw it end.
     let run = only_run(&s, &store, here.path());
-    let resumed = resume_once_the_lease_expires(|| {
-        drplan(&s, &store, here.path())
-            .args(["resume", &run, "--skip", "one"])
-            .output()
-            .unwrap()
-    });
+    let resume = |args: &[&str]| {
+        resume_once_the_lease_expires(|| {
+            drplan(&s, &store, here.path())
+                .args(["resume", &run])
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+    let mut resumed = resume(&["--skip", "one"]);
+    // The write drplan gave up on (`one`'s end with `two`'s start, one transaction) may
+    // still land as the members wake: the leader applies a request already in its socket
+    // while the lease still holds (once it expired, the lease fences it out). Then `two` is
+    // journaled as started though it never ran: in doubt, as it must be; the operator, who
+    // saw it never ran, retries it.
+    if text(&resumed).contains("two may or may not have run") {
+        assert_eq!(resumed.status.code(), Some(1), "{}", text(&resumed));
+        resumed = resume(&["--retry", "two"]);
+    }
     assert!(resumed.status.success(), "{}", text(&resumed));
     assert_eq!(s.read("log"), "one started\none\ntwo\nthree\n");
 }
