@@ -175,9 +175,8 @@ pub(super) fn saphyr(text: &str) -> Result<Node, serde_saphyr::Error> {
     // errors (the default), so a repeated `with:` cannot silently win.
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
-    // Comments are still checked as syntax; nothing here reads their text, and keeping it
-    // cost a tenth of reading a big plan.
-    options.emit_comments = false;
+    // serde-saphyr is built without its `comments` feature: comments are still checked as
+    // syntax, but nothing here reads their text, and keeping it cost a tenth of reading.
     // The default budget stops at 250,000 nodes; a 10,000-step plan has ~400,000. Keep a
     // budget (alias bombs stay refused), sized for plans far beyond any real runbook.
     let mut budget = serde_saphyr::Budget::default();

@@ -37,8 +37,8 @@ pub(super) fn parse(text: &str) -> Option<Node> {
     if text.len() > MAX_TEXT || text.starts_with('\u{feff}') {
         return None;
     }
-    // The options serde-saphyr gives the parser with drplan's settings (its budget's limits
-    // are the parser's defaults); comments are not emitted, as `emit_comments = false`.
+    // The options serde-saphyr gives the parser with drplan's settings: its budget's limits
+    // are the parser's defaults, and it is built without comments.
     let mut options = Options::default();
     options.emit_comments = false;
     let mut events = Parser::new_from_str_with_options(text, options);
