@@ -160,6 +160,40 @@ fn the_subset_boundary() {
     }
 }
 
+/// Constructs whose spans are easy to get wrong: whichever reader takes them, the trees agree.
+#[test]
+fn unusual_layouts_read_the_same() {
+    for text in [
+        "[a: 1]\n",
+        "{a, b: 1}\n",
+        "{a: 1,}\n",
+        "a: [\n  1,\n  2,\n]\n",
+        "? a\n: b\n",
+        "? |\n  k\n: v\n",
+        "? \n: v\n",
+        "--- |\n  x\n",
+        "a: |\n\n  x\n",
+        "a: >\n  x\n\n  y\n",
+        "- - - x\n",
+        "a:\n- b\n- c\n",
+        "  a: 1\n  b: 2\n",
+        "a:    1   \n",
+        "a: 1\t\n",
+        "a:\t1\n",
+        "- a\n-\n- b\n",
+        "a: b\n...\n# end\n",
+        "a: b\n\n\n",
+        "a: \"\\u263A\"\n",
+        "'a': 1\n\"b\": 2\n",
+        "a:\n  # only a comment\nb: 1\n",
+        "a: x\n  y\n  z\n",
+        "a: x\r\n  y\r\n",
+        "a: -1.50\nb: 0.0\nc: -0\n",
+    ] {
+        assert!(readers_agree(text).is_ok(), "{:?}", readers_agree(text));
+    }
+}
+
 // ------------------------------------------------------------------ generated documents
 
 #[derive(Debug, Clone)]
