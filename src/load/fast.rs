@@ -14,7 +14,7 @@
 //! first such event, and `Document::parse` reads the text again with serde-saphyr: every
 //! error message, location and unusual construct stays serde-saphyr's.
 //!
-//! `tests/yaml_fast.rs` and the `yaml_fast` fuzz target run both readers and require the
+//! `tests/yaml_fast.rs` and the `yaml` fuzz target run both readers and require the
 //! same tree (values and every span) wherever this one accepts.
 
 use super::node::{Key, Kind, Node, Span};
@@ -99,14 +99,7 @@ fn entries<'t>(events: &mut Events<'t>, depth: usize) -> Option<Vec<(Key, Node)>
             (Event::Scalar(value, style, 0, None), span) => (scalar(value, style)?, span),
             _ => return None,
         };
-        let text = match key {
-            Kind::Str(t) => t,
-            Kind::Int(i) => i.to_string(),
-            Kind::Float(f) => f.to_string(),
-            Kind::Bool(b) => b.to_string(),
-            Kind::Null => "null".to_string(),
-            Kind::Seq(_) | Kind::Map(_) => return None,
-        };
+        let text = key.key_text()?;
         if text == "<<" {
             return None;
         }
