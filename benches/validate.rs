@@ -53,11 +53,21 @@ fn bench(c: &mut Criterion) {
     let text = plan_text();
     let mut g = c.benchmark_group("10k-steps");
     g.sample_size(10);
-    // The floor: serde-saphyr alone, reading the same text into a JSON value without
-    // positions. `Document::parse` (positions and the source map included) is compared to it.
+    // The floors: the YAML parser's events alone (what `Document::parse`'s fast reader
+    // reads), and serde-saphyr reading the same text into a JSON value without positions
+    // (its default node budget is too small for this plan: raised as `Document::parse` does).
+    g.bench_function("yaml-events", |b| {
+        b.iter(|| black_box(serde_saphyr::granit_parser::Parser::new_from_str(&text).count()));
+    });
     g.bench_function("yaml-floor", |b| {
         b.iter(|| {
-            let v: serde_json::Value = serde_saphyr::from_str(&text).expect("parses");
+            let mut options = serde_saphyr::Options::default();
+            let mut budget = serde_saphyr::Budget::default();
+            budget.max_nodes = 20_000_000;
+            budget.max_events = 40_000_000;
+            options.budget = Some(budget);
+            let v: serde_json::Value =
+                serde_saphyr::from_str_with_options(&text, options).expect("parses");
             black_box(v)
         });
     });

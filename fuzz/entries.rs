@@ -96,3 +96,14 @@ pub(crate) fn journal(data: &[u8]) {
     assert_eq!(back.records, records, "records change through the journal");
     assert!(!back.torn_tail);
 }
+
+/// The fast YAML reader against serde-saphyr (`drplan::load::readers_agree`): wherever the
+/// fast reader accepts a text, both must build the same tree. The input is YAML text.
+pub(crate) fn yaml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(e) = drplan::load::readers_agree(text) {
+        panic!("{e}");
+    }
+}

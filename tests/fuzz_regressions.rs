@@ -48,3 +48,14 @@ fn template_inputs_never_panic() {
 fn journal_inputs_never_panic() {
     assert!(replay("journal", entries::journal, &[]) > 0);
 }
+
+#[test]
+fn yaml_inputs_read_the_same_with_both_readers() {
+    let plans = [
+        "plans/gocd",
+        "plans/sites",
+        "tests/fixtures/valid",
+        "tests/fixtures/invalid",
+    ];
+    assert!(replay("yaml", entries::yaml, &plans) > 0);
+}

@@ -103,22 +103,11 @@ pub struct Document {
 impl Document {
     /// Read YAML text. A syntax error is one located diagnostic.
     pub fn parse(file: SourceFile) -> Result<Document, Diagnostics> {
-        // YAML 1.2 core booleans only: `on:` is a step key here, not `true`. Duplicate keys
-        // are errors (the default), so a repeated `with:` cannot silently win.
-        let mut options = serde_saphyr::Options::default();
-        options.strict_booleans = true;
-        // Comments are still checked as syntax; nothing here reads their text, and keeping
-        // it cost a tenth of reading a big plan.
-        options.emit_comments = false;
-        // The default budget stops at 250,000 nodes; a 10,000-step plan has ~400,000. Keep a
-        // budget (alias bombs stay refused), sized for plans far beyond any real runbook.
-        let mut budget = serde_saphyr::Budget::default();
-        budget.max_nodes = budget.max_nodes.max(20_000_000);
-        budget.max_events = budget.max_events.max(40_000_000);
-        options.budget = Some(budget);
-        let node: Node = match serde_saphyr::from_str_with_options(&file.text, options) {
-            Ok(n) => n,
-            Err(e) => return Err(syntax_error(&file, &e).into()),
+        // The fast reader takes the common subset; everything else, errors included, is
+        // serde-saphyr's (see `fast`).
+        let node = match super::fast::parse(&file.text) {
+            Some(n) => n,
+            None => saphyr(&file.text).map_err(|e| syntax_error(&file, &e))?,
         };
         let mut map = SourceMap::default();
         map.nodes.push(Located::default());
@@ -178,6 +167,23 @@ impl Document {
     ) -> Diagnostic {
         Diagnostic::new(code, message).at(&self.file, self.key_span(pointer))
     }
+}
+
+/// Read `text` into a tree with serde-saphyr.
+pub(super) fn saphyr(text: &str) -> Result<Node, serde_saphyr::Error> {
+    // YAML 1.2 core booleans only: `on:` is a step key here, not `true`. Duplicate keys are
+    // errors (the default), so a repeated `with:` cannot silently win.
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    // serde-saphyr is built without its `comments` feature: comments are still checked as
+    // syntax, but nothing here reads their text, and keeping it cost a tenth of reading.
+    // The default budget stops at 250,000 nodes; a 10,000-step plan has ~400,000. Keep a
+    // budget (alias bombs stay refused), sized for plans far beyond any real runbook.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = budget.max_nodes.max(20_000_000);
+    budget.max_events = budget.max_events.max(40_000_000);
+    options.budget = Some(budget);
+    serde_saphyr::from_str_with_options(text, options)
 }
 
 /// `node` as a JSON value; its spans go to `map.nodes[at]`, its children's to a block of

@@ -3,6 +3,7 @@
 //! This stage knows nothing about plans or actions: it reads text and remembers where
 //! every node came from, so later stages can point at it.
 mod document;
+mod fast;
 mod node;
 
 pub use document::{Document, SourceMap, child, push_token};
@@ -58,4 +59,23 @@ pub fn read_text(path: &Path) -> Result<String, String> {
 pub fn read(path: &Path) -> Result<Document, Diagnostics> {
     let text = read_text(path).map_err(|e| Diagnostic::new("drplan::io::read", e))?;
     Document::parse(SourceFile::new(path.display().to_string(), text))
+}
+
+/// Run both YAML readers on `text` (for the differential tests and the fuzz target):
+/// `Ok(true)` when the fast reader accepts it and builds exactly serde-saphyr's tree (every
+/// value, key text and span), `Ok(false)` when it declines, and `Err` saying how they differ
+/// otherwise (serde-saphyr failing on a text the fast reader accepted included).
+pub fn readers_agree(text: &str) -> Result<bool, String> {
+    let Some(fast) = fast::parse(text) else {
+        return Ok(false);
+    };
+    match document::saphyr(text) {
+        Ok(slow) if slow == fast => Ok(true),
+        Ok(slow) => Err(format!(
+            "the readers differ on {text:?}:\nfast:        {fast:?}\nserde-saphyr: {slow:?}"
+        )),
+        Err(e) => Err(format!(
+            "the fast reader accepted {text:?} as {fast:?}; serde-saphyr says: {e}"
+        )),
+    }
 }

@@ -1,4 +1,5 @@
-//! A YAML document as a tree of positioned nodes, read with serde-saphyr.
+//! A YAML document as a tree of positioned nodes, read with serde-saphyr (or, for the
+//! common subset plans are written in, by `fast`, which builds the same tree).
 //!
 //! serde deserialization stops at the first error, but validation must report every
 //! mistake at once. So the text is first read into this generic tree (every node and every
@@ -32,19 +33,19 @@ impl Span {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub span: Span,
     pub kind: Kind,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Key {
     pub span: Span,
     pub text: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
     Null,
     Bool(bool),
@@ -68,19 +69,28 @@ impl<'de> Deserialize<'de> for Node {
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s: Spanned<Kind> = Spanned::deserialize(d)?;
-        let text = match s.value {
+        let text = s
+            .value
+            .key_text()
+            .ok_or_else(|| de::Error::custom("a mapping key must be a plain value"))?;
+        Ok(Key {
+            span: Span::of(&s.referenced),
+            text,
+        })
+    }
+}
+
+impl Kind {
+    /// The text of a mapping key with this value: a JSON object's keys are strings. `None`
+    /// for a collection.
+    pub(super) fn key_text(self) -> Option<String> {
+        Some(match self {
             Kind::Str(t) => t,
             Kind::Int(i) => i.to_string(),
             Kind::Float(f) => f.to_string(),
             Kind::Bool(b) => b.to_string(),
             Kind::Null => "null".to_string(),
-            Kind::Seq(_) | Kind::Map(_) => {
-                return Err(de::Error::custom("a mapping key must be a plain value"));
-            }
-        };
-        Ok(Key {
-            span: Span::of(&s.referenced),
-            text,
+            Kind::Seq(_) | Kind::Map(_) => return None,
         })
     }
 }
