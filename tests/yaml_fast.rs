@@ -487,3 +487,72 @@ fn generated_documents_read_the_same_with_both_readers() {
         accepted.get()
     );
 }
+
+/// Hostile YAML through `drplan validate`: texts the fast reader must decline (nesting past
+/// its depth, an alias bomb) end as serde-saphyr ends them — a located YAML error, exit 2, at
+/// once — and nesting past the fast reader's depth but within serde-saphyr's is still read.
+#[test]
+fn hostile_yaml_is_declined_and_refused_as_before() {
+    let head = "version: 1\nname: x\nroles: [a]\n";
+    let block = |depth: usize| {
+        let mut s = format!("{head}steps:\n");
+        for i in 0..depth {
+            let _ = writeln!(s, "{}k{i}:", "  ".repeat(i + 1));
+        }
+        let _ = writeln!(s, "{}v", "  ".repeat(depth + 1));
+        s
+    };
+    let mut bomb = format!("{head}a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        let _ = writeln!(bomb, "a{i}: &a{i} [{refs}]");
+    }
+    bomb.push_str("steps: *a9\n");
+    let cases = [
+        (
+            "flow",
+            format!(
+                "{head}steps: {}{}\n",
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            ),
+            "invalid YAML: recursion limit exceeded",
+        ),
+        (
+            "block40",
+            block(40),
+            "`steps` must be an array, found a mapping",
+        ),
+        (
+            "block100",
+            block(100),
+            "invalid YAML: budget breached: Depth",
+        ),
+        ("bomb", bomb, "invalid YAML: budget breached"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, message) in cases {
+        assert_eq!(
+            readers_agree(&text),
+            Ok(false),
+            "{name}: the fast reader must decline"
+        );
+        let path = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, &text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_drplan"))
+            .arg("validate")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains(message),
+            "{name}: expected {message:?} in {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("{name}.yaml:")),
+            "{name}: no location in {stderr}"
+        );
+    }
+}
