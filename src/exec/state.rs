@@ -4,6 +4,7 @@
 use super::record::{Decision, Record, RunCommand, RunEnd, Timestamp};
 use crate::events::RunStatus;
 use crate::step::{Outcome, SkipReason, StepFailure};
+use indexmap::IndexSet;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
@@ -60,7 +61,7 @@ pub struct RunState {
     pub rollback_commands: HashMap<String, Vec<RunCommand>>,
     pub durations_ms: HashMap<String, u64>,
     /// Steps that succeeded, in the order they finished (rollback goes backwards through it).
-    pub completed: Vec<String>,
+    pub completed: IndexSet<String>,
     pub compensated: HashSet<String>,
     /// A compensation that started and never finished, or failed.
     pub compensation_open: Option<String>,
@@ -93,6 +94,12 @@ impl RunState {
             state.apply(&rec);
         }
         Ok(state)
+    }
+
+    /// `step` is done: last in the order rollback undoes steps in.
+    fn complete(&mut self, step: &str) {
+        self.completed.shift_remove(step);
+        self.completed.insert(step.to_owned());
     }
 
     /// Fold one record into the state.
@@ -151,8 +158,7 @@ impl RunState {
                 self.durations_ms.insert(step.clone(), *duration_ms);
                 let state = match outcome {
                     Outcome::Succeeded { result } => {
-                        self.completed.retain(|s| s != step);
-                        self.completed.push(step.clone());
+                        self.complete(step);
                         StepState::Succeeded {
                             result: result.clone(),
                         }
@@ -168,8 +174,7 @@ impl RunState {
                 // Done by hand is done: rollback undoes it (newest first, from here) and
                 // stops at it if it is a point of no return, as for a step that succeeded.
                 Decision::Skip => {
-                    self.completed.retain(|s| s != step);
-                    self.completed.push(step.clone());
+                    self.complete(step);
                     self.steps.insert(
                         step.clone(),
                         StepState::Skipped {
@@ -194,8 +199,7 @@ impl RunState {
                     self.steps.insert(step.clone(), StepState::Pending);
                 }
                 Decision::AssumeDone => {
-                    self.completed.retain(|s| s != step);
-                    self.completed.push(step.clone());
+                    self.complete(step);
                     self.steps.insert(
                         step.clone(),
                         StepState::Succeeded {
