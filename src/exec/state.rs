@@ -291,3 +291,34 @@ fn at_of(rec: &Record) -> Option<&Timestamp> {
         | Record::RunFinished { at, .. } => at,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn finished(step: &str, attempt: u32) -> Value {
+        json!({"kind": "step_finished", "step": step, "attempt": attempt,
+               "outcome": "succeeded", "result": {}, "duration_ms": 1,
+               "at": "2026-12-01T02:11:45.722Z"})
+    }
+
+    /// Rollback undoes steps newest first: a step done again (a retry, the operator's
+    /// `--skip`) moves to the end of the order, and is in it once.
+    #[test]
+    fn a_step_done_again_is_the_newest_once() {
+        let order = |records: &[Value]| {
+            let state = RunState::replay(records, false).unwrap();
+            state.completed.into_iter().collect::<Vec<_>>()
+        };
+        let mut records = vec![finished("a", 1), finished("b", 1), finished("c", 1)];
+        assert_eq!(order(&records), ["a", "b", "c"]);
+        records.push(finished("a", 2));
+        assert_eq!(order(&records), ["b", "c", "a"]);
+        records.push(
+            json!({"kind": "operator_decision", "step": "b", "decision": "skip",
+                            "at": "2026-12-01T02:11:46.000Z"}),
+        );
+        assert_eq!(order(&records), ["c", "a", "b"]);
+    }
+}
