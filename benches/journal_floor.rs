@@ -16,7 +16,8 @@ use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-const RECORD: &[u8] = b"{\"seq\":1,\"sha256\":\"0123456789abcdef\",\"record\":{\"kind\":\"step_finished\"}}\n";
+const RECORD: &[u8] =
+    b"{\"seq\":1,\"sha256\":\"0123456789abcdef\",\"record\":{\"kind\":\"step_finished\"}}\n";
 
 #[derive(Default)]
 struct Log {
@@ -36,7 +37,8 @@ struct Shared {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    // `cargo bench` adds `--bench`.
+    let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
     let parsed = match &args[..] {
         [_, path, chains, links, ms] => chains
             .parse::<usize>()
