@@ -44,7 +44,11 @@ fn main() {
             .parse::<usize>()
             .ok()
             .zip(links.parse::<usize>().ok())
-            .zip(ms.parse::<f64>().ok())
+            .zip(
+                ms.parse::<f64>()
+                    .ok()
+                    .filter(|ms| ms.is_finite() && *ms >= 0.0),
+            )
             .map(|((c, l), ms)| (path, c, l, ms)),
         _ => None,
     };
